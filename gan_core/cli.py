@@ -1,0 +1,195 @@
+"""`python -m gan_core train|sample|list`: the same library the dashboard uses, headless.
+
+Bad input → exit code 2 and one line on stderr saying what is wrong. `train` ends its stdout with one JSON
+object so scripts can pick up the result."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .config import PRESETS, ConfigError, RunConfig, build_config, field_choices, field_help
+
+
+class UsageError(Exception):
+    pass
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per RunConfig field; values stay strings here and are checked by RunConfig itself."""
+    group = parser.add_argument_group("run settings (every RunConfig field)")
+    for f in fields(RunConfig):
+        if f.name == "preset":
+            continue
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        choices = field_choices(f.name)
+        help_text = field_help(f.name).replace("%", "%%")
+        if kind == "bool":
+            group.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            metavar = "{" + ",".join(map(str, choices)) + "}" if choices else f.name.upper()
+            group.add_argument(_flag(f.name), dest=f.name, default=None, metavar=metavar, help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gan_core", description="GAN Studio: train and sample GANs headless.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a run (no flags: the fast MNIST default, offline)")
+    t.add_argument("--preset", choices=list(PRESETS), help="start from a named recipe; flags override it")
+    t.add_argument("--config", metavar="FILE.json", help="start from a saved config.json; flags override it")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    t.add_argument("--out", default="runs", help="folder holding the run folders (default: ./runs)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_flags(t)
+
+    s = sub.add_parser("sample", help="draw samples from a run's last checkpoint into a .npy (or .png grid)")
+    s.add_argument("run_dir")
+    s.add_argument("-n", type=int, default=64, help="number of samples")
+    s.add_argument("-o", "--output", required=True, help="FILE.npy (float32 in [-1, 1]) or FILE.png (a grid)")
+    s.add_argument("--label", type=int, default=None, help="class to draw (conditional runs)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
+
+    ls = sub.add_parser("list", help="list runs (or presets)")
+    ls.add_argument("--out", default="runs")
+    ls.add_argument("--presets", action="store_true", help="list the presets instead")
+    ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    return p
+
+
+def _overrides(args) -> dict:
+    return {f.name: getattr(args, f.name) for f in fields(RunConfig)
+            if f.name != "preset" and getattr(args, f.name, None) is not None}
+
+
+def _train_config(args) -> RunConfig:
+    overrides = _overrides(args)
+    if args.config:
+        try:
+            base = RunConfig.from_json(Path(args.config).read_text()).to_dict()
+        except OSError as e:
+            raise UsageError(f"--config {args.config}: {e.strerror}") from None
+        cfg = RunConfig.from_dict({**base, **overrides})
+    else:
+        cfg = build_config(args.preset, **overrides)
+    return cfg.validate()
+
+
+def _follow(store, run_id: str, quiet: bool) -> None:
+    """Show a tqdm bar until the run's thread ends; Ctrl-C stops the run cleanly (a final checkpoint is written)."""
+    from tqdm import tqdm
+    snap = store.snapshot(run_id)
+    by_time = not snap.total_steps
+    total = snap.max_seconds if by_time else snap.total_steps
+    bar = tqdm(total=round(total), unit="s" if by_time else "step", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+    try:
+        while store.wait(run_id, timeout=0.5) in ("starting", "running", "paused"):
+            snap = store.snapshot(run_id, max_points=2)
+            bar.n = min(round(snap.elapsed if by_time else snap.step), bar.total)
+            if len(snap.metrics):
+                last = snap.metrics.iloc[-1]
+                bar.set_postfix(step=snap.step, d=f"{last.d_loss:.3f}", g=f"{last.g_loss:.3f}", refresh=False)
+            bar.refresh()
+    except KeyboardInterrupt:
+        print("stopping… (a final checkpoint is being written)", file=sys.stderr)
+        store.stop(run_id)
+        store.wait(run_id)
+    finally:
+        bar.close()
+
+
+def cmd_train(args) -> int:
+    from .store import RunStore
+    if args.resume:
+        run_dir = Path(args.resume).resolve()
+        if not (run_dir / "config.json").is_file():
+            raise UsageError(f"--resume {args.resume}: not a run folder (no config.json)")
+        store = RunStore(run_dir.parent)
+        run_id = run_dir.name
+        store.continue_run(run_id, **_overrides(args))
+    else:
+        cfg = _train_config(args)
+        store = RunStore(args.out)
+        run_id = store.start(cfg)
+    print(f"run folder: {store.run_dir(run_id)}", file=sys.stderr)
+    _follow(store, run_id, args.quiet)
+    snap = store.snapshot(run_id)
+    cfg = snap.config
+    images = snap.step * cfg["batch_size"] * cfg["n_critic"]
+    result = {"run_dir": str(store.run_dir(run_id)), "status": snap.status, "steps": snap.step,
+              "seconds": round(snap.elapsed, 2), "images_per_s": round(images / snap.elapsed, 1) if snap.elapsed else 0.0}
+    if snap.status in ("failed", "diverged"):
+        print(f"error: run {snap.status}: {snap.message}", file=sys.stderr)
+    print(json.dumps(result))
+    return 0 if snap.status in ("finished", "stopped") else 1
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+    import torch
+    from .latent import generate, load_run_generator, noise, to_grid_image
+    if not 1 <= args.n <= 100_000:
+        raise UsageError(f"-n must be between 1 and 100000, got {args.n}")
+    out = Path(args.output)
+    if out.suffix.lower() not in (".npy", ".png"):
+        raise UsageError(f"-o {args.output}: use a .npy or .png file name")
+    G, cfg, step = load_run_generator(args.run_dir, args.checkpoint)
+    labels = None
+    if args.label is not None:
+        if not G.num_classes:
+            raise UsageError(f"--label: run {Path(args.run_dir).name} is not conditional, it cannot draw a chosen class")
+        if not 0 <= args.label < G.num_classes:
+            raise UsageError(f"--label must be between 0 and {G.num_classes - 1}, got {args.label}")
+        labels = np.full(args.n, args.label)
+    x = generate(G, noise(cfg, args.n, args.seed), labels)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".png":
+        if x.ndim != 4:
+            raise UsageError("-o .png needs an image run; 2-D runs produce points: use .npy")
+        from PIL import Image
+        Image.fromarray(to_grid_image(x, 10 if G.num_classes and labels is None else None)).save(out)
+    else:
+        np.save(out, x)
+    print(json.dumps({"output": str(out), "shape": list(x.shape), "step": step}))
+    return 0
+
+
+def cmd_list(args) -> int:
+    if args.presets:
+        for name, p in PRESETS.items():
+            print(json.dumps({"preset": name, "description": p["description"]}) if args.json else f"{name:18} {p['description']}")
+        return 0
+    from .store import RunStore
+    runs = RunStore(args.out).runs()
+    if args.json:
+        for r in runs:
+            print(json.dumps(r))
+        return 0
+    if not runs:
+        print(f"no runs in {Path(args.out).resolve()}")
+    for r in runs:
+        total = f"/{r['total_steps']}" if r["total_steps"] else ""
+        print(f"{r['run_id']:50} {r['status']:11} step {r['step']}{total:8} {r['arch']}/{r['loss']} on {r['dataset']}")
+    return 0
+
+
+def main(argv=None) -> int:
+    from .checkpoint import CheckpointError
+    from .data import DatasetError
+    from .runfiles import RunBusy
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list}[args.command](args)
+    except ConfigError as e:
+        print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
+    except (UsageError, DatasetError, CheckpointError, RunBusy, KeyError, ValueError) as e:
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+    return 2

@@ -1,0 +1,388 @@
+"""RunConfig: one plain, validated, JSON-round-trippable description of a training run, plus presets.
+
+Every field carries its own help text and range here, so the CLI flags, the dashboard widgets and the
+validation messages all come from one place.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+
+from .data import DATASETS, dataset_info
+from .losses import LOSSES
+from .models import ARCHS, arch_info
+
+
+class ConfigError(ValueError):
+    """Raised with {field: message} for every field that is wrong, so a UI can show each next to its widget."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = dict(problems)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.problems.items()))
+
+
+def _f(default, help, **meta):
+    kw = {"default_factory": (lambda d=default: list(d))} if isinstance(default, (list, tuple)) else {"default": default}
+    return field(metadata={"help": help, **meta}, **kw)
+
+
+@dataclass
+class RunConfig:
+    # --- data
+    dataset: str = _f("mnist-embedded", "Training data. `mnist-embedded` (10k digits shipped inside the package) works offline.",
+                      choices=lambda: list(DATASETS))
+    data_root: str = _f("./data", "Folder where torchvision datasets are downloaded to / read from, or the image folder for `image-folder`.")
+    image_size: int = _f(0, "Side of the square images in pixels; 0 = the architecture's native size (28, 32 or 64).", min=0, max=256)
+    channels: int = _f(0, "1 = grayscale, 3 = RGB; 0 = the dataset's own.", choices=[0, 1, 3])
+    # --- model
+    arch: str = _f("dcgan28", "Network family for G and D. `mlp` = seeds 001/002, `dcgan32` = seed 000, `dcgan64` = seed 004, "
+                   "`dcgan28` = seed 001's InfoGAN net, `upconv` = seed 003, `mlp2d` for 2-D point sets.",
+                   choices=lambda: list(ARCHS))
+    z_dim: int = _f(100, "Length of the noise vector z fed to G. Tutorials use 100 (seed 001 uses 96); 2-D demos use 2.", min=1, max=1024)
+    noise: str = _f("gaussian", "Distribution of z: `gaussian` N(0, 1) (seeds 000/002/004) or `uniform` U(-1, 1) (seed 001).",
+                    choices=["gaussian", "uniform"])
+    conditional: bool = _f(False, "Class-conditional GAN (cGAN): G and D also see the digit label, so you can ask for a given class.")
+    g_hidden: list = _f([256, 256], "Hidden widths of the MLP generator (`mlp`, `mlp2d`). Seed 002: 256,256; seed 001: 1024,1024.",
+                        item_min=1, item_max=8192, max_len=8)
+    d_hidden: list = _f([256, 256], "Hidden widths of the MLP discriminator (`mlp`, `mlp2d`). Both seeds: 256,256.",
+                        item_min=1, item_max=8192, max_len=8)
+    leaky_slope: float = _f(0.2, "Negative slope of D's LeakyReLU for `mlp`/`mlp2d`. Seed 002: 0.2; seed 001: 0.01.", min=0.0, max=1.0)
+    g_features: int = _f(64, "Width multiplier of the convolutional generator (channels scale with it). DCGAN default 64.", min=4, max=512)
+    d_features: int = _f(64, "Width multiplier of the convolutional discriminator. DCGAN default 64.", min=4, max=512)
+    d_norm: str = _f("batch", "Normalisation inside convolutional D: `batch` (DCGAN), `layer` (advised for WGAN-GP) or `none`.",
+                     choices=["batch", "layer", "none"])
+    spectral_norm: bool = _f(False, "Spectral normalisation on every D layer (Miyato et al. 2018): keeps D Lipschitz, steadier training.")
+    init: str = _f("dcgan", "Weight init: `dcgan` N(0, 0.02) (seed 004), `xavier` (seed 001) or `default` (PyTorch's; seeds 000/002).",
+                   choices=["dcgan", "xavier", "default"])
+    # --- loss and regularisers
+    loss: str = _f("bce", "Adversarial loss. `bce` = non-saturating (what the tutorials do), `minimax` = the paper's saturating one, "
+                   "`lsgan` (seed 001), `wgan` (weight clipping), `wgan-gp` (gradient penalty), `hinge`.",
+                   choices=lambda: list(LOSSES))
+    label_smoothing: float = _f(0.0, "One-sided label smoothing: real target = 1 - value for D. Typical 0.1.", min=0.0, max=0.5)
+    instance_noise: float = _f(0.0, "Std of Gaussian noise added to D's inputs, annealed linearly to 0 over the run. Typical 0.1.",
+                               min=0.0, max=2.0)
+    r1_gamma: float = _f(0.0, "R1 penalty weight γ on D's gradient at real data (Mescheder 2018). Typical 1-10; 0 = off.", min=0.0, max=1000.0)
+    gp_lambda: float = _f(10.0, "Gradient-penalty weight λ for `wgan-gp`. The paper uses 10.", min=0.0, max=1000.0)
+    clip_value: float = _f(0.01, "Weight-clipping bound c for `wgan`. The paper uses 0.01.", min=1e-6, max=10.0)
+    n_critic: int = _f(1, "D (critic) updates per iteration. WGAN uses 5; the tutorials 1.", min=1, max=20)
+    g_every: int = _f(1, "Update G every k-th iteration. Seed 000 uses 2.", min=1, max=20)
+    grad_clip: float = _f(0.0, "Clip the gradient norm of G and D to this value; 0 = off.", min=0.0, max=1e4)
+    # --- optimiser
+    optimizer: str = _f("adam", "Optimiser for both nets: `adam` (all tutorials) or `sgd`.", choices=["adam", "sgd"])
+    lr_d: float = _f(2e-4, "Learning rate for D. DCGAN: 2e-4; seed 002: 3e-4; seed 001: 1e-3. Different from lr_g = TTUR.", min=0.0, max=1.0,
+                     min_exclusive=True)
+    lr_g: float = _f(2e-4, "Learning rate for G. DCGAN: 2e-4; seed 002: 3e-4; seed 001: 1e-3.", min=0.0, max=1.0, min_exclusive=True)
+    beta1: float = _f(0.5, "Adam β1 (momentum for SGD). DCGAN: 0.5; seed 002 uses Adam's default 0.9; WGAN-GP 0.0.", min=0.0, max=0.999)
+    beta2: float = _f(0.999, "Adam β2. Almost always 0.999; WGAN-GP uses 0.9.", min=0.0, max=0.9999)
+    batch_size: int = _f(64, "Images per batch. The tutorials use 64 or 128.", min=1, max=4096)
+    # --- length, device, speed
+    steps: int = _f(2000, "Training iterations (each = n_critic D updates + one G update); 0 = no limit (then set max_seconds).",
+                    min=0, max=10_000_000)
+    max_seconds: float = _f(0.0, "Stop after this many seconds of training; 0 = no time limit.", min=0.0, max=30 * 86400.0)
+    seed: int = _f(0, "Random seed: same seed, same run (on the CPU).", min=0, max=2**31 - 1)
+    device: str = _f("auto", "`auto` picks the GPU when there is one, else the CPU.", choices=["auto", "cpu", "cuda", "mps"])
+    precision: str = _f("fp32", "`bf16` autocast is faster on GPUs and recent CPUs (AMX/AVX512-BF16); falls back to fp32 if unsupported.",
+                        choices=["fp32", "bf16"])
+    ema: float = _f(0.0, "Decay of an exponential moving average of G's weights used for samples (StyleGAN style); 0 = off, "
+                    "typical 0.999.", min=0.0, max=0.99999)
+    compile: bool = _f(False, "torch.compile the networks (falls back with a note if compilation is unavailable).")
+    # --- logging
+    log_every: int = _f(20, "Read the metrics back from the device every k iterations (one host sync per k).", min=1, max=100_000)
+    sample_every: int = _f(200, "Save a fixed-noise sample grid every k iterations.", min=1, max=1_000_000)
+    checkpoint_every: int = _f(1000, "Save a checkpoint every k iterations (and always at the end).", min=1, max=10_000_000)
+    grid_size: int = _f(64, "Number of fixed-noise samples in each grid.", min=1, max=400)
+    name: str = _f("", "Optional run name (letters, digits, - and _).")
+    preset: str = _f("", "The preset this config started from (for the record).")
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        """Build from a dict (JSON, widgets); coerces types and reports every bad field at once."""
+        if not isinstance(data, dict):
+            raise ConfigError({"config": f"expected a JSON object, got {type(data).__name__}"})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        problems = {k: "unknown setting" for k in unknown}
+        values = {}
+        for name, value in data.items():
+            if name in known:
+                try:
+                    values[name] = _coerce(known[name], value)
+                except ValueError as e:
+                    problems[name] = str(e)
+        if problems:  # report the out-of-range values too, so a form shows every problem at once
+            for name, value in values.items():
+                msg = _check_field(known[name], value)
+                if msg:
+                    problems[name] = msg
+            raise ConfigError(problems)
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError({"config": f"not valid JSON: {e}"}) from None
+        return cls.from_dict(data)
+
+    def replace(self, **changes) -> "RunConfig":
+        return RunConfig.from_dict({**self.to_dict(), **changes})
+
+    # ------------------------------------------------------------------ validation
+    def problems(self) -> dict[str, str]:
+        """Every problem as {field: message a student understands}; empty when the config is runnable."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            msg = _check_field(f, getattr(self, f.name))
+            if msg:
+                out[f.name] = msg
+        if out:
+            return out
+        return _check_combination(self)
+
+    def validate(self) -> "RunConfig":
+        problems = self.problems()
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    @property
+    def is_2d(self) -> bool:
+        return dataset_info(self.dataset).kind == "points"
+
+
+FIELD_INFO = {f.name: f for f in fields(RunConfig)}
+
+
+def field_help(name: str) -> str:
+    return FIELD_INFO[name].metadata["help"]
+
+
+def field_choices(name: str) -> list | None:
+    choices = FIELD_INFO[name].metadata.get("choices")
+    return choices() if callable(choices) else choices
+
+
+def _label(name: str) -> str:
+    return {"lr_d": "learning rate for D", "lr_g": "learning rate for G", "z_dim": "noise size z_dim",
+            "n_critic": "D steps per G step (n_critic)"}.get(name, name.replace("_", " "))
+
+
+def _coerce(f, value):
+    """Turn a widget/JSON/CLI value into the field's type, or raise ValueError naming what was wrong."""
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    label = _label(f.name)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.strip().lower() in ("true", "1", "yes", "on")
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        raise ValueError(f"{label} must be true or false, got {value!r}")
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"{label} must be text, got {value!r}")
+        return value.strip()
+    if kind == "list":
+        if isinstance(value, str):
+            parts = [p for p in value.replace(" ", ",").split(",") if p]
+            try:
+                value = [int(p) for p in parts]
+            except ValueError:
+                raise ValueError(f"{label} must be comma-separated whole numbers like 256,256, got {value!r}") from None
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"{label} must be a list of whole numbers like [256, 256], got {value!r}")
+        return list(value)
+    if kind in ("int", "float"):
+        if isinstance(value, bool):
+            raise ValueError(f"{label} must be a number, got {value!r}")
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                raise ValueError(f"{label} is empty; enter a number")
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(f"{label} must be a number, got {value!r}") from None
+        if not isinstance(value, (int, float)):
+            raise ValueError(f"{label} must be a number, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{label} must be a finite number, got {value}")
+        if kind == "int":
+            if float(value) != int(value):
+                raise ValueError(f"{label} must be a whole number, got {value}")
+            return int(value)
+        return float(value)
+    raise ValueError(f"unsupported field type {kind}")  # pragma: no cover - a programming error
+
+
+def _fmt(x):
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _check_field(f, value) -> str | None:
+    meta, label = f.metadata, _label(f.name)
+    choices = meta.get("choices")
+    choices = choices() if callable(choices) else choices
+    if choices is not None and value not in choices:
+        return f"{label} must be one of {', '.join(map(str, choices))}; got {value!r}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{label} must be a finite number, got {value}"
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and hi is not None:
+            low_ok = value > lo if meta.get("min_exclusive") else value >= lo
+            if not low_ok or value > hi:
+                op = ">" if meta.get("min_exclusive") else "≥"
+                return f"{label} must be {op} {_fmt(lo)} and ≤ {_fmt(hi)}, got {_fmt(value)}"
+    if isinstance(value, list):
+        if not value or len(value) > meta.get("max_len", 8):
+            return f"{label} needs 1 to {meta.get('max_len', 8)} layer widths, got {len(value)}"
+        bad = [v for v in value if not meta["item_min"] <= v <= meta["item_max"]]
+        if bad:
+            return f"{label}: every width must be between {meta['item_min']} and {meta['item_max']}, got {bad[0]}"
+    if f.name == "name" and value:
+        import re
+        if len(value) > 48 or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+            return "name may use letters, digits, '-', '_' and '.', start with a letter or digit, and be at most 48 characters"
+    return None
+
+
+def _check_combination(cfg: RunConfig) -> dict[str, str]:
+    out: dict[str, str] = {}
+    data, arch = dataset_info(cfg.dataset), arch_info(cfg.arch)
+    if data.kind != arch.kind:
+        if data.kind == "points":
+            out["arch"] = (f"`{cfg.arch}` is an image architecture but `{cfg.dataset}` is a 2-D point set; use `mlp2d`")
+        else:
+            out["arch"] = f"`{cfg.arch}` is for 2-D point sets but `{cfg.dataset}` holds images; pick an image architecture"
+    if cfg.conditional and not data.num_classes:
+        out["conditional"] = f"a conditional model needs class labels, and `{cfg.dataset}` has none"
+    if data.kind == "image" and arch.native_size and cfg.image_size not in (0, arch.native_size):
+        out["image_size"] = f"`{cfg.arch}` makes {arch.native_size}×{arch.native_size} images; set image size to 0 or {arch.native_size}"
+    if data.kind == "image" and not arch.native_size and cfg.image_size and cfg.image_size < 8:
+        out["image_size"] = f"image size must be 0 (native) or at least 8, got {cfg.image_size}"
+    if data.kind == "points" and cfg.channels not in (0,):
+        out["channels"] = "2-D point sets have no colour channels; leave channels at 0"
+    if cfg.steps == 0 and cfg.max_seconds == 0:
+        out["steps"] = "set a number of steps, or a time limit in max_seconds (both are 0: the run would never end)"
+    if cfg.grid_size > 1 and cfg.conditional and cfg.grid_size < data.num_classes:
+        out["grid_size"] = f"a conditional grid needs at least {data.num_classes} samples (one per class), got {cfg.grid_size}"
+    return out
+
+
+# ---------------------------------------------------------------------- presets
+# Each preset is a plain dict of overrides on the RunConfig defaults. `description` and `recipe`
+# are shown by the CLI (`list --presets`) and the dashboard's preset picker.
+PRESETS: dict[str, dict] = {
+    "fast-mnist": {
+        "description": "Fast default: recognisable digits of all ten classes within a minute on a laptop CPU.",
+        "config": dict(dataset="mnist-embedded", arch="dcgan28", conditional=True, z_dim=64, g_features=32, d_features=32,
+                       loss="bce", lr_d=2e-4, lr_g=1e-3, beta1=0.5, batch_size=64, steps=0, max_seconds=60,
+                       ema=0.99, grid_size=100, sample_every=100, log_every=10, checkpoint_every=500),
+    },
+    "classic-mlp": {
+        "description": "Seed 002 exactly: MLP G 100-256-256-784 (ReLU/Tanh), D 784-256-256-1 (LeakyReLU 0.2), "
+                       "BCE, Adam lr 3e-4 β=(0.9, 0.999), batch 128, Gaussian z of 100.",
+        "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hidden=[256, 256], leaky_slope=0.2,
+                       z_dim=100, noise="gaussian", loss="bce", optimizer="adam", lr_d=3e-4, lr_g=3e-4, beta1=0.9,
+                       beta2=0.999, batch_size=128, init="default", steps=5000),
+    },
+    "classic-dcgan": {
+        "description": "Seed 000 exactly: dcgan32 (100→256→128→64→1, BatchNorm, LeakyReLU 0.2), BCE, Adam 2e-4 β=(0.5, 0.999), "
+                       "batch 128, z 100, G updated every 2nd iteration.",
+        "config": dict(dataset="mnist-embedded", arch="dcgan32", g_features=64, d_features=64, z_dim=100, noise="gaussian",
+                       loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999, batch_size=128, g_every=2,
+                       init="default", steps=3000),
+    },
+    "mlp-1024": {
+        "description": "Seed 001's vanilla GAN: G 96-1024-1024-784, D 784-256-256-1 (LeakyReLU 0.01), uniform z, Xavier init, "
+                       "Adam 1e-3 β=(0.5, 0.999), batch 128.",
+        "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[1024, 1024], d_hidden=[256, 256], leaky_slope=0.01,
+                       z_dim=96, noise="uniform", init="xavier", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, batch_size=128,
+                       steps=4000),
+    },
+    "lsgan-mlp": {
+        "description": "Seed 001's Least-Squares GAN: the same MLPs with the LSGAN loss (0.5·(D(x)-1)² + 0.5·D(G(z))²).",
+        "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[1024, 1024], d_hidden=[256, 256], leaky_slope=0.01,
+                       z_dim=96, noise="uniform", init="xavier", loss="lsgan", lr_d=1e-3, lr_g=1e-3, beta1=0.5,
+                       batch_size=128, steps=4000),
+    },
+    "infogan-dcgan28": {
+        "description": "Seed 001's DCGAN: InfoGAN generator (FC 1024 → FC 7·7·128 → two transposed convs), "
+                       "conv/max-pool D, uniform z of 96, Xavier init, Adam 1e-3 β=(0.5, 0.999), batch 128.",
+        "config": dict(dataset="mnist-embedded", arch="dcgan28", g_features=64, d_features=64, z_dim=96, noise="uniform",
+                       init="xavier", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, batch_size=128, steps=3000),
+    },
+    "upconv-keras": {
+        "description": "Seed 003: dense → 7×7×128, nearest upsampling + 3×3 convs; D with dropout 0.25 and BN momentum 0.8 "
+                       "(Keras), Adam 2e-4 β=(0.5, 0.999), batch 32.",
+        "config": dict(dataset="mnist-embedded", arch="upconv", z_dim=100, loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5,
+                       batch_size=32, init="default", steps=3000),
+    },
+    "dcgan64": {
+        "description": "Seed 004: DCGAN at 64×64 (features 64, N(0, 0.02) init), Adam 2e-4 β=(0.5, 0.999), batch 64. "
+                       "Heavy on a CPU: a GPU preset.",
+        "config": dict(dataset="mnist-embedded", arch="dcgan64", g_features=64, d_features=64, z_dim=100, init="dcgan",
+                       loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, batch_size=64, steps=2000),
+    },
+    "wgan-gp-dcgan": {
+        "description": "WGAN-GP (Gulrajani 2017) on dcgan32: layer-norm critic, λ = 10, 5 critic steps, Adam 1e-4 β=(0.0, 0.9).",
+        "config": dict(dataset="mnist-embedded", arch="dcgan32", g_features=32, d_features=32, d_norm="layer",
+                       loss="wgan-gp", gp_lambda=10.0, n_critic=5, lr_d=1e-4, lr_g=1e-4, beta1=0.0, beta2=0.9,
+                       batch_size=64, steps=2000),
+    },
+    "cgan-mnist": {
+        "description": "Conditional GAN (Mirza & Osindero 2014): the MLP of seed 002 with the digit label fed to G and D; "
+                       "pick the digit you want.",
+        "config": dict(dataset="mnist-embedded", arch="mlp", conditional=True, g_hidden=[256, 512], d_hidden=[512, 256],
+                       leaky_slope=0.2, z_dim=100, loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, batch_size=64,
+                       grid_size=100, steps=5000),
+    },
+    "2d-default": {
+        "description": "2-D default: small MLPs on a point set that cover every mode of ring-8.",
+        "config": dict(dataset="ring-8", arch="mlp2d", g_hidden=[128, 128, 128], d_hidden=[128, 128, 128], leaky_slope=0.2,
+                       z_dim=2, noise="gaussian", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999,
+                       batch_size=256, steps=3000, grid_size=400, log_every=20, sample_every=100,
+                       checkpoint_every=1000, init="default"),
+    },
+}
+DEFAULT_IMAGE_PRESET = "fast-mnist"
+DEFAULT_POINTS_PRESET = "2d-default"
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def build_config(preset: str | None = None, **overrides) -> RunConfig:
+    """Defaults ← preset ← overrides. With no preset the defaults follow the dataset (images vs 2-D points).
+
+    Raises ConfigError (unvalidated combinations are left to `validate()`, so a UI can show them)."""
+    if preset and preset not in PRESETS:
+        raise ConfigError({"preset": f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}"})
+    if not preset:
+        dataset = overrides.get("dataset", RunConfig.dataset)
+        is_points = dataset in DATASETS and dataset_info(dataset).kind == "points"
+        preset = DEFAULT_POINTS_PRESET if is_points else DEFAULT_IMAGE_PRESET
+    base = dict(PRESETS[preset]["config"])
+    if "dataset" in overrides and preset in (DEFAULT_IMAGE_PRESET, DEFAULT_POINTS_PRESET):
+        dataset = overrides["dataset"]
+        if dataset in DATASETS and not dataset_info(dataset).num_classes:
+            base["conditional"] = False  # the default is conditional only where labels exist
+            base["grid_size"] = 64
+    if "steps" in overrides and "max_seconds" not in overrides:
+        base["max_seconds"] = 0.0  # an explicit step count replaces the preset's time limit
+    if "max_seconds" in overrides and "steps" not in overrides:
+        base["steps"] = 0  # an explicit time limit replaces the preset's step count
+    return RunConfig.from_dict({**base, **overrides, "preset": preset})

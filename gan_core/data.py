@@ -1,0 +1,323 @@
+"""Dataset registry: image sets held once as a uint8 tensor on the training device, and 2-D point sets.
+
+Why uint8 on the device: the tutorials' DataLoader + per-item PIL transforms is where their time goes.
+Here a batch is one index into a resident tensor and one fused normalise, with no host round trip.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ASSETS = Path(__file__).parent / "assets"
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+MAX_FOLDER_IMAGES = 100_000
+
+
+class DatasetError(RuntimeError):
+    """A dataset that cannot be loaded; the message says what to do about it."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    kind: str  # "image" or "points"
+    channels: int  # 0 for point sets
+    num_classes: int  # 0 = no labels
+    description: str
+    load: Callable = field(repr=False, compare=False)
+
+
+@dataclass
+class ImageData:
+    """All images of a set as uint8 (N, C, H, W) plus int64 labels (or None), on one device."""
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    num_classes: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def shape(self):
+        return tuple(self.images.shape[1:])
+
+    def to(self, device) -> "ImageData":
+        labels = None if self.labels is None else self.labels.to(device)
+        return ImageData(self.images.to(device), labels, self.num_classes, self.notes)
+
+
+def to_unit_range(images_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] → float [-1, 1], the range of G's tanh output."""
+    return images_u8.float().mul_(2.0 / 255.0).sub_(1.0)
+
+
+class ImageBatches:
+    """Endless shuffled batches from an ImageData, epoch by epoch, without leaving the device."""
+
+    def __init__(self, data: ImageData, generator: torch.Generator):
+        self.data, self.generator = data, generator
+        self.order = torch.empty(0, dtype=torch.long)
+        self.pos = 0
+
+    def sample(self, batch_size: int):
+        n = self.data.images.shape[0]
+        if self.pos + batch_size > self.order.numel():
+            self.order = torch.randperm(n, generator=self.generator, device=self.generator.device).to(self.data.images.device)
+            self.pos = 0
+            if batch_size > n:  # tiny folders: sample with replacement
+                self.order = torch.randint(n, (batch_size,), generator=self.generator,
+                                           device=self.generator.device).to(self.data.images.device)
+        idx = self.order[self.pos:self.pos + batch_size]
+        self.pos += batch_size
+        labels = None if self.data.labels is None else self.data.labels[idx]
+        return to_unit_range(self.data.images[idx]), labels
+
+
+# ---------------------------------------------------------------------- 2-D point sets
+@dataclass
+class PointSet:
+    """A 2-D distribution. Mixtures carry their mode centres and σ (for mode-coverage metrics)."""
+    name: str
+    sampler: Callable[[int, torch.Generator], torch.Tensor] = field(repr=False)
+    centres: torch.Tensor | None = None
+    sigma: float | None = None
+    extent: float = 2.5  # half-width of the square the plots show
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.sampler(n, generator)
+
+
+class PointBatches:
+    """Fresh points every batch (the data is a distribution, not a finite set)."""
+
+    def __init__(self, points: PointSet, generator: torch.Generator, device):
+        self.points, self.generator, self.device = points, generator, device
+
+    def sample(self, batch_size: int):
+        return self.points.sample(batch_size, self.generator).to(self.device), None
+
+
+def _randn(n, g, *shape):
+    return torch.randn(n, *shape, generator=g, device=g.device)
+
+
+def _rand(n, g, *shape):
+    return torch.rand(n, *shape, generator=g, device=g.device)
+
+
+def mixture(name: str, centres, sigma: float, extent: float) -> PointSet:
+    centres = torch.tensor(centres, dtype=torch.float32)
+
+    def sampler(n, g):
+        pick = torch.randint(len(centres), (n,), generator=g, device=g.device)
+        return centres.to(g.device)[pick] + sigma * _randn(n, g, 2)
+
+    return PointSet(name, sampler, centres, sigma, extent)
+
+
+def ring_8(radius: float = 2.0, sigma: float = 0.02) -> PointSet:
+    angles = [2 * math.pi * k / 8 for k in range(8)]
+    return mixture("ring-8", [[radius * math.cos(a), radius * math.sin(a)] for a in angles], sigma, radius * 1.5)
+
+
+def grid_25(spacing: float = 2.0, sigma: float = 0.05) -> PointSet:
+    ticks = [spacing * i for i in (-2, -1, 0, 1, 2)]
+    return mixture("grid-25", [[x, y] for x in ticks for y in ticks], sigma, spacing * 3)
+
+
+def spiral(noise: float = 0.05) -> PointSet:
+    def sampler(n, g):
+        t = 1.5 * math.pi * (1 + 2 * _rand(n, g))  # the swiss-roll parametrisation, scaled to radius ≈ 2
+        xy = torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) / 7.0
+        return xy + noise * _randn(n, g, 2)
+    return PointSet("spiral", sampler, extent=2.5)
+
+
+def two_moons(noise: float = 0.05) -> PointSet:
+    def sampler(n, g):
+        theta = math.pi * _rand(n, g)
+        upper = _rand(n, g) < 0.5
+        x = torch.where(upper, torch.cos(theta), 1 - torch.cos(theta))
+        y = torch.where(upper, torch.sin(theta), 0.5 - torch.sin(theta))
+        xy = torch.stack([x - 0.5, y - 0.25], 1) * 1.5  # centred, as sklearn's make_moons but scaled to ±2
+        return xy + noise * _randn(n, g, 2)
+    return PointSet("two-moons", sampler, extent=2.5)
+
+
+def line(noise: float = 0.02) -> PointSet:
+    def sampler(n, g):
+        x = 4 * _rand(n, g) - 2
+        return torch.stack([x, 0.5 * x], 1) + noise * _randn(n, g, 2)
+    return PointSet("line", sampler, extent=2.5)
+
+
+def points_from_array(xy, name: str = "custom") -> PointSet:
+    """The user's own points (CSV upload, clicks): resampled with a little jitter."""
+    pts = torch.as_tensor(np.asarray(xy, dtype=np.float32))
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 2:
+        raise DatasetError(f"custom points need at least 2 rows of x, y; got an array of shape {tuple(pts.shape)}")
+    if not torch.isfinite(pts).all():
+        raise DatasetError("custom points contain NaN or infinite values")
+    extent = float(pts.abs().max()) * 1.25 + 0.1
+
+    def sampler(n, g):
+        pick = torch.randint(len(pts), (n,), generator=g, device=g.device)
+        return pts.to(g.device)[pick] + 0.01 * extent * _randn(n, g, 2)
+    return PointSet(name, sampler, extent=extent)
+
+
+# ---------------------------------------------------------------------- image loaders
+def _read_idx_gz(path: Path) -> np.ndarray:
+    """Read a gzipped IDX file (the MNIST format): magic, dims, then raw uint8 data."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_mnist_embedded(root: str) -> ImageData:
+    images = _read_idx_gz(ASSETS / "mnist-t10k-images-idx3-ubyte.gz")
+    labels = _read_idx_gz(ASSETS / "mnist-t10k-labels-idx1-ubyte.gz")
+    return ImageData(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)), 10)
+
+
+def _torchvision_loader(class_name: str, label: str, folder_name: str):
+    def load(root: str) -> ImageData:
+        import torchvision.datasets as tvd
+        cls = getattr(tvd, class_name)
+        folder = os.path.join(os.path.abspath(root), folder_name)
+        try:
+            ds = cls(root, train=True, download=False)
+        except RuntimeError:
+            try:
+                ds = cls(root, train=True, download=True)
+            except Exception as e:  # offline, blocked, disk full...
+                reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise DatasetError(
+                    f"{label} is not in {folder} and could not be downloaded ({reason}). Put the {label} files in "
+                    f"{folder} (torchvision's layout), pass a different --data-root, or use the offline dataset "
+                    f"`mnist-embedded`.") from None
+        data = torch.as_tensor(np.asarray(ds.data))
+        data = data.unsqueeze(1) if data.ndim == 3 else data.permute(0, 3, 1, 2)
+        labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
+        return ImageData(data.contiguous(), labels, 10)
+    return load
+
+
+def load_image_folder(root: str, channels: int = 3, size: int = 64) -> ImageData:
+    """Every readable image under `root`, centre-cropped and resized once at load (never in the training loop)."""
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(root)
+    if not folder.is_dir():
+        raise DatasetError(f"image folder {folder.resolve()} does not exist; set data_root to a folder of images")
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    mode = "L" if channels == 1 else "RGB"
+    arrays, skipped = [], 0
+    for path in files:
+        if len(arrays) >= MAX_FOLDER_IMAGES:
+            break
+        try:
+            with Image.open(path) as img:
+                img = img.convert(mode)
+                w, h = img.size
+                side = min(w, h)
+                box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
+                img = img.resize((size, size), Image.Resampling.BICUBIC, box=box)
+                arrays.append(np.asarray(img, dtype=np.uint8).reshape(size, size, -1))
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            skipped += 1
+    if not arrays:
+        raise DatasetError(f"no readable images in {folder.resolve()} ({len(files)} files looked at, {skipped} unreadable); "
+                           f"supported: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    notes = [f"image-folder: loaded {len(arrays)} images from {folder.resolve()}, skipped {skipped} unreadable files"]
+    return ImageData(images, None, 0, notes)
+
+
+# ---------------------------------------------------------------------- registry
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist-embedded": DatasetInfo("mnist-embedded", "image", 1, 10, "The 10,000 MNIST test digits shipped inside the package "
+                                  "(LeCun & Cortes, CC BY-SA 3.0). Works offline.", load_mnist_embedded),
+    "mnist": DatasetInfo("mnist", "image", 1, 10, "MNIST's 60,000 training digits (torchvision download).",
+                         _torchvision_loader("MNIST", "MNIST", "MNIST")),
+    "fashion-mnist": DatasetInfo("fashion-mnist", "image", 1, 10, "Fashion-MNIST: 60,000 clothing images (torchvision download).",
+                                 _torchvision_loader("FashionMNIST", "Fashion-MNIST", "FashionMNIST")),
+    "cifar10": DatasetInfo("cifar10", "image", 3, 10, "CIFAR-10: 50,000 32×32 colour photos (torchvision download).",
+                           _torchvision_loader("CIFAR10", "CIFAR-10", "cifar-10-batches-py")),
+    "image-folder": DatasetInfo("image-folder", "image", 3, 0, "Your own folder of images (data_root), centre-cropped and resized.",
+                                load_image_folder),
+    "ring-8": DatasetInfo("ring-8", "points", 0, 0, "8 Gaussians on a circle of radius 2, σ = 0.02.", ring_8),
+    "grid-25": DatasetInfo("grid-25", "points", 0, 0, "25 Gaussians at {-4, -2, 0, 2, 4}², σ = 0.05.", grid_25),
+    "spiral": DatasetInfo("spiral", "points", 0, 0, "A noisy 2-D spiral (swiss roll).", spiral),
+    "two-moons": DatasetInfo("two-moons", "points", 0, 0, "Two interleaving half circles.", two_moons),
+    "line": DatasetInfo("line", "points", 0, 0, "Points on a line segment.", line),
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}") from None
+
+
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 4
+
+
+def _resize(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+    """Whole-tensor channel conversion and resize, done once at load."""
+    if images.shape[1] != channels:
+        if channels == 3:
+            images = images.expand(-1, 3, -1, -1)
+        else:
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images.contiguous()
+    out = []
+    for chunk in images.split(4096):
+        x = F.interpolate(chunk.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(x.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+def load_images(name: str, root: str, size: int, channels: int, device="cpu") -> ImageData:
+    """The image set `name` at `size`×`size` with `channels`, on `device`; cached per process."""
+    info = dataset_info(name)
+    if info.kind != "image":
+        raise DatasetError(f"{name} is a 2-D point set, not images")
+    key = (name, os.path.abspath(root), size, channels, str(device))
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    if name == "image-folder":
+        data = load_image_folder(root, channels, size)
+    else:
+        data = info.load(root)
+        data = ImageData(_resize(data.images, size, channels), data.labels, data.num_classes, data.notes)
+    data = data.to(device)
+    with _CACHE_LOCK:
+        _CACHE[key] = data
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return data
+
+
+def load_points(name: str) -> PointSet:
+    info = dataset_info(name)
+    if info.kind != "points":
+        raise DatasetError(f"{name} holds images, not 2-D points")
+    return info.load()

@@ -1,0 +1,72 @@
+"""The two wrappers every architecture shares: a uniform G(z, y) / D(x, y) interface with optional
+class conditioning, plus weight init and spectral norm. Architectures only build plain nn.Sequential bodies."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Generator(nn.Module):
+    """G(z, y) → samples. When conditional, the one-hot label is appended to z (Mirza & Osindero 2014)."""
+
+    def __init__(self, body: nn.Module, z_dim: int, num_classes: int = 0):
+        super().__init__()
+        self.body, self.z_dim, self.num_classes = body, z_dim, num_classes
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], 1)
+        return self.body(z)
+
+
+class Discriminator(nn.Module):
+    """D(x, y) → one logit per sample. When conditional, the one-hot label is appended to the flattened
+    input (`flat`, MLPs) or as constant feature maps (`channels`, conv nets)."""
+
+    def __init__(self, body: nn.Module, num_classes: int = 0, cond_mode: str = "channels"):
+        super().__init__()
+        self.body, self.num_classes, self.cond_mode = body, num_classes, cond_mode
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            onehot = F.one_hot(y, self.num_classes).to(x.dtype)
+            if self.cond_mode == "flat":
+                x = torch.cat([x.flatten(1), onehot], 1)
+            else:
+                x = torch.cat([x, onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], 1)
+        return self.body(x).reshape(-1)
+
+
+def init_weights(module: nn.Module, scheme: str) -> None:
+    """`dcgan`: N(0, 0.02) weights, BN N(1, 0.02) (Radford et al., seed 004); `xavier`: Xavier-uniform (seed 001)."""
+    if scheme == "default":
+        return
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if scheme == "dcgan":
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            else:
+                nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and scheme == "dcgan":
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def add_spectral_norm(module: nn.Module) -> None:
+    for name, child in list(module.named_children()):
+        if isinstance(child, (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)):
+            setattr(module, name, nn.utils.parametrizations.spectral_norm(child))
+        else:
+            add_spectral_norm(child)
+
+
+def norm2d(kind: str, channels: int, momentum: float = 0.1, eps: float = 1e-5) -> nn.Module:
+    """D's normalisation choice: BatchNorm (DCGAN), layer norm (GroupNorm with 1 group; WGAN-GP) or none."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, momentum=momentum, eps=eps)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()

@@ -1,0 +1,442 @@
+"""RunStore: the one source of truth the dashboard reads. Thread-safe, bounded in memory, persisted to disk.
+
+Trainer threads write into a RunRecord; pages call `snapshot()`. Runs written by another process (the CLI,
+a previous server) are read from their folder, so they appear too, and are controllable via control.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import runfiles as rf
+from .config import ConfigError, RunConfig
+from .losses import LOSSES
+
+LIVE_STATUSES = ("starting", "running", "paused")
+MAX_ROWS_IN_MEMORY = 4000
+MAX_GRIDS_IN_MEMORY = 24
+KEEP_CHECKPOINTS = 5
+
+
+@dataclass
+class RunSnapshot:
+    run_id: str
+    status: str
+    message: str
+    step: int
+    total_steps: int
+    max_seconds: float
+    elapsed: float
+    progress: float
+    images_per_s: float | None
+    eta_seconds: float | None
+    config: dict
+    score_kind: str  # "probability" or "critic": how to label D(real)/D(fake)
+    metrics: pd.DataFrame
+    grid_steps: list[int]
+    latest_grid: np.ndarray | None
+    latest_grid_step: int | None
+    events: list[str]
+    device: str
+    checkpoints: list[str]
+    live_here: bool  # trained by a thread of this process
+    run_dir: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class RunRecord:
+    """One run's state: written by its trainer thread (or tailed from disk), read by any number of pages."""
+
+    def __init__(self, run_id: str, run_dir: Path):
+        self.run_id, self.dir = run_id, run_dir
+        self.lock = threading.RLock()
+        self.config: dict = rf.read_json(run_dir / "config.json") or {}
+        self.status: dict = rf.read_json(run_dir / "status.json") or {"status": "unknown", "step": 0}
+        self.rows: list[dict] = []
+        self.events: deque = deque(maxlen=200)
+        self._grid_steps: list[int] = []
+        self._grids: OrderedDict = OrderedDict()
+        self._csv_pos, self._csv_header = 0, rf.METRIC_COLUMNS
+        self._samples_mtime = None
+        self._status_written = 0.0
+        self.trainer = None
+        self.thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ writer side (trainer thread)
+    def set_status(self, **changes) -> None:
+        with self.lock:
+            self.status.update(changes, updated_at=time.time())
+            data = json.dumps(self.status, indent=1)
+            self._status_written = time.monotonic()
+        rf.atomic_write(self.dir / "status.json", data)
+
+    def heartbeat(self, trainer) -> None:
+        with self.lock:
+            self.status.update(step=trainer.step, elapsed=round(trainer.elapsed, 3))
+            if time.monotonic() - self._status_written < 1.0:
+                return
+        self.set_status()
+
+    def add_metrics(self, rows: list[dict]) -> None:
+        with self.lock:
+            self.rows.extend(rows)
+            if len(self.rows) > MAX_ROWS_IN_MEMORY:  # halve the resolution, keep the whole run's span
+                self.rows = self.rows[:-1:2] + [self.rows[-1]]
+            with open(self.dir / "metrics.csv", "a") as f:
+                f.write(rf.csv_lines(rows))
+            self._csv_pos = (self.dir / "metrics.csv").stat().st_size
+
+    def add_grid(self, step: int, image: np.ndarray) -> None:
+        rf.save_png(rf.grid_path(self.dir, step), image)
+        with self.lock:
+            if step not in self._grid_steps:
+                self._grid_steps.append(step)
+            self._remember_grid(step, image)
+
+    def note(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        with self.lock:
+            self.events.append(line)
+            with open(self.dir / "events.log", "a") as f:
+                f.write(line + "\n")
+
+    def checkpoint_path(self, step: int) -> Path:
+        return rf.checkpoint_path(self.dir, step)
+
+    def checkpoint_saved(self, step: int, path: Path) -> None:
+        for old in rf.list_checkpoints(self.dir)[:-KEEP_CHECKPOINTS]:
+            old.unlink(missing_ok=True)
+        self.set_status(last_checkpoint=path.name, checkpoint_step=step)
+
+    def poll_control(self, trainer) -> None:
+        """Apply a pause/resume/stop request another process left in control.json."""
+        path = self.dir / "control.json"
+        if not path.exists():
+            return
+        request = rf.read_json(path) or {}
+        path.unlink(missing_ok=True)
+        command = request.get("command")
+        if command == "pause":
+            trainer.request_pause()
+        elif command == "resume":
+            trainer.request_resume()
+        elif command == "stop":
+            trainer.request_stop()
+
+    def release(self) -> None:
+        rf.release_writer_lock(self.dir)
+
+    # ------------------------------------------------------------------ reader side
+    def _remember_grid(self, step: int, image: np.ndarray) -> None:
+        self._grids[step] = image
+        self._grids.move_to_end(step)
+        while len(self._grids) > MAX_GRIDS_IN_MEMORY:
+            self._grids.popitem(last=False)
+
+    def live_here(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def refresh(self) -> None:
+        """Catch up with the folder (a run written by another process, or one loaded after a restart)."""
+        if self.live_here():
+            return
+        with self.lock:
+            status = rf.read_json(self.dir / "status.json")
+            if status:
+                self.status = status
+            if self.status.get("status") in LIVE_STATUSES and not rf.writer_alive(self.dir):
+                self.status["status"] = "interrupted"
+                self.status["message"] = "the process training this run ended unexpectedly; press Resume to continue " \
+                                         "from the last checkpoint"
+                rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1))
+            self._tail_metrics()
+            self._rescan_samples()
+
+    def _tail_metrics(self) -> None:
+        path = self.dir / "metrics.csv"
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return
+        if size < self._csv_pos:  # rewritten (a resume truncated it): start over
+            self._csv_pos, self.rows = 0, []
+        if size == self._csv_pos:
+            return
+        with open(path, "rb") as f:
+            f.seek(self._csv_pos)
+            chunk = f.read(size - self._csv_pos)
+        end = chunk.rfind(b"\n") + 1  # only whole lines; a half-written row waits for the next refresh
+        text = chunk[:end].decode(errors="replace")
+        if self._csv_pos == 0 and text:
+            first, _, text = text.partition("\n")
+            self._csv_header = first.split(",")
+        self._csv_pos += end
+        self.rows.extend(rf.parse_csv_text(text, self._csv_header))
+        while len(self.rows) > MAX_ROWS_IN_MEMORY:
+            self.rows = self.rows[:-1:2] + [self.rows[-1]]
+
+    def _rescan_samples(self) -> None:
+        try:
+            mtime = (self.dir / "samples").stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime != self._samples_mtime:
+            self._samples_mtime = mtime
+            self._grid_steps = rf.list_grid_steps(self.dir)
+
+    def grid_steps(self) -> list[int]:
+        with self.lock:
+            return list(self._grid_steps)
+
+    def grid(self, step: int) -> np.ndarray | None:
+        with self.lock:
+            if step in self._grids:
+                return self._grids[step]
+        path = rf.grid_path(self.dir, step)
+        try:
+            image = rf.load_png(path)
+        except (OSError, ValueError):
+            return None
+        with self.lock:
+            self._remember_grid(step, image)
+        return image
+
+    def summary(self) -> dict:
+        with self.lock:
+            s, c = dict(self.status), self.config
+        return {"run_id": self.run_id, "name": c.get("name") or "", "status": s.get("status", "unknown"),
+                "step": int(s.get("step", 0)), "total_steps": int(c.get("steps", 0) or 0),
+                "dataset": c.get("dataset", "?"), "arch": c.get("arch", "?"), "loss": c.get("loss", "?"),
+                "preset": c.get("preset", ""), "started_at": s.get("started_at", 0.0),
+                "updated_at": s.get("updated_at", 0.0), "live_here": self.live_here()}
+
+    def snapshot(self, max_points: int = 1500) -> RunSnapshot:
+        self.refresh()
+        with self.lock:
+            s, c = dict(self.status), dict(self.config)
+            rows = self.rows[:: max(1, len(self.rows) // max_points)] if len(self.rows) > max_points else list(self.rows)
+            if self.rows and rows and rows[-1] is not self.rows[-1]:
+                rows.append(self.rows[-1])
+            steps = list(self._grid_steps)
+            events = list(self.events)
+        metrics = pd.DataFrame(rows, columns=rf.METRIC_COLUMNS) if rows else pd.DataFrame(columns=rf.METRIC_COLUMNS)
+        metrics = metrics.astype(float)
+        step, total, max_s = int(s.get("step", 0)), int(c.get("steps", 0) or 0), float(c.get("max_seconds", 0) or 0)
+        elapsed = float(s.get("elapsed", 0.0))
+        if len(metrics):
+            step = max(step, int(metrics["step"].iloc[-1]))
+            elapsed = max(elapsed, float(metrics["wall_time"].iloc[-1]))
+        rate = metrics["images_per_s"].dropna()
+        images_per_s = float(rate.iloc[-1]) if len(rate) else None
+        progress = max(step / total if total else 0.0, elapsed / max_s if max_s else 0.0)
+        eta = None
+        if s.get("status") in LIVE_STATUSES:
+            etas = []
+            if total and step and elapsed:
+                etas.append((total - step) * elapsed / step)
+            if max_s:
+                etas.append(max(0.0, max_s - elapsed))
+            eta = min(etas) if etas else None
+        latest = steps[-1] if steps else None
+        loss = c.get("loss", "bce")
+        return RunSnapshot(
+            run_id=self.run_id, status=s.get("status", "unknown"), message=s.get("message", ""), step=step,
+            total_steps=total, max_seconds=max_s, elapsed=elapsed, progress=min(1.0, progress),
+            images_per_s=images_per_s, eta_seconds=eta, config=c,
+            score_kind=LOSSES[loss].scores if loss in LOSSES else "critic", metrics=metrics, grid_steps=steps,
+            latest_grid=self.grid(latest) if latest is not None else None, latest_grid_step=latest,
+            events=events, device=s.get("device", ""), checkpoints=[p.name for p in rf.list_checkpoints(self.dir)],
+            live_here=self.live_here(), run_dir=str(self.dir))
+
+
+class RunStore:
+    """All runs under one folder. One per server process (the dashboard caches it); safe from any thread."""
+
+    def __init__(self, root: str | os.PathLike = "runs"):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._records: dict[str, RunRecord] = {}
+
+    # ------------------------------------------------------------------ lookup
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of `run_id`, refusing anything that could point outside the runs folder."""
+        if not rf.is_valid_run_id(run_id):
+            raise KeyError(f"invalid run id {run_id!r}")
+        path = (self.root / run_id).resolve()
+        if path.parent != self.root:
+            raise KeyError(f"invalid run id {run_id!r}")
+        return path
+
+    def _record(self, run_id: str) -> RunRecord:
+        with self._lock:
+            rec = self._records.get(run_id)
+            if rec is None:
+                path = self.run_dir(run_id)
+                if not (path / "config.json").is_file():
+                    raise KeyError(f"no run {run_id!r} in {self.root}")
+                rec = self._records[run_id] = RunRecord(run_id, path)
+            return rec
+
+    def _scan(self) -> None:
+        for path in self.root.iterdir():
+            if path.name not in self._records and rf.is_valid_run_id(path.name) and (path / "config.json").is_file():
+                with self._lock:
+                    self._records.setdefault(path.name, RunRecord(path.name, path))
+
+    def runs(self) -> list[dict]:
+        """Every run in the folder, newest first."""
+        self._scan()
+        with self._lock:
+            records = list(self._records.values())
+        out = []
+        for rec in records:
+            rec.refresh()
+            out.append(rec.summary())
+        return sorted(out, key=lambda r: (r["started_at"] or 0, r["run_id"]), reverse=True)
+
+    def snapshot(self, run_id: str, max_points: int = 1500) -> RunSnapshot:
+        return self._record(run_id).snapshot(max_points)
+
+    def grid(self, run_id: str, step: int) -> np.ndarray | None:
+        return self._record(run_id).grid(step)
+
+    def checkpoints(self, run_id: str) -> list[Path]:
+        return rf.list_checkpoints(self._record(run_id).dir)
+
+    def config(self, run_id: str) -> RunConfig:
+        return RunConfig.from_dict(self._record(run_id).config)
+
+    # ------------------------------------------------------------------ commands
+    def start(self, config: RunConfig | dict) -> str:
+        """Validate, load data, build models, then create the run folder and start its thread.
+
+        Anything wrong raises before a folder or a thread exists (ConfigError, DatasetError, ValueError)."""
+        from .trainer import Trainer, device_label
+        cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
+        cfg.validate()
+        trainer = Trainer(cfg)
+        with self._lock:
+            run_id = rf.new_run_id(self.root, cfg.name or f"{cfg.arch}-{cfg.loss}-{cfg.dataset}")
+            run_dir = self.root / run_id
+            run_dir.mkdir()
+            (run_dir / "samples").mkdir()
+            (run_dir / "checkpoints").mkdir()
+            rf.acquire_writer_lock(run_dir)
+            rf.atomic_write(run_dir / "config.json", cfg.to_json())
+            (run_dir / "metrics.csv").write_text(",".join(rf.METRIC_COLUMNS) + "\n")
+            rec = RunRecord(run_id, run_dir)
+            rec.set_status(status="starting", step=0, elapsed=0.0, message="", started_at=time.time(),
+                           pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
+                           precision="bf16" if trainer.bf16 else "fp32")
+            self._records[run_id] = rec
+            self._launch(rec, trainer)
+        return run_id
+
+    def _launch(self, rec: RunRecord, trainer) -> None:
+        trainer.record, rec.trainer = rec, trainer
+        rec._csv_pos = (rec.dir / "metrics.csv").stat().st_size
+        rec.thread = threading.Thread(target=trainer.run, name=f"gan-train-{rec.run_id}", daemon=True)
+        rec.thread.start()
+
+    def pause(self, run_id: str) -> None:
+        rec = self._record(run_id)
+        if rec.live_here():
+            rec.trainer.request_pause()
+        else:
+            self._send(rec, "pause")
+
+    def stop(self, run_id: str) -> None:
+        rec = self._record(run_id)
+        if rec.live_here():
+            rec.trainer.request_stop()
+        else:
+            self._send(rec, "stop")
+
+    def resume(self, run_id: str) -> str:
+        """Unpause a paused run, or continue a stopped/interrupted/finished one from its last checkpoint
+        (same step count, curves and fixed noise). Returns the run's status afterwards."""
+        rec = self._record(run_id)
+        if rec.live_here():
+            rec.trainer.request_resume()
+            return "running"
+        rec.refresh()
+        if rec.status.get("status") in LIVE_STATUSES and rf.writer_alive(rec.dir):
+            self._send(rec, "resume")
+            return "running"
+        self.continue_run(run_id)
+        return "running"
+
+    def continue_run(self, run_id: str, **changes) -> None:
+        """Restart training from the newest checkpoint; `changes` (e.g. steps=...) extend or adjust the config."""
+        from .checkpoint import CheckpointError, load_training_state
+        from .trainer import Trainer, device_label
+        rec = self._record(run_id)
+        with self._lock:
+            if rec.live_here():
+                raise rf.RunBusy(f"run {run_id} is already training")
+            ckpts = rf.list_checkpoints(rec.dir)
+            if not ckpts:
+                raise CheckpointError(f"run {run_id} has no checkpoint to resume from")
+            cfg = RunConfig.from_dict({**rec.config, **changes}).validate()
+            trainer = Trainer(cfg)
+            load_training_state(ckpts[-1], trainer)
+            if trainer.done():
+                raise ConfigError({"steps": f"run {run_id} already reached its end at step {trainer.step}; "
+                                            f"raise steps or max_seconds to train further"})
+            rf.acquire_writer_lock(rec.dir)
+            rf.atomic_write(rec.dir / "config.json", cfg.to_json())
+            rf.truncate_metrics(rec.dir / "metrics.csv", trainer.step)
+            for step in rf.list_grid_steps(rec.dir):
+                if step > trainer.step:
+                    rf.grid_path(rec.dir, step).unlink(missing_ok=True)
+            with rec.lock:
+                rec.config = cfg.to_dict()
+                rec._grid_steps = rf.list_grid_steps(rec.dir)
+                rec._grids.clear()
+                rec._csv_pos = 0
+                rec.rows = []
+                rec._tail_metrics()
+            trainer.notes.insert(0, f"resumed from {ckpts[-1].name} at step {trainer.step}")
+            rec.set_status(status="starting", step=trainer.step, elapsed=trainer.elapsed, message="", pid=os.getpid(),
+                           host=rf.HOST, device=device_label(trainer.device))
+            self._launch(rec, trainer)
+
+    def _send(self, rec: RunRecord, command: str) -> None:
+        if not rf.writer_alive(rec.dir):
+            raise KeyError(f"run {rec.run_id} is not training (status {rec.status.get('status')})")
+        rf.atomic_write(rec.dir / "control.json", json.dumps({"command": command, "at": time.time()}))
+
+    # ------------------------------------------------------------------ threads
+    def wait(self, run_id: str, timeout: float | None = None) -> str:
+        """Block until the run's thread ends (or timeout); returns its status."""
+        rec = self._record(run_id)
+        if rec.thread is not None:
+            rec.thread.join(timeout)
+        return rec.status.get("status", "unknown")
+
+    def live_runs(self) -> list[str]:
+        with self._lock:
+            return [rid for rid, rec in self._records.items() if rec.live_here()]
+
+    def trainer(self, run_id: str):
+        """The live Trainer object of a run trained in this process (for tests and benchmarks), else None."""
+        rec = self._record(run_id)
+        return rec.trainer if rec.live_here() else None
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop every run this process trains and wait for their threads."""
+        with self._lock:
+            records = [r for r in self._records.values() if r.live_here()]
+        for rec in records:
+            rec.trainer.request_stop()
+        for rec in records:
+            rec.thread.join(timeout)

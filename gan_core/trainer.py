@@ -1,0 +1,385 @@
+"""One training iteration, readable top to bottom, and the stoppable loop a background thread runs.
+
+The loop never talks to a UI: it writes rows, grids, notes and status to a run record (see store.py),
+and reads pause/stop requests from threading.Events. Metrics are accumulated on the device and read
+back once every `log_every` iterations, so there is no host sync per step.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import threading
+import time
+
+import numpy as np
+import torch
+from torchvision.utils import make_grid
+
+from .config import RunConfig
+from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
+from .losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
+from .models import build_models, image_size_for
+
+FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed grid noise comes from its own stream, identical on every device
+
+
+class Diverged(RuntimeError):
+    pass
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` → CUDA if present, else Apple MPS, else CPU. An unavailable explicit choice raises."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: CUDA was requested but no CUDA GPU is available; use `auto` or `cpu`")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device: MPS was requested but is not available here; use `auto` or `cpu`")
+    return torch.device(name)
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    return {"mps": "Apple GPU (MPS)"}.get(device.type, "CPU")
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")() in ("AVX512", "AMX")) or \
+            torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return False
+
+
+def make_optimizer(params, cfg: RunConfig, lr: float, device: torch.device):
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.beta1)
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
+
+
+def grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros((), device=next(module.parameters()).device)
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def points_image(real: np.ndarray, fake: np.ndarray, extent: float, size: int = 320) -> np.ndarray:
+    """A scatter of real (blue) and generated (orange) 2-D points as an RGB uint8 image, for grids and GIFs."""
+    img = np.full((size, size, 3), 255, dtype=np.uint8)
+    for pts, colour in ((real, (120, 160, 230)), (fake, (240, 110, 20))):
+        pts = np.nan_to_num(np.asarray(pts, dtype=np.float32), nan=1e9)
+        px = ((pts + extent) / (2 * extent) * (size - 1)).round().astype(int)
+        ok = (px >= 1).all(1) & (px < size - 1).all(1)
+        cols, rows = px[ok, 0], size - 1 - px[ok, 1]
+        for dr in (-1, 0, 1):
+            img[rows + dr, cols] = colour
+            img[rows, cols + dr] = colour
+    return img
+
+
+class Trainer:
+    """Everything one run needs: data, G, D, optimisers, fixed noise, and the loop."""
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg.validate()
+        self.device = resolve_device(cfg.device)
+        self.loss = LOSSES[cfg.loss]
+        self.notes: list[str] = []
+        self.rng = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        info = dataset_info(cfg.dataset)
+        if cfg.is_2d:
+            self.points = load_points(cfg.dataset)
+            self.batches = PointBatches(self.points, self.rng, self.device)
+            self.channels, self.num_classes = 0, 0
+        else:
+            self.points = None
+            self.channels = cfg.channels or info.channels
+            data = load_images(cfg.dataset, cfg.data_root, image_size_for(cfg), self.channels, self.device)
+            self.notes += data.notes
+            self.batches = ImageBatches(data, self.rng)
+            self.num_classes = data.num_classes
+        self.G, self.D = build_models(cfg, self.channels, self.num_classes)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema else None
+        self.opt_g = make_optimizer(self.G.parameters(), cfg, cfg.lr_g, self.device)
+        self.opt_d = make_optimizer(self.D.parameters(), cfg, cfg.lr_d, self.device)
+        self.bf16 = cfg.precision == "bf16"
+        if self.bf16 and not bf16_supported(self.device):
+            self.bf16 = False
+            self.notes.append(f"bf16 is not supported on this {self.device.type}; training in fp32 instead")
+        self.G_fwd, self.D_fwd = self.G, self.D
+        if cfg.compile:
+            self._try_compile()
+        fixed = torch.Generator().manual_seed(cfg.seed + FIXED_NOISE_SEED_OFFSET)
+        self.fixed_z = self._noise(cfg.grid_size, fixed, "cpu").to(self.device)
+        self.fixed_y = (torch.arange(cfg.grid_size) % self.num_classes).to(self.device) if self.G.num_classes else None
+        # Progress and control
+        self.step = 0
+        self.elapsed = 0.0  # seconds spent training (pauses excluded)
+        self.status = "ready"
+        self.message = ""
+        self.stop_event, self.pause_event, self._wake = threading.Event(), threading.Event(), threading.Event()
+        self.hooks: list = []  # callables (trainer) run after every iteration: tests inject faults here
+        self.record = None
+        self._acc = torch.zeros(5, device=self.device)
+        self._acc_iters = 0
+
+    # ------------------------------------------------------------------ pieces
+    def _noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        g = generator or self.rng
+        device = device or self.device
+        if self.cfg.noise == "uniform":
+            return torch.rand(n, self.cfg.z_dim, generator=g, device=device).mul_(2).sub_(1)
+        return torch.randn(n, self.cfg.z_dim, generator=g, device=device)
+
+    def _try_compile(self):
+        try:
+            self.G_fwd, self.D_fwd = torch.compile(self.G), torch.compile(self.D)
+        except Exception as e:  # no compiler, unsupported platform
+            self.G_fwd, self.D_fwd = self.G, self.D
+            self.notes.append(f"torch.compile unavailable ({type(e).__name__}: {e}); running eagerly")
+
+    def _autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _instance_noise(self, x: torch.Tensor) -> torch.Tensor:
+        sigma = self.cfg.instance_noise * max(0.0, 1.0 - self.progress())
+        if sigma <= 0:
+            return x
+        return x + sigma * torch.randn(x.shape, generator=self.rng, device=x.device, dtype=x.dtype)
+
+    def progress(self) -> float:
+        cfg = self.cfg
+        parts = []
+        if cfg.steps:
+            parts.append(self.step / cfg.steps)
+        if cfg.max_seconds:
+            parts.append(self.elapsed / cfg.max_seconds)
+        return min(1.0, max(parts)) if parts else 0.0
+
+    def done(self) -> bool:
+        return (self.cfg.steps and self.step >= self.cfg.steps) or \
+            (self.cfg.max_seconds and self.elapsed >= self.cfg.max_seconds)
+
+    # ------------------------------------------------------------------ one iteration
+    def train_iteration(self) -> None:
+        """n_critic D updates, then (every g_every-th iteration) one G update. Nothing here syncs with the host."""
+        cfg, G, D, loss = self.cfg, self.G_fwd, self.D_fwd, self.loss
+        g_step = self.step % cfg.g_every == 0
+        reuse_fake = g_step and cfg.n_critic == 1  # as pytorch/examples dcgan: one G forward serves both updates
+        for k in range(cfg.n_critic):
+            real, y = self.batches.sample(cfg.batch_size)
+            z = self._noise(cfg.batch_size)
+            with self._autocast():
+                if reuse_fake:
+                    fake = G(z, y)
+                else:
+                    with torch.no_grad():
+                        fake = G(z, y)
+                real_in = self._instance_noise(real)
+                if cfg.r1_gamma:
+                    real_in.requires_grad_(True)
+                d_real = D(real_in, y).float()
+                d_fake = D(self._instance_noise(fake.detach()), y).float()
+                loss_d = loss.d(d_real, d_fake, 1.0 - cfg.label_smoothing)
+                if loss.gradient_penalty:
+                    loss_d = loss_d + cfg.gp_lambda * gradient_penalty(D, real, fake.detach().to(real.dtype), y, self.rng)
+                if cfg.r1_gamma:
+                    loss_d = loss_d + 0.5 * cfg.r1_gamma * r1_penalty(d_real, real_in)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.D.parameters(), cfg.grad_clip, foreach=True)
+            self.opt_d.step()
+            if loss.clip_weights:
+                with torch.no_grad():
+                    torch._foreach_clamp_min_(list(self.D.parameters()), -cfg.clip_value)
+                    torch._foreach_clamp_max_(list(self.D.parameters()), cfg.clip_value)
+
+        loss_g = torch.zeros((), device=self.device)
+        if g_step:
+            self.D.requires_grad_(False)  # G's update needs D's input gradient only, not D's weight gradients
+            if not reuse_fake:
+                fake = G(self._noise(cfg.batch_size), y)
+            with self._autocast():
+                loss_g = loss.g(D(self._instance_noise(fake), y).float())
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.G.parameters(), cfg.grad_clip, foreach=True)
+            self.opt_g.step()
+            self.D.requires_grad_(True)
+            if self.G_ema is not None:
+                self._update_ema()
+
+        with torch.no_grad():
+            self._acc += torch.stack([loss_d.detach(), loss_g.detach(),
+                                      d_scores_for_display(d_real.detach(), cfg.loss).mean(),
+                                      d_scores_for_display(d_fake.detach(), cfg.loss).mean(),
+                                      torch.tensor(float(g_step), device=self.device)])
+        self._acc_iters += 1
+        self.step += 1
+
+    @torch.no_grad()
+    def _update_ema(self):
+        ema_p, p = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_lerp_(ema_p, p, 1.0 - self.cfg.ema)
+        for eb, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            eb.copy_(b)
+
+    # ------------------------------------------------------------------ reading results
+    def read_metrics(self, seconds: float, images: int) -> dict:
+        """The one host sync: averages since the last read, gradient norms, rates."""
+        cfg = self.cfg
+        packed = torch.cat([self._acc, grad_norm(self.D).reshape(1), grad_norm(self.G).reshape(1)]).tolist()
+        self._acc.zero_()
+        n, n_g = max(self._acc_iters, 1), packed[4]
+        self._acc_iters = 0
+        return {
+            "step": self.step, "wall_time": round(self.elapsed, 3),
+            "d_loss": packed[0] / n, "g_loss": packed[1] / n_g if n_g else None,
+            "d_real": packed[2] / n, "d_fake": packed[3] / n,
+            "grad_norm_d": packed[5], "grad_norm_g": packed[6],
+            "lr_d": self.opt_d.param_groups[0]["lr"], "lr_g": self.opt_g.param_groups[0]["lr"],
+            "images_per_s": images / seconds if seconds > 0 else float("nan"),
+        }
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Samples in [-1, 1] (EMA weights when enabled), G in eval mode so BatchNorm uses running stats."""
+        net = self.G_ema if self.G_ema is not None else self.G
+        was_training = net.training
+        net.eval()
+        try:
+            with self._autocast():
+                return net(z.to(self.device), None if y is None else y.to(self.device)).float()
+        finally:
+            net.train(was_training)
+
+    def sample_image(self) -> np.ndarray:
+        """The fixed-noise grid (images) or scatter (2-D) as uint8 HWC."""
+        x = self.generate(self.fixed_z, self.fixed_y)
+        if self.points is not None:
+            real = self.points.sample(self.cfg.grid_size, torch.Generator(self.device).manual_seed(0)).cpu().numpy()
+            return points_image(real, x.cpu().numpy(), self.points.extent)
+        nrow = 10 if self.fixed_y is not None else int(math.ceil(math.sqrt(x.shape[0])))
+        grid = make_grid(x, nrow=nrow, padding=2, pad_value=-1.0)
+        return grid.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+    def params_finite(self) -> bool:
+        return bool(torch.stack([p.isfinite().all() for p in self.G.parameters()] +
+                                [p.isfinite().all() for p in self.D.parameters()]).all())
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> None:
+        """Train until done or stopped. Ends with status finished / stopped / diverged / failed; never raises."""
+        rec, cfg = self.record, self.cfg
+        images = last_images = 0
+        last_time = tick = time.perf_counter()
+        try:
+            self.status = "running"
+            rec.set_status(status="running", message="")
+            for note in self.notes:
+                rec.note(note)
+            if self.step == 0:
+                rec.add_grid(0, self.sample_image())
+            while not self.done() and not self.stop_event.is_set():
+                if self.pause_event.is_set():
+                    self._pause_until_resumed()
+                    last_time = tick = time.perf_counter()
+                    last_images = images
+                    continue
+                self.train_iteration()
+                images += cfg.batch_size * cfg.n_critic
+                for hook in self.hooks:
+                    hook(self)
+                now = time.perf_counter()
+                self.elapsed += now - tick
+                tick = now
+                step = self.step
+                sample_now = step % cfg.sample_every == 0
+                ckpt_now = step % cfg.checkpoint_every == 0
+                if step % cfg.log_every == 0 or sample_now or ckpt_now or self.done() or self.stop_event.is_set():
+                    row = self.read_metrics(now - last_time, images - last_images)
+                    last_time, last_images = now, images
+                    rec.add_metrics([row])
+                    if not row_is_finite(row):
+                        raise Diverged(f"losses became NaN/Inf at step {step} (d_loss={row['d_loss']}, g_loss={row['g_loss']})")
+                    rec.heartbeat(self)
+                    if sample_now:
+                        rec.add_grid(step, self.sample_image())
+                    if ckpt_now:
+                        self._checkpoint()
+                    rec.poll_control(self)
+                    now = time.perf_counter()
+                    self.elapsed += now - tick  # logging, grids and checkpoints count as training time
+                    tick = now
+            self.status = "stopped" if self.stop_event.is_set() and not self.done() else "finished"
+            self._finish()
+        except Diverged as e:
+            self.status, self.message = "diverged", str(e) + "; the last good checkpoint is kept"
+        except Exception as e:  # the run fails, the process lives on
+            self.status, self.message = "failed", f"{type(e).__name__}: {e}"
+            with contextlib.suppress(Exception):  # keep what was learned, if it is still sound
+                if self.step and self.params_finite():
+                    self._checkpoint()
+        finally:
+            rec.set_status(status=self.status, message=self.message, step=self.step, elapsed=self.elapsed)
+            rec.release()
+
+    # ------------------------------------------------------------------ control (any thread may call these)
+    def request_pause(self):
+        self.pause_event.set()
+
+    def request_resume(self):
+        self.pause_event.clear()
+        self._wake.set()
+
+    def request_stop(self):
+        self.stop_event.set()
+        self._wake.set()
+
+    def _pause_until_resumed(self):
+        self.status = "paused"
+        self.record.set_status(status="paused", step=self.step, elapsed=self.elapsed)
+        while self.pause_event.is_set() and not self.stop_event.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            self.record.poll_control(self)
+        self.status = "running"
+        self.record.set_status(status="running")
+
+    def _finish(self):
+        """Last grid and checkpoint, whatever ended the run (unless the weights are no longer finite)."""
+        if not self.params_finite():
+            raise Diverged(f"weights became NaN/Inf by step {self.step}")
+        if self._acc_iters:
+            self.record.add_metrics([self.read_metrics(1.0, 0) | {"images_per_s": float("nan")}])
+        grids = self.record.grid_steps()
+        if not grids or grids[-1] != self.step:
+            self.record.add_grid(self.step, self.sample_image())
+        self._checkpoint()
+
+    def _checkpoint(self):
+        from .checkpoint import save_training_state
+        if not self.params_finite():
+            raise Diverged(f"weights became NaN/Inf by step {self.step}")
+        path = self.record.checkpoint_path(self.step)
+        save_training_state(path, self)
+        self.record.checkpoint_saved(self.step, path)
+
+
+def row_is_finite(row: dict) -> bool:
+    """g_loss is None for a window without a G update (g_every > log_every)."""
+    return math.isfinite(row["d_loss"]) and (row["g_loss"] is None or math.isfinite(row["g_loss"]))
