@@ -316,14 +316,16 @@ class RunStore:
         return RunConfig.from_dict(self._record(run_id).config)
 
     # ------------------------------------------------------------------ commands
-    def start(self, config: RunConfig | dict) -> str:
+    def start(self, config: RunConfig | dict, hooks=()) -> str:
         """Validate, load data, build models, then create the run folder and start its thread.
 
+        `hooks` go into trainer.hooks before the thread starts, so a test's hook sees every iteration.
         Anything wrong raises before a folder or a thread exists (ConfigError, DatasetError, ValueError)."""
         from .trainer import Trainer, device_label
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
         trainer = Trainer(cfg)
+        trainer.hooks.extend(hooks)
         with self._lock:
             run_id = rf.new_run_id(self.root, cfg.name or f"{cfg.arch}-{cfg.loss}-{cfg.dataset}")
             run_dir = self.root / run_id

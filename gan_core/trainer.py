@@ -19,7 +19,7 @@ from torchvision.utils import make_grid
 from .config import RunConfig
 from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
 from .losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
-from .models import build_models, image_size_for
+from .models import build_models, image_size_for, use_generator
 
 FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed grid noise comes from its own stream, identical on every device
 
@@ -107,6 +107,7 @@ class Trainer:
             self.batches = ImageBatches(data, self.rng)
             self.num_classes = data.num_classes
         self.G, self.D = build_models(cfg, self.channels, self.num_classes)
+        use_generator(self.D, self.rng)  # dropout masks from the run's own seeded stream (determinism)
         self.G.to(self.device)
         self.D.to(self.device)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema else None

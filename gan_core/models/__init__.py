@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from .common import Discriminator, Generator, add_spectral_norm, init_weights
+from .common import Discriminator, Generator, add_spectral_norm, init_weights, use_generator
 from .conv import dcgan28, dcgan32, dcgan64, upconv
 from .mlp import count_params, mlp, mlp2d
 
@@ -62,4 +62,5 @@ def build_models(cfg, channels: int, num_classes: int, seed: int | None = None) 
     return Generator(g_body, cfg.z_dim, classes), Discriminator(d_body, classes, cond_mode)
 
 
-__all__ = ["ARCHS", "ArchInfo", "arch_info", "build_models", "image_size_for", "count_params", "Generator", "Discriminator"]
+__all__ = ["ARCHS", "ArchInfo", "arch_info", "build_models", "image_size_for", "count_params", "Generator", "Discriminator",
+           "use_generator"]

@@ -38,6 +38,31 @@ class Discriminator(nn.Module):
         return self.body(x).reshape(-1)
 
 
+class Dropout(nn.Module):
+    """nn.Dropout drawing its mask from `generator` (set by the trainer to its own seeded stream), so a run with
+    dropout is reproducible for its seed even while other runs train in other threads; no generator = global RNG."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p, self.generator = p, None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype) >= self.p
+        return x * keep / (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def use_generator(module: nn.Module, generator: torch.Generator) -> None:
+    """Make every random layer of `module` draw from `generator`."""
+    for m in module.modules():
+        if isinstance(m, Dropout):
+            m.generator = generator
+
+
 def init_weights(module: nn.Module, scheme: str) -> None:
     """`dcgan`: N(0, 0.02) weights, BN N(1, 0.02) (Radford et al., seed 004); `xavier`: Xavier-uniform (seed 001)."""
     if scheme == "default":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from .common import norm2d
+from .common import Dropout, norm2d
 
 
 def dcgan28(cfg, channels: int, size: int, num_classes: int):
@@ -86,11 +86,11 @@ def upconv(cfg, channels: int, size: int, num_classes: int):
         nn.Conv2d(fg, channels, 3, padding=1), nn.Tanh(),
     )
     d = nn.Sequential(
-        nn.Conv2d(channels + num_classes, fd // 2, 3, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.25),
+        nn.Conv2d(channels + num_classes, fd // 2, 3, 2, 1), nn.LeakyReLU(0.2), Dropout(0.25),
         nn.Conv2d(fd // 2, fd, 3, 2, 1), nn.ZeroPad2d((0, 1, 0, 1)),
-        norm2d(norm, fd, 0.2, 1e-3), nn.LeakyReLU(0.2), nn.Dropout(0.25),
-        nn.Conv2d(fd, 2 * fd, 3, 2, 1), norm2d(norm, 2 * fd, 0.2, 1e-3), nn.LeakyReLU(0.2), nn.Dropout(0.25),
-        nn.Conv2d(2 * fd, 4 * fd, 3, 1, 1), norm2d(norm, 4 * fd, 0.2, 1e-3), nn.LeakyReLU(0.2), nn.Dropout(0.25),
+        norm2d(norm, fd, 0.2, 1e-3), nn.LeakyReLU(0.2), Dropout(0.25),
+        nn.Conv2d(fd, 2 * fd, 3, 2, 1), norm2d(norm, 2 * fd, 0.2, 1e-3), nn.LeakyReLU(0.2), Dropout(0.25),
+        nn.Conv2d(2 * fd, 4 * fd, 3, 1, 1), norm2d(norm, 4 * fd, 0.2, 1e-3), nn.LeakyReLU(0.2), Dropout(0.25),
         nn.Flatten(), nn.Linear(4 * fd * 4 * 4, 1),
     )
     return g, d, "channels"
