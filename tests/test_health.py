@@ -1,0 +1,169 @@
+"""The training-health diagnosis: each rule fires on a trace made to show its problem, and stays silent on
+healthy traces (probability and critic scores, several noise seeds)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gan_core.config import PRESETS, build_config
+from gan_core.health import (check_d_winning, check_diverged, check_mode_collapse, check_oscillating, diagnose,
+                             diagnose_snapshot, training_rows)
+from gan_core.runfiles import METRIC_COLUMNS
+
+ROWS, EVERY, EVAL_EVERY = 200, 10, 25  # 200 logged rows, one per 10 steps; an evaluation every 25 rows
+
+
+def trace(seed: int = 0, critic: bool = False, **columns) -> pd.DataFrame:
+    """A healthy run's metric trace; keyword arguments replace whole columns (arrays of ROWS values)."""
+    rng = np.random.default_rng(seed)
+    step = np.arange(1, ROWS + 1) * EVERY
+    noise = lambda scale: scale * rng.standard_normal(ROWS)  # noqa: E731
+    settle = 1 - np.exp(-step / 400)
+    if critic:  # a WGAN-GP critic: scores hover around a steady gap
+        d_real, d_fake = 1.0 + noise(0.15), -1.0 + noise(0.15)
+        d_loss, g_loss = -2.0 + noise(0.2), 1.0 + noise(0.15)
+    else:
+        d_real, d_fake = 0.62 + noise(0.03), 0.38 + noise(0.03)
+        d_loss, g_loss = 1.25 - 0.1 * settle + noise(0.05), 0.95 + 0.1 * settle + noise(0.05)
+    df = pd.DataFrame({"step": step, "wall_time": step / 30.0, "d_loss": d_loss, "g_loss": g_loss, "d_real": d_real,
+                       "d_fake": d_fake, "grad_norm_d": 1.0 + noise(0.1), "grad_norm_g": 0.5 + noise(0.05),
+                       "lr_d": 2e-4, "lr_g": 2e-4, "images_per_s": 2000.0})
+    evals = np.arange(ROWS) % EVAL_EVERY == EVAL_EVERY - 1
+    df["fid"] = np.where(evals, 150 * np.exp(-step / 600) + 5 + noise(1.0), np.nan)
+    df["modes_covered"] = np.where(evals, 10.0, np.nan)
+    df["confidence"] = np.where(evals, 0.7 + 0.2 * settle, np.nan)
+    df["label_accuracy"] = np.nan
+    df["diversity"] = np.where(evals, 0.5 + 0.45 * settle + noise(0.03), np.nan)
+    for name, values in columns.items():
+        df[name] = values if name not in ("fid", "modes_covered", "diversity") else np.where(evals, values, np.nan)
+    return df[METRIC_COLUMNS]
+
+
+def ramp(start: float, end: float, begin_row: int = ROWS // 2) -> np.ndarray:
+    """Flat at `start`, then a straight line to `end` over the last rows."""
+    out = np.full(ROWS, float(start))
+    out[begin_row:] = np.linspace(start, end, ROWS - begin_row)
+    return out
+
+
+def codes(diagnoses) -> list[str]:
+    return [d.code for d in diagnoses]
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("critic", [False, True])
+def test_healthy_traces_trigger_no_rule(seed, critic):
+    df = trace(seed, critic)
+    kind = "critic" if critic else "probability"
+    train = training_rows(df)
+    assert check_diverged(train, "running", None) is None
+    assert check_d_winning(train, kind, None) is None
+    assert check_mode_collapse(df, None, 10) is None
+    assert check_oscillating(train, None) is None
+    result = diagnose(df, kind, "running")
+    assert codes(result) == ["healthy"]
+    assert result[0].level == "ok"
+
+
+def test_diverged_fires_on_nan_and_names_the_step():
+    d_loss = trace()["d_loss"].to_numpy().copy()
+    d_loss[-1] = np.nan  # what metrics.csv holds after the trainer logged a NaN loss
+    result = diagnose(trace(d_loss=d_loss), "probability", "running")
+    assert codes(result) == ["diverged"]
+    assert f"step {ROWS * EVERY}" in result[0].explanation
+    assert result[0].level == "error"
+
+
+def test_diverged_fires_on_infinite_gradients_and_on_the_status():
+    grad = trace()["grad_norm_d"].to_numpy().copy()
+    grad[150] = np.inf
+    assert codes(diagnose(trace(grad_norm_d=grad))) == ["diverged"]
+    assert codes(diagnose(trace(), status="diverged")) == ["diverged"]
+
+
+def test_d_winning_fires_when_d_is_sure_and_g_loss_rises():
+    df = trace(d_real=ramp(0.62, 0.99), d_fake=ramp(0.38, 0.01), g_loss=ramp(0.95, 5.0))
+    assert "d-winning" in codes(diagnose(df, "probability"))
+
+
+def test_d_winning_needs_g_loss_rising():
+    """D confident but G's loss flat is not this rule (it says: and G's loss rising)."""
+    df = trace(d_real=ramp(0.62, 0.99), d_fake=ramp(0.38, 0.01))
+    assert check_d_winning(training_rows(df), "probability", None) is None
+
+
+def test_d_winning_for_critic_scores_uses_the_growing_gap():
+    df = trace(critic=True, d_real=ramp(1.0, 30.0), d_fake=ramp(-1.0, -30.0), g_loss=ramp(1.0, 30.0))
+    result = diagnose(df, "critic")
+    assert "d-winning" in codes(result)
+    # the same critic numbers read as probabilities would be nonsense: the rule must not rely on 0..1 there
+    assert check_d_winning(training_rows(trace(critic=True)), "critic", None) is None
+
+
+def test_mode_collapse_fires_when_classes_covered_drop():
+    modes = np.full(ROWS, 10.0)
+    modes[-EVAL_EVERY * 2:] = 4.0
+    result = diagnose(trace(modes_covered=modes), config={"conditional": False, "lr_g": 2e-4})
+    assert "mode-collapse" in codes(result)
+    collapse = next(d for d in result if d.code == "mode-collapse")
+    assert "10/10" in collapse.explanation and "4/10" in collapse.explanation
+
+
+def test_mode_collapse_fires_when_diversity_drops():
+    diversity = ramp(0.9, 0.2, begin_row=ROWS - 3 * EVAL_EVERY)
+    assert "mode-collapse" in codes(diagnose(trace(diversity=diversity)))
+
+
+def test_oscillation_fires_on_periodic_swings_of_the_losses():
+    step = np.arange(1, ROWS + 1) * EVERY
+    swing = 0.5 * np.sin(2 * np.pi * step / 300)
+    df = trace(d_loss=trace()["d_loss"] + swing, g_loss=trace()["g_loss"] - swing)
+    result = diagnose(df)
+    assert "oscillating" in codes(result)
+    osc = next(d for d in result if d.code == "oscillating")
+    assert "300 steps" in osc.explanation
+
+
+def test_oscillation_ignores_a_loss_that_just_settles():
+    settling = 2.0 * np.exp(-np.arange(ROWS) / 30.0) + 1.0
+    assert check_oscillating(training_rows(trace(d_loss=settling, g_loss=settling)), None) is None
+
+
+def test_too_few_rows_is_too_early_not_healthy():
+    assert codes(diagnose(trace().head(5))) == ["too-early"]
+    assert codes(diagnose(pd.DataFrame(columns=METRIC_COLUMNS))) == ["too-early"]
+
+
+def test_every_fix_names_a_real_preset_or_valid_settings():
+    cfg = build_config("fast-mnist")
+    step = np.arange(1, ROWS + 1) * EVERY
+    nan_loss = trace()["d_loss"].to_numpy().copy()
+    nan_loss[-1] = np.nan
+    modes = np.full(ROWS, 10.0)
+    modes[-60:] = 3.0
+    traces = [trace(d_loss=nan_loss), trace(d_real=ramp(0.6, 0.99), d_fake=ramp(0.4, 0.01), g_loss=ramp(1, 5)),
+              trace(modes_covered=modes), trace(d_loss=1.2 + 0.5 * np.sin(2 * np.pi * step / 300))]
+    seen = set()
+    for df in traces:
+        for d in diagnose(df, "probability", config=cfg):
+            seen.add(d.code)
+            assert d.fix_text
+            assert d.fix_preset is None or d.fix_preset in PRESETS
+            assert d.fix_preset or d.fix_settings
+            cfg.replace(**d.fix_settings).validate()  # every suggested value is one RunConfig accepts
+    assert seen == {"diverged", "d-winning", "mode-collapse", "oscillating"}
+
+
+def test_diagnose_snapshot_reports_a_real_divergence(store, tiny_config):
+    """End to end: a run whose D weights turn NaN is diagnosed as diverged from its snapshot alone."""
+    def poison(trainer):
+        if trainer.step == 3:
+            for p in trainer.D.parameters():
+                p.data.fill_(float("nan"))
+
+    run_id = store.start(tiny_config(steps=12), hooks=[poison])
+    assert store.wait(run_id, timeout=120) == "diverged"
+    result = diagnose_snapshot(store.snapshot(run_id))
+    assert codes(result) == ["diverged"]
+    assert result[0].fix_settings["lr_d"] == pytest.approx(tiny_config().lr_d / 2)
