@@ -1,4 +1,4 @@
-"""`python -m gan_core train|sample|list`: the same library the dashboard uses, headless.
+"""`python -m gan_core train|sample|list|evaluate`: the same library the dashboard uses, headless.
 
 Bad input → exit code 2 and one line on stderr saying what is wrong. `train` ends its stdout with one JSON
 object so scripts can pick up the result."""
@@ -15,6 +15,13 @@ from .config import PRESETS, ConfigError, RunConfig, build_config, field_choices
 
 class UsageError(Exception):
     pass
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad flag gets the same one-line `error: ...` and exit code 2 as any other bad input (not the usage dump)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def _flag(name: str) -> str:
@@ -38,7 +45,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gan_core", description="GAN Studio: train and sample GANs headless.")
+    p = OneLineParser(prog="python -m gan_core", description="GAN Studio: train and sample GANs headless.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a run (no flags: the fast MNIST default, offline)")
@@ -56,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--label", type=int, default=None, help="class to draw (conditional runs)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
+
+    e = sub.add_parser("evaluate", help="quality metrics of a run's last checkpoint, as one JSON line")
+    e.add_argument("run_dir")
+    e.add_argument("-n", type=int, default=1000, help="number of generated samples to measure (default 1000)")
+    e.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
+    e.add_argument("--rebuild", action="store_true", help="retrain the dataset's evaluator first (see where it is cached)")
 
     ls = sub.add_parser("list", help="list runs (or presets)")
     ls.add_argument("--out", default="runs")
@@ -161,6 +174,19 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from .metrics import EvaluatorError, cache_help, evaluate_run
+    if not 2 <= args.n <= 100_000:
+        raise UsageError(f"-n must be between 2 and 100000, got {args.n}")
+    try:
+        result = evaluate_run(args.run_dir, args.n, args.checkpoint, rebuild=args.rebuild,
+                              log=lambda msg: print(msg, file=sys.stderr))
+    except EvaluatorError as e:
+        raise UsageError(f"{e}. {cache_help()}") from None
+    print(json.dumps(result))
+    return 0
+
+
 def cmd_list(args) -> int:
     if args.presets:
         for name, p in PRESETS.items():
@@ -187,9 +213,11 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list}[args.command](args)
+        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
     except (UsageError, DatasetError, CheckpointError, RunBusy, KeyError, ValueError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+    except OSError as e:  # an unwritable -o file, a full disk: one line, not a traceback
+        print(f"error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
     return 2

@@ -2,7 +2,8 @@
 
     config.json      the RunConfig
     status.json      status, step, message, pid/host of the writer (atomic rewrite)
-    metrics.csv      one row per logged step (appended)
+    metrics.csv      one row per logged step (appended); quality columns filled where an evaluation finished
+    eval.json        the latest quality evaluation: class histogram, metrics, a short history (atomic rewrite)
     events.log       notes (skipped files, fallbacks, resumes)
     samples/step_<n>.png       every fixed-noise grid
     checkpoints/step_<n>.safetensors
@@ -24,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 METRIC_COLUMNS = ["step", "wall_time", "d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g",
-                  "lr_d", "lr_g", "images_per_s", "fid", "modes_covered", "confidence", "label_accuracy"]
+                  "lr_d", "lr_g", "images_per_s", "fid", "modes_covered", "confidence", "label_accuracy", "diversity"]
+EVAL_FILE = "eval.json"
 RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 HOST = socket.gethostname()
 

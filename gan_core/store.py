@@ -254,7 +254,11 @@ class RunRecord:
             score_kind=LOSSES[loss].scores if loss in LOSSES else "critic", metrics=metrics, grid_steps=steps,
             latest_grid=self.grid(latest) if latest is not None else None, latest_grid_step=latest,
             events=events, device=s.get("device", ""), checkpoints=[p.name for p in rf.list_checkpoints(self.dir)],
-            live_here=self.live_here(), run_dir=str(self.dir))
+            live_here=self.live_here(), run_dir=str(self.dir), extra={"eval": self.evaluation()})
+
+    def evaluation(self) -> dict | None:
+        """The latest quality evaluation (eval.json, see live_eval.py), None before the first one."""
+        return rf.read_json(self.dir / rf.EVAL_FILE)
 
 
 class RunStore:
@@ -308,6 +312,9 @@ class RunStore:
 
     def grid(self, run_id: str, step: int) -> np.ndarray | None:
         return self._record(run_id).grid(step)
+
+    def evaluation(self, run_id: str) -> dict | None:
+        return self._record(run_id).evaluation()
 
     def checkpoints(self, run_id: str) -> list[Path]:
         return rf.list_checkpoints(self._record(run_id).dir)

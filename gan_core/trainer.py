@@ -18,6 +18,7 @@ from torchvision.utils import make_grid
 
 from .config import RunConfig
 from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
+from .live_eval import LiveEvaluation
 from .losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
 from .models import build_models, image_size_for, use_generator
 
@@ -133,6 +134,7 @@ class Trainer:
         self.record = None
         self._acc = torch.zeros(5, device=self.device)
         self._acc_iters = 0
+        self.evals = LiveEvaluation(self) if cfg.eval_every and not cfg.is_2d else None  # quality metrics, off-thread
 
     # ------------------------------------------------------------------ pieces
     def _noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
@@ -295,6 +297,9 @@ class Trainer:
                 rec.note(note)
             if self.step == 0:
                 rec.add_grid(0, self.sample_image())
+            if self.evals is not None:
+                self.evals.prepare(rec)  # the first run on a dataset trains its evaluator: not counted as training time
+                last_time = tick = time.perf_counter()
             while not self.done() and not self.stop_event.is_set():
                 if self.pause_event.is_set():
                     self._pause_until_resumed()
@@ -309,11 +314,15 @@ class Trainer:
                 self.elapsed += now - tick
                 tick = now
                 step = self.step
+                if self.evals is not None and step % cfg.eval_every == 0 and not self.done():  # the end has its own
+                    self.evals.submit(step, self.elapsed)  # copies G's weights; a worker thread measures them
                 sample_now = step % cfg.sample_every == 0
                 ckpt_now = step % cfg.checkpoint_every == 0
                 if step % cfg.log_every == 0 or sample_now or ckpt_now or self.done() or self.stop_event.is_set():
                     row = self.read_metrics(now - last_time, images - last_images)
                     last_time, last_images = now, images
+                    if self.evals is not None:
+                        row.update(self.evals.take())  # the latest finished evaluation, if any
                     rec.add_metrics([row])
                     if not row_is_finite(row):
                         raise Diverged(f"losses became NaN/Inf at step {step} (d_loss={row['d_loss']}, g_loss={row['g_loss']})")
@@ -336,6 +345,8 @@ class Trainer:
                 if self.step and self.params_finite():
                     self._checkpoint()
         finally:
+            if self.evals is not None:
+                self.evals.close()
             rec.set_status(status=self.status, message=self.message, step=self.step, elapsed=self.elapsed)
             rec.release()
 
@@ -365,8 +376,11 @@ class Trainer:
         """Last grid and checkpoint, whatever ended the run (unless the weights are no longer finite)."""
         if not self.params_finite():
             raise Diverged(f"weights became NaN/Inf by step {self.step}")
+        final = self.evals.finish(self.step, self.elapsed) if self.evals is not None else {}  # the run's summary
         if self._acc_iters:
-            self.record.add_metrics([self.read_metrics(1.0, 0) | {"images_per_s": float("nan")}])
+            self.record.add_metrics([self.read_metrics(1.0, 0) | {"images_per_s": float("nan")} | final])
+        elif final:  # its own row at the last step: eval columns only
+            self.record.add_metrics([{"step": self.step, "wall_time": round(self.elapsed, 3), **final}])
         grids = self.record.grid_steps()
         if not grids or grids[-1] != self.step:
             self.record.add_grid(self.step, self.sample_image())

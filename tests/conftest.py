@@ -17,7 +17,16 @@ SHARED_DATA = REPO.parent / "shared" / "data"  # full MNIST for tests (../shared
 
 # Narrow nets and a small batch: enough to exercise every code path, cheap on a CPU.
 TINY = dict(g_features=8, d_features=8, g_hidden=[32], d_hidden=[32], batch_size=16, device="cpu",
-            log_every=1, sample_every=1000, checkpoint_every=1000)
+            log_every=1, sample_every=1000, checkpoint_every=1000, eval_every=0)  # quality metrics: tests/test_metrics.py
+
+
+@pytest.fixture(scope="session", autouse=True)
+def evaluator_cache(tmp_path_factory):
+    """Quality evaluators train into one temp folder per test session, never into the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("evaluators")
+        mp.setenv("GAN_STUDIO_CACHE", str(path))
+        yield path
 
 
 @pytest.fixture
