@@ -279,6 +279,8 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
         out["image_size"] = f"image size must be 0 (native) or at least 8, got {cfg.image_size}"
     if data.kind == "points" and cfg.channels not in (0,):
         out["channels"] = "2-D point sets have no colour channels; leave channels at 0"
+    if cfg.arch == "dcgan28" and cfg.batch_size < 2:  # its G has BatchNorm1d, which cannot normalise one sample
+        out["batch_size"] = "`dcgan28` normalises over the batch (BatchNorm), so it needs a batch size of at least 2"
     if cfg.steps == 0 and cfg.max_seconds == 0:
         out["steps"] = "set a number of steps, or a time limit in max_seconds (both are 0: the run would never end)"
     if cfg.grid_size > 1 and cfg.conditional and cfg.grid_size < data.num_classes:

@@ -92,6 +92,8 @@ def test_other_combinations_refused():
     assert "never end" in build_config(steps=0, max_seconds=0).problems()["steps"]
     assert "one per class" in build_config(conditional=True, grid_size=4).problems()["grid_size"]
     assert "name" in problems_of(name="../../etc")
+    assert "at least 2" in build_config(arch="dcgan28", batch_size=1).problems()["batch_size"]
+    assert build_config(arch="dcgan32", batch_size=1).problems() == {}
 
 
 def test_json_round_trip_is_exact():
