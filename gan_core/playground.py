@@ -1,0 +1,567 @@
+"""The 2-D GAN playground: one small GAN on a point set, stepped by hand or in bursts, plus the pure
+functions that turn it into pictures (D's surface, G's manifold and gradient field, densities) and numbers
+(KL/JS on a grid, the VEEGAN mode metrics).
+
+Why a separate engine and not Trainer: the playground is stepped from the page a few hundred iterations
+per refresh, single D-only/G-only steps and a slow-motion walkthrough need the pieces of an iteration
+apart, and D and G get their own optimiser. Nothing here imports streamlit.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import numpy as np
+import torch
+
+from .config import build_config
+from .data import DatasetError, PointSet, load_points, points_from_array
+from .losses import LOSSES, gradient_penalty, r1_penalty
+from .models import build_models
+
+DATASET_CHOICES = ["ring-8", "grid-25", "spiral", "two-moons", "line", "custom"]
+OPTIMIZERS = ["adam", "sgd"]
+NOISE_LIMIT = {"uniform": 1.0, "gaussian": 2.5}  # the part of noise space the manifold grid spans (±)
+EVAL_SAMPLES = 2500  # VEEGAN / Unrolled-GAN evaluate 2,500 generated samples
+HQ_SIGMAS = 3.0  # a sample is high quality within 3σ of its nearest mode (VEEGAN §5.1)
+PACGAN_MIN_COUNT = 20  # PacGAN's stricter rule: a mode with fewer than 20 of 2,500 samples is lost
+MAX_CSV_BYTES = 1_000_000
+MAX_CSV_POINTS = 20_000
+
+
+# ---------------------------------------------------------------------- settings
+def _s(default, help, **meta):
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass(frozen=True)
+class PlaygroundSettings:
+    """Everything a student can change. `LIVE_FIELDS` apply to the running GAN; the rest rebuild it."""
+    dataset: str = _s("ring-8", "The real distribution G must learn.", choices=DATASET_CHOICES)
+    loss: str = _s("bce", "Adversarial loss (all six of gan_core).", choices=list(LOSSES))
+    z_dim: int = _s(2, "Noise dimensions: 1 (G draws a curve) or 2 (G folds a sheet).", choices=[1, 2])
+    noise: str = _s("gaussian", "Noise distribution: N(0, 1) or U(-1, 1).", choices=["gaussian", "uniform"])
+    g_layers: int = _s(3, "Hidden layers of G.", min=1, max=6)
+    g_width: int = _s(128, "Neurons per hidden layer of G.", min=2, max=512)
+    d_layers: int = _s(3, "Hidden layers of D.", min=1, max=6)
+    d_width: int = _s(128, "Neurons per hidden layer of D.", min=2, max=512)
+    optimizer_d: str = _s("adam", "D's optimiser (SGD is plain SGD, no momentum).", choices=OPTIMIZERS)
+    lr_d: float = _s(1e-3, "D's learning rate.", min=1e-6, max=1.0)
+    optimizer_g: str = _s("adam", "G's optimiser.", choices=OPTIMIZERS)
+    lr_g: float = _s(1e-3, "G's learning rate.", min=1e-6, max=1.0)
+    beta1: float = _s(0.5, "Adam β1 (both nets). DCGAN: 0.5; WGAN-GP: 0.5 or 0.", min=0.0, max=0.999)
+    beta2: float = _s(0.999, "Adam β2 (both nets). WGAN-GP: 0.9.", min=0.0, max=0.9999)
+    n_critic: int = _s(1, "D steps per G step.", min=1, max=20)
+    batch_size: int = _s(256, "Points per batch.", min=2, max=4096)
+    label_smoothing: float = _s(0.0, "One-sided label smoothing for D's real target (BCE family).", min=0.0, max=0.5)
+    r1_gamma: float = _s(0.0, "R1 penalty γ on D's gradient at real points; 0 = off.", min=0.0, max=100.0)
+    gp_lambda: float = _s(10.0, "Gradient-penalty λ (used by wgan-gp).", min=0.0, max=100.0)
+    clip_value: float = _s(0.01, "Weight clipping bound c (used by wgan).", min=1e-4, max=10.0)
+    spectral_norm: bool = _s(False, "Spectral normalisation on every D layer.")
+    seed: int = _s(0, "Random seed: same seed, same run.", min=0, max=2**31 - 1)
+
+    def problems(self) -> dict[str, str]:
+        out = {}
+        for f in fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            if "choices" in meta and value not in meta["choices"]:
+                out[f.name] = f"{f.name} must be one of {', '.join(map(str, meta['choices']))}; got {value!r}"
+            elif "min" in meta and not (isinstance(value, (int, float)) and meta["min"] <= value <= meta["max"]):
+                out[f.name] = f"{f.name} must be between {meta['min']:g} and {meta['max']:g}; got {value!r}"
+        return out
+
+    def validate(self) -> "PlaygroundSettings":
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems.values()))
+        return self
+
+    def run_config(self):
+        """The gan_core RunConfig that builds these nets (the `2d-default` preset plus our choices)."""
+        return build_config("2d-default", dataset=self.dataset if self.dataset != "custom" else "ring-8",
+                            z_dim=self.z_dim, noise=self.noise, loss=self.loss, g_hidden=[self.g_width] * self.g_layers,
+                            d_hidden=[self.d_width] * self.d_layers, spectral_norm=self.spectral_norm, seed=self.seed,
+                            batch_size=self.batch_size)
+
+
+LIVE_FIELDS = {"loss", "optimizer_d", "lr_d", "optimizer_g", "lr_g", "beta1", "beta2", "n_critic", "batch_size",
+               "label_smoothing", "r1_gamma", "gp_lambda", "clip_value"}
+
+
+def settings_help(name: str) -> str:
+    return PlaygroundSettings.__dataclass_fields__[name].metadata["help"]
+
+
+# Presets: plain overrides of PlaygroundSettings. `expect` is what the preset shows on ring-8 after `iterations`
+# (checked by benchmarks/playground_speed.py --presets and, for the default, by the tests).
+PRESETS: dict[str, dict] = {
+    "Default": {
+        "description": "Non-saturating GAN, 3×128 MLPs, Adam 1e-3: covers all 8 modes of ring-8.",
+        "settings": {}, "iterations": 3000,
+    },
+    "Vanilla GAN collapses on ring-8": {
+        "description": "The original minimax GAN with 1-D noise: G's curve folds onto a few modes and hops between them.",
+        "settings": dict(loss="minimax", z_dim=1, lr_d=1e-3, lr_g=1e-3), "iterations": 3000,
+    },
+    "WGAN-GP covers every mode": {
+        "description": "Wasserstein loss with gradient penalty λ = 10, 5 critic steps, Adam β = (0.5, 0.9).",
+        "settings": dict(loss="wgan-gp", n_critic=5, gp_lambda=10.0, lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.9),
+        "iterations": 3000,
+    },
+    "LSGAN": {
+        "description": "Least-squares loss: D's surface is a smooth bowl, no saturation.",
+        "settings": dict(loss="lsgan"), "iterations": 3000,
+    },
+    "D too strong": {
+        "description": "Saturating minimax loss, a big D trained 5× per G step at a high rate: D rejects every fake "
+                       "confidently, G's gradient vanishes and it stops learning.",
+        "settings": dict(loss="minimax", d_layers=4, d_width=256, n_critic=5, lr_d=3e-3, lr_g=1e-4, g_layers=2, g_width=32),
+        "iterations": 1000,
+    },
+    "Learning rate too high": {
+        "description": "Adam at 0.05 for both nets: every update overshoots, the points jump around and never settle.",
+        "settings": dict(lr_d=5e-2, lr_g=5e-2, beta1=0.9), "iterations": 1000,
+    },
+}
+
+
+def preset_settings(name: str, **overrides) -> PlaygroundSettings:
+    if name not in PRESETS:
+        raise KeyError(f"unknown playground preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PlaygroundSettings(**{**PRESETS[name]["settings"], **overrides}).validate()
+
+
+# ---------------------------------------------------------------------- data
+def make_pointset(name: str, custom_points=None) -> PointSet:
+    if name == "custom":
+        if custom_points is None or len(custom_points) < 2:
+            raise DatasetError("custom data needs at least 2 points: upload a CSV or click on the plot to add some")
+        return points_from_array(custom_points, "custom")
+    return load_points(name)
+
+
+def parse_points_csv(data: bytes, filename: str = "upload") -> np.ndarray:
+    """x, y rows from a small CSV (header optional). Raises DatasetError naming the file and the bad line."""
+    if len(data) > MAX_CSV_BYTES:
+        raise DatasetError(f"{filename} is {len(data) / 1e6:.1f} MB; the limit is {MAX_CSV_BYTES / 1e6:.0f} MB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DatasetError(f"{filename} is not a UTF-8 text file; save it as CSV with two columns x, y") from None
+    rows = []
+    for lineno, row in enumerate(csv.reader(io.StringIO(text)), 1):
+        cells = [c.strip() for c in row if c.strip()]
+        if not cells:
+            continue
+        try:
+            x, y = (float(c) for c in cells[:2]) if len(cells) >= 2 else (float("nan"), None)
+        except ValueError:
+            if not rows and lineno == 1:  # a header line such as "x,y"
+                continue
+            raise DatasetError(f"{filename}, line {lineno}: expected two numbers x, y; got {','.join(cells)!r}") from None
+        if y is None:
+            raise DatasetError(f"{filename}, line {lineno}: expected two columns x, y; got {','.join(cells)!r}")
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise DatasetError(f"{filename}, line {lineno}: x and y must be finite numbers")
+        rows.append((x, y))
+        if len(rows) > MAX_CSV_POINTS:
+            raise DatasetError(f"{filename} has more than {MAX_CSV_POINTS:,} points; keep at most {MAX_CSV_POINTS:,}")
+    if len(rows) < 2:
+        raise DatasetError(f"{filename} holds {len(rows)} point(s); at least 2 rows of x, y are needed")
+    return np.asarray(rows, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------- the engine
+@dataclass
+class SubStep:
+    """One stage of a slow-motion iteration: a title, the sentence a teacher would say, and what to draw."""
+    title: str
+    sentence: str
+    data: dict
+
+
+def _optimizer(kind: str, params, lr: float, s: PlaygroundSettings):
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, betas=(s.beta1, s.beta2))
+
+
+class Playground:
+    """One 2-D GAN. step_d / step_g / step / run(n) never read back from the device; `flush()` does, once."""
+
+    def __init__(self, settings: PlaygroundSettings | None = None, custom_points=None):
+        self.settings = settings or PlaygroundSettings()
+        self.custom_points = None
+        self.reset(self.settings, custom_points)
+
+    def reset(self, settings: PlaygroundSettings | None = None, custom_points=None) -> None:
+        """Fresh nets and optimisers at iteration 0 (same seed, same start). Atomic: bad data raises and
+        leaves the engine as it was."""
+        s = (settings or self.settings).validate()
+        custom = self.custom_points if custom_points is None else np.asarray(custom_points, dtype=np.float32)
+        points = make_pointset(s.dataset, custom)
+        self.settings, self.custom_points, self.points = s, custom, points
+        self.extent = float(points.extent)
+        self.loss = LOSSES[s.loss]
+        self.rng = torch.Generator().manual_seed(s.seed)
+        self.G, self.D = build_models(s.run_config(), 0, 0)
+        self.opt_d = _optimizer(s.optimizer_d, self.D.parameters(), s.lr_d, s)
+        self.opt_g = _optimizer(s.optimizer_g, self.G.parameters(), s.lr_g, s)
+        self.iteration = self.d_steps = self.g_steps = 0
+        self.history: deque = deque(maxlen=5000)  # rows of {iteration, d_steps, g_steps, d_loss, g_loss}
+        self._acc = torch.zeros(2)
+        self._acc_n = [0, 0]
+        fixed = torch.Generator().manual_seed(s.seed + 1)  # display/eval samples: fixed, so the picture moves smoothly
+        self.eval_z = self.noise(EVAL_SAMPLES, fixed)
+        self.eval_real = self.points.sample(EVAL_SAMPLES, fixed)
+        self._true_density = None
+
+    def apply(self, settings: PlaygroundSettings, custom_points=None) -> bool:
+        """Switch to new settings. Live ones (loss, optimisers, rates, n_critic, regularisers...) keep the nets;
+        anything else rebuilds them. Returns True when the GAN was reset; raises (changing nothing) on bad data."""
+        settings = settings.validate()
+        custom = self.custom_points if custom_points is None else np.asarray(custom_points, dtype=np.float32)
+        old = self.settings
+        structural = {f.name for f in fields(settings) if getattr(old, f.name) != getattr(settings, f.name)} - LIVE_FIELDS
+        custom_changed = settings.dataset == "custom" and not _same_points(custom, self.custom_points)
+        if structural or custom_changed:
+            self.reset(settings, custom)
+            return True
+        self.settings, self.custom_points = settings, custom
+        self.loss = LOSSES[settings.loss]
+        for opt, kind, lr, net in ((self.opt_d, "optimizer_d", "lr_d", self.D), (self.opt_g, "optimizer_g", "lr_g", self.G)):
+            rebuild = getattr(old, kind) != getattr(settings, kind) or (
+                getattr(settings, kind) == "adam" and (old.beta1, old.beta2) != (settings.beta1, settings.beta2))
+            if rebuild:
+                new = _optimizer(getattr(settings, kind), net.parameters(), getattr(settings, lr), settings)
+                if net is self.D:
+                    self.opt_d = new
+                else:
+                    self.opt_g = new
+            else:
+                for group in opt.param_groups:
+                    group["lr"] = getattr(settings, lr)
+        return False
+
+    # ------------------------------------------------------------------ pieces
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        g = generator or self.rng
+        if self.settings.noise == "uniform":
+            return torch.rand(n, self.settings.z_dim, generator=g).mul_(2).sub_(1)
+        return torch.randn(n, self.settings.z_dim, generator=g)
+
+    def real_batch(self, n: int | None = None) -> torch.Tensor:
+        return self.points.sample(n or self.settings.batch_size, self.rng)
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """D's loss with its regularisers, plus the raw scores (for the slow-motion view)."""
+        s = self.settings
+        if s.r1_gamma:
+            real = real.detach().requires_grad_(True)
+        d_real, d_fake = self.D(real), self.D(fake)
+        loss = self.loss.d(d_real, d_fake, 1.0 - s.label_smoothing)
+        if self.loss.gradient_penalty:
+            loss = loss + s.gp_lambda * gradient_penalty(self.D, real.detach(), fake.detach(), generator=self.rng)
+        if s.r1_gamma:
+            loss = loss + 0.5 * s.r1_gamma * r1_penalty(d_real, real)
+        return loss, d_real, d_fake
+
+    def _after_d_update(self) -> None:
+        if self.loss.clip_weights:
+            with torch.no_grad():
+                for p in self.D.parameters():
+                    p.clamp_(-self.settings.clip_value, self.settings.clip_value)
+
+    # ------------------------------------------------------------------ stepping
+    def step_d(self) -> torch.Tensor:
+        """One update of D on a fresh real batch and a fresh batch of fakes."""
+        n = self.settings.batch_size
+        with torch.no_grad():
+            fake = self.G(self.noise(n))
+        loss, _, _ = self.d_loss(self.real_batch(n), fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        self._after_d_update()
+        self.d_steps += 1
+        self._acc[0] += loss.detach()
+        self._acc_n[0] += 1
+        return loss.detach()
+
+    def step_g(self) -> torch.Tensor:
+        """One update of G against the current D (D's weights get no gradient)."""
+        self.D.requires_grad_(False)
+        try:
+            loss = self.loss.g(self.D(self.G(self.noise(self.settings.batch_size))))
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
+        finally:
+            self.D.requires_grad_(True)
+        self.g_steps += 1
+        self._acc[1] += loss.detach()
+        self._acc_n[1] += 1
+        return loss.detach()
+
+    def step(self) -> None:
+        """One iteration: n_critic D updates, then one G update."""
+        for _ in range(self.settings.n_critic):
+            self.step_d()
+        self.step_g()
+        self.iteration += 1
+
+    def run(self, n: int, max_seconds: float | None = None) -> int:
+        """Up to n iterations (fewer if `max_seconds` runs out), then one read-back of the mean losses into
+        `history`. Returns how many iterations ran."""
+        start, done = time.perf_counter(), 0
+        while done < n:
+            self.step()
+            done += 1
+            if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+                break
+        self.flush()
+        return done
+
+    def flush(self) -> dict | None:
+        """The one host sync: mean D and G losses since the last flush, as a history row."""
+        if not any(self._acc_n):
+            return None
+        d_sum, g_sum = self._acc.tolist()
+        row = {"iteration": self.iteration, "d_steps": self.d_steps, "g_steps": self.g_steps,
+               "d_loss": d_sum / self._acc_n[0] if self._acc_n[0] else None,
+               "g_loss": g_sum / self._acc_n[1] if self._acc_n[1] else None}
+        self._acc.zero_()
+        self._acc_n = [0, 0]
+        self.history.append(row)
+        return row
+
+    # ------------------------------------------------------------------ slow motion
+    def walkthrough(self, show: int = 64) -> list[SubStep]:
+        """Run one iteration (one D and one G update from the same batch) and return its six stages.
+
+        Both gradients are taken before either update, so each picture shows exactly what its network saw;
+        `show` caps how many points each stage carries for drawing."""
+        s, loss_info = self.settings, self.loss
+        z = self.noise(s.batch_size)
+        real = self.real_batch()
+        surface_before = d_surface(self.D, s.loss, self.extent)
+        fake = self.G(z)
+        loss_d, d_real, d_fake = self.d_loss(real, fake.detach())
+        loss_g = loss_info.g(self.D(fake))
+        g_params = list(self.G.parameters())
+        grads = torch.autograd.grad(loss_g, [fake, *g_params], retain_graph=False)
+        x_grad, g_grads = grads[0], grads[1:]
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        d_grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.D.parameters()])))
+        g_grad_norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in g_grads])))
+        self.opt_d.step()
+        self._after_d_update()
+        self.opt_g.zero_grad(set_to_none=True)
+        for p, g in zip(g_params, g_grads):
+            p.grad = g
+        self.opt_g.step()
+        with torch.no_grad():
+            fake_after = self.G(z)
+        self.d_steps += 1
+        self.g_steps += 1
+        self.iteration += 1
+        self._acc += torch.stack([loss_d.detach(), loss_g.detach()])
+        self._acc_n = [self._acc_n[0] + 1, self._acc_n[1] + 1]
+        self.flush()
+
+        np_ = lambda t: t.detach()[:show].numpy().copy()  # noqa: E731
+        prob = loss_info.scores == "probability"
+        score_word = "the probability that it is real (sigmoid of D's logit)" if prob else \
+            "a critic score (higher means 'looks more real'; not a probability)"
+        noise_words = f"{'N(0, 1)' if s.noise == 'gaussian' else 'U(-1, 1)'} noise in {s.z_dim}-D"
+        return [
+            SubStep("1. Sample noise", f"Draw a batch of {s.batch_size} noise vectors z from {noise_words} "
+                    f"(and a batch of {s.batch_size} real points).", {"z": np_(z), "real": np_(real)}),
+            SubStep("2. G maps noise to points", "The generator network turns every z into a point of the plane: "
+                    "these are the fake samples.", {"z": np_(z), "fake": np_(fake), "real": np_(real)}),
+            SubStep("3. D scores real and fake points", f"The discriminator gives every point {score_word}.",
+                    {"real": np_(real), "fake": np_(fake), "d_real": np_(d_real), "d_fake": np_(d_fake),
+                     "surface": surface_before}),
+            SubStep("4. The losses are computed", f"From those scores, D's loss = {loss_d.item():.4f} (D wants to "
+                    f"tell real from fake) and G's loss = {loss_g.item():.4f} (G wants D to call its points real).",
+                    {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "real": np_(real), "fake": np_(fake),
+                     "surface": surface_before}),
+            SubStep("5. The gradients are computed", "Backpropagation gives each network's gradient; the arrows show "
+                    "−∇x of G's loss at each fake point: where G would like to move it.",
+                    {"fake": np_(fake), "direction": (-x_grad * x_grad.shape[0])[:show].numpy().copy(),
+                     "d_grad_norm": d_grad_norm, "g_grad_norm": g_grad_norm, "surface": surface_before}),
+            SubStep("6. The update is applied", "Each optimiser takes one step: D's surface shifts, and G's weights "
+                    "change so the same noise now lands on the moved points.",
+                    {"fake_before": np_(fake), "fake_after": np_(fake_after), "real": np_(real)}),
+        ]
+
+    # ------------------------------------------------------------------ reading out
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor | None = None) -> np.ndarray:
+        return self.G(self.eval_z if z is None else z).numpy()
+
+    def true_density(self, bins: int = 80) -> np.ndarray:
+        if self._true_density is None:
+            self._true_density = true_density(self.points, self.extent, bins)
+        return self._true_density
+
+    def metrics(self) -> dict:
+        """Losses, KL/JS on a grid and (for mixtures) the mode metrics, from EVAL_SAMPLES fixed-noise samples."""
+        fake = self.generate()
+        real = self.eval_real.numpy()
+        last = self.history[-1] if self.history else {}
+        out = {"iteration": self.iteration, "d_steps": self.d_steps, "g_steps": self.g_steps,
+               "d_loss": last.get("d_loss"), "g_loss": last.get("g_loss")}
+        out.update(kl_js(real, fake, self.extent))
+        if self.points.centres is not None:
+            out.update(mode_metrics(fake, self.points.centres.numpy(), self.points.sigma))
+        return out
+
+    def figure_layers(self, arrows: int = 64, heatmap_n: int = 60) -> dict:
+        """Everything the plane view draws, as numpy arrays."""
+        s = self.settings
+        return {
+            "extent": self.extent,
+            "real": self.eval_real[:500].numpy(),
+            "fake": self.generate(self.eval_z[:500]),
+            "surface": d_surface(self.D, s.loss, self.extent, heatmap_n),
+            "manifold": generator_manifold(self.G, s.z_dim, s.noise),
+            "gradients": gradient_field(self.G, self.D, s.loss, self.eval_z[:arrows]),
+            "density": self.true_density(),
+        }
+
+
+def _same_points(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+# ---------------------------------------------------------------------- figure layers (pure)
+def plane_grid(extent: float, n: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """xs, ys (n each) and the n·n points in row-major order: row i is y = ys[i] (plotly's heatmap layout)."""
+    xs = np.linspace(-extent, extent, n, dtype=np.float32)
+    ys = xs.copy()
+    gx, gy = np.meshgrid(xs, ys)
+    return xs, ys, torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))
+
+
+@torch.no_grad()
+def d_surface(D, loss: str, extent: float, n: int = 60) -> dict:
+    """D's output over the plane: z[i, j] at (xs[j], ys[i]). Sigmoid probability for the BCE family, the raw
+    critic score otherwise (`kind` says which)."""
+    xs, ys, pts = plane_grid(extent, n)
+    out = D(pts)
+    kind = LOSSES[loss].scores
+    if kind == "probability":
+        out = torch.sigmoid(out)
+    return {"x": xs, "y": ys, "z": out.reshape(n, n).numpy(), "kind": kind}
+
+
+@torch.no_grad()
+def generator_manifold(G, z_dim: int, noise: str, lines: int = 11, points: int = 60) -> list[np.ndarray]:
+    """A grid in noise space mapped through G. 2-D noise: `lines` lines along each axis (a deformed sheet);
+    1-D noise: one curve. Each polyline is an (m, 2) array in data space."""
+    lim = NOISE_LIMIT[noise]
+    t = torch.linspace(-lim, lim, points)
+    if z_dim == 1:
+        return [G(t[:, None]).numpy()]
+    out = []
+    for c in torch.linspace(-lim, lim, lines):
+        along_x = torch.stack([t, torch.full_like(t, c)], 1)
+        along_y = torch.stack([torch.full_like(t, c), t], 1)
+        out += [G(along_x).numpy(), G(along_y).numpy()]
+    return out
+
+
+def gradient_field(G, D, loss: str, z: torch.Tensor) -> dict:
+    """Where G pushes its points: −∇x of G's per-sample loss at x = G(z), for each z.
+
+    The loss functions average over the batch, so the gradient of the mean is scaled back by N."""
+    with torch.no_grad():
+        x = G(z).detach().requires_grad_(True)  # detach: a new leaf even when G returns its input
+    was = [p.requires_grad for p in D.parameters()]
+    D.requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(LOSSES[loss].g(D(x)), x)
+    finally:
+        for p, w in zip(D.parameters(), was):
+            p.requires_grad_(w)
+    return {"points": x.detach().numpy(), "direction": (-grad * x.shape[0]).numpy()}
+
+
+def grid_density(samples, extent: float, bins: int = 64, bandwidth: float | None = None) -> np.ndarray:
+    """A smoothed histogram density on the bins×bins grid over [-extent, extent]² (row i = y), summing to 1.
+
+    Samples outside the square are clipped to its edge (so mass thrown far away still counts as a mismatch);
+    a Gaussian kernel of `bandwidth` (default 1.5 cells) plus a tiny floor keep every cell positive, so KL stays finite."""
+    pts = np.clip(np.asarray(samples, dtype=np.float64), -extent, extent)
+    pts = pts[np.isfinite(pts).all(1)]
+    hist, _, _ = np.histogram2d(pts[:, 1], pts[:, 0], bins=bins, range=[[-extent, extent], [-extent, extent]])
+    cell = 2 * extent / bins
+    sigma_cells = (bandwidth / cell) if bandwidth else 1.5
+    radius = max(1, int(math.ceil(3 * sigma_cells)))
+    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_cells) ** 2)
+    k /= k.sum()
+    for axis in (0, 1):  # separable blur; mirrored edges keep the mass inside the square
+        padded = np.pad(hist, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode="symmetric")
+        hist = np.apply_along_axis(lambda r: np.convolve(r, k, mode="valid"), axis, padded)
+    total = hist.sum()
+    p = hist / total if total > 0 else np.full_like(hist, 1.0 / hist.size)
+    p = p + 1e-6 / p.size
+    return p / p.sum()
+
+
+def kl_js(real, fake, extent: float, bins: int = 64, bandwidth: float | None = None) -> dict:
+    """KL(real ‖ fake) and JS(real, fake) in nats between grid densities (see grid_density). KL grows when G
+    misses modes; JS is symmetric and at most ln 2."""
+    p = grid_density(real, extent, bins, bandwidth)
+    q = grid_density(fake, extent, bins, bandwidth)
+    m = 0.5 * (p + q)
+    kl = float(np.sum(p * np.log(p / q)))
+    js = float(0.5 * np.sum(p * np.log(p / m)) + 0.5 * np.sum(q * np.log(q / m)))
+    return {"kl": max(kl, 0.0), "js": max(js, 0.0)}
+
+
+def true_density(points: PointSet, extent: float, bins: int = 80, n: int = 50_000) -> dict:
+    """The real density on a grid, for the contour layer: exact for Gaussian mixtures (with σ widened to one
+    grid cell so the contours are visible at plot resolution), a smoothed histogram of n samples otherwise."""
+    xs, ys, pts = plane_grid(extent, bins)
+    if points.centres is not None:
+        sigma = max(points.sigma, 2 * extent / bins)
+        d2 = torch.cdist(pts, points.centres.float()).pow(2)
+        dens = torch.exp(-0.5 * d2 / sigma**2).mean(1) / (2 * math.pi * sigma**2)
+        z = dens.reshape(bins, bins).numpy()
+    else:
+        samples = points.sample(n, torch.Generator().manual_seed(0)).numpy()
+        z = grid_density(samples, extent, bins) / (2 * extent / bins) ** 2
+    return {"x": xs, "y": ys, "z": z}
+
+
+def mode_metrics(samples, centres, sigma: float, min_count: int = 1) -> dict:
+    """The VEEGAN / Unrolled-GAN protocol for ring-8 and grid-25 (Srivastava et al. 2017, §5.1):
+
+    - a sample is high quality when it lies within 3σ of its nearest mode;
+    - a mode is captured when it is the nearest mode of at least `min_count` high-quality samples. VEEGAN's
+      tables use min_count = 1; `modes_20` also reports PacGAN's stricter rule (≥ 20 of 2,500 samples).
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    c = np.asarray(centres, dtype=np.float64)
+    finite = np.isfinite(x).all(1)
+    d = np.sqrt(((x[finite, None, :] - c[None]) ** 2).sum(-1)) if finite.any() else np.zeros((0, len(c)))
+    nearest, dist = d.argmin(1) if len(d) else np.zeros(0, int), d.min(1) if len(d) else np.zeros(0)
+    hq = dist <= HQ_SIGMAS * sigma
+    counts = np.bincount(nearest[hq], minlength=len(c))
+    return {"modes": int((counts >= min_count).sum()), "modes_20": int((counts >= PACGAN_MIN_COUNT).sum()),
+            "n_modes": len(c), "hq_percent": 100.0 * hq.sum() / max(len(x), 1), "mode_counts": counts.tolist()}
+
+
+__all__ = ["DATASET_CHOICES", "PRESETS", "PlaygroundSettings", "Playground", "SubStep", "d_surface", "generator_manifold",
+           "gradient_field", "grid_density", "kl_js", "true_density", "mode_metrics", "parse_points_csv",
+           "preset_settings", "make_pointset", "settings_help"]
