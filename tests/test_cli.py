@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 import torchvision
 
 from conftest import REPO
@@ -160,3 +161,22 @@ def test_offline_dataset_is_one_line_pointing_at_the_embedded_set(tmp_path, caps
                             "--out", str(tmp_path / "runs")], capsys)
     assert code == 2 and err.strip().count("\n") == 0
     assert "mnist-embedded" in err and str(tmp_path / "data" / "MNIST") in err
+
+
+def test_resuming_a_finished_run_says_to_raise_steps(ring_run, capsys):
+    code, _, err = run_cli(["train", "--resume", ring_run, "--quiet"], capsys)
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "--steps" in err and "already reached its end" in err
+
+
+def test_resume_with_a_different_architecture_names_the_field(ring_run, capsys):
+    code, _, err = run_cli(["train", "--resume", ring_run, "--steps", "6", "--g-hidden", "8,8", "--quiet"], capsys)
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "g_hidden" in err and "step_00000003.safetensors" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_unavailable_device_is_one_line(tmp_path, capsys):
+    code, _, err = run_cli(["train", "--device", "cuda", "--out", str(tmp_path / "runs")], capsys)
+    assert code == 2 and err.strip().count("\n") == 0 and "CUDA" in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

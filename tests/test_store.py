@@ -9,7 +9,7 @@ import pytest
 
 from gan_core import runfiles as rf
 from gan_core.config import ConfigError
-from gan_core.store import MAX_GRIDS_IN_MEMORY, MAX_ROWS_IN_MEMORY, RunRecord, RunStore
+from gan_core.store import KEEP_CHECKPOINTS, MAX_GRIDS_IN_MEMORY, MAX_ROWS_IN_MEMORY, RunRecord, RunStore
 
 WAIT = 120
 TERMINAL = ("finished", "stopped", "failed", "diverged")
@@ -186,3 +186,10 @@ def test_memory_is_bounded_and_disk_keeps_everything(tmp_path):
     assert len(rec._grids) == MAX_GRIDS_IN_MEMORY
     assert rf.list_grid_steps(run_dir) == list(range(MAX_GRIDS_IN_MEMORY + 10))
     assert rec.grid(0).shape == (4, 4, 3)  # evicted from memory, read back from disk
+
+
+def test_only_the_newest_checkpoints_are_kept(store, tiny_config):
+    run_id = store.start(tiny_config(arch="mlp", steps=KEEP_CHECKPOINTS + 3, checkpoint_every=1))
+    assert store.wait(run_id, WAIT) == "finished"
+    steps = [int(name[5:13]) for name in store.snapshot(run_id).checkpoints]
+    assert steps == list(range(4, KEEP_CHECKPOINTS + 4))
