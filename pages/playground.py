@@ -75,6 +75,7 @@ def _toggle_play() -> None:
 
 def _pause() -> None:
     st.session_state["pg_playing"] = False
+    st.session_state["pg_walk"] = None
 
 
 def _reset() -> None:
@@ -343,9 +344,9 @@ def sync_engine() -> Playground:
 
 def control_bar(engine: Playground) -> None:
     ss = st.session_state
-    cols = st.columns([1.1, 1, 1, 1, 0.9, 1.4, 1.3])
-    cols[0].button("⏸ Pause" if ss["pg_playing"] else "▶ Play", key="pg_play", on_click=_toggle_play,
-                   type="primary", width="stretch")
+    cols = st.columns([1, 1, 1, 1.1, 1, 1.3, 1.5])
+    cols[0].button("Pause" if ss["pg_playing"] else "Play", key="pg_play", on_click=_toggle_play, type="primary",
+                   icon=":material/pause:" if ss["pg_playing"] else ":material/play_arrow:", width="stretch")
     if cols[1].button("Step D", key="pg_step_d", on_click=_pause, width="stretch", help="One update of D only"):
         engine.step_d()
         engine.flush()
@@ -360,8 +361,8 @@ def control_bar(engine: Playground) -> None:
     cols[5].number_input("Iterations per refresh", 1, 2000, key="pg_iters", label_visibility="collapsed",
                          help="How many iterations run between two redraws (about once a second): the speed.")
     if ss["pg_walk"] is None:
-        cols[6].button("🐢 Slow motion", key="pg_walk_start", on_click=_start_walk, width="stretch",
-                       help="Walk through one iteration sub-step by sub-step")
+        cols[6].button("Slow motion", key="pg_walk_start", on_click=_start_walk, width="stretch",
+                       icon=":material/slow_motion_video:", help="Walk through one iteration sub-step by sub-step")
     else:
         cols[6].button("Leave slow motion", key="pg_walk_end", on_click=_end_walk, width="stretch")
 
@@ -371,18 +372,20 @@ def layer_toggles() -> dict:
     return {layer: cols[i].checkbox(label, key=_key(f"show_{layer}")) for i, (layer, label) in enumerate(LAYERS.items())}
 
 
-def metrics_row(engine: Playground, m: dict) -> None:
-    cols = st.columns(6)
+def metrics_column(m: dict) -> None:
+    cols = [st.container() for _ in range(7)]
     fmt = lambda v, f="{:.3f}": "–" if v is None else f.format(v)  # noqa: E731
     cols[0].metric("Iteration", f"{m['iteration']:,}", help=f"{m['d_steps']:,} D steps, {m['g_steps']:,} G steps")
     cols[1].metric("D loss", fmt(m["d_loss"]))
     cols[2].metric("G loss", fmt(m["g_loss"]))
-    cols[3].metric("KL(real‖fake)", fmt(m["kl"]), help="Between smoothed 64×64 grid histograms of 2,500 real and "
+    cols[3].metric("KL(real ‖ fake)", fmt(m["kl"]), help="Between smoothed 64×64 grid histograms of 2,500 real and "
                    "2,500 generated points (nats). Grows when G misses modes.")
     cols[4].metric("JS", fmt(m["js"]), help="Jensen–Shannon divergence on the same grid; at most ln 2 ≈ 0.693.")
+    cols[6].metric("G's push", fmt(m["g_push"], "{:.2g}"), help="Mean length of G's gradient arrows, ‖∇x loss_G‖ at "
+                   "its points. Near 0 means G gets no learning signal (vanishing gradients).")
     if "modes" in m:
         cols[5].metric("Modes covered", f"{m['modes']} / {m['n_modes']}",
-                       delta=f"{m['hq_percent']:.1f}% high quality", delta_color="off",
+                       delta=f"{m['hq_percent']:.1f}% high quality", delta_color="off", delta_arrow="off",
                        help="VEEGAN protocol on 2,500 samples: a sample is high quality within 3σ of its nearest mode; "
                             "a mode is covered when at least one high-quality sample is nearest to it. "
                             f"PacGAN's stricter count (≥ 20 samples): {m['modes_20']} / {m['n_modes']}.")
@@ -398,12 +401,13 @@ def loss_chart(engine: Playground) -> None:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=it, y=[r["d_loss"] for r in rows], name="D loss", mode="lines"))
     fig.add_trace(go.Scatter(x=it, y=[r["g_loss"] for r in rows], name="G loss", mode="lines"))
-    fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="iteration",
+    fig.update_layout(height=200, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="iteration",
                       legend=dict(orientation="h", y=1.15), uirevision="losses")
     st.plotly_chart(fig, key="pg_losses", width="stretch")
 
 
 # ---------------------------------------------------------------------- the page
+st.set_page_config(layout="wide")  # the plane needs the room; app.py's title and icon stay
 st.title("2-D GAN playground")
 st.caption("Watch a GAN learn a 2-D distribution: green = real, purple = fake; the background is what D thinks.")
 _init_state()
@@ -422,25 +426,28 @@ def live_view() -> None:
         start = time.perf_counter()
         done = engine.run(ss["pg_iters"], max_seconds=TIME_BUDGET_S)
         ss["pg_rate"] = done / max(time.perf_counter() - start, 1e-9)
-    show = layer_toggles()
-    walk = ss["pg_walk"]
-    if walk is not None:
-        step = walk[ss["pg_walk_i"]]
-        c1, c2 = st.columns([4, 1])
-        c1.info(f"**{step.title}** — {step.sentence}")
-        c2.button("Next sub-step ▶" if ss["pg_walk_i"] < 5 else "Another iteration ▶", key="pg_walk_next",
-                  on_click=_next_substep, width="stretch")
-        fig = substep_figure(step, engine.extent, engine.settings.loss)
-    else:
-        fig = plane_figure(engine.figure_layers(), show)
-    st.plotly_chart(fig, key="pg_plane", width="stretch")
-    m = engine.metrics()
-    metrics_row(engine, m)
-    status = "playing" if ss["pg_playing"] else "paused"
-    rate = f" · {ss['pg_rate']:,.0f} iterations/s" if ss["pg_playing"] and ss["pg_rate"] else ""
-    st.caption(f"Status: {status}{rate} · data `{engine.settings.dataset}` · loss `{engine.settings.loss}` · "
-               f"{engine.settings.n_critic} D step(s) per G step")
-    loss_chart(engine)
+    plane_col, side = st.columns([3, 1])
+    with plane_col:
+        show = layer_toggles()
+        walk = ss["pg_walk"]
+        if walk is not None:
+            step = walk[ss["pg_walk_i"]]
+            c1, c2 = st.columns([4, 1])
+            c1.info(f"**{step.title}** — {step.sentence}")
+            c2.button("Next sub-step" if ss["pg_walk_i"] < 5 else "Another iteration", key="pg_walk_next",
+                      icon=":material/skip_next:", on_click=_next_substep, width="stretch")
+            fig = substep_figure(step, engine.extent, engine.settings.loss)
+        else:
+            fig = plane_figure(engine.figure_layers(), show)
+        st.plotly_chart(fig, key="pg_plane", width="stretch")
+    with side:
+        metrics_column(engine.metrics())
+        status = "playing" if ss["pg_playing"] else "paused"
+        rate = f" · {ss['pg_rate']:,.0f} iterations/s" if ss["pg_playing"] and ss["pg_rate"] else ""
+        st.caption(f"Status: {status}{rate} · {engine.d_steps:,} D steps, {engine.g_steps:,} G steps · "
+                   f"data `{engine.settings.dataset}` · loss `{engine.settings.loss}` · "
+                   f"{engine.settings.n_critic} D step(s) per G step")
+        loss_chart(engine)
 
 
 live_view()
