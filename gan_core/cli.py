@@ -64,11 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
 
-    e = sub.add_parser("evaluate", help="quality metrics of a run's last checkpoint, as one JSON line")
+    from .metrics import cache_help
+    e = sub.add_parser("evaluate", help="quality metrics of a run's last checkpoint, as one JSON line",
+                       epilog=cache_help().replace("%", "%%"))
     e.add_argument("run_dir")
     e.add_argument("-n", type=int, default=1000, help="number of generated samples to measure (default 1000)")
     e.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
-    e.add_argument("--rebuild", action="store_true", help="retrain the dataset's evaluator first (see where it is cached)")
+    e.add_argument("--rebuild", action="store_true", help="retrain the dataset's evaluator first (where it is cached: see below)")
 
     ls = sub.add_parser("list", help="list runs (or presets)")
     ls.add_argument("--out", default="runs")

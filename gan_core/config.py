@@ -93,7 +93,7 @@ class RunConfig:
     sample_every: int = _f(200, "Save a fixed-noise sample grid every k iterations.", min=1, max=1_000_000)
     checkpoint_every: int = _f(1000, "Save a checkpoint every k iterations (and always at the end).", min=1, max=10_000_000)
     grid_size: int = _f(64, "Number of fixed-noise samples in each grid.", min=1, max=400)
-    eval_every: int = _f(500, "Measure sample quality (Fréchet distance, classes covered, confidence) every k iterations, in a "
+    eval_every: int = _f(200, "Measure sample quality (Fréchet distance, classes covered, confidence) every k iterations, in a "
                          "low-priority background thread, and once at the end; 0 = off. Labelled image datasets only "
                          "(ignored for 2-D runs).", min=0, max=10_000_000)
     eval_samples: int = _f(1000, "Generated samples per quality measurement: more = steadier numbers, slower to measure.",
