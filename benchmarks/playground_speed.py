@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from gan_core.playground import (PRESETS, Playground, d_surface, generator_manifold, gradient_field,  # noqa: E402
-                                 preset_settings)
+                                 preset_settings, torch_threads)
 
 
 def timed(fn, repeat: int) -> float:
@@ -50,15 +50,16 @@ def speed(name: str, iterations: int) -> None:
         "all figure layers (+ 500 real/fake)": pg.figure_layers,
         "metrics (KL/JS + modes, 2,500 samples)": pg.metrics,
     }
-    for label, fn in parts.items():
-        print(f"  {label:<40} {1000 * timed(fn, 20):7.1f} ms")
+    with torch_threads(pg.threads):  # as the engine runs them
+        for label, fn in parts.items():
+            print(f"  {label:<40} {1000 * timed(fn, 20):7.1f} ms")
     redraw = timed(pg.figure_layers, 10) + timed(pg.metrics, 10)
     print(f"  one redraw per second leaves {rate * (1 - redraw):,.0f} iterations/s for training")
 
 
 def preset_report() -> None:
     print("\npreset outcomes on ring-8 (2,500 fixed-noise samples; modes = VEEGAN rule >= 1 HQ sample, "
-          "modes_20 = PacGAN >= 20):")
+          "modes_20 = PacGAN >= 20;\n   push = G's push, mean |grad_x loss_G| at its points):")
     for name, preset in PRESETS.items():
         pg = Playground(preset_settings(name))
         start = time.perf_counter()
@@ -68,7 +69,7 @@ def preset_report() -> None:
             pg.run(stop - pg.iteration)
             m = pg.metrics()
             checkpoints.append(f"{pg.iteration}: {m['modes']}/8 ({m['modes_20']}/8), {m['hq_percent']:.0f}% HQ, "
-                               f"KL {m['kl']:.2f}")
+                               f"KL {m['kl']:.2f}, push {m['g_push']:.2g}")
         seconds = time.perf_counter() - start
         print(f"  {name:<34} " + " | ".join(checkpoints) + f"   [{seconds:.0f} s]")
 

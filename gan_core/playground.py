@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+import functools
 import math
+import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
@@ -97,35 +100,41 @@ def settings_help(name: str) -> str:
     return PlaygroundSettings.__dataclass_fields__[name].metadata["help"]
 
 
-# Presets: plain overrides of PlaygroundSettings. `expect` is what the preset shows on ring-8 after `iterations`
-# (checked by benchmarks/playground_speed.py --presets and, for the default, by the tests).
+# Presets: plain overrides of PlaygroundSettings. `iterations` is how long each needs to show its behaviour on
+# ring-8 (benchmarks/playground_speed.py --presets prints the measured outcome; the tests check the default).
 PRESETS: dict[str, dict] = {
     "Default": {
-        "description": "Non-saturating GAN, 3×128 MLPs, Adam 1e-3: covers all 8 modes of ring-8.",
+        "description": "Non-saturating GAN, 3×64 MLPs, Adam 1e-3, batch 128 and a light R1 penalty (γ = 0.1): "
+                       "covers all 8 modes of ring-8 within about 3,000 iterations.",
         "settings": {}, "iterations": 3000,
     },
     "Vanilla GAN collapses on ring-8": {
-        "description": "The original minimax GAN with 1-D noise: G's curve folds onto a few modes and hops between them.",
-        "settings": dict(loss="minimax", z_dim=1, lr_d=1e-3, lr_g=1e-3), "iterations": 3000,
+        "description": "Non-saturating GAN with no regulariser and a small D (2×16): D can only draw one bump, so "
+                       "G squeezes all its points into one blob that D then chases around the ring — at most one "
+                       "mode at a time, and a huge KL.",
+        "settings": dict(loss="bce", r1_gamma=0.0, d_layers=2, d_width=16), "iterations": 3000,
     },
     "WGAN-GP covers every mode": {
-        "description": "Wasserstein loss with gradient penalty λ = 10, 5 critic steps, Adam β = (0.5, 0.9).",
-        "settings": dict(loss="wgan-gp", n_critic=5, gp_lambda=10.0, lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.9),
-        "iterations": 3000,
+        "description": "Wasserstein critic with a gradient penalty, 5 critic steps per G step, Adam β = (0.5, 0.9). "
+                       "λ = 1 here: the paper's λ = 10 also gets there but needs more iterations on modes this sharp.",
+        "settings": dict(loss="wgan-gp", r1_gamma=0.0, n_critic=5, gp_lambda=1.0, beta2=0.9), "iterations": 2000,
     },
     "LSGAN": {
-        "description": "Least-squares loss: D's surface is a smooth bowl, no saturation.",
-        "settings": dict(loss="lsgan"), "iterations": 3000,
+        "description": "Least-squares loss (Mao et al. 2017): D regresses real to 1 and fake to 0, so its surface is "
+                       "a smooth bowl and far-away fakes still get a strong pull. With no regulariser it wobbles on "
+                       "the way (modes found, lost and found again) and covers all 8 by about 2,000 iterations.",
+        "settings": dict(loss="lsgan", r1_gamma=0.0), "iterations": 2000,
     },
     "D too strong": {
-        "description": "Saturating minimax loss, a big D trained 5× per G step at a high rate: D rejects every fake "
-                       "confidently, G's gradient vanishes and it stops learning.",
-        "settings": dict(loss="minimax", d_layers=4, d_width=256, n_critic=5, lr_d=3e-3, lr_g=1e-4, g_layers=2, g_width=32),
+        "description": "The saturating minimax loss with D trained 3× per G step at 30× G's rate: D rejects every "
+                       "fake with certainty, log(1 − D(G(z))) goes flat, G's push falls to ~0 and G stops learning.",
+        "settings": dict(loss="minimax", r1_gamma=0.0, n_critic=3, lr_d=3e-3, lr_g=1e-4, g_layers=2, g_width=32),
         "iterations": 1000,
     },
     "Learning rate too high": {
-        "description": "Adam at 0.05 for both nets: every update overshoots, the points jump around and never settle.",
-        "settings": dict(lr_d=5e-2, lr_g=5e-2, beta1=0.9), "iterations": 1000,
+        "description": "Adam at 0.05 (β1 = 0.9) for both nets: every update overshoots, G's push explodes and the "
+                       "points are flung across (and off) the plane instead of settling on the modes.",
+        "settings": dict(lr_d=5e-2, lr_g=5e-2, beta1=0.9, r1_gamma=0.0), "iterations": 1000,
     },
 }
 
@@ -177,6 +186,18 @@ def parse_points_csv(data: bytes, filename: str = "upload") -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- the engine
+@contextmanager
+def torch_threads(n: int):
+    """Run a block with n intra-op threads, then restore. Measured here, torch's setting is per calling thread
+    (OpenMP/MKL thread-local), so the page's script thread does not slow a trainer thread down."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass
 class SubStep:
     """One stage of a slow-motion iteration: a title, the sentence a teacher would say, and what to draw."""
@@ -191,16 +212,27 @@ def _optimizer(kind: str, params, lr: float, s: PlaygroundSettings):
     return torch.optim.Adam(params, lr=lr, betas=(s.beta1, s.beta2))
 
 
+def _locked(method):
+    """One caller at a time: a page rerun and a fragment refresh must never step the same GAN together."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class Playground:
     """One 2-D GAN. step_d / step_g / step / run(n) never read back from the device; `flush()` does, once."""
 
     threads = 1  # nets this small train fastest on one core: more intra-op threads only add sync (and thrash under load)
 
     def __init__(self, settings: PlaygroundSettings | None = None, custom_points=None):
+        self.lock = threading.RLock()
         self.settings = settings or PlaygroundSettings()
         self.custom_points = None
         self.reset(self.settings, custom_points)
 
+    @_locked
     def reset(self, settings: PlaygroundSettings | None = None, custom_points=None) -> None:
         """Fresh nets and optimisers at iteration 0 (same seed, same start). Atomic: bad data raises and
         leaves the engine as it was."""
@@ -223,6 +255,7 @@ class Playground:
         self.eval_real = self.points.sample(EVAL_SAMPLES, fixed)
         self._true_density = None
 
+    @_locked
     def apply(self, settings: PlaygroundSettings, custom_points=None) -> bool:
         """Switch to new settings. Live ones (loss, optimisers, rates, n_critic, regularisers...) keep the nets;
         anything else rebuilds them. Returns True when the GAN was reset; raises (changing nothing) on bad data."""
@@ -280,6 +313,7 @@ class Playground:
                     p.clamp_(-self.settings.clip_value, self.settings.clip_value)
 
     # ------------------------------------------------------------------ stepping
+    @_locked
     def step_d(self) -> torch.Tensor:
         """One update of D on a fresh real batch and a fresh batch of fakes."""
         n = self.settings.batch_size
@@ -295,21 +329,24 @@ class Playground:
         self._acc_n[0] += 1
         return loss.detach()
 
+    @_locked
     def step_g(self) -> torch.Tensor:
-        """One update of G against the current D (D's weights get no gradient)."""
-        self.D.requires_grad_(False)
-        try:
-            loss = self.loss.g(self.D(self.G(self.noise(self.settings.batch_size))))
-            self.opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt_g.step()
-        finally:
-            self.D.requires_grad_(True)
+        """One update of G against the current D. autograd.grad asks for G's gradients only, so D's weights
+        get none and no requires_grad flag is ever flipped (an interrupted step cannot leave D frozen)."""
+        loss = self.loss.g(self.D(self.G(self.noise(self.settings.batch_size))))
+        params = list(self.G.parameters())
+        for p, g in zip(params, torch.autograd.grad(loss, params)):
+            p.grad = g
+        self.opt_g.step()
+        self._count_g(loss)
+        return loss.detach()
+
+    def _count_g(self, loss: torch.Tensor) -> None:
         self.g_steps += 1
         self._acc[1] += loss.detach()
         self._acc_n[1] += 1
-        return loss.detach()
 
+    @_locked
     def step(self) -> None:
         """One iteration: n_critic D updates, then one G update."""
         for _ in range(self.settings.n_critic):
@@ -317,23 +354,21 @@ class Playground:
         self.step_g()
         self.iteration += 1
 
+    @_locked
     def run(self, n: int, max_seconds: float | None = None) -> int:
         """Up to n iterations (fewer if `max_seconds` runs out), then one read-back of the mean losses into
         `history`. Returns how many iterations ran."""
         start, done = time.perf_counter(), 0
-        threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)  # per calling thread here (OpenMP/MKL thread-local); restored below
-        try:
+        with torch_threads(self.threads):
             while done < n:
                 self.step()
                 done += 1
                 if max_seconds is not None and time.perf_counter() - start >= max_seconds:
                     break
-        finally:
-            torch.set_num_threads(threads)
         self.flush()
         return done
 
+    @_locked
     def flush(self) -> dict | None:
         """The one host sync: mean D and G losses since the last flush, as a history row."""
         if not any(self._acc_n):
@@ -348,6 +383,7 @@ class Playground:
         return row
 
     # ------------------------------------------------------------------ slow motion
+    @_locked
     def walkthrough(self, show: int = 64) -> list[SubStep]:
         """Run one iteration (one D and one G update from the same batch) and return its six stages.
 
@@ -418,9 +454,14 @@ class Playground:
             self._true_density = true_density(self.points, self.extent, bins)
         return self._true_density
 
+    @_locked
     def metrics(self) -> dict:
         """Losses, KL/JS on a grid, G's push (mean length of −∇x loss_G at its points) and, for mixtures, the
         mode metrics, all from EVAL_SAMPLES fixed-noise samples."""
+        with torch_threads(self.threads):
+            return self._metrics()
+
+    def _metrics(self) -> dict:
         fake = self.generate()
         real = self.eval_real.numpy()
         last = self.history[-1] if self.history else {}
@@ -433,9 +474,14 @@ class Playground:
             out.update(mode_metrics(fake, self.points.centres.numpy(), self.points.sigma))
         return out
 
+    @_locked
     def figure_layers(self, arrows: int = 64, heatmap_n: int = 60) -> dict:
         """Everything the plane view draws, as numpy arrays."""
         s = self.settings
+        with torch_threads(self.threads):
+            return self._figure_layers(s, arrows, heatmap_n)
+
+    def _figure_layers(self, s, arrows, heatmap_n) -> dict:
         return {
             "extent": self.extent,
             "real": self.eval_real[:500].numpy(),
@@ -496,14 +542,8 @@ def gradient_field(G, D, loss: str, z: torch.Tensor) -> dict:
     The loss functions average over the batch, so the gradient of the mean is scaled back by N."""
     with torch.no_grad():
         x = G(z).detach().requires_grad_(True)  # detach: a new leaf even when G returns its input
-    was = [p.requires_grad for p in D.parameters()]
-    D.requires_grad_(False)
-    try:
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(LOSSES[loss].g(D(x)), x)
-    finally:
-        for p, w in zip(D.parameters(), was):
-            p.requires_grad_(w)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(LOSSES[loss].g(D(x)), x)  # w.r.t. x only: D's weights are left alone
     return {"points": x.detach().numpy(), "direction": (-grad * x.shape[0]).numpy()}
 
 
@@ -574,5 +614,5 @@ def mode_metrics(samples, centres, sigma: float, min_count: int = 1) -> dict:
 
 
 __all__ = ["DATASET_CHOICES", "PRESETS", "PlaygroundSettings", "Playground", "SubStep", "d_surface", "generator_manifold",
-           "gradient_field", "grid_density", "kl_js", "true_density", "mode_metrics", "parse_points_csv",
+           "gradient_field", "grid_density", "kl_js", "torch_threads", "true_density", "mode_metrics", "parse_points_csv",
            "preset_settings", "make_pointset", "settings_help"]

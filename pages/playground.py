@@ -36,7 +36,7 @@ def _init_state() -> None:
     for layer in LAYERS:
         ss.setdefault(_key(f"show_{layer}"), layer != "density")
     ss.setdefault("pg_playing", False)
-    ss.setdefault("pg_iters", 100)
+    ss.setdefault("pg_iters", 300)  # ≈ 0.6 s of training at ~500 it/s, inside the per-refresh time budget
     ss.setdefault("pg_custom", None)  # (n, 2) float32 array of the user's points
     ss.setdefault("pg_walk", None)  # list[SubStep] of the current slow-motion iteration
     ss.setdefault("pg_walk_i", 0)
@@ -160,8 +160,8 @@ def _arrows(points: np.ndarray, direction: np.ndarray, extent: float) -> go.Scat
 
 
 def _points(xy: np.ndarray, name: str, colour, size=5, **marker) -> go.Scatter:
-    return go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name,
-                      marker=dict(color=colour, size=size, line=dict(width=0), **marker))
+    marker = {"line": dict(width=0), **marker}  # scored points bring a black outline
+    return go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, marker=dict(color=colour, size=size, **marker))
 
 
 def _surface_trace(surface: dict) -> go.Heatmap:
@@ -422,13 +422,17 @@ if st.session_state["pg_message"]:
 def live_view() -> None:
     ss = st.session_state
     engine = _engine()
-    if ss["pg_playing"] and ss["pg_walk"] is None:
-        start = time.perf_counter()
-        done = engine.run(ss["pg_iters"], max_seconds=TIME_BUDGET_S)
-        ss["pg_rate"] = done / max(time.perf_counter() - start, 1e-9)
     plane_col, side = st.columns([3, 1])
     with plane_col:
-        show = layer_toggles()
+        show = layer_toggles()  # drawn before training, so nothing below can keep them from rendering
+        if ss["pg_playing"] and ss["pg_walk"] is None:
+            start = time.perf_counter()
+            try:
+                done = engine.run(ss["pg_iters"], max_seconds=TIME_BUDGET_S)
+                ss["pg_rate"] = done / max(time.perf_counter() - start, 1e-9)
+            except Exception as e:  # a bad corner of the settings must not put a traceback on a classroom screen
+                ss["pg_playing"] = False
+                st.error(f"Training stopped: {type(e).__name__}: {e}. Change a setting or press Reset.")
         walk = ss["pg_walk"]
         if walk is not None:
             step = walk[ss["pg_walk_i"]]

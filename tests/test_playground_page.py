@@ -29,6 +29,7 @@ def at():
 
 def plane(at) -> dict:
     """The spec of the big plane figure (plotly charts come back as UnknownElement; the spec is in .proto)."""
+    assert not at.exception, at.exception
     charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith("pg_plane")]
     assert len(charts) == 1
     return json.loads(charts[0].proto.spec)
@@ -107,7 +108,9 @@ def test_slow_motion_walks_through_six_sub_steps(at):
     at.button(key="pg_walk_start").click().run()
     titles = []
     for _ in range(6):
+        assert not at.exception
         titles.append(next(i.value for i in at.info if i.value.startswith("**")))
+        assert plane(at)["layout"]["title"]["text"] in titles[-1]  # the figure draws this very stage
         at.button(key="pg_walk_next").click().run()
     assert [t[2] for t in titles] == list("123456")
     assert "Sample noise" in titles[0] and "update" in titles[5]
