@@ -248,7 +248,12 @@ def _layout(fig: go.Figure, extent: float, title: str | None = None) -> go.Figur
 
 
 def draw_figure(points: np.ndarray | None, extent: float) -> go.Figure:
-    """The point editor: a faint grid of clickable markers (clicks select the nearest one) plus your points."""
+    """The point editor: a faint grid of clickable markers plus your points.
+
+    Why the grid: st.plotly_chart(on_select=...) reports selected trace points only (a click selects one,
+    box/lasso select many), never the coordinates of a click on empty canvas. Markers at 6% opacity still take
+    clicks. The chart's element id includes its figure, so adding a point redraws it with a fresh selection and
+    the same click is never added twice."""
     ticks = np.linspace(-extent, extent, CLICK_GRID)
     gx, gy = np.meshgrid(ticks, ticks)
     fig = go.Figure(go.Scatter(x=gx.ravel().round(3), y=gy.ravel().round(3), mode="markers", name="click to add",
@@ -357,7 +362,8 @@ def control_bar(engine: Playground) -> None:
                       help="One iteration: n_critic D updates, then one G update"):
         engine.step()
         engine.flush()
-    cols[4].button("Reset", key="pg_reset", on_click=_reset, width="stretch", help="Back to iteration 0 with fresh weights from the seed")
+    cols[4].button("Reset", key="pg_reset", on_click=_reset, width="stretch",
+                   help="Back to iteration 0 with fresh weights from the seed")
     cols[5].number_input("Iterations per refresh", 1, 2000, key="pg_iters", label_visibility="collapsed",
                          help="How many iterations run between two redraws (about once a second): the speed.")
     if ss["pg_walk"] is None:

@@ -132,3 +132,19 @@ def test_changing_the_architecture_restarts_and_a_live_setting_does_not(at):
     assert metric(at, "Iteration") == "1"
     at.number_input(key="pg_g_width").set_value(12).run()
     assert metric(at, "Iteration") == "0"
+
+
+def test_a_csv_upload_becomes_the_data(at):
+    at.file_uploader(key="pg_csv").set_value(("corners.csv", b"x,y\n-1,-1\n1,1\n-1,1\n1,-1\n", "text/csv")).run()
+    assert not at.exception
+    assert at.selectbox(key="pg_dataset").value == "custom"
+    assert any("Loaded 4 points from corners.csv" in i.value for i in at.info)
+    assert "data `custom`" in status(at)
+    assert metric(at, "Modes covered") == "–"  # mode metrics exist only for ring-8 / grid-25
+
+
+def test_a_bad_csv_says_which_file_and_line_and_keeps_the_data(at):
+    at.file_uploader(key="pg_csv").set_value(("bad.csv", b"x,y\n1,2\n3,oops\n", "text/csv")).run()
+    assert not at.exception
+    assert any("bad.csv, line 3: expected two numbers" in e.value for e in at.error)
+    assert at.selectbox(key="pg_dataset").value == "ring-8" and "data `ring-8`" in status(at)
