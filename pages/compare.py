@@ -1,0 +1,70 @@
+"""Compare: several runs' curves overlaid, their latest grids side by side, and how their configs differ."""
+import pandas as pd
+import streamlit as st
+
+from gan_core.store import LIVE_STATUSES
+from ui import charts
+from ui.state import get_store
+
+st.title("Compare runs")
+store = get_store()
+runs = store.runs()
+if len(runs) < 1:
+    st.info("No runs yet. Start a few on the Train page (e.g. the same preset with two learning rates).")
+    st.stop()
+
+ids = [r["run_id"] for r in runs]
+chosen = st.multiselect("Runs", ids, default=ids[: min(3, len(ids))], key="cmp_runs", max_selections=8)
+if not chosen:
+    st.caption("Choose at least one run.")
+    st.stop()
+
+c1, c2, c3 = st.columns([1, 2, 2])
+align = c1.segmented_control("Align by", ["step", "wall time"], default="step", key="cmp_align") or "step"
+metrics = c2.multiselect("Curves", ["d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "images_per_s",
+                                    "fid", "modes_covered", "confidence", "label_accuracy"],
+                         default=["d_loss", "g_loss"], format_func=lambda c: charts.LABELS.get(c, c), key="cmp_metrics")
+smoothing = c3.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="cmp_smooth")
+live = any(r["status"] in LIVE_STATUSES for r in runs if r["run_id"] in chosen)
+
+
+@st.fragment(run_every=2.0 if live else None)
+def overlay() -> None:
+    snaps = {rid: store.snapshot(rid) for rid in chosen}
+    frames = {rid: s.metrics for rid, s in snaps.items()}
+    for col in metrics:
+        st.plotly_chart(charts.compare_figure(frames, col, align, smoothing), key=f"cmp_{col}", width="stretch")
+
+    st.subheader("Ranking")
+    table = []
+    for rid, s in snaps.items():
+        df = s.metrics
+        last = lambda c: (df[c].dropna().iloc[-1] if c in df and df[c].notna().any() else None)  # noqa: E731
+        table.append({"run": rid, "status": s.status, "step": s.step, "seconds": round(s.elapsed, 1),
+                      "images/s": round(s.images_per_s or 0), "Fréchet distance": last("fid"),
+                      "classes covered": last("modes_covered"), "D loss": last("d_loss"), "G loss": last("g_loss")})
+    ranking = pd.DataFrame(table)
+    if ranking["Fréchet distance"].notna().any():
+        ranking = ranking.sort_values("Fréchet distance", na_position="last")
+        st.caption("Sorted by Fréchet distance (lower = closer to the real digits).")
+    st.dataframe(ranking, hide_index=True, width="stretch")
+
+    st.subheader("Latest samples")
+    cols = st.columns(min(len(chosen), 4))
+    for i, (rid, s) in enumerate(snaps.items()):
+        with cols[i % len(cols)]:
+            if s.latest_grid is not None:
+                st.image(s.latest_grid, caption=f"{rid} · step {s.latest_grid_step}", width="stretch")
+            else:
+                st.caption(f"{rid}: no samples yet")
+
+
+overlay()
+
+st.subheader("How their configs differ")
+configs = pd.DataFrame({rid: {k: str(v) for k, v in store.snapshot(rid).config.items()} for rid in chosen})
+differ = configs[configs.nunique(axis=1) > 1] if len(chosen) > 1 else configs
+if len(chosen) > 1 and differ.empty:
+    st.caption("Identical configs (the runs differ only in when they ran).")
+else:
+    st.dataframe(differ, width="stretch")

@@ -1,0 +1,103 @@
+"""Latent explorer: drag the first k noise dimensions of a trained G, and walk between two seeds."""
+import numpy as np
+import streamlit as st
+import torch
+
+from gan_core.checkpoint import CheckpointError
+from gan_core.latent import generate, load_run_generator, noise, to_gif, to_grid_image, walk
+from ui.state import get_store
+
+st.title("Latent explorer")
+st.caption("A generator is a function from noise z to images. Move along z and watch what changes.")
+store = get_store()
+runs = [r for r in store.runs() if store.checkpoints(r["run_id"])]
+if not runs:
+    st.info("No run has a checkpoint yet. Checkpoints are written every `checkpoint_every` steps and at the end of a run.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/rocket_launch:")
+    st.stop()
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the generator…")
+def generator(run_dir: str, checkpoint: str, mtime: float):
+    """One G per checkpoint file per server (shared by sessions; inference only)."""
+    return load_run_generator(run_dir, checkpoint)
+
+
+ids = [r["run_id"] for r in runs]
+default = st.session_state.get("monitor_run")
+c1, c2 = st.columns([2, 1])
+run_id = c1.selectbox("Run", ids, index=ids.index(default) if default in ids else 0, key="lat_run",
+                      format_func=lambda rid: f"{next(r['status'] for r in runs if r['run_id'] == rid):>10} · {rid}")
+ckpts = store.checkpoints(run_id)
+names = [p.name for p in ckpts]
+ckpt = c2.selectbox("Checkpoint", names, index=len(names) - 1, key="lat_ckpt",
+                    help="Every checkpoint of the run; the newest is last. A running run gains new ones as it trains.")
+path = next(p for p in ckpts if p.name == ckpt)
+try:
+    G, cfg, step = generator(str(store.run_dir(run_id)), ckpt, path.stat().st_mtime)
+except (CheckpointError, OSError) as e:
+    st.error(f"Cannot load {ckpt}: {e}")
+    st.stop()
+
+label = None
+if G.num_classes:
+    label = st.segmented_control("Digit / class", list(range(G.num_classes)), default=0, key="lat_label",
+                                 help="This run is conditional: choose which class G draws.")
+    label = 0 if label is None else label
+
+
+def draw(z: torch.Tensor, nrow=None) -> np.ndarray:
+    labels = None if label is None else np.full(len(z), label)
+    x = generate(G, z, labels)
+    if cfg.is_2d:
+        return x
+    return to_grid_image(x, nrow)
+
+
+st.subheader("Sliders")
+s1, s2 = st.columns([1, 3])
+seed = s1.number_input("Seed", 0, 2**31 - 1, 0, 1, key="lat_seed", help="Each seed is a different starting point z.")
+k = s1.slider("Sliders shown (first k dims)", 1, min(cfg.z_dim, 16), min(cfg.z_dim, 6), key="lat_k")
+base = noise(cfg, 1, int(seed))
+z = base.clone()
+reset = s1.button("Reset sliders to the seed", key="lat_reset")
+lo, hi = (-1.0, 1.0) if cfg.noise == "uniform" else (-3.0, 3.0)
+with s1:
+    for i in range(k):
+        key = f"lat_z{i}_{seed}"
+        if reset or key not in st.session_state:
+            st.session_state[key] = float(np.clip(base[0, i].item(), lo, hi))
+        z[0, i] = st.slider(f"z[{i}]", lo, hi, step=0.05, key=key)
+with s2:
+    if cfg.is_2d:
+        pts = generate(G, noise(cfg, 500, int(seed)))
+        st.scatter_chart({"x": pts[:, 0], "y": pts[:, 1]}, x="x", y="y", height=420)
+        st.caption("2-D run: 500 samples from this checkpoint (sliders do not apply to point clouds).")
+    else:
+        st.image(draw(z), width=280, caption=f"step {step} · seed {seed}")
+
+if not cfg.is_2d:
+    st.subheader("Interpolation")
+    a, b, c, d = st.columns(4)
+    seed_a = a.number_input("From seed", 0, 2**31 - 1, 0, key="lat_a")
+    seed_b = b.number_input("To seed", 0, 2**31 - 1, 1, key="lat_b")
+    method = c.segmented_control("Path", ["slerp", "lerp"], default="slerp", key="lat_method",
+                                 help="slerp follows the sphere where Gaussian z lives; lerp goes straight through the "
+                                      "low-norm middle, which G rarely saw during training.") or "slerp"
+    frames = d.slider("Frames", 3, 32, 10, key="lat_frames")
+    t = st.slider("t", 0.0, 1.0, 0.5, 0.01, key="lat_t")
+    za, zb = noise(cfg, 1, int(seed_a)), noise(cfg, 1, int(seed_b))
+    path_z = walk(za[0], zb[0], frames, method)
+    one = walk(za[0], zb[0], 101, method)[int(round(t * 100))].unsqueeze(0)
+    i1, i2 = st.columns([1, 4])
+    i1.image(draw(one), width=140, caption=f"t = {t:.2f}")
+    i2.image(draw(path_z, nrow=frames), width="stretch", caption=f"{frames} frames from seed {seed_a} to seed {seed_b}")
+
+    def walk_gif() -> bytes:
+        labels = None if label is None else np.full(len(path_z), label)
+        xs = generate(G, path_z, labels)
+        there_and_back = list(xs) + list(xs[::-1][1:-1])
+        return to_gif([to_grid_image(x[None], 1) for x in there_and_back], duration_ms=90, scale=4)
+
+    st.download_button("Walk as GIF", walk_gif, file_name=f"{run_id}_walk_{seed_a}_{seed_b}.gif", mime="image/gif",
+                       icon=":material/gif_box:", on_click="ignore")

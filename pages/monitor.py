@@ -1,0 +1,159 @@
+"""Monitor: one run's progress, curves and fixed-noise grids, live; pause/resume/stop; downloads."""
+import streamlit as st
+
+from gan_core.checkpoint import CheckpointError
+from gan_core.config import ConfigError
+from gan_core.data import DatasetError
+from gan_core.latent import to_gif
+from gan_core.runfiles import RunBusy
+from gan_core.store import LIVE_STATUSES
+from ui import charts
+from ui.state import get_store
+
+STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"), "paused": ("orange", "paused"),
+                "finished": ("violet", "finished"), "stopped": ("gray", "stopped"), "failed": ("red", "failed"),
+                "diverged": ("red", "diverged"), "interrupted": ("orange", "interrupted")}
+MAX_GIF_FRAMES = 120
+
+st.title("Monitor")
+store = get_store()
+runs = store.runs()
+if not runs:
+    st.info("No runs yet. Start one on the Train page, or pick a one-click demo on the Learn page.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/rocket_launch:")
+    st.stop()
+
+ids = [r["run_id"] for r in runs]
+by_id = {r["run_id"]: r for r in runs}
+wanted = st.query_params.get("run") or st.session_state.get("monitor_run")
+if wanted in ids and st.session_state.get("monitor_pick") != wanted and st.session_state.get("monitor_last_wanted") != wanted:
+    st.session_state["monitor_pick"] = wanted
+    st.session_state["monitor_last_wanted"] = wanted
+if st.session_state.get("monitor_pick") not in ids:
+    st.session_state["monitor_pick"] = ids[0]
+
+
+def run_label(rid: str) -> str:
+    r = by_id[rid]
+    return f"{r['status']:>10} · {rid}"
+
+
+run_id = st.selectbox("Run", ids, format_func=run_label, key="monitor_pick")
+st.session_state["monitor_run"] = run_id
+st.query_params["run"] = run_id
+snap = store.snapshot(run_id)
+was_live = snap.status in LIVE_STATUSES
+
+
+def fmt_seconds(s) -> str:
+    if s is None:
+        return "—"
+    s = int(round(s))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def controls(snap) -> None:
+    c1, c2, c3, _ = st.columns([1, 1, 1, 3])
+    try:
+        if snap.status == "running" and c1.button("Pause", icon=":material/pause:", key="btn_pause"):
+            store.pause(run_id)
+            st.toast("Pausing…")
+        if snap.status == "paused" and c1.button("Resume", icon=":material/play_arrow:", key="btn_unpause"):
+            store.resume(run_id)
+        if snap.status in ("starting", "running", "paused") and c2.button("Stop", icon=":material/stop:", key="btn_stop"):
+            store.stop(run_id)
+            st.toast("Stopping: a final checkpoint is being written")
+        if snap.status in ("interrupted", "stopped", "failed") and snap.checkpoints and \
+                c1.button("Resume from checkpoint", icon=":material/replay:", key="btn_resume"):
+            store.resume(run_id)
+            st.rerun()
+    except (KeyError, RunBusy, CheckpointError, ConfigError, DatasetError, ValueError) as e:
+        st.error(f"{e.args[0] if e.args else e}")
+
+
+@st.fragment(run_every=1.0 if was_live else None)
+def live_view() -> None:
+    snap = store.snapshot(run_id)
+    if was_live and snap.status not in LIVE_STATUSES:
+        st.rerun()  # the run just ended: redraw the whole page (history, downloads)
+    colour, text = STATUS_BADGE.get(snap.status, ("gray", snap.status))
+    st.markdown(f":{colour}-badge[{text}] &nbsp; **{snap.config.get('arch')}** · {snap.config.get('loss')} on "
+                f"{snap.config.get('dataset')} · {snap.device or ''}")
+    if snap.message:
+        (st.error if snap.status in ("failed", "diverged") else st.info)(snap.message)
+    controls(snap)
+    total = f" / {snap.total_steps}" if snap.total_steps else ""
+    st.progress(snap.progress, text=f"step {snap.step}{total} · {snap.progress:.0%}")
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Step", f"{snap.step}{total}")
+    m2.metric("Images / s", f"{snap.images_per_s:,.0f}" if snap.images_per_s else "—")
+    m3.metric("Elapsed", fmt_seconds(snap.elapsed))
+    m4.metric("ETA", fmt_seconds(snap.eta_seconds) if snap.status in LIVE_STATUSES else "—")
+
+    left, right = st.columns([3, 2])
+    with left:
+        smoothing = st.slider("Curve smoothing", 0.0, 0.99, 0.6, 0.01, key="mon_smoothing",
+                              help="Exponential moving average, as in TensorBoard. 0 = raw values.")
+        df = snap.metrics
+        if len(df):
+            st.plotly_chart(charts.loss_figure(df, smoothing), key="mon_loss", width="stretch")
+            st.plotly_chart(charts.scores_figure(df, snap.score_kind, smoothing), key="mon_scores", width="stretch")
+            st.plotly_chart(charts.grad_figure(df, smoothing), key="mon_grads", width="stretch")
+        else:
+            st.caption("The first metrics appear after `log_every` steps.")
+    with right:
+        if snap.latest_grid is not None:
+            conditional = snap.config.get("conditional")
+            st.image(snap.latest_grid, width="stretch",
+                     caption=f"Fixed noise at step {snap.latest_grid_step}" + (" — column k is digit k" if conditional else ""))
+        else:
+            st.caption("No samples yet.")
+
+
+live_view()
+
+if snap.grid_steps:
+    st.subheader("Sample history")
+    steps = snap.grid_steps
+    pick = st.select_slider("Grid at step", options=steps, value=steps[-1], key="mon_history") if len(steps) > 1 else steps[0]
+    image = store.grid(run_id, pick)
+    if image is not None:
+        st.image(image, caption=f"step {pick}", width=min(640, image.shape[1] * 2))
+
+    def gif_bytes() -> bytes:
+        chosen = steps[:: max(1, len(steps) // MAX_GIF_FRAMES)]
+        frames = [f for f in (store.grid(run_id, s) for s in chosen) if f is not None]
+        return to_gif(frames, duration_ms=150)
+
+    def latest_png() -> bytes:
+        return (store.run_dir(run_id) / "samples" / f"step_{steps[-1]:08d}.png").read_bytes()
+
+    def checkpoint_bytes() -> bytes:
+        return store.checkpoints(run_id)[-1].read_bytes()
+
+    d1, d2, d3, d4 = st.columns(4)
+    d1.download_button("Latest grid (PNG)", latest_png, file_name=f"{run_id}_step{steps[-1]}.png", mime="image/png",
+                       icon=":material/image:", on_click="ignore")
+    d2.download_button("History (GIF)", gif_bytes, file_name=f"{run_id}.gif", mime="image/gif",
+                       icon=":material/gif_box:", on_click="ignore")
+    d3.download_button("Checkpoint (.safetensors)", checkpoint_bytes, file_name=f"{run_id}_{(snap.checkpoints or ['none'])[-1]}",
+                       mime="application/octet-stream", icon=":material/save:", on_click="ignore",
+                       disabled=not snap.checkpoints)
+    d4.download_button("Metrics (CSV)", lambda: (store.run_dir(run_id) / "metrics.csv").read_bytes(),
+                       file_name=f"{run_id}_metrics.csv", mime="text/csv", icon=":material/table:", on_click="ignore")
+
+if not was_live and snap.status == "finished" and snap.checkpoints:
+    with st.expander("Train longer"):
+        more = st.number_input("Extra steps", min_value=1, max_value=1_000_000, value=1000, step=100, key="mon_more")
+        if st.button("Continue training", key="btn_more", icon=":material/fast_forward:"):
+            try:
+                cfg = snap.config
+                store.continue_run(run_id, steps=max(snap.step, int(cfg.get("steps") or 0)) + int(more), max_seconds=0.0)
+                st.rerun()
+            except (KeyError, RunBusy, CheckpointError, ConfigError, DatasetError, ValueError) as e:
+                st.error(f"{e.args[0] if e.args else e}")
+
+with st.expander("Run log and config"):
+    st.code("\n".join(snap.events) or "(no notes)", language=None)
+    st.json(snap.config, expanded=False)
+    st.caption(f"Folder: `{snap.run_dir}`")

@@ -1,0 +1,54 @@
+"""Train: pick a preset or set every hyperparameter, then start a run and jump to Monitor."""
+import streamlit as st
+
+from gan_core.config import PRESETS, ConfigError, RunConfig
+from gan_core.data import DatasetError
+from gan_core.runfiles import RunBusy
+from ui import form
+from ui.state import get_store
+
+st.title("Train a GAN")
+st.caption("Pick a recipe, adjust anything, press Start. Every field explains itself (hover the ?).")
+
+form.ensure_form()
+names = list(PRESETS)
+current = st.session_state[form.FORM].get("preset")
+st.selectbox("Preset", names, index=names.index(current) if current in names else 0, format_func=form.preset_label,
+             key="preset_pick", on_change=lambda: form.apply_preset(st.session_state["preset_pick"]),
+             help="A preset fills every field below with a known recipe; change anything afterwards.")
+
+cfg, problems = form.evaluate()
+form.render(problems)
+
+left, mid, right = st.columns([1, 1, 2])
+start = left.button("Start training", type="primary", disabled=bool(problems), icon=":material/play_arrow:",
+                    help="Disabled while any field is invalid" if problems else "Start this run in the background")
+if cfg is not None and not problems:
+    mid.download_button("Save config", cfg.to_json(), file_name="config.json", mime="application/json",
+                        icon=":material/download:")
+uploaded = right.file_uploader("Load a config.json", type=["json"], key="config_upload", label_visibility="collapsed")
+if uploaded is not None and st.session_state.get("loaded_upload") != uploaded.file_id:
+    st.session_state["loaded_upload"] = uploaded.file_id
+    try:
+        if uploaded.size > 100_000:
+            raise ConfigError({"config": f"{uploaded.name} is {uploaded.size} bytes; a config is a small JSON file"})
+        form.load_config(RunConfig.from_json(uploaded.getvalue().decode("utf-8", errors="replace")))
+        st.rerun()
+    except ConfigError as e:
+        st.error(f"{uploaded.name}: " + "; ".join(f"{k}: {v}" for k, v in e.problems.items()))
+
+if problems:
+    st.warning(f"Fix {len(problems)} field{'s' if len(problems) > 1 else ''} before starting: "
+               + ", ".join(sorted(problems)))
+
+if start and cfg is not None and not problems:
+    try:
+        with st.spinner("Loading data and building the networks…"):
+            run_id = get_store().start(cfg)
+    except ConfigError as e:
+        st.error("; ".join(f"{k}: {v}" for k, v in e.problems.items()))
+    except (DatasetError, RunBusy, ValueError, OSError) as e:
+        st.error(str(e))
+    else:
+        st.session_state["monitor_run"] = run_id
+        st.switch_page("pages/monitor.py")

@@ -1,0 +1,1 @@
+"""Drawing helpers shared by the Streamlit pages. Compute lives in gan_core; this package only draws."""

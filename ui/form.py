@@ -1,0 +1,151 @@
+"""The run-configuration form: one widget per RunConfig field, help text and validation messages from gan_core.
+
+Values live in st.session_state["train_form"] (a plain dict of widget values), because Streamlit forgets the
+state of widgets that are not drawn (another page, a hidden field). Widgets copy into it on change."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+import streamlit as st
+
+from gan_core.config import PRESETS, ConfigError, RunConfig, build_config, field_choices, field_help
+from gan_core.data import dataset_info
+from gan_core.models import arch_info
+
+FORM = "train_form"
+GROUPS = [
+    ("Data", ["dataset", "data_root", "image_size", "channels"]),
+    ("Model", ["arch", "z_dim", "noise", "conditional", "g_hidden", "d_hidden", "leaky_slope", "g_features",
+               "d_features", "d_norm", "spectral_norm", "init"]),
+    ("Loss and regularisers", ["loss", "label_smoothing", "instance_noise", "r1_gamma", "gp_lambda", "clip_value",
+                               "n_critic", "g_every", "grad_clip"]),
+    ("Optimiser", ["optimizer", "lr_d", "lr_g", "beta1", "beta2", "batch_size"]),
+    ("Length, device and speed", ["steps", "max_seconds", "seed", "device", "precision", "ema", "compile"]),
+    ("Logging", ["log_every", "sample_every", "checkpoint_every", "grid_size", "name"]),
+]
+FIELDS = {f.name: f for f in fields(RunConfig)}
+GROUPED = {name for _, names in GROUPS for name in names}
+EXTRA = [n for n in FIELDS if n not in GROUPED and n != "preset"]  # fields added later land in "More"
+TORCHVISION_SETS = ("mnist", "fashion-mnist", "cifar10")
+
+
+def _kind(name: str) -> str:
+    t = FIELDS[name].type
+    return t if isinstance(t, str) else t.__name__
+
+
+def to_widget(name: str, value):
+    """A config value as its widget shows it (numbers and lists as editable text)."""
+    kind = _kind(name)
+    if field_choices(name) is not None or kind == "bool":
+        return value
+    if kind == "list":
+        return ",".join(str(v) for v in value)
+    if kind == "float":
+        return f"{value:g}"
+    return str(value)
+
+
+def load_config(cfg: RunConfig) -> None:
+    """Fill the form (and the visible widgets) from a config, e.g. a preset."""
+    form = {name: to_widget(name, getattr(cfg, name)) for name in FIELDS if name != "preset"}
+    form["preset"] = cfg.preset
+    st.session_state[FORM] = form
+    for name, value in form.items():
+        st.session_state[f"w_{name}"] = value
+
+
+def ensure_form() -> dict:
+    if FORM not in st.session_state:
+        load_config(build_config())
+    return st.session_state[FORM]
+
+
+def apply_preset(name: str) -> None:
+    load_config(build_config(name))
+
+
+def evaluate() -> tuple[RunConfig | None, dict[str, str]]:
+    """(config, {}) when the form is runnable, else (None or config, {field: message})."""
+    form = ensure_form()
+    try:
+        cfg = RunConfig.from_dict(form)
+    except ConfigError as e:
+        return None, e.problems
+    return cfg, cfg.problems()
+
+
+def _copy(name: str) -> None:
+    st.session_state[FORM][name] = st.session_state[f"w_{name}"]
+    if name == "dataset":
+        _follow_dataset()
+
+
+def _follow_dataset() -> None:
+    """Switching between images and 2-D points brings that kind's working defaults (as the CLI does)."""
+    form = st.session_state[FORM]
+    try:
+        data_kind = dataset_info(form["dataset"]).kind
+        arch_kind = arch_info(form["arch"]).kind
+    except (ValueError, RuntimeError):
+        return
+    if data_kind != arch_kind:
+        load_config(build_config(dataset=form["dataset"]))
+    elif data_kind == "image" and not dataset_info(form["dataset"]).num_classes and form.get("conditional"):
+        form["conditional"] = False
+        st.session_state["w_conditional"] = False
+
+
+def relevant(name: str, form: dict) -> bool:
+    """Hide the knobs that do nothing for the chosen dataset / architecture / loss."""
+    arch, loss, dataset = form.get("arch"), form.get("loss"), form.get("dataset")
+    conv = arch in ("dcgan28", "dcgan32", "dcgan64", "upconv")
+    points = dataset in ("ring-8", "grid-25", "spiral", "two-moons", "line")
+    rules = {
+        "data_root": dataset in TORCHVISION_SETS or dataset == "image-folder",
+        "image_size": arch == "mlp", "channels": not points,
+        "g_hidden": arch in ("mlp", "mlp2d"), "d_hidden": arch in ("mlp", "mlp2d"), "leaky_slope": arch in ("mlp", "mlp2d"),
+        "g_features": conv, "d_features": conv, "d_norm": arch in ("dcgan32", "dcgan64", "upconv"),
+        "gp_lambda": loss == "wgan-gp", "clip_value": loss == "wgan", "conditional": not points,
+    }
+    return rules.get(name, True)
+
+
+def widget(name: str, problems: dict[str, str]) -> None:
+    key = f"w_{name}"
+    form = st.session_state[FORM]
+    if key not in st.session_state:
+        st.session_state[key] = form[name]
+    label = name.replace("_", " ")
+    kw = dict(key=key, help=field_help(name), on_change=_copy, args=(name,))
+    choices = field_choices(name)
+    if _kind(name) == "bool":
+        st.toggle(label, **kw)
+    elif choices is not None:
+        if st.session_state[key] not in choices:
+            st.session_state[key] = choices[0]
+        st.selectbox(label, choices, **kw)
+    else:
+        st.text_input(label, **kw)
+    if name in problems:
+        st.error(problems[name], icon=":material/error:")
+
+
+def render(problems: dict[str, str]) -> None:
+    form = ensure_form()
+    groups = GROUPS + ([("More", EXTRA)] if EXTRA else [])
+    for i, (title, names) in enumerate(groups):
+        shown = [n for n in names if relevant(n, form)]
+        bad = any(n in problems for n in names)
+        with st.expander(title + (" — needs attention" if bad else ""), expanded=i < 4 or bad):
+            cols = st.columns(3)
+            for j, name in enumerate(shown):
+                with cols[j % 3]:
+                    widget(name, problems)
+    hidden_bad = {k: v for k, v in problems.items() if k in FIELDS and not relevant(k, form)}
+    for name, msg in hidden_bad.items():
+        st.error(f"{name}: {msg}")
+
+
+def preset_label(name: str) -> str:
+    return f"{name} — {PRESETS[name]['description']}" if name in PRESETS else name
