@@ -291,6 +291,11 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
 # ---------------------------------------------------------------------- presets
 # Each preset is a plain dict of overrides on the RunConfig defaults. `description` and `recipe`
 # are shown by the CLI (`list --presets`) and the dashboard's preset picker.
+# The failure demos start from seed 002's MLP GAN so the only difference is the one thing each demo shows.
+_DEMO_MLP = dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hidden=[256, 256], leaky_slope=0.2,
+                 z_dim=100, noise="gaussian", optimizer="adam", lr_d=3e-4, lr_g=3e-4, beta1=0.9, beta2=0.999,
+                 batch_size=128, init="default", eval_every=100)
+
 PRESETS: dict[str, dict] = {
     "fast-mnist": {
         "description": "Fast default: recognisable digits of all ten classes within a minute on a laptop CPU.",
@@ -359,6 +364,37 @@ PRESETS: dict[str, dict] = {
     "2d-default": {
         "description": "2-D default: small MLPs on a point set that cover every mode of ring-8.",
         "config": dict(dataset="ring-8", arch="mlp2d", g_hidden=[128, 128, 128], d_hidden=[128, 128, 128], leaky_slope=0.2,
+                       z_dim=2, noise="gaussian", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999,
+                       batch_size=256, steps=3000, grid_size=400, log_every=20, sample_every=100,
+                       checkpoint_every=1000, init="default"),
+    },
+    "wgan-gp-mlp": {
+        "description": "WGAN-GP on seed 002's MLPs: a critic (no sigmoid) with gradient penalty λ = 10, 5 critic steps "
+                       "per G step, Adam 1e-4 β=(0.5, 0.9). Light enough for a CPU.",
+        "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hidden=[256, 256], leaky_slope=0.2,
+                       z_dim=100, noise="gaussian", loss="wgan-gp", gp_lambda=10.0, n_critic=5, lr_d=1e-4, lr_g=1e-4,
+                       beta1=0.5, beta2=0.9, batch_size=64, init="default", steps=3000),
+    },
+    # ---- failure demos for the Learn page: each shows one way a GAN goes wrong, in under a minute on a CPU
+    "demo-minimax": {
+        "description": "Failure demo: seed 002's MLP GAN with the saturating minimax loss log(1 − D(G(z))). D wins within "
+                       "~100 steps, D(fake) → 0, G's gradient vanishes (‖∇G‖ ≈ 0.003) and G stops learning.",
+        "config": dict(_DEMO_MLP, loss="minimax", steps=1500),
+    },
+    "demo-d-too-strong": {
+        "description": "Failure demo: a 1024-1024 D trained 5× per G step at 40× G's learning rate. D(real) → 1, "
+                       "D(fake) → 0, G's loss climbs into the tens and the samples stop improving.",
+        "config": dict(_DEMO_MLP, loss="bce", d_hidden=[1024, 1024], n_critic=5, lr_d=2e-3, lr_g=5e-5, steps=1500),
+    },
+    "demo-lr-too-high": {
+        "description": "Failure demo: Adam at lr 0.02 for both nets. Every update overshoots: the losses jump by "
+                       "orders of magnitude (G's loss into the hundreds) and the samples stay noise.",
+        "config": dict(_DEMO_MLP, loss="bce", lr_d=0.02, lr_g=0.02, steps=1500),
+    },
+    "demo-mode-collapse": {
+        "description": "Failure demo on ring-8: the 2-D default with a tiny D (2×16). G squeezes all its points into "
+                       "one blob that wanders from mode to mode: 0–1 of 8 modes covered at any time.",
+        "config": dict(dataset="ring-8", arch="mlp2d", g_hidden=[128, 128, 128], d_hidden=[16, 16], leaky_slope=0.2,
                        z_dim=2, noise="gaussian", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999,
                        batch_size=256, steps=3000, grid_size=400, log_every=20, sample_every=100,
                        checkpoint_every=1000, init="default"),
