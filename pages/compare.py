@@ -42,7 +42,8 @@ def overlay() -> None:
         last = lambda c: (df[c].dropna().iloc[-1] if c in df and df[c].notna().any() else None)  # noqa: E731
         table.append({"run": rid, "status": s.status, "step": s.step, "seconds": round(s.elapsed, 1),
                       "images/s": round(s.images_per_s or 0), "Fréchet distance": last("fid"),
-                      "classes covered": last("modes_covered"), "D loss": last("d_loss"), "G loss": last("g_loss")})
+                      "classes covered": last("modes_covered"), "label accuracy": last("label_accuracy"),
+                      "diversity": last("diversity"), "D loss": last("d_loss"), "G loss": last("g_loss")})
     ranking = pd.DataFrame(table)
     if ranking["Fréchet distance"].notna().any():
         ranking = ranking.sort_values("Fréchet distance", na_position="last")

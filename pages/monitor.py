@@ -2,12 +2,14 @@
 import streamlit as st
 
 from gan_core.checkpoint import CheckpointError
-from gan_core.config import ConfigError
+from gan_core.config import ConfigError, RunConfig, build_config
 from gan_core.data import DatasetError
+from gan_core.health import diagnose_snapshot
+from gan_core.metrics import cache_help, supports
 from gan_core.latent import to_gif
 from gan_core.runfiles import RunBusy
 from gan_core.store import LIVE_STATUSES
-from ui import charts
+from ui import charts, form
 from ui.state import get_store
 
 STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"), "paused": ("orange", "paused"),
@@ -52,6 +54,54 @@ def fmt_seconds(s) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+def open_fix(snap, preset, settings) -> None:
+    """Load the suggested recipe into the Train form: the run's own config with the fix applied, or a preset."""
+    try:
+        base = build_config(preset) if preset else RunConfig.from_dict(snap.config)
+        form.load_config(RunConfig.from_dict({**base.to_dict(), **settings}))
+    except ConfigError as e:
+        st.error("; ".join(f"{k}: {v}" for k, v in e.problems.items()))
+        return
+    st.switch_page("pages/train.py")
+
+
+def health(snap) -> None:
+    """The plain-words diagnosis, with a button that opens the suggested fix on the Train page."""
+    show = {"error": st.error, "warning": st.warning, "ok": st.success, "info": st.info}
+    for i, d in enumerate(diagnose_snapshot(snap)):
+        fix = f" **Try:** {d.fix_text}" if d.fix_text else ""
+        show.get(d.level, st.info)(f"**{d.title}.** {d.explanation}{fix}", icon=":material/stethoscope:")
+        if d.fix_preset or d.fix_settings:
+            what = d.fix_preset or ", ".join(f"{k}={v}" for k, v in d.fix_settings.items())
+            if st.button(f"Open the fix in Train ({what})", key=f"fix_{d.code}_{i}", icon=":material/build:"):
+                open_fix(snap, d.fix_preset, d.fix_settings)
+
+
+def quality(snap) -> None:
+    """Live quality metrics (issue: loss curves alone don't say whether a GAN learns)."""
+    dataset = snap.config.get("dataset", "")
+    if not supports(dataset):
+        return
+    evaluation = (snap.extra or {}).get("eval") or {}
+    fig = charts.quality_figure(snap.metrics)
+    if fig is None and not evaluation:
+        if snap.config.get("eval_every"):
+            st.caption("Quality metrics appear after the first evaluation (every "
+                       f"{snap.config.get('eval_every')} steps).")
+        return
+    st.markdown("**Quality** — measured by a small digit classifier on generated samples")
+    left, right = st.columns([3, 2])
+    if fig is not None:
+        left.plotly_chart(fig, key="mon_quality", width="stretch")
+    if evaluation.get("histogram"):
+        label = "final" if evaluation.get("final") else f"step {evaluation.get('step')}"
+        right.plotly_chart(charts.histogram_figure(evaluation["histogram"], f"Classes of generated samples ({label})"),
+                           key="mon_hist", width="stretch")
+        right.caption(f"{evaluation.get('modes_text', '')} · FID {evaluation.get('fid', float('nan')):.2f} · "
+                      f"{evaluation.get('num_samples', '?')} samples")
+    st.caption(cache_help(dataset))
+
+
 def controls(snap) -> None:
     c1, c2, c3, _ = st.columns([1, 1, 1, 3])
     try:
@@ -82,6 +132,7 @@ def live_view() -> None:
     if snap.message:
         (st.error if snap.status in ("failed", "diverged") else st.info)(snap.message)
     controls(snap)
+    health(snap)
     total = f" / {snap.total_steps}" if snap.total_steps else ""
     st.progress(snap.progress, text=f"step {snap.step}{total} · {snap.progress:.0%}")
     m1, m2, m3, m4 = st.columns(4)
@@ -108,6 +159,7 @@ def live_view() -> None:
                      caption=f"Fixed noise at step {snap.latest_grid_step}" + (" — column k is digit k" if conditional else ""))
         else:
             st.caption("No samples yet.")
+    quality(snap)
 
 
 live_view()

@@ -8,7 +8,9 @@ COLOURS = {"d_loss": "#1f77b4", "g_loss": "#E8590C", "d_real": "#2b8a3e", "d_fak
            "grad_norm_d": "#1f77b4", "grad_norm_g": "#E8590C"}
 LABELS = {"d_loss": "D loss", "g_loss": "G loss", "d_real": "D(real)", "d_fake": "D(fake)",
           "grad_norm_d": "‖∇D‖", "grad_norm_g": "‖∇G‖", "fid": "Fréchet distance", "modes_covered": "classes covered",
-          "confidence": "top-class confidence", "label_accuracy": "label accuracy"}
+          "confidence": "top-class confidence", "label_accuracy": "label accuracy",
+          "diversity": "diversity (fake / real spread)"}
+QUALITY = ["fid", "modes_covered", "confidence", "label_accuracy", "diversity"]
 
 
 def smooth(series: pd.Series, amount: float) -> pd.Series:
@@ -72,3 +74,29 @@ def compare_figure(frames: dict[str, pd.DataFrame], column: str, align: str, smo
         fig.add_scatter(x=data[x], y=smooth(data[column], smoothing), mode="lines", name=name)
     return _layout(fig, LABELS.get(column, column), LABELS.get(column, column),
                    "seconds of training" if x == "wall_time" else "step", height=340)
+
+
+def quality_figure(df: pd.DataFrame) -> go.Figure | None:
+    """The live quality metrics, one small panel each (None before the first evaluation)."""
+    from plotly.subplots import make_subplots
+    present = [c for c in QUALITY if c in df and df[c].notna().any()]
+    if not present:
+        return None
+    fig = make_subplots(rows=1, cols=len(present), subplot_titles=[LABELS[c] for c in present])
+    for i, col in enumerate(present, start=1):
+        data = df[["step", col]].dropna()
+        fig.add_scatter(x=data["step"], y=data[col], mode="lines+markers", name=LABELS[col], showlegend=False,
+                        row=1, col=i, line=dict(width=2), marker=dict(size=4))
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_layout(height=240, margin=dict(l=10, r=10, t=40, b=10), uirevision="keep",
+                      title=dict(text="Quality (lower distance is better)", x=0, font=dict(size=15)))
+    return fig
+
+
+def histogram_figure(histogram: list[int], title: str) -> go.Figure:
+    """Which digit the evaluator sees in each generated sample: a flat histogram means every class is made."""
+    fig = go.Figure(go.Bar(x=[str(k) for k in range(len(histogram))], y=histogram, marker_color="#4c6ef5"))
+    expected = sum(histogram) / max(len(histogram), 1)
+    fig.add_hline(y=expected, line_dash="dot", line_color="gray", annotation_text="even share",
+                  annotation_position="top right")
+    return _layout(fig, title, "samples", "class", height=260)

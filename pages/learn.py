@@ -1,0 +1,124 @@
+"""Learn: five short lessons for a classroom, each with a one-click run that shows it and a question to discuss."""
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from gan_core.config import PRESETS, ConfigError, build_config
+from gan_core.data import DatasetError
+from gan_core.runfiles import RunBusy
+from ui.state import get_store
+
+st.title("Learn: how GANs train, and how they fail")
+st.caption("Each lesson has a one-click run: it starts in the background and opens Monitor, so the class watches the "
+           "idea happen. Runs are short and sized for a laptop CPU.")
+
+
+def launch(preset: str) -> None:
+    try:
+        run_id = get_store().start(build_config(preset, name=f"learn-{preset}"))
+    except ConfigError as e:
+        st.error("; ".join(f"{k}: {v}" for k, v in e.problems.items()))
+    except (DatasetError, RunBusy, ValueError, OSError) as e:
+        st.error(str(e))
+    else:
+        st.session_state["monitor_run"] = run_id
+        st.switch_page("pages/monitor.py")
+
+
+def demo_buttons(*presets: tuple[str, str]) -> None:
+    cols = st.columns(len(presets))
+    for col, (preset, label) in zip(cols, presets):
+        with col:
+            if st.button(label, key=f"learn_{preset}", icon=":material/play_arrow:", width="stretch",
+                         help=PRESETS[preset]["description"]):
+                launch(preset)
+            st.caption(PRESETS[preset]["description"])
+
+
+def question(text: str) -> None:
+    st.info(f"**Discuss:** {text}", icon=":material/forum:")
+
+
+def saturation_figure() -> go.Figure:
+    """G's two possible losses against D(G(z)): the saturating one is flat exactly where G starts out."""
+    p = np.linspace(0.001, 0.999, 400)
+    fig = go.Figure()
+    fig.add_scatter(x=p, y=np.log(1 - p), name="minimax: minimise log(1 − D(G(z)))", line=dict(width=3))
+    fig.add_scatter(x=p, y=-np.log(p), name="non-saturating: minimise −log D(G(z))", line=dict(width=3))
+    fig.add_vrect(x0=0, x1=0.1, fillcolor="#ffe3e3", opacity=0.6, line_width=0,
+                  annotation_text="early training: D spots every fake", annotation_position="top left")
+    fig.update_layout(height=330, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="D(G(z)) — D's belief a fake is real",
+                      yaxis_title="generator loss", legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+minimax, losses, dcgan, collapse, strong = st.tabs(
+    ["1 · The minimax game", "2 · LSGAN and WGAN", "3 · DCGAN rules", "4 · Mode collapse", "5 · When D is too strong"])
+
+with minimax:
+    st.markdown("""
+Two networks play a game. The **discriminator** D looks at an image and says how likely it is to be real.
+The **generator** G turns random noise z into images and wants D to believe them. Goodfellow et al. (2014)
+wrote the game as one value that D maximises and G minimises:""")
+    st.latex(r"\min_G \max_D \; \mathbb{E}_{x}[\log D(x)] + \mathbb{E}_{z}[\log(1 - D(G(z)))]")
+    st.markdown("""
+At the start G's images are noise, so D rejects them easily: D(G(z)) ≈ 0. Look at the blue curve there: it is
+almost **flat**, so G gets almost no gradient and learns nothing. The fix every tutorial uses is to flip G's
+goal to *maximise log D(G(z))* — the **non-saturating** loss (orange), steep exactly where G starts.""")
+    st.plotly_chart(saturation_figure(), key="learn_saturation", width="stretch")
+    demo_buttons(("demo-minimax", "Run the saturating minimax loss"), ("classic-mlp", "Run the non-saturating loss"))
+    question("Both runs use the same networks and learning rate. Compare G's gradient norm (Monitor → gradient norms) "
+             "in the first few hundred steps. Why is one so much smaller?")
+
+with losses:
+    st.markdown("""
+**LSGAN** (Mao et al. 2017) replaces D's log loss with a squared error: D regresses real images to 1 and fakes
+to 0, and G pulls its fakes towards 1. A fake far from the boundary still gets a strong pull, so training is
+steadier and the images sharper.""")
+    st.latex(r"L_D = \tfrac12(D(x)-1)^2 + \tfrac12 D(G(z))^2 \qquad L_G = \tfrac12 (D(G(z))-1)^2")
+    st.markdown("""
+**WGAN** (Arjovsky et al. 2017) drops probabilities altogether: a *critic* gives real images high scores and fakes
+low ones, and the gap estimates the Wasserstein distance — a loss that falls as the samples improve. The critic
+must be 1-Lipschitz: WGAN clips its weights to ±c; **WGAN-GP** (Gulrajani et al. 2017) instead penalises the
+critic's gradient norm for straying from 1, with weight λ = 10, and trains the critic 5 times per G step.""")
+    st.latex(r"L_D = D(G(z)) - D(x) + \lambda\,(\lVert\nabla_{\hat x} D(\hat x)\rVert_2 - 1)^2 \qquad L_G = -D(G(z))")
+    demo_buttons(("lsgan-mlp", "Run LSGAN"), ("wgan-gp-mlp", "Run WGAN-GP"))
+    question("On Monitor, the WGAN-GP scores are labelled as raw critic scores, not probabilities. Why has the 0.5 line "
+             "gone, and what does the gap between D(real) and D(fake) tell you as training goes on?")
+
+with dcgan:
+    st.markdown("""
+Radford et al. (2015) found the rules that made convolutional GANs train reliably:
+- no pooling: **strided convolutions** in D, **transposed convolutions** in G, so each learns its own resampling;
+- **BatchNorm** in both nets (not on G's output or D's input);
+- no fully connected hidden layers in deep nets;
+- **ReLU** in G with **tanh** on the output (images scaled to [-1, 1]); **LeakyReLU 0.2** in D;
+- **Adam** with lr 2·10⁻⁴ and β₁ = 0.5; weights initialised from N(0, 0.02).
+
+The fast default preset follows them, adds the digit label to both nets (a conditional GAN), and averages G's
+weights over time (EMA) for cleaner samples — digits appear within a minute on a laptop.""")
+    demo_buttons(("fast-mnist", "Run the fast DCGAN"), ("classic-dcgan", "Run the tutorial's DCGAN (seed 000)"))
+    question("Why might pooling layers, which throw away where a feature was, hurt a network that has to draw images?")
+
+with collapse:
+    st.markdown("""
+**Mode collapse**: G finds a few outputs that fool D and makes only those. On 8 Gaussians arranged in a ring,
+a collapsed G puts all its points on one or two of the 8 blobs; D learns to reject that blob, G jumps to another,
+and the chase goes round the ring without ever covering it. On digits it looks like a grid of mostly 1s.
+
+This demo trains a generator against a tiny D (2 layers of 16 units) that can only draw one bump on the plane.
+The fixed-noise scatter on Monitor shows the real ring in grey and G's points on top. The 2-D playground shows the
+same game step by step, with D's surface and G's gradients.""")
+    demo_buttons(("demo-mode-collapse", "Run: mode collapse on ring-8"), ("2d-default", "Run: the default that covers all 8"))
+    st.page_link("pages/playground.py", label="Open the 2-D playground", icon=":material/scatter_plot:")
+    question("Why doesn't D simply learn to accept the missing modes? What does D get rewarded for?")
+
+with strong:
+    st.markdown("""
+If D learns much faster than G, it becomes certain: D(real) → 1 and D(fake) → 0. The gradient it passes back to G
+then carries little information, G's loss climbs, and the samples stop improving. A learning rate that is too high
+fails differently: every update overshoots, the losses jump around or blow up, and the samples turn to noise.
+Monitor's health panel names both in plain words and suggests a fix.""")
+    demo_buttons(("demo-d-too-strong", "Run: D too strong"), ("demo-lr-too-high", "Run: learning rate too high"))
+    question("Look at D(real) and D(fake). A perfect discriminator sounds like a good thing: why is it bad for G? "
+             "What would you change first — D's learning rate, D's size, or the number of D steps?")

@@ -1,0 +1,294 @@
+"""AppTest on every dashboard page: set widgets, start tiny runs, rerun until the store says they finished, and check
+that charts, grids and metrics appear; bad values show their message and start nothing.
+
+`run_every` fragments never fire inside AppTest, so each `at.run()` stands in for one refresh."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from conftest import REPO, gan_threads
+
+APP = str(REPO / "app.py")
+TINY_MLP = {"dataset": "mnist-embedded", "arch": "mlp", "g_hidden": "32", "d_hidden": "32", "batch_size": "16",
+            "log_every": "2", "sample_every": "10", "checkpoint_every": "20", "eval_every": "0", "device": "cpu"}
+
+
+@pytest.fixture
+def runs_root(tmp_path, monkeypatch):
+    """Every test gets its own runs folder, hence its own cached RunStore; its threads are stopped afterwards."""
+    root = tmp_path / "runs"
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(root))
+    yield root
+    from ui.state import get_store
+    get_store().shutdown(timeout=60)
+    st.cache_resource.clear()
+    assert not gan_threads(), "a trainer thread outlived its test"
+
+
+def store():
+    from ui.state import get_store  # the page's own store: the same cache_resource entry
+    return get_store()
+
+
+def app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def set_fields(at: AppTest, values: dict) -> None:
+    """Type into the Train form as a user would (dataset first: switching it brings that kind's defaults)."""
+    for name in sorted(values, key=lambda n: n != "dataset"):
+        if isinstance(values[name], bool):
+            at.toggle(key=f"w_{name}").set_value(values[name]).run()
+            continue
+        widget = at.selectbox(key=f"w_{name}") if name in ("dataset", "arch", "loss", "device", "noise", "optimizer",
+                                                           "precision", "init", "d_norm") else at.text_input(key=f"w_{name}")
+        (widget.select if hasattr(widget, "select") else widget.input)(values[name]).run()
+        assert not at.exception, at.exception
+
+
+def start_button(at: AppTest):
+    return next(b for b in at.button if b.label == "Start training")
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    return {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def trace_values(array) -> list:
+    """A plotly trace's x or y: plain lists, or base64 typed arrays (`{"bdata": …, "dtype": …}`)."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    out = []
+    for spec in charts(at).values():
+        title = spec.get("layout", {}).get("title", {})
+        out.append(title.get("text", "") if isinstance(title, dict) else str(title))
+    return out
+
+
+def wait_finished(run_id: str) -> str:
+    status = store().wait(run_id, timeout=120)
+    assert status == "finished", store().snapshot(run_id).message
+    return status
+
+
+def start_tiny_run(at: AppTest, steps: int = 30, **extra) -> str:
+    set_fields(at, {**TINY_MLP, "steps": str(steps), "max_seconds": "0", **extra})
+    assert not start_button(at).disabled, [e.value for e in at.error]
+    start_button(at).click().run()
+    assert not at.exception, at.exception
+    run_id = at.session_state["monitor_run"]
+    assert run_id in {r["run_id"] for r in store().runs()}
+    return run_id
+
+
+# ---------------------------------------------------------------------- Train
+@pytest.mark.parametrize("field,value,words", [
+    ("lr_d", "abc", "number"), ("lr_d", "nan", "lr_d"), ("lr_d", "-1", "lr_d"), ("batch_size", "", "batch_size"),
+    ("steps", "1e99", "steps"), ("z_dim", "0", "z_dim"), ("g_features", "8.5", "g_features"),
+])
+def test_bad_value_shows_its_message_next_to_the_field_and_start_stays_disabled(runs_root, field, value, words):
+    at = app()
+    at.text_input(key=f"w_{field}").input(value).run()
+    assert not at.exception, at.exception
+    messages = " ".join(e.value for e in at.error) + " " + " ".join(w.value for w in at.warning)
+    assert field in messages or words in messages, messages
+    assert start_button(at).disabled
+    assert not gan_threads() and not runs_root.exists() or not any(runs_root.iterdir())
+
+
+def test_incompatible_combination_is_explained_and_starts_nothing(runs_root):
+    at = app()
+    set_fields(at, {"dataset": "ring-8"})  # 2-D data brings 2-D defaults …
+    at.selectbox(key="w_arch").select("dcgan32").run()  # … then an image architecture on points
+    messages = " ".join(e.value for e in at.error)
+    assert "arch" in messages or "ring-8" in messages, messages
+    assert start_button(at).disabled and not gan_threads()
+
+
+def test_offline_download_failure_is_a_message_not_a_traceback(runs_root, tmp_path):
+    at = app()
+    set_fields(at, {"dataset": "mnist", "data_root": str(tmp_path / "empty"), "steps": "5", "max_seconds": "0"})
+    start_button(at).click().run()
+    assert not at.exception, at.exception
+    assert any("mnist-embedded" in e.value or "MNIST" in e.value for e in at.error), [e.value for e in at.error]
+    assert not gan_threads() and not store().runs()
+
+
+def test_preset_picker_fills_the_form(runs_root):
+    at = app()
+    at.selectbox(key="preset_pick").select("classic-dcgan").run()
+    assert at.selectbox(key="w_arch").value == "dcgan32"
+    assert at.text_input(key="w_batch_size").value == "128"
+    assert at.text_input(key="w_g_every").value == "2"
+
+
+def test_start_opens_monitor_which_shows_charts_grid_and_metrics_once_finished(runs_root):
+    at = app()
+    run_id = start_tiny_run(at)
+    wait_finished(run_id)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="monitor_pick").value == run_id
+    titles = " ".join(chart_titles(at))
+    assert "Losses" in titles and "D(real) and D(fake) — probability" in titles and "Gradient norms" in titles
+    assert at.get("image"), "no sample grid drawn"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Step"] == "30 / 30"
+    assert any("finished" in m.value for m in at.markdown)
+    loss = next(s for s in charts(at).values() if "Losses" in json.dumps(s.get("layout", {}).get("title", "")))
+    assert trace_values(loss["data"][-1]["x"])[-1] == 30  # the curve reaches the last logged step
+    assert len(trace_values(loss["data"][-1]["x"])) >= 10
+    assert not gan_threads()
+    # Rerunning the page never starts a second thread for the run.
+    at.run()
+    assert len(store().runs()) == 1 and not gan_threads()
+
+
+def test_monitor_pause_resume_and_stop_control_the_thread(runs_root):
+    at = app()
+    run_id = start_tiny_run(at, steps=1_000_000)
+    deadline = time.monotonic() + 60
+    while store().snapshot(run_id).status != "running" and time.monotonic() < deadline:
+        store().wait(run_id, timeout=0.2)
+    at.run()
+    at.button(key="btn_pause").click().run()
+    deadline = time.monotonic() + 60
+    while store().snapshot(run_id).status != "paused" and time.monotonic() < deadline:
+        store().wait(run_id, timeout=0.2)
+    at.run()
+    assert any("paused" in m.value for m in at.markdown)
+    at.button(key="btn_unpause").click().run()
+    at.button(key="btn_stop").click().run()
+    assert store().wait(run_id, timeout=60) == "stopped"
+    at.run()
+    assert any(":gray-badge[stopped]" in m.value for m in at.markdown)
+    assert not gan_threads()
+
+
+def test_monitor_shows_live_quality_metrics_and_the_class_histogram(runs_root):
+    at = app()
+    run_id = start_tiny_run(at, steps=40, eval_every="20", eval_samples="200")
+    wait_finished(run_id)
+    at.run()
+    assert not at.exception, at.exception
+    titles = " ".join(chart_titles(at))
+    assert "Quality" in titles and "Classes of generated samples (final)" in titles
+    assert any("modes covered" in c.value and "FID" in c.value for c in at.caption)
+    assert any("GAN_STUDIO_CACHE" in c.value for c in at.caption)  # says where the evaluator cache lives
+
+
+def test_diverged_run_is_named_and_its_fix_opens_in_train(runs_root, tiny_config):
+    def poison(trainer):
+        if trainer.step == 6:
+            with torch.no_grad():
+                next(trainer.G.parameters()).fill_(float("nan"))
+    run_id = store().start(tiny_config(steps=50, arch="mlp"), hooks=[poison])
+    assert store().wait(run_id, timeout=60) == "diverged"
+    at = app("pages/monitor.py")
+    at.selectbox(key="monitor_pick").select(run_id).run()
+    assert any("Diverged" in e.value for e in at.error), [e.value for e in at.error]
+    fix = next(b for b in at.button if b.label.startswith("Open the fix in Train"))
+    fix.click().run()
+    assert not at.exception, at.exception
+    assert float(at.text_input(key="w_lr_d").value) < tiny_config(arch="mlp").lr_d  # the fix lowered the rates
+    assert not gan_threads()
+
+
+def test_monitor_with_no_runs_points_to_train_and_learn(runs_root):
+    at = app("pages/monitor.py")
+    assert any("No runs yet" in i.value for i in at.info)
+
+
+# ---------------------------------------------------------------------- Latent explorer
+def test_latent_explorer_sliders_interpolation_and_digit_picker(runs_root):
+    at = app()
+    run_id = start_tiny_run(at, steps=20)
+    wait_finished(run_id)
+    at.switch_page("pages/latent.py").run()
+    assert not at.exception, at.exception
+    images_before = [i.value for i in at.get("image")]
+    assert images_before
+    sliders = [s for s in at.slider if s.key and s.key.startswith("lat_z")]
+    assert sliders, "no latent sliders"
+    sliders[0].set_value(2.5).run()
+    assert not at.exception, at.exception
+    assert [i.value for i in at.get("image")] != images_before
+
+
+def test_latent_explorer_digit_picker_and_interpolation_for_a_conditional_run(runs_root):
+    at = app()
+    run_id = start_tiny_run(at, steps=20, conditional=True)
+    wait_finished(run_id)
+    at.switch_page("pages/latent.py").run()
+    assert not at.exception, at.exception
+    before = [i.value for i in at.get("image")]
+    digit_picker = next(b for b in at.get("button_group") if b.key == "lat_label")
+    digit_picker.set_value(7).run()
+    assert not at.exception, at.exception
+    assert [i.value for i in at.get("image")] != before  # another digit drawn
+    at.slider(key="lat_t").set_value(0.9).run()
+    at.slider(key="lat_frames").set_value(4).run()
+    assert not at.exception, at.exception
+    assert any(b.label.endswith("(GIF)") or "GIF" in b.label for b in at.get("download_button"))
+
+
+# ---------------------------------------------------------------------- Compare
+def test_compare_overlays_runs_and_tabulates_config_differences(runs_root):
+    at = app()
+    first = start_tiny_run(at, steps=10)
+    wait_finished(first)
+    at.switch_page("pages/train.py").run()
+    second = start_tiny_run(at, steps=10, lr_d="0.001")
+    wait_finished(second)
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    at.multiselect(key="cmp_runs").set_value([first, second]).run()
+    assert not at.exception, at.exception
+    assert charts(at), "no overlaid curves"
+    spec = next(iter(charts(at).values()))
+    assert {t["name"] for t in spec["data"]} >= {first, second} or len(spec["data"]) >= 2
+    tables = [d.value for d in at.dataframe]
+    diff = next(t for t in tables if "lr_d" in t.index or "lr_d" in t.columns or "lr_d" in t.to_string())
+    assert "0.001" in diff.to_string()
+
+
+# ---------------------------------------------------------------------- Learn and the sidebar
+def test_learn_page_launches_a_demo_run_in_one_click(runs_root):
+    at = app("pages/learn.py")
+    assert len(at.tabs) == 5 and not at.exception
+    assert len(at.info) >= 5  # one discussion question per lesson
+    at.button(key="learn_demo-mode-collapse").click().run()
+    assert not at.exception, at.exception
+    run_id = at.session_state["monitor_run"]
+    assert store().snapshot(run_id).config["preset"] == "demo-mode-collapse"
+    store().stop(run_id)
+    assert store().wait(run_id, timeout=60) in ("stopped", "finished")
+
+
+def test_sidebar_shows_the_device_and_links_to_live_runs(runs_root, tiny_config):
+    run_id = store().start(tiny_config(steps=1_000_000))
+    at = app()  # AppTest keeps the sidebar of st.navigation apps on the first run only: check a fresh session
+    assert any("Device:" in c.value for c in at.sidebar.caption)
+    assert any("Training now:** 1" in m.value for m in at.sidebar.markdown)
+    assert any(run_id in str(link.proto) for link in at.sidebar.get("page_link"))
+    store().stop(run_id)
+    assert store().wait(run_id, timeout=60) == "stopped"
