@@ -43,8 +43,10 @@ def saturation_figure() -> go.Figure:
     """G's two possible losses against D(G(z)): the saturating one is flat exactly where G starts out."""
     p = np.linspace(0.001, 0.999, 400)
     fig = go.Figure()
-    fig.add_scatter(x=p, y=np.log(1 - p), name="minimax: minimise log(1 − D(G(z)))", line=dict(width=3))
-    fig.add_scatter(x=p, y=-np.log(p), name="non-saturating: minimise −log D(G(z))", line=dict(width=3))
+    fig.add_scatter(x=p, y=np.log(1 - p), name="minimax: minimise log(1 − D(G(z)))",
+                    line=dict(width=3, color="#1f77b4"))
+    fig.add_scatter(x=p, y=-np.log(p), name="non-saturating: minimise −log D(G(z))",
+                    line=dict(width=3, color="#E8590C"))
     fig.add_vrect(x0=0, x1=0.1, fillcolor="#ffe3e3", opacity=0.6, line_width=0,
                   annotation_text="early training: D spots every fake", annotation_position="top left")
     fig.update_layout(height=330, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="D(G(z)) — D's belief a fake is real",
