@@ -16,6 +16,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, gan_threads
+from gan_core import RunStore
 
 APP = str(REPO / "app.py")
 TINY_MLP = {"dataset": "mnist-embedded", "arch": "mlp", "g_hidden": "32", "d_hidden": "32", "batch_size": "16",
@@ -211,6 +212,37 @@ def test_diverged_run_is_named_and_its_fix_opens_in_train(runs_root, tiny_config
     assert not at.exception, at.exception
     assert float(at.text_input(key="w_lr_d").value) < tiny_config(arch="mlp").lr_d  # the fix lowered the rates
     assert not gan_threads()
+
+
+def test_runs_from_another_process_appear_in_every_session_and_an_interrupted_one_resumes(runs_root, tiny_config):
+    other = RunStore(runs_root)  # stands in for `python -m gan_core train` writing into the same runs folder
+    run_id = other.start(tiny_config(steps=1_000_000, arch="mlp", checkpoint_every=5))
+    deadline = time.monotonic() + 60
+    while other.snapshot(run_id).step < 10 and time.monotonic() < deadline:
+        other.wait(run_id, timeout=0.2)
+    other.stop(run_id)
+    assert other.wait(run_id, timeout=60) == "stopped"
+    other.shutdown()
+    status_file = runs_root / run_id / "status.json"
+    status = json.loads(status_file.read_text())
+    stopped_at = status["step"]
+    status_file.write_text(json.dumps({**status, "status": "running"}))  # as if that process was killed mid-run
+
+    tab1, tab2 = app("pages/monitor.py"), app("pages/monitor.py")  # two browser tabs, one shared store
+    for tab in (tab1, tab2):
+        assert tab.selectbox(key="monitor_pick").value == run_id
+        assert any(":orange-badge[interrupted]" in m.value for m in tab.markdown)
+        assert charts(tab) and tab.get("image")
+    tab1.button(key="btn_resume").click().run()
+    assert not tab1.exception, tab1.exception
+    deadline = time.monotonic() + 60
+    while store().snapshot(run_id).step <= stopped_at and time.monotonic() < deadline:
+        store().wait(run_id, timeout=0.2)
+    assert store().snapshot(run_id).step > stopped_at  # the step count continues
+    store().stop(run_id)
+    assert store().wait(run_id, timeout=60) == "stopped"
+    tab2.run()
+    assert any(":gray-badge[stopped]" in m.value for m in tab2.markdown)
 
 
 def test_monitor_with_no_runs_points_to_train_and_learn(runs_root):
