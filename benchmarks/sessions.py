@@ -1,0 +1,104 @@
+"""Several browser sessions watch one live run: page latency, refresh cadence, errors, and the run's throughput.
+
+    python benchmarks/sessions.py [--sessions 5] [--seconds 60] [--preset classic-mlp]
+
+Needs Chromium (/usr/bin/chromium) and Playwright. Prints the throughput with nobody watching first (the same
+server, the same preset), then with N Playwright contexts each on Monitor."""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from browser import browser_missing, chromium, streamlit_server  # noqa: E402
+from gan_core import RunStore, build_config  # noqa: E402
+
+STEP_JS = """() => { const el = [...document.querySelectorAll('[data-testid="stMetric"]')].find(m => m.innerText.includes('Step'));
+                     return el ? parseInt(el.querySelector('[data-testid="stMetricValue"]').innerText) : -1; }"""
+
+
+def images_per_s(store: RunStore, run_id: str, since_step: int) -> float:
+    df = store.snapshot(run_id).metrics
+    rows = df[df["step"] > since_step]["images_per_s"].dropna()
+    return float(rows.median()) if len(rows) else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--preset", default="classic-mlp")
+    args = ap.parse_args()
+    if why := browser_missing():
+        sys.exit(f"cannot run: {why}")
+    tmp = Path(tempfile.mkdtemp(prefix="gan-sessions-"))
+    runs = tmp / "runs"
+    with streamlit_server(runs, tmp / "streamlit.log") as url, chromium() as browser:
+        watcher = RunStore(runs)  # reads the folder the server writes, like another tab would
+        # The run is started from the UI so the server's own thread trains it.
+        page = browser.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(url)
+        page.locator('[data-testid="stSelectbox"]', has_text="Preset").locator("input").click()
+        page.get_by_role("option", name=args.preset + " —", exact=False).first.click()
+        page.get_by_role("button", name="Start training").click()
+        page.get_by_role("heading", name="Monitor").wait_for()
+        run_id = page.url.split("run=")[-1] if "run=" in page.url else watcher.runs()[0]["run_id"]
+        page.close()
+
+        deadline = time.monotonic() + 300  # the first run on a dataset trains its quality evaluator first
+        while watcher.snapshot(run_id).step < 50 and time.monotonic() < deadline:
+            watcher.wait(run_id, timeout=0.5)
+        step0 = watcher.snapshot(run_id).step
+        deadline = time.monotonic() + args.seconds / 2
+        while time.monotonic() < deadline:
+            watcher.wait(run_id, timeout=0.5)
+        step1 = watcher.snapshot(run_id).step
+        alone = images_per_s(watcher, run_id, step0)
+        print(f"nobody watching: {alone:,.0f} images/s (steps {step0}→{step1})")
+
+        contexts, pages, latencies = [], [], []
+        for _ in range(args.sessions):
+            ctx = browser.new_context(viewport={"width": 1300, "height": 900})
+            p = ctx.new_page()
+            p.set_default_timeout(120_000)
+            t = time.perf_counter()
+            p.goto(f"{url}/monitor?run={run_id}")
+            p.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+            latencies.append(time.perf_counter() - t)
+            contexts.append(ctx)
+            pages.append(p)
+        print(f"{args.sessions} sessions: page load to first chart median {statistics.median(latencies):.2f} s, "
+              f"max {max(latencies):.2f} s")
+        start_step = watcher.snapshot(run_id).step
+        seen = [[] for _ in pages]
+        errors = 0
+        end = time.monotonic() + args.seconds
+        while time.monotonic() < end:
+            for i, p in enumerate(pages):
+                seen[i].append((time.monotonic(), p.evaluate(STEP_JS)))
+                errors += p.locator('[data-testid="stException"]').count()
+            pages[0].wait_for_timeout(500)
+        watched = images_per_s(watcher, run_id, start_step)
+        gaps = []
+        for trace in seen:
+            changes = [t for (t, s), (_, s_prev) in zip(trace[1:], trace) if s != s_prev]
+            gaps += [b - a for a, b in zip(changes, changes[1:])]
+        print(f"while {args.sessions} sessions watched {args.seconds:.0f} s: {watched:,.0f} images/s "
+              f"({watched / alone:.0%} of unwatched); tracebacks on pages: {errors}")
+        if gaps:
+            print(f"step counter refresh interval per page: median {statistics.median(gaps):.2f} s, "
+                  f"p90 {sorted(gaps)[int(0.9 * len(gaps))]:.2f} s")
+        for ctx in contexts:
+            ctx.close()
+        watcher.shutdown()
+
+
+if __name__ == "__main__":
+    main()
