@@ -14,6 +14,8 @@ from .config import ConfigError, RunConfig
 from .models import build_models
 
 FORMAT = "gan-studio/1"
+# Refuse bigger files before reading a byte: the largest preset (dcgan64 with EMA and Adam state) is ~100 MB,
+# so 2 GiB is far above any real checkpoint and still well below what would exhaust memory.
 MAX_CHECKPOINT_BYTES = 2 * 1024 ** 3
 # Config fields that decide tensor shapes: a checkpoint only fits a run that agrees on all of them.
 SHAPE_FIELDS = ("arch", "z_dim", "conditional", "g_hidden", "d_hidden", "g_features", "d_features", "d_norm",
@@ -71,25 +73,34 @@ def save_training_state(path: str | os.PathLike, trainer) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    try:
+        save_file(tensors, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no half-written temp file left taking space
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def read_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_CHECKPOINT_BYTES) -> tuple[dict, dict]:
+def read_checkpoint(path: str | os.PathLike, max_bytes: int | None = None) -> tuple[dict, dict]:
     """(tensors, metadata) of a GAN Studio checkpoint, or CheckpointError saying exactly why not."""
+    max_bytes = MAX_CHECKPOINT_BYTES if max_bytes is None else max_bytes
     path = Path(path)
     name = path.name
     if not path.is_file():
         raise CheckpointError(f"{name}: no such checkpoint file ({path})")
     size = path.stat().st_size
     if size > max_bytes:
-        raise CheckpointError(f"{name}: {size / 2**20:.0f} MiB is larger than the {max_bytes / 2**20:.0f} MiB limit for checkpoints")
+        raise CheckpointError(f"{name}: {size / 2**20:.1f} MiB is larger than the {max_bytes / 2**20:.1f} MiB limit for "
+                              f"checkpoints (MAX_CHECKPOINT_BYTES)")
     with open(path, "rb") as f:
-        head = f.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+        head = f.read(9)
+    # safetensors: an 8-byte header length, then the JSON header. A header length whose first byte is 0x80 (or
+    # 'PK') is common, so a file only counts as a pickle / zip when it does not also look like safetensors.
+    looks_safetensors = len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") <= size - 8
+    if not looks_safetensors and (head[:4] == b"PK\x03\x04" or head[:1] == b"\x80"):
         raise CheckpointError(f"{name}: this is a PyTorch pickle (.pth/.pt). GAN Studio only loads .safetensors files, "
                               f"because unpickling a file can run any code it contains")
-    if len(head) < 8 or int.from_bytes(head, "little") > size - 8:
+    if len(head) < 8 or int.from_bytes(head[:8], "little") > size - 8:
         raise CheckpointError(f"{name}: truncated or not a safetensors file ({size} bytes)")
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -123,6 +134,29 @@ def _load_module(module, prefix: str, tensors: dict, name: str) -> None:
         raise CheckpointError(f"{name}: {prefix} weights do not fit this architecture ({' '.join(s.strip() for s in first)})") from None
 
 
+def _damaged(name: str, e: Exception) -> CheckpointError:
+    what = f"{e.args[0]!r} is missing" if isinstance(e, KeyError) else (str(e).splitlines() or [type(e).__name__])[0]
+    return CheckpointError(f"{name}: damaged checkpoint ({what})")
+
+
+def _check_sound(tensors: dict, trainer, name: str) -> None:
+    """Refuse what would only fail later inside the training thread: non-finite weights, wrong-shaped
+    fixed noise or optimiser state (a hand-edited or damaged file that is still valid safetensors)."""
+    for key, t in tensors.items():
+        if key.split(".", 1)[0] in ("G", "D", "G_ema") and t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"{name}: its weights contain NaN/Inf ({key}); resume from an earlier checkpoint")
+    if tuple(tensors["fixed_z"].shape) != tuple(trainer.fixed_z.shape):
+        raise CheckpointError(f"{name}: damaged checkpoint (fixed_z has shape {tuple(tensors['fixed_z'].shape)}, "
+                              f"this run needs {tuple(trainer.fixed_z.shape)})")
+    for prefix, opt in (("opt_g", trainer.opt_g), ("opt_d", trainer.opt_d)):
+        params = [p for g in opt.param_groups for p in g["params"]]
+        for key, t in tensors.items():
+            if key.startswith(prefix + ".") and t.ndim:
+                idx = int(key[len(prefix) + 1:].split(".", 1)[0])
+                if idx >= len(params) or t.shape != params[idx].shape:
+                    raise CheckpointError(f"{name}: damaged checkpoint (optimiser state {key} does not fit its parameter)")
+
+
 def load_training_state(path, trainer) -> None:
     """Restore a trainer built from the same config; refuses with every mismatching field named."""
     tensors, meta = read_checkpoint(path)
@@ -131,10 +165,20 @@ def load_training_state(path, trainer) -> None:
     problems = config_mismatches(saved, trainer.cfg)
     if problems:
         raise CheckpointError(f"{name} does not match this run: " + "; ".join(problems))
+    try:
+        _restore_training_state(trainer, tensors, meta, name)
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise _damaged(name, e) from None
+
+
+def _restore_training_state(trainer, tensors: dict, meta: dict, name: str) -> None:
     _load_module(trainer.G, "G", tensors, name)
     _load_module(trainer.D, "D", tensors, name)
     if trainer.G_ema is not None:
         _load_module(trainer.G_ema, "G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G", tensors, name)
+    _check_sound(tensors, trainer, name)
     _restore_optimizer(trainer.opt_g, "opt_g", tensors, meta["opt_g_groups"])
     _restore_optimizer(trainer.opt_d, "opt_d", tensors, meta["opt_d_groups"])
     trainer.fixed_z = tensors["fixed_z"].to(trainer.device)
@@ -142,10 +186,12 @@ def load_training_state(path, trainer) -> None:
         trainer.fixed_y = tensors["fixed_y"].to(trainer.device)
     try:
         trainer.rng.set_state(tensors["rng_state"])
-    except (RuntimeError, KeyError):
+    except (RuntimeError, KeyError, TypeError):
         trainer.notes.append("resumed on a different device: the random stream restarts from a new state")
-    trainer.step = int(meta["step"])
-    trainer.elapsed = float(meta["elapsed"])
+    step, elapsed = int(meta["step"]), float(meta["elapsed"])
+    if step < 0 or not 0 <= elapsed < float("inf"):
+        raise CheckpointError(f"{name}: damaged checkpoint (step {meta['step']}, elapsed {meta['elapsed']})")
+    trainer.step, trainer.elapsed = step, elapsed
 
 
 def load_generator(path, device="cpu", prefer_ema: bool = True):
@@ -153,8 +199,14 @@ def load_generator(path, device="cpu", prefer_ema: bool = True):
     tensors, meta = read_checkpoint(path)
     name = Path(path).name
     cfg = checkpoint_config(meta, name)
-    G, _ = build_models(cfg, int(meta.get("channels", 1)), int(meta.get("num_classes", 0)))
+    try:
+        G, _ = build_models(cfg, int(meta.get("channels", 1)), int(meta.get("num_classes", 0)))
+        int(meta.get("step", 0))
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise _damaged(name, e) from None
     prefix = "G_ema" if prefer_ema and any(k.startswith("G_ema.") for k in tensors) else "G"
     _load_module(G, prefix, tensors, name)
+    if not all(torch.isfinite(p).all() for p in G.parameters()):
+        raise CheckpointError(f"{name}: its generator weights contain NaN/Inf; use an earlier checkpoint")
     G.to(device).eval()
     return G, cfg, meta

@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m gan_core", description="GAN Studio: train and sample GANs headless.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a run (no flags: the fast MNIST default, offline)")
+    t = sub.add_parser("train", help="train a run (no flags: the fast MNIST default, offline)",
+                       epilog="Several GPUs or machines: torchrun --nproc_per_node N -m gan_core train ... trains one run "
+                              "with DistributedDataParallel; --batch-size is then per process (README: Scaling out).")
     t.add_argument("--preset", choices=list(PRESETS), help="start from a named recipe; flags override it")
     t.add_argument("--config", metavar="FILE.json", help="start from a saved config.json; flags override it")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
@@ -91,6 +93,8 @@ def _train_config(args) -> RunConfig:
             base = RunConfig.from_json(Path(args.config).read_text()).to_dict()
         except OSError as e:
             raise UsageError(f"--config {args.config}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"--config {args.config}: not a text file (expected a config.json)") from None
         cfg = RunConfig.from_dict({**base, **overrides})
     else:
         cfg = build_config(args.preset, **overrides)
@@ -121,7 +125,10 @@ def _follow(store, run_id: str, quiet: bool) -> None:
 
 
 def cmd_train(args) -> int:
+    from . import distributed
     from .store import RunStore
+    if distributed.launched():  # DDP hook: started by torchrun, this process is one rank of the run
+        return _train_distributed(args)
     if args.resume:
         run_dir = Path(args.resume).resolve()
         if not (run_dir / "config.json").is_file():
@@ -135,15 +142,118 @@ def cmd_train(args) -> int:
         run_id = store.start(cfg)
     print(f"run folder: {store.run_dir(run_id)}", file=sys.stderr)
     _follow(store, run_id, args.quiet)
+    return _report(store, run_id)
+
+
+def _report(store, run_id: str, ranks: int = 1) -> int:
+    """The result line (stdout's last line) and the exit code: 0 for finished or stopped runs."""
     snap = store.snapshot(run_id)
     cfg = snap.config
-    images = snap.step * cfg["batch_size"] * cfg["n_critic"]
+    images = snap.step * cfg["batch_size"] * cfg["n_critic"] * ranks
     result = {"run_dir": str(store.run_dir(run_id)), "status": snap.status, "steps": snap.step,
               "seconds": round(snap.elapsed, 2), "images_per_s": round(images / snap.elapsed, 1) if snap.elapsed else 0.0}
+    if ranks > 1:
+        result["ranks"] = ranks
     if snap.status in ("failed", "diverged"):
         print(f"error: run {snap.status}: {snap.message}", file=sys.stderr)
     print(json.dumps(result))
     return 0 if snap.status in ("finished", "stopped") else 1
+
+
+# ---------------------------------------------------------------------- torchrun (see distributed.py)
+def _distributed_plan(args) -> dict:
+    """Rank 0's decision for every rank: the validated config and, for --resume, the folder and checkpoint.
+    Raises (on rank 0 only) whatever a lone `train` would refuse."""
+    from . import runfiles as rf
+    from .checkpoint import CheckpointError
+    if not args.resume:
+        return {"config": _train_config(args).to_json(), "resume": None, "checkpoint": None}
+    run_dir = Path(args.resume).resolve()
+    if not (run_dir / "config.json").is_file():
+        raise UsageError(f"--resume {args.resume}: not a run folder (no config.json)")
+    if rf.writer_alive(run_dir):
+        raise rf.RunBusy(f"run {run_dir.name} is already being trained by another process (see its writer.lock)")
+    checkpoints = rf.list_checkpoints(run_dir)
+    if not checkpoints:
+        raise CheckpointError(f"run {run_dir.name} has no checkpoint to resume from")
+    cfg = RunConfig.from_dict({**(rf.read_json(run_dir / "config.json") or {}), **_overrides(args)}).validate()
+    return {"config": cfg.to_json(), "resume": str(run_dir), "checkpoint": checkpoints[-1].name}
+
+
+def _prepare_rank(plan: dict) -> str | None:
+    """What could stop this rank from training the plan (its GPU, the dataset, the checkpoint file), as one
+    line, or None. The dataset is loaded here, into the per-process cache the trainer reads from."""
+    from . import distributed
+    from .data import dataset_info, load_images
+    from .models import image_size_for
+    from .trainer import resolve_device
+    try:
+        cfg = RunConfig.from_json(plan["config"])
+        device = distributed.local_device(resolve_device(cfg.device))
+        if not cfg.is_2d:
+            load_images(cfg.dataset, cfg.data_root, image_size_for(cfg), cfg.channels or dataset_info(cfg.dataset).channels,
+                        device)
+        if plan["checkpoint"] and not (Path(plan["resume"]) / "checkpoints" / plan["checkpoint"]).is_file():
+            return f"{plan['resume']}/checkpoints/{plan['checkpoint']} is not readable here (multi-node resume needs " \
+                   f"the runs folder at the same path on every node)"
+    except Exception as e:  # DatasetError, ValueError (device), ConfigError: reported by rank 0 for everyone
+        return f"{e.args[0] if e.args else type(e).__name__}"
+    return None
+
+
+def _train_distributed(args) -> int:
+    """One rank of a torchrun launch. Rank 0 plans the run and trains it through the store like any run (run
+    folder, progress bar, result line); the other ranks train the same run in lockstep and write nothing.
+    Every refusal happens on all ranks together, before any of them builds a model."""
+    import signal
+
+    from . import distributed
+    from .store import RunStore
+    ctx = distributed.init_from_env()
+    try:
+        plan = None
+        if ctx.is_main:
+            try:
+                plan = _distributed_plan(args)
+            finally:
+                ctx.share(plan)  # None: rank 0 refused (its error is raised here), every rank stops
+        else:
+            plan = ctx.share(None)
+        if plan is None:
+            return 2
+        error = ctx.node_first(lambda: _prepare_rank(plan))
+        if error:
+            if ctx.is_main:
+                raise UsageError(error)
+            return 2
+        cfg = RunConfig.from_json(plan["config"])
+        if not ctx.is_main:
+            from .checkpoint import load_training_state
+            from .trainer import Trainer
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # rank 0 decides when to stop, for every rank at once
+            trainer = Trainer(cfg)
+            if plan["checkpoint"]:
+                load_training_state(Path(plan["resume"]) / "checkpoints" / plan["checkpoint"], trainer)
+            trainer.run()
+            return 0 if trainer.status in ("finished", "stopped") else 1
+        if plan["resume"]:
+            store, run_id = RunStore(Path(plan["resume"]).parent), Path(plan["resume"]).name
+            store.continue_run(run_id, **_overrides(args))
+        else:
+            store = RunStore(args.out)
+            run_id = store.start(cfg)
+        print(f"run folder: {store.run_dir(run_id)} ({ctx.world_size} ranks)", file=sys.stderr)
+
+        def stop_once(signum, frame):  # torchrun forwards Ctrl-C once; the run stops at its next log step
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            print("stopping… (every rank stops at the next log step; a final checkpoint is being written)", file=sys.stderr)
+            store.stop(run_id)
+
+        signal.signal(signal.SIGINT, stop_once)
+        _follow(store, run_id, args.quiet)
+        return _report(store, run_id, ranks=ctx.world_size)
+    finally:
+        distributed.shutdown()
 
 
 def cmd_sample(args) -> int:

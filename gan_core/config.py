@@ -76,7 +76,8 @@ class RunConfig:
     lr_g: float = _f(2e-4, "Learning rate for G. DCGAN: 2e-4; seed 002: 3e-4; seed 001: 1e-3.", min=0.0, max=1.0, min_exclusive=True)
     beta1: float = _f(0.5, "Adam β1 (momentum for SGD). DCGAN: 0.5; seed 002 uses Adam's default 0.9; WGAN-GP 0.0.", min=0.0, max=0.999)
     beta2: float = _f(0.999, "Adam β2. Almost always 0.999; WGAN-GP uses 0.9.", min=0.0, max=0.9999)
-    batch_size: int = _f(64, "Images per batch. The tutorials use 64 or 128.", min=1, max=4096)
+    batch_size: int = _f(64, "Images per batch. The tutorials use 64 or 128. Under torchrun it is per process: "
+                         "one step then trains on (processes × batch_size) images.", min=1, max=4096)
     # --- length, device, speed
     steps: int = _f(2000, "Training iterations (each = n_critic D updates + one G update); 0 = no limit (then set max_seconds).",
                     min=0, max=10_000_000)
@@ -88,6 +89,12 @@ class RunConfig:
     ema: float = _f(0.0, "Decay of an exponential moving average of G's weights used for samples (StyleGAN style); 0 = off, "
                     "typical 0.999.", min=0.0, max=0.99999)
     compile: bool = _f(False, "torch.compile the networks (falls back with a note if compilation is unavailable).")
+    threads: int = _f(0, "CPU threads per training step; 0 = auto: half the CPU cores, at least 1. A multi-threaded step "
+                      "stalls whenever another program (the dashboard, quality metrics, another run) takes one of its "
+                      "cores, so auto leaves cores free. Ignored on a GPU.", min=0, max=256)
+    sync_bn: bool = _f(False, "Multi-GPU runs (torchrun) only: BatchNorm statistics over the whole global batch "
+                       "(SyncBatchNorm, CUDA GPUs) instead of each GPU's own share; ignored in one process. "
+                       "A D with a gradient penalty (wgan-gp, R1) keeps per-GPU BatchNorm.")
     # --- logging
     log_every: int = _f(20, "Read the metrics back from the device every k iterations (one host sync per k).", min=1, max=100_000)
     sample_every: int = _f(200, "Save a fixed-noise sample grid every k iterations.", min=1, max=1_000_000)
@@ -258,8 +265,9 @@ def _check_field(f, value) -> str | None:
             return f"{label}: every width must be between {meta['item_min']} and {meta['item_max']}, got {bad[0]}"
     if f.name == "name" and value:
         import re
-        if len(value) > 48 or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
-            return "name may use letters, digits, '-', '_' and '.', start with a letter or digit, and be at most 48 characters"
+        if len(value) > 48 or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value) or ".." in value:  # `..`: no run id
+            return ("name may use letters, digits, '-', '_' and single dots, start with a letter or digit, and be at most "
+                    "48 characters")
     return None
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import shutil
+import socket
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -21,6 +23,14 @@ import torch.nn.functional as F
 ASSETS = Path(__file__).parent / "assets"
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_FOLDER_IMAGES = 100_000
+# One image file is skipped above these: a training image is downscaled to ≤ 256 px anyway, and a tiny PNG can
+# claim a huge canvas (a decompression bomb), so pixels are checked from the header before anything is decoded.
+MAX_IMAGE_FILE_BYTES = 50 * 2**20
+MAX_IMAGE_PIXELS = 40_000_000
+# torchvision passes no timeout to urlopen: on a network that silently drops packets a download would wait for
+# minutes per file and mirror. Every connect/read waits at most this long instead.
+DOWNLOAD_STALL_SECONDS = 30.0
+_DOWNLOAD_LOCK = threading.Lock()
 
 
 class DatasetError(RuntimeError):
@@ -198,9 +208,12 @@ def _torchvision_loader(class_name: str, label: str, folder_name: str):
         try:
             ds = cls(root, train=True, download=False)
         except RuntimeError:
+            created = [p for p in (os.path.abspath(root), folder) if not os.path.exists(p)]
             try:
-                ds = cls(root, train=True, download=True)
+                ds = _download(cls, root)
             except Exception as e:  # offline, blocked, disk full...
+                for path in created:  # leave the data root as it was: no empty or half-downloaded folder
+                    shutil.rmtree(path, ignore_errors=True)
                 reason = str(e).splitlines()[0] if str(e) else type(e).__name__
                 raise DatasetError(
                     f"{label} is not in {folder} and could not be downloaded ({reason}). Put the {label} files in "
@@ -213,6 +226,18 @@ def _torchvision_loader(class_name: str, label: str, folder_name: str):
     return load
 
 
+def _download(cls, root: str):
+    """A torchvision download with every socket wait bounded by DOWNLOAD_STALL_SECONDS. The default socket
+    timeout is process-wide, so downloads take turns under a lock and the old default is restored after."""
+    with _DOWNLOAD_LOCK:
+        old = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_STALL_SECONDS)
+        try:
+            return cls(root, train=True, download=True)
+        finally:
+            socket.setdefaulttimeout(old)
+
+
 def load_image_folder(root: str, channels: int = 3, size: int = 64) -> ImageData:
     """Every readable image under `root`, centre-cropped and resized once at load (never in the training loop)."""
     from PIL import Image, UnidentifiedImageError
@@ -222,12 +247,18 @@ def load_image_folder(root: str, channels: int = 3, size: int = 64) -> ImageData
         raise DatasetError(f"image folder {folder.resolve()} does not exist; set data_root to a folder of images")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     mode = "L" if channels == 1 else "RGB"
-    arrays, skipped = [], 0
+    arrays, skipped, too_big = [], 0, 0
     for path in files:
         if len(arrays) >= MAX_FOLDER_IMAGES:
             break
         try:
+            if path.stat().st_size > MAX_IMAGE_FILE_BYTES:
+                too_big += 1
+                continue
             with Image.open(path) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    too_big += 1
+                    continue
                 img = img.convert(mode)
                 w, h = img.size
                 side = min(w, h)
@@ -236,11 +267,15 @@ def load_image_folder(root: str, channels: int = 3, size: int = 64) -> ImageData
                 arrays.append(np.asarray(img, dtype=np.uint8).reshape(size, size, -1))
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
             skipped += 1
+    skipped += too_big
+    oversized = f" ({too_big} larger than {MAX_IMAGE_FILE_BYTES // 2**20} MB or {MAX_IMAGE_PIXELS // 10**6} megapixels)" \
+        if too_big else ""
     if not arrays:
-        raise DatasetError(f"no readable images in {folder.resolve()} ({len(files)} files looked at, {skipped} unreadable); "
-                           f"supported: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+        raise DatasetError(f"no readable images in {folder.resolve()} ({len(files)} files looked at, {skipped} unreadable"
+                           f"{oversized}); supported: {', '.join(sorted(IMAGE_EXTENSIONS))}")
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    notes = [f"image-folder: loaded {len(arrays)} images from {folder.resolve()}, skipped {skipped} unreadable files"]
+    notes = [f"image-folder: loaded {len(arrays)} images from {folder.resolve()}, skipped {skipped} unreadable files"
+             f"{oversized}"]
     return ImageData(images, None, 0, notes)
 
 

@@ -57,9 +57,20 @@ def new_run_id(root: Path, label: str) -> str:
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write to a temp file in the same folder, then rename: readers never see half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: the old file stays whole and no temp file is left taking space
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_temp_files(run_dir: Path) -> None:
+    """Delete the half-written temp files a killed writer left behind (only while holding the writer lock)."""
+    for folder in (run_dir, run_dir / "samples", run_dir / "checkpoints"):
+        for path in folder.glob("*.tmp"):
+            path.unlink(missing_ok=True)
 
 
 def read_json(path: Path) -> dict | None:
@@ -89,7 +100,7 @@ def csv_lines(rows: list[dict]) -> str:
 def parse_csv_text(text: str, header: list[str]) -> list[dict]:
     rows = []
     for values in csv.reader(io.StringIO(text)):
-        if not values or values == header:
+        if not values or values == header or len(values) != len(header):  # a row cut short by a crash is skipped
             continue
         row = {}
         for key, value in zip(header, values):
@@ -182,8 +193,11 @@ def load_png(path: Path) -> np.ndarray:
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop rows logged after `last_step` (work lost since the checkpoint a resume starts from)."""
+    """Drop rows logged after `last_step` (work lost since the checkpoint a resume starts from), and a last
+    line a killed process left half-written. Rows are read with the file's own header."""
     if not path.exists():
         return
-    rows = parse_csv_text(path.read_text(), METRIC_COLUMNS)
+    text = path.read_text(errors="replace")
+    header, _, body = text[:text.rfind("\n") + 1].partition("\n")
+    rows = parse_csv_text(body, header.split(",") if header else METRIC_COLUMNS)
     atomic_write(path, ",".join(METRIC_COLUMNS) + "\n" + csv_lines([r for r in rows if r["step"] <= last_step]))

@@ -5,8 +5,10 @@ a previous server) are read from their folder, so they appear too, and are contr
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import threading
 import time
 from collections import OrderedDict, deque
@@ -150,13 +152,15 @@ class RunRecord:
             return
         with self.lock:
             status = rf.read_json(self.dir / "status.json")
-            if status:
+            # A run this process trained keeps its own last word when the disk could not take it (disk full)
+            if status and (self.thread is None or status.get("updated_at", 0) >= self.status.get("updated_at", 0)):
                 self.status = status
             if self.status.get("status") in LIVE_STATUSES and not rf.writer_alive(self.dir):
                 self.status["status"] = "interrupted"
                 self.status["message"] = "the process training this run ended unexpectedly; press Resume to continue " \
                                          "from the last checkpoint"
-                rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1))
+                with contextlib.suppress(OSError):  # reading never fails because the disk is full or read-only
+                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1))
             self._tail_metrics()
             self._rescan_samples()
 
@@ -337,15 +341,19 @@ class RunStore:
             run_id = rf.new_run_id(self.root, cfg.name or f"{cfg.arch}-{cfg.loss}-{cfg.dataset}")
             run_dir = self.root / run_id
             run_dir.mkdir()
-            (run_dir / "samples").mkdir()
-            (run_dir / "checkpoints").mkdir()
-            rf.acquire_writer_lock(run_dir)
-            rf.atomic_write(run_dir / "config.json", cfg.to_json())
-            (run_dir / "metrics.csv").write_text(",".join(rf.METRIC_COLUMNS) + "\n")
-            rec = RunRecord(run_id, run_dir)
-            rec.set_status(status="starting", step=0, elapsed=0.0, message="", started_at=time.time(),
-                           pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
-                           precision="bf16" if trainer.bf16 else "fp32")
+            try:
+                (run_dir / "samples").mkdir()
+                (run_dir / "checkpoints").mkdir()
+                rf.acquire_writer_lock(run_dir)
+                rf.atomic_write(run_dir / "config.json", cfg.to_json())
+                (run_dir / "metrics.csv").write_text(",".join(rf.METRIC_COLUMNS) + "\n")
+                rec = RunRecord(run_id, run_dir)
+                rec.set_status(status="starting", step=0, elapsed=0.0, message="", started_at=time.time(),
+                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
+                               precision="bf16" if trainer.bf16 else "fp32")
+            except BaseException:  # a full or read-only disk: no half-made run folder left behind
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
             self._records[run_id] = rec
             self._launch(rec, trainer)
         return run_id
@@ -392,6 +400,10 @@ class RunStore:
         with self._lock:
             if rec.live_here():
                 raise rf.RunBusy(f"run {run_id} is already training")
+            held = rf.read_json(rec.dir / "writer.lock") or {}
+            if held.get("pid") != os.getpid() and rf.writer_alive(rec.dir):  # another process (a CLI, a torchrun rank 0)
+                raise rf.RunBusy(f"run {run_id} is already being trained by process {held.get('pid')} on "
+                                 f"{held.get('host', rf.HOST)}; pause or stop it there")
             ckpts = rf.list_checkpoints(rec.dir)
             if not ckpts:
                 raise CheckpointError(f"run {run_id} has no checkpoint to resume from")
@@ -402,21 +414,26 @@ class RunStore:
                 raise ConfigError({"steps": f"run {run_id} already reached its end at step {trainer.step}; "
                                             f"raise steps or max_seconds to train further"})
             rf.acquire_writer_lock(rec.dir)
-            rf.atomic_write(rec.dir / "config.json", cfg.to_json())
-            rf.truncate_metrics(rec.dir / "metrics.csv", trainer.step)
-            for step in rf.list_grid_steps(rec.dir):
-                if step > trainer.step:
-                    rf.grid_path(rec.dir, step).unlink(missing_ok=True)
-            with rec.lock:
-                rec.config = cfg.to_dict()
-                rec._grid_steps = rf.list_grid_steps(rec.dir)
-                rec._grids.clear()
-                rec._csv_pos = 0
-                rec.rows = []
-                rec._tail_metrics()
-            trainer.notes.insert(0, f"resumed from {ckpts[-1].name} at step {trainer.step}")
-            rec.set_status(status="starting", step=trainer.step, elapsed=trainer.elapsed, message="", pid=os.getpid(),
-                           host=rf.HOST, device=device_label(trainer.device))
+            try:
+                rf.remove_temp_files(rec.dir)
+                rf.atomic_write(rec.dir / "config.json", cfg.to_json())
+                rf.truncate_metrics(rec.dir / "metrics.csv", trainer.step)
+                for step in rf.list_grid_steps(rec.dir):
+                    if step > trainer.step:
+                        rf.grid_path(rec.dir, step).unlink(missing_ok=True)
+                with rec.lock:
+                    rec.config = cfg.to_dict()
+                    rec._grid_steps = rf.list_grid_steps(rec.dir)
+                    rec._grids.clear()
+                    rec._csv_pos = 0
+                    rec.rows = []
+                    rec._tail_metrics()
+                trainer.notes.insert(0, f"resumed from {ckpts[-1].name} at step {trainer.step}")
+                rec.set_status(status="starting", step=trainer.step, elapsed=trainer.elapsed, message="",
+                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device))
+            except BaseException:  # e.g. a full disk: the run stays resumable later, not locked by this process
+                rec.release()
+                raise
             self._launch(rec, trainer)
 
     def _send(self, rec: RunRecord, command: str) -> None:

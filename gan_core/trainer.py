@@ -18,6 +18,7 @@ from torchvision.utils import make_grid
 
 from .config import RunConfig
 from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
+from . import distributed
 from .live_eval import LiveEvaluation
 from .losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
 from .models import build_models, image_size_for, use_generator
@@ -91,7 +92,8 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg.validate()
-        self.device = resolve_device(cfg.device)
+        self.dist = distributed.current()  # DDP hook: None unless torchrun started this process (distributed.py)
+        self.device = distributed.local_device(resolve_device(cfg.device))  # DDP hook: cuda:LOCAL_RANK per rank
         self.loss = LOSSES[cfg.loss]
         self.notes: list[str] = []
         self.rng = torch.Generator(device=self.device).manual_seed(cfg.seed)
@@ -135,6 +137,7 @@ class Trainer:
         self._acc = torch.zeros(5, device=self.device)
         self._acc_iters = 0
         self.evals = LiveEvaluation(self) if cfg.eval_every and not cfg.is_2d else None  # quality metrics, off-thread
+        distributed.attach(self)  # DDP hook: per-rank noise and shard, DDP wrappers, agreed stop/pause (else no-op)
 
     # ------------------------------------------------------------------ pieces
     def _noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
@@ -172,6 +175,8 @@ class Trainer:
         return min(1.0, max(parts)) if parts else 0.0
 
     def done(self) -> bool:
+        if self.dist is not None:  # DDP hook: ranks end together, on rank 0's clock
+            return self.dist.done(self)
         return (self.cfg.steps and self.step >= self.cfg.steps) or \
             (self.cfg.max_seconds and self.elapsed >= self.cfg.max_seconds)
 
@@ -245,7 +250,10 @@ class Trainer:
     def read_metrics(self, seconds: float, images: int) -> dict:
         """The one host sync: averages since the last read, gradient norms, rates."""
         cfg = self.cfg
-        packed = torch.cat([self._acc, grad_norm(self.D).reshape(1), grad_norm(self.G).reshape(1)]).tolist()
+        packed = torch.cat([self._acc, grad_norm(self.D).reshape(1), grad_norm(self.G).reshape(1)])
+        if self.dist is not None:  # DDP hook: every rank's window, averaged (rank 0 writes the row)
+            packed = self.dist.mean(packed)
+        packed = packed.tolist()
         self._acc.zero_()
         n, n_g = max(self._acc_iters, 1), packed[4]
         self._acc_iters = 0
@@ -287,6 +295,8 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
         """Train until done or stopped. Ends with status finished / stopped / diverged / failed; never raises."""
+        if self.dist is not None:  # DDP hook: rank 0 writes through, other ranks write nothing; all poll control
+            self.record = self.dist.begin(self)
         rec, cfg = self.record, self.cfg
         images = last_images = 0
         last_time = tick = time.perf_counter()
@@ -390,6 +400,8 @@ class Trainer:
         from .checkpoint import save_training_state
         if not self.params_finite():
             raise Diverged(f"weights became NaN/Inf by step {self.step}")
+        if self.dist is not None and not self.dist.is_main:  # DDP hook: only rank 0 writes checkpoints
+            return
         path = self.record.checkpoint_path(self.step)
         save_training_state(path, self)
         self.record.checkpoint_saved(self.step, path)

@@ -1,0 +1,343 @@
+"""Scale-out: one run trained by several processes with DistributedDataParallel (DDP), launched by torchrun.
+
+    torchrun --nproc_per_node 4 -m gan_core train --preset dcgan64                  # 4 GPUs on one machine
+    torchrun --nnodes 2 --node_rank 0 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint host:29500 \\
+        -m gan_core train ...                                                      # the same on every node
+
+Why it is shaped like this:
+- Every rank runs the same Trainer loop (trainer.py) and so makes the same collectives at the same steps.
+  Whatever could end or pause a run on one rank only (the max_seconds clock, control.json, Ctrl-C) is decided
+  by rank 0 and broadcast at each control poll (every log_every steps, and every 0.5 s while paused), so no
+  rank is ever left waiting in an all-reduce for a rank that has gone.
+- Only rank 0 writes the run folder, through the ordinary RunStore, so the dashboard watches a DDP run like any
+  other. The other ranks train through a RankRecord that writes nothing.
+- batch_size is per rank (the DDP convention): one step trains on world_size × batch_size images. Each rank
+  takes its own slice of one shared shuffle (disjoint within an epoch) and draws its own noise from a per-rank
+  stream; the fixed grid noise is the same everywhere.
+- G's update freezes D (requires_grad False); D's DDP wrapper then steps aside, because a DDP forward whose
+  backward yields no gradients leaves DDP's reducer waiting and breaks the next step.
+- Gradient penalties (WGAN-GP, R1) differentiate D twice. That works through DDP but not through
+  SyncBatchNorm (no second derivative), so `sync_bn` leaves such a D's BatchNorm per rank, with a note.
+- Live evaluation runs on rank 0 only.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from .data import ImageBatches, ImageData, to_unit_range
+from .losses import LOSSES
+
+TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets for every worker
+DUMP_ENV = "GAN_STUDIO_DDP_WEIGHTS_DUMP"  # tests only: each rank writes its final weights to <dir>/rank<r>.safetensors
+
+_current: "Context | None" = None
+
+
+def launched() -> bool:
+    """True in a process started by torchrun (or any launcher that sets the same environment)."""
+    return all(name in os.environ for name in TORCHRUN_ENV)
+
+
+def current() -> "Context | None":
+    """This process's DDP context, or None when it trains alone (the dashboard, plain `python -m gan_core`)."""
+    return _current
+
+
+def derived_seed(*parts) -> int:
+    """A seed for a named stream (per rank, per resume step) that cannot collide with `seed + offset` streams."""
+    return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "little") >> 1
+
+
+@dataclass
+class Context:
+    rank: int
+    world_size: int
+    local_rank: int
+    backend: str
+    time_up: bool = False  # rank 0's max_seconds verdict, as last broadcast
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    # ------------------------------------------------------------------ collectives (same calls on every rank)
+    def mean(self, t: torch.Tensor) -> torch.Tensor:
+        """The average of `t` over the ranks (a fresh tensor per call, reduced in place)."""
+        dist.all_reduce(t)
+        return t.div_(self.world_size)
+
+    def share(self, obj):
+        """Rank 0's `obj` on every rank (small, picklable, our own data only)."""
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def first_error(self, error: str | None) -> str | None:
+        """Every rank's error message (or None) → the first one, on every rank, so they all refuse together."""
+        gathered = [None] * self.world_size
+        dist.all_gather_object(gathered, error)
+        for rank, message in enumerate(gathered):
+            if message:
+                return message if rank == 0 else f"rank {rank}: {message}"
+        return None
+
+    def node_first(self, check) -> str | None:
+        """Run `check()` (→ error message or None) on each node's local rank 0, then on the other ranks, so a
+        dataset download happens once per node; every rank gets the first error."""
+        error = self.first_error(check() if self.local_rank == 0 else None)
+        return error or self.first_error(check() if self.local_rank != 0 else None)
+
+    def agree(self, trainer) -> None:
+        """Rank 0's [stop, pause, time up] become every rank's. Called at every control poll, on every rank."""
+        cfg = trainer.cfg
+        flags = torch.zeros(3, dtype=torch.int64)  # a CPU tensor: gloo, no device sync even next to NCCL
+        if self.is_main:
+            flags[0] = trainer.stop_event.requested()
+            flags[1] = trainer.pause_event.requested()
+            flags[2] = bool(cfg.max_seconds and trainer.elapsed >= cfg.max_seconds)
+        dist.broadcast(flags, src=0)
+        stop, pause, time_up = (bool(v) for v in flags.tolist())
+        trainer.stop_event.agreed, trainer.pause_event.agreed, self.time_up = stop, pause, time_up
+
+    # ------------------------------------------------------------------ trainer hooks
+    def done(self, trainer) -> bool:
+        """Trainer.done() under DDP: the step count (the same everywhere) or rank 0's clock, never a local one."""
+        return bool(trainer.cfg.steps and trainer.step >= trainer.cfg.steps) or self.time_up
+
+    def begin(self, trainer) -> "RankRecord":
+        """At the start of Trainer.run: fresh per-rank streams after a resume (the checkpoint restored rank 0's
+        stream on every rank), the device in the run's status, and the record this rank writes through."""
+        cfg = trainer.cfg
+        if trainer.device.type == "cuda":
+            torch.cuda.set_device(trainer.device)  # the current GPU is per thread: this is the trainer's
+        if trainer.step:
+            if not self.is_main:
+                trainer.rng.manual_seed(derived_seed(cfg.seed, "rank", self.rank, "step", trainer.step))
+            if isinstance(trainer.batches, ShardedBatches):
+                trainer.batches.restart(derived_seed(cfg.seed, "order", trainer.step))
+        inner = trainer.record if self.is_main else None
+        if inner is not None:
+            from .trainer import device_label
+            with contextlib.suppress(OSError):  # a full disk is reported by the loop's first write
+                inner.set_status(device=f"{device_label(trainer.device)} × {self.world_size} ranks (DDP)",
+                                 world_size=self.world_size)
+        return RankRecord(trainer, inner)
+
+
+def init_from_env() -> Context:
+    """init_process_group from torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT, LOCAL_RANK).
+    NCCL carries CUDA tensors and gloo CPU ones (control messages, CPU training)."""
+    global _current
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    backend = "gloo"
+    if torch.cuda.is_available():
+        backend = "cpu:gloo,cuda:nccl"
+        if local_rank < torch.cuda.device_count():
+            torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    _current = Context(rank, world, local_rank, backend)
+    return _current
+
+
+def shutdown() -> None:
+    global _current
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    _current = None
+
+
+def local_device(device: torch.device) -> torch.device:
+    """Under DDP each rank trains on its own GPU, cuda:LOCAL_RANK; alone, or on a CPU, nothing changes."""
+    ctx = _current
+    if ctx is None:
+        return device
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if ctx.local_rank >= count:
+            raise ValueError(f"device: LOCAL_RANK {ctx.local_rank} has no GPU of its own ({count} visible here); "
+                             f"start at most {count} processes per node (--nproc_per_node)")
+        return torch.device("cuda", ctx.local_rank)
+    if device.type == "mps":
+        raise ValueError("device: Apple MPS cannot train across processes; use cpu or cuda under torchrun")
+    return device
+
+
+# ---------------------------------------------------------------------- pieces attach() puts into a Trainer
+class AgreedFlag:
+    """Stands in for a threading.Event under DDP: set()/clear() record this process's request (the dashboard's
+    control.json, Ctrl-C), is_set() answers what rank 0 last broadcast, so every rank acts at the same step."""
+
+    def __init__(self):
+        self._requested = False
+        self.agreed = False
+
+    def set(self) -> None:
+        self._requested = True
+
+    def clear(self) -> None:
+        self._requested = False
+
+    def requested(self) -> bool:
+        return self._requested
+
+    def is_set(self) -> bool:
+        return self.agreed
+
+
+class ShardedBatches:
+    """This rank's slice of every global batch. All ranks shuffle with one shared stream, so within an epoch no
+    two ranks see the same image (like torch's DistributedSampler); indexing stays on the device."""
+
+    def __init__(self, data: ImageData, seed: int, rank: int, world_size: int):
+        self.data, self.rank, self.world_size = data, rank, world_size
+        self.restart(seed)
+
+    def restart(self, seed: int) -> None:
+        self.generator = torch.Generator().manual_seed(seed)  # on the CPU: the same permutation on any GPU model
+        self.order = torch.empty(0, dtype=torch.long)
+        self.pos = 0
+
+    def sample(self, batch_size: int):
+        n, need = self.data.images.shape[0], batch_size * self.world_size
+        if self.pos + need > self.order.numel():  # a new epoch: one shuffle, one copy to the device
+            order = torch.randperm(n, generator=self.generator) if need <= n else \
+                torch.randint(n, (need,), generator=self.generator)  # tiny folders: with replacement
+            self.order, self.pos = order.to(self.data.images.device), 0
+        start = self.pos + self.rank * batch_size
+        idx = self.order[start:start + batch_size]
+        self.pos += need
+        labels = None if self.data.labels is None else self.data.labels[idx]
+        return to_unit_range(self.data.images[idx]), labels
+
+
+# No buffer broadcast before every forward: D runs 2-3 forwards per step, and BatchNorm statistics stay per rank
+# (rank 0's are checkpointed). Weights stay identical anyway: every rank applies the same averaged gradients.
+# (newer torch calls broadcast_buffers forward_sync_buffers and warns about the old name.)
+NO_BUFFER_SYNC = {"forward_sync_buffers": False} if "forward_sync_buffers" in \
+    inspect.signature(DistributedDataParallel.__init__).parameters else {"broadcast_buffers": False}
+
+
+class FreezableDDP(DistributedDataParallel):
+    """DDP that steps aside while its module's weights are frozen (G's update sets D.requires_grad_(False)):
+    there is nothing to all-reduce then, and a DDP forward would leave the reducer waiting for gradients."""
+
+    def __init__(self, module: torch.nn.Module, **kwargs):
+        super().__init__(module, **kwargs)
+        self._probe = (next(module.parameters()),)  # a tuple: nn.Module would register a bare Parameter
+
+    def forward(self, *inputs, **kwargs):
+        if not self._probe[0].requires_grad:
+            return self.module(*inputs, **kwargs)
+        return super().forward(*inputs, **kwargs)
+
+
+def has_batchnorm(module: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def sync_batchnorm(cfg, device: torch.device, G: torch.nn.Module, D: torch.nn.Module) -> list[str]:
+    """Turn BatchNorm into SyncBatchNorm in place (the same Parameter objects, so optimisers stay valid) where
+    `sync_bn` asks and it can work. Returns notes for the run's events."""
+    if not cfg.sync_bn or not (has_batchnorm(G) or has_batchnorm(D)):
+        return []
+    if device.type != "cuda":
+        return ["sync_bn: SyncBatchNorm needs CUDA GPUs; on this device each rank normalises over its own batch"]
+    notes = []
+    nets = [G]
+    if has_batchnorm(D) and (LOSSES[cfg.loss].gradient_penalty or cfg.r1_gamma):
+        notes.append("sync_bn: D keeps per-rank BatchNorm, because its gradient penalty needs a second derivative "
+                     "that SyncBatchNorm does not have")
+    else:
+        nets.append(D)
+    for net in nets:
+        if torch.nn.SyncBatchNorm.convert_sync_batchnorm(net) is not net:  # pragma: no cover - G/D are wrappers
+            raise RuntimeError("convert_sync_batchnorm replaced the network itself")
+    return notes
+
+
+def attach(trainer) -> Context | None:
+    """The end of Trainer.__init__: per-rank noise, sharded batches, SyncBatchNorm, DDP wrappers, agreed
+    stop/pause flags, live evaluation on rank 0 only. Returns None (and changes nothing) in a lone process."""
+    ctx = _current
+    if ctx is None:
+        return None
+    cfg = trainer.cfg
+    if not ctx.is_main:  # rank 0 keeps the run's own stream (as a lone run); same generator object, reseeded
+        trainer.rng.manual_seed(derived_seed(cfg.seed, "rank", ctx.rank))
+        trainer.evals = None
+    if isinstance(trainer.batches, ImageBatches):  # 2-D point sets are distributions: per-rank noise is enough
+        trainer.batches = ShardedBatches(trainer.batches.data, derived_seed(cfg.seed, "order", 0), ctx.rank,
+                                         ctx.world_size)
+    trainer.notes += sync_batchnorm(cfg, trainer.device, trainer.G, trainer.D)
+    kwargs = {"device_ids": [trainer.device.index] if trainer.device.type == "cuda" else None, **NO_BUFFER_SYNC}
+    trainer.G_fwd = FreezableDDP(trainer.G_fwd, **kwargs)
+    trainer.D_fwd = FreezableDDP(trainer.D_fwd, **kwargs)
+    trainer.stop_event, trainer.pause_event = AgreedFlag(), AgreedFlag()
+    trainer.notes.append(f"DDP: {ctx.world_size} ranks ({ctx.backend}); batch {cfg.batch_size} per rank = "
+                         f"{cfg.batch_size * ctx.world_size} images per step; live evaluation on rank 0 only")
+    return ctx
+
+
+class RankRecord:
+    """The run record as one rank sees it: rank 0 writes through to the real RunRecord, the other ranks write
+    nothing. Every rank takes part in the stop/pause/time agreement at each control poll."""
+
+    def __init__(self, trainer, inner=None):
+        self.trainer, self.inner = trainer, inner
+
+    def poll_control(self, trainer) -> None:
+        if self.inner is not None:
+            self.inner.poll_control(trainer)  # rank 0 reads control.json into its requests...
+        trainer.dist.agree(trainer)  # ...and every rank adopts rank 0's
+
+    def add_metrics(self, rows: list[dict]) -> None:
+        if self.inner is None:
+            return
+        world = self.trainer.dist.world_size
+        for row in rows:  # losses arrive averaged over ranks (read_metrics); the rate counted one rank's images
+            if row.get("images_per_s") is not None:
+                row["images_per_s"] *= world
+        self.inner.add_metrics(rows)
+
+    def grid_steps(self) -> list[int]:
+        return self.inner.grid_steps() if self.inner is not None else []
+
+    def release(self) -> None:
+        dump_weights(self.trainer)
+        if self.inner is not None:
+            self.inner.release()
+
+    def __getattr__(self, name):  # set_status, heartbeat, note, add_grid, checkpoint_saved, ...
+        if self.inner is not None:
+            return getattr(self.inner, name)
+        return _nothing
+
+
+def _nothing(*args, **kwargs):
+    return None
+
+
+def dump_weights(trainer) -> None:
+    """Tests only ($GAN_STUDIO_DDP_WEIGHTS_DUMP): this rank's final weights and random state, to compare ranks."""
+    folder = os.environ.get(DUMP_ENV)
+    ctx = trainer.dist
+    if not folder or ctx is None:
+        return
+    from safetensors.torch import save_file
+    nets = {"G": trainer.G, "D": trainer.D, **({"G_ema": trainer.G_ema} if trainer.G_ema is not None else {})}
+    tensors = {f"{prefix}.{name}": p.detach().cpu().contiguous().clone()
+               for prefix, net in nets.items() for name, p in net.named_parameters()}
+    tensors["rng_state"] = trainer.rng.get_state().cpu()
+    os.makedirs(folder, exist_ok=True)
+    save_file(tensors, os.path.join(folder, f"rank{ctx.rank}.safetensors"),
+              metadata={"step": str(trainer.step), "status": trainer.status})

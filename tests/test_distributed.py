@@ -1,0 +1,251 @@
+"""Scale-out: torchrun with 2 CPU processes (gloo) trains one run with DDP. Rank 0 alone writes the run folder;
+both ranks end on the same weights and the same step, whatever ended the run (steps, the clock, control.json)."""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from conftest import REPO
+from gan_core import distributed
+from gan_core import runfiles as rf
+from gan_core.config import build_config
+from gan_core.data import load_images
+from gan_core.models import build_models
+from gan_core.trainer import Trainer
+
+TINY = ["--g-features", "8", "--d-features", "8", "--g-hidden", "32", "--d-hidden", "32", "--batch-size", "8",
+        "--grid-size", "10", "--eval-every", "0", "--device", "cpu", "--quiet"]
+
+
+class Torchrun:
+    """`python -m torch.distributed.run --standalone --nproc_per_node 2 -m gan_core ...` (a free port each time),
+    output to files: worker processes live in their own sessions, so a pipe could outlive the launcher."""
+
+    def __init__(self, args, cwd, dump):
+        env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               distributed.DUMP_ENV: str(dump), "OMP_NUM_THREADS": "1"}
+        for name in distributed.TORCHRUN_ENV + ("LOCAL_RANK",):  # the test process itself must not look launched
+            env.pop(name, None)
+        self.out, self.err = Path(cwd) / "torchrun.out", Path(cwd) / "torchrun.err"  # cwd: the workers start there
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "gan_core",
+               *args]
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+
+    def finish(self, timeout=240.0):
+        """(exit code, stdout, stderr tail). On a timeout SIGTERM goes to the launcher, which passes it to the
+        workers and waits for them, so no rank outlives the test."""
+        try:
+            self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                self.proc.wait(90)
+        return self.proc.returncode, self.out.read_text(), self.err.read_text()[-3000:]
+
+
+def torchrun(args, cwd, dump):
+    (cwd / "logs").mkdir(exist_ok=True)
+    run = Torchrun(args, cwd / "logs", dump)
+    code, out, err = run.finish()
+    assert code == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def rank_dumps(dump):
+    """Each rank's final weights (parameters), and its step/status, as written at the end of its run."""
+    out = []
+    for rank in (0, 1):
+        path = dump / f"rank{rank}.safetensors"
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+        out.append((load_file(str(path)), meta))
+    return out
+
+
+def assert_ranks_agree(dump, step=None, status="finished"):
+    (w0, m0), (w1, m1) = rank_dumps(dump)
+    assert m0 == m1 and m0["status"] == status, (m0, m1)
+    if step is not None:
+        assert int(m0["step"]) == step
+    names = [k for k in w0 if k != "rng_state"]
+    assert any(k.startswith("G.") for k in names) and any(k.startswith("D.") for k in names)
+    different = [k for k in names if not torch.equal(w0[k], w1[k])]
+    assert not different, f"ranks ended with different weights: {different[:5]}"
+    assert not torch.equal(w0["rng_state"], w1["rng_state"]), "both ranks drew the same noise"
+    return w0, int(m0["step"])
+
+
+def read_status(run_dir):
+    return rf.read_json(run_dir / "status.json") or {}
+
+
+def metric_steps(run_dir):
+    path = run_dir / "metrics.csv"
+    lines = path.read_text().splitlines()[1:] if path.exists() else []
+    return [int(line.split(",")[0]) for line in lines if line.endswith(",")]  # whole rows (no eval columns here)
+
+
+def wait_for(condition, what, run, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if run.proc.poll() is not None:
+            raise AssertionError(f"torchrun ended (rc {run.proc.returncode}) while waiting for {what}: "
+                                 f"{run.err.read_text()[-3000:]}")
+        threading.Event().wait(0.05)  # polling files another process writes, with a deadline
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_two_ranks_train_one_run_then_resume_on_the_clock(tmp_path):
+    dump = tmp_path / "dump"
+    # dcgan32: BatchNorm in G and D (per-rank statistics); R1 differentiates D twice through DDP.
+    args = ["train", "--dataset", "mnist-embedded", "--arch", "dcgan32", "--r1-gamma", "0.5", "--steps", "6",
+            "--log-every", "2", "--sample-every", "3", "--checkpoint-every", "4", *TINY, "--out", str(tmp_path / "runs")]
+    result = torchrun(args, tmp_path, dump)
+    assert result["status"] == "finished" and result["steps"] == 6 and result["ranks"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dump", "logs", "runs"]  # rank 1 made no folder of its own
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["torchrun.err", "torchrun.out"]
+    run_dirs = list((tmp_path / "runs").iterdir())
+    assert len(run_dirs) == 1 and str(run_dirs[0]) == result["run_dir"]
+    run_dir = run_dirs[0]
+
+    status = read_status(run_dir)
+    assert status["status"] == "finished" and status["step"] == 6 and status["world_size"] == 2
+    assert "2 ranks" in status["device"] and not (run_dir / "writer.lock").exists()
+    assert json.loads((run_dir / "config.json").read_text())["arch"] == "dcgan32"
+    assert metric_steps(run_dir) == [2, 3, 4, 6]  # one row per log/sample/checkpoint step, written once
+    assert rf.list_grid_steps(run_dir) == [0, 3, 6]
+    assert [p.name for p in rf.list_checkpoints(run_dir)] == ["step_00000004.safetensors", "step_00000006.safetensors"]
+    assert "DDP: 2 ranks (gloo); batch 8 per rank = 16 images per step" in (run_dir / "events.log").read_text()
+
+    weights, _ = assert_ranks_agree(dump, step=6)
+    final = load_file(str(run_dir / "checkpoints" / "step_00000006.safetensors"))
+    assert all(torch.equal(final[k], weights[k]) for k in weights if k.startswith(("G.", "D.")))
+    before = load_file(str(run_dir / "checkpoints" / "step_00000004.safetensors"))
+    assert any(not torch.equal(before[k], final[k]) for k in weights if k.startswith("G."))  # it trained in between
+
+    sample = subprocess.run([sys.executable, "-m", "gan_core", "sample", str(run_dir), "-n", "8", "-o",
+                             str(tmp_path / "x.npy")], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert sample.returncode == 0, sample.stderr
+    assert json.loads(sample.stdout.strip().splitlines()[-1])["shape"] == [8, 1, 32, 32]
+
+    # Resume on both ranks from the same checkpoint, now with a time limit: rank 0's clock ends every rank.
+    limit = status["elapsed"] + 1.0
+    result = torchrun(["train", "--resume", str(run_dir), "--steps", "0", "--max-seconds", f"{limit:.3f}", "--quiet"],
+                      tmp_path, dump)
+    assert result["status"] == "finished" and result["steps"] > 6 and result["run_dir"] == str(run_dir)
+    _, step = assert_ranks_agree(dump, step=result["steps"])
+    assert read_status(run_dir)["elapsed"] >= limit
+    steps = metric_steps(run_dir)
+    assert steps[:4] == [2, 3, 4, 6] and steps[-1] == step and steps == sorted(set(steps))
+    assert rf.list_checkpoints(run_dir)[-1].name == f"step_{step:08d}.safetensors"
+
+
+def test_wgan_gp_pauses_resumes_and_stops_together_through_control_json(tmp_path):
+    dump = tmp_path / "dump"
+    args = ["train", "--dataset", "mnist-embedded", "--arch", "mlp", "--loss", "wgan-gp", "--n-critic", "2",
+            "--steps", "1000000", "--log-every", "2", "--sample-every", "50", "--checkpoint-every", "100000",
+            "--name", "ddp-control", *TINY, "--out", str(tmp_path / "runs")]
+    (tmp_path / "logs").mkdir()
+    run = Torchrun(args, tmp_path / "logs", dump)
+    try:
+        run_dir = tmp_path / "runs"
+        wait_for(lambda: run_dir.is_dir() and any(run_dir.iterdir()), "the run folder", run)
+        run_dir = next(run_dir.iterdir())
+        wait_for(lambda: len(metric_steps(run_dir)) >= 2, "metrics", run)
+
+        # The store never starts a second writer for a run another process is writing.
+        from gan_core.store import RunStore
+        store = RunStore(run_dir.parent)
+        with pytest.raises(rf.RunBusy, match=r"already being trained by process \d+"):
+            store.continue_run(run_dir.name, steps=2_000_000)
+        assert store.resume(run_dir.name) == "running"  # a live run elsewhere: resume only sends an unpause
+
+        rf.atomic_write(run_dir / "control.json", json.dumps({"command": "pause"}))
+        wait_for(lambda: read_status(run_dir).get("status") == "paused", "paused", run)
+        paused_at = read_status(run_dir)["step"]
+        rf.atomic_write(run_dir / "control.json", json.dumps({"command": "resume"}))
+        wait_for(lambda: read_status(run_dir).get("status") == "running" and metric_steps(run_dir)[-1] > paused_at,
+                 "training again after the pause", run)
+        rf.atomic_write(run_dir / "control.json", json.dumps({"command": "stop"}))
+    finally:
+        code, out, err = run.finish(timeout=120)
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["status"] == "stopped" and result["steps"] > paused_at
+    _, step = assert_ranks_agree(dump, step=result["steps"], status="stopped")
+    assert read_status(run_dir)["status"] == "stopped" and metric_steps(run_dir)[-1] == step
+    assert rf.list_checkpoints(run_dir)[-1].name == f"step_{step:08d}.safetensors"
+
+
+# ---------------------------------------------------------------------- in-process pieces
+def test_ranks_draw_disjoint_slices_of_one_shuffle():
+    data = load_images("mnist-embedded", "./data", 28, 1)
+    seed = distributed.derived_seed(0, "order", 0)
+    ranks = [distributed.ShardedBatches(data, seed, rank, 2) for rank in (0, 1)]
+    n, batch = data.images.shape[0], 100
+    seen = [[], []]
+    for _ in range(n // (2 * batch)):  # one epoch
+        for rank, batches in enumerate(ranks):
+            images, labels = batches.sample(batch)
+            assert images.shape == (batch, 1, 28, 28) and labels.shape == (batch,)
+            idx = batches.order[batches.pos - 2 * batch + rank * batch:][:batch]
+            assert torch.equal(labels, data.labels[idx])
+            seen[rank] += idx.tolist()
+    assert not set(seen[0]) & set(seen[1])
+    assert len(set(seen[0]) | set(seen[1])) == n
+
+
+def test_sync_bn_converts_in_place_only_where_it_can_work(tiny_config):
+    cuda = torch.device("cuda")  # the conversion itself needs no GPU; training with it does
+    cfg = tiny_config(arch="dcgan32", sync_bn=True)
+    G, D = build_models(cfg, 1, 0)
+    params = [id(p) for p in list(G.parameters()) + list(D.parameters())]
+    assert distributed.sync_batchnorm(cfg, cuda, G, D) == []
+    kinds = {type(m).__name__ for m in list(G.modules()) + list(D.modules())}
+    assert "SyncBatchNorm" in kinds and "BatchNorm2d" not in kinds
+    assert [id(p) for p in list(G.parameters()) + list(D.parameters())] == params  # optimisers stay valid
+
+    for penalty in (dict(loss="wgan-gp"), dict(r1_gamma=1.0)):
+        G, D = build_models(tiny_config(arch="dcgan32", sync_bn=True, **penalty), 1, 0)
+        notes = distributed.sync_batchnorm(tiny_config(arch="dcgan32", sync_bn=True, **penalty), cuda, G, D)
+        assert len(notes) == 1 and "second derivative" in notes[0]
+        assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in G.modules())
+        assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in D.modules())
+
+    G, D = build_models(cfg, 1, 0)
+    notes = distributed.sync_batchnorm(cfg, torch.device("cpu"), G, D)
+    assert len(notes) == 1 and "needs CUDA" in notes[0]
+    assert distributed.sync_batchnorm(tiny_config(arch="dcgan32"), cuda, G, D) == []
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in list(G.modules()) + list(D.modules()))
+
+
+def test_a_lone_process_trains_as_before(tiny_config):
+    assert not distributed.launched() and distributed.current() is None
+    trainer = Trainer(tiny_config())
+    assert trainer.dist is None and trainer.G_fwd is trainer.G and isinstance(trainer.stop_event, threading.Event)
+
+
+def test_continue_refuses_a_run_another_live_process_writes(store, tiny_config):
+    run_id = store.start(tiny_config(steps=2, checkpoint_every=1))
+    assert store.wait(run_id, timeout=120) == "finished"
+    run_dir = store.run_dir(run_id)
+    config_before, metrics_before = (run_dir / "config.json").read_text(), (run_dir / "metrics.csv").read_text()
+    for holder in ({"pid": os.getppid(), "host": rf.HOST}, {"pid": 1234, "host": "another-node"}):
+        (run_dir / "writer.lock").write_text(json.dumps(holder))
+        with pytest.raises(rf.RunBusy, match=f"already being trained by process {holder['pid']} on {holder['host']}"):
+            store.continue_run(run_id, steps=10)
+        assert not store.live_runs()
+        assert (run_dir / "config.json").read_text() == config_before
+        assert (run_dir / "metrics.csv").read_text() == metrics_before
