@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import math
 import threading
 import time
@@ -349,6 +350,8 @@ class Trainer:
             self._finish()
         except Diverged as e:
             self.status, self.message = "diverged", str(e) + "; the last good checkpoint is kept"
+        except OSError as e:  # a full disk or an unwritable runs folder: stop here, keep what is on disk, say why
+            self.status, self.message = "failed", storage_message(e, self.step)
         except Exception as e:  # the run fails, the process lives on
             self.status, self.message = "failed", f"{type(e).__name__}: {e}"
             with contextlib.suppress(Exception):  # keep what was learned, if it is still sound
@@ -357,8 +360,10 @@ class Trainer:
         finally:
             if self.evals is not None:
                 self.evals.close()
-            rec.set_status(status=self.status, message=self.message, step=self.step, elapsed=self.elapsed)
-            rec.release()
+            with contextlib.suppress(OSError):  # still full: the record's in-memory status (set first) says why
+                rec.set_status(status=self.status, message=self.message, step=self.step, elapsed=self.elapsed)
+            with contextlib.suppress(OSError):
+                rec.release()
 
     # ------------------------------------------------------------------ control (any thread may call these)
     def request_pause(self):
@@ -405,6 +410,15 @@ class Trainer:
         path = self.record.checkpoint_path(self.step)
         save_training_state(path, self)
         self.record.checkpoint_saved(self.step, path)
+
+
+def storage_message(e: OSError, step: int) -> str:
+    """One line for a write that failed: what happened, which file, and how to carry on."""
+    kind = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
+            errno.EACCES: "runs folder not writable", errno.EPERM: "runs folder not writable"}.get(e.errno, "write failed")
+    where = f" {e.filename}" if e.filename else ""
+    return (f"{kind}: could not write{where} ({e.strerror or e}); training stopped at step {step}. Free some space "
+            f"(or fix the folder's permissions) and press Resume to continue from the last checkpoint")
 
 
 def row_is_finite(row: dict) -> bool:
