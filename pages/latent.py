@@ -1,20 +1,21 @@
 """Latent explorer: drag the first k noise dimensions of a trained G, and walk between two seeds."""
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 import torch
 
-from gan_core.checkpoint import CheckpointError
+from gan_core.checkpoint import CheckpointError, load_generator
 from gan_core.latent import generate, load_run_generator, noise, to_gif, to_grid_image, walk
 from ui.state import get_store
+
+MAX_UPLOAD_BYTES = 200 * 2**20  # as server.maxUploadSize in .streamlit/config.toml
 
 st.title("Latent explorer")
 st.caption("A generator is a function from noise z to images. Move along z and watch what changes.")
 store = get_store()
 runs = [r for r in store.runs() if store.checkpoints(r["run_id"])]
-if not runs:
-    st.info("No run has a checkpoint yet. Checkpoints are written every `checkpoint_every` steps and at the end of a run.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/rocket_launch:")
-    st.stop()
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the generator…")
@@ -23,21 +24,54 @@ def generator(run_dir: str, checkpoint: str, mtime: float):
     return load_run_generator(run_dir, checkpoint)
 
 
-ids = [r["run_id"] for r in runs]
-default = st.session_state.get("monitor_run")
-c1, c2 = st.columns([2, 1])
-run_id = c1.selectbox("Run", ids, index=ids.index(default) if default in ids else 0, key="lat_run",
-                      format_func=lambda rid: f"{next(r['status'] for r in runs if r['run_id'] == rid):>10} · {rid}")
-ckpts = store.checkpoints(run_id)
-names = [p.name for p in ckpts]
-ckpt = c2.selectbox("Checkpoint", names, index=len(names) - 1, key="lat_ckpt",
-                    help="Every checkpoint of the run; the newest is last. A running run gains new ones as it trains.")
-path = next(p for p in ckpts if p.name == ckpt)
-try:
-    G, cfg, step = generator(str(store.run_dir(run_id)), ckpt, path.stat().st_mtime)
-except (CheckpointError, OSError) as e:
-    st.error(f"Cannot load {ckpt}: {e}")
-    st.stop()
+@st.cache_resource(max_entries=2, show_spinner="Checking and loading the checkpoint…")
+def uploaded_generator(file_id: str, name: str, _data: bytes):
+    """A checkpoint someone uploaded: read through the same safetensors-only checks as every other load."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(name).name
+        path.write_bytes(_data)
+        G, cfg, meta = load_generator(path)
+    return G, cfg, int(meta.get("step", 0))
+
+
+source = st.segmented_control("Generator from", ["a run", "a checkpoint file"], default="a run" if runs else
+                              "a checkpoint file", key="lat_source") or "a run"
+if source == "a checkpoint file":
+    up = st.file_uploader("A GAN Studio checkpoint (.safetensors)", type=["safetensors", "pth", "pt", "ckpt"],
+                          key="lat_upload", help="Only safetensors files are loaded: nothing is ever unpickled. "
+                                                 f"Limit {MAX_UPLOAD_BYTES // 2**20} MB.")
+    if up is None:
+        st.stop()
+    run_id = Path(up.name).stem
+    try:
+        if up.size > MAX_UPLOAD_BYTES:
+            raise CheckpointError(f"{up.name}: {up.size / 2**20:.0f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MB "
+                                  f"upload limit")
+        G, cfg, step = uploaded_generator(up.file_id, up.name, up.getvalue())
+    except CheckpointError as e:
+        st.error(f"Cannot load this file. {e}", icon=":material/block:")
+        st.stop()
+else:
+    if not runs:
+        st.info("No run has a checkpoint yet. Checkpoints are written every `checkpoint_every` steps and at the end "
+                "of a run. You can also open a checkpoint file.")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/rocket_launch:")
+        st.stop()
+    ids = [r["run_id"] for r in runs]
+    default = st.session_state.get("monitor_run")
+    c1, c2 = st.columns([2, 1])
+    run_id = c1.selectbox("Run", ids, index=ids.index(default) if default in ids else 0, key="lat_run",
+                          format_func=lambda rid: f"{next(r['status'] for r in runs if r['run_id'] == rid):>10} · {rid}")
+    ckpts = store.checkpoints(run_id)
+    names = [p.name for p in ckpts]
+    ckpt = c2.selectbox("Checkpoint", names, index=len(names) - 1, key="lat_ckpt",
+                        help="Every checkpoint of the run; the newest is last. A running run gains new ones as it trains.")
+    path = next(p for p in ckpts if p.name == ckpt)
+    try:
+        G, cfg, step = generator(str(store.run_dir(run_id)), ckpt, path.stat().st_mtime)
+    except (CheckpointError, OSError) as e:
+        st.error(f"Cannot load {ckpt}: {e}")
+        st.stop()
 
 label = None
 if G.num_classes:

@@ -27,10 +27,11 @@ if not runs:
 
 ids = [r["run_id"] for r in runs]
 by_id = {r["run_id"]: r for r in runs}
-wanted = st.query_params.get("run") or st.session_state.get("monitor_run")
-if wanted in ids and st.session_state.get("monitor_pick") != wanted and st.session_state.get("monitor_last_wanted") != wanted:
-    st.session_state["monitor_pick"] = wanted
-    st.session_state["monitor_last_wanted"] = wanted
+# A link (?run=…) or the Start button asks for a run: follow each new request once, then respect the user's pick.
+for wanted in (st.query_params.get("run"), st.session_state.get("monitor_run")):
+    if wanted in ids and wanted != st.session_state.get("monitor_shown"):
+        st.session_state["monitor_pick"] = wanted
+        break
 if st.session_state.get("monitor_pick") not in ids:
     st.session_state["monitor_pick"] = ids[0]
 
@@ -41,7 +42,7 @@ def run_label(rid: str) -> str:
 
 
 run_id = st.selectbox("Run", ids, format_func=run_label, key="monitor_pick")
-st.session_state["monitor_run"] = run_id
+st.session_state["monitor_run"] = st.session_state["monitor_shown"] = run_id
 st.query_params["run"] = run_id
 snap = store.snapshot(run_id)
 was_live = snap.status in LIVE_STATUSES

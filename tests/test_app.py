@@ -283,6 +283,51 @@ def test_latent_explorer_digit_picker_and_interpolation_for_a_conditional_run(ru
     assert any(b.label.endswith("(GIF)") or "GIF" in b.label for b in at.get("download_button"))
 
 
+def finished_run(tiny_config, **overrides) -> str:
+    run_id = store().start(tiny_config(**{"steps": 6, **overrides}))
+    wait_finished(run_id)
+    return run_id
+
+
+def test_latent_explorer_opens_an_uploaded_checkpoint_and_refuses_bad_files(runs_root, tiny_config, tmp_path):
+    run_id = finished_run(tiny_config, arch="mlp")
+    good = store().checkpoints(run_id)[-1].read_bytes()
+    pickle_file = tmp_path / "found_online.pth"
+    torch.save({"weights": torch.zeros(3)}, pickle_file)
+    at = app("pages/latent.py")
+    at.get("button_group")[0].set_value("a checkpoint file").run()
+    upload = at.file_uploader(key="lat_upload")
+    upload.set_value(("mine.safetensors", good, "application/octet-stream")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.get("image"), "the uploaded generator drew nothing"
+    for name, data, words in [("found_online.pth", pickle_file.read_bytes(), "pickle"),
+                              ("half.safetensors", good[: len(good) // 2], "half.safetensors"),
+                              ("noise.safetensors", bytes(range(256)) * 40, "noise.safetensors")]:
+        at.file_uploader(key="lat_upload").set_value((name, data, "application/octet-stream")).run()
+        assert not at.exception, at.exception
+        errors = " ".join(e.value for e in at.error)
+        assert words in errors, (name, errors)
+        assert not at.get("image")
+
+
+def test_resume_with_a_checkpoint_from_another_architecture_names_the_file(runs_root, tiny_config):
+    mlp_run = finished_run(tiny_config, arch="mlp", steps=1_000_000, max_seconds=0.5)
+    conv_run = finished_run(tiny_config, arch="dcgan28")
+    target = store().checkpoints(mlp_run)[-1]
+    before = {p.name: p.read_bytes() for p in (runs_root / mlp_run).rglob("*") if p.is_file() and p.suffix != ".lock"}
+    target.write_bytes(store().checkpoints(conv_run)[-1].read_bytes())  # someone swapped the file
+    status_file = runs_root / mlp_run / "status.json"
+    status_file.write_text(json.dumps({**json.loads(status_file.read_text()), "status": "stopped"}))
+    at = app("pages/monitor.py")
+    at.selectbox(key="monitor_pick").select(mlp_run).run()
+    at.button(key="btn_resume").click().run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert target.name in errors and "arch" in errors, errors
+    assert not gan_threads()
+    assert (runs_root / mlp_run / "metrics.csv").read_bytes() == before["metrics.csv"]  # nothing on disk damaged
+
+
 # ---------------------------------------------------------------------- Compare
 def test_compare_overlays_runs_and_tabulates_config_differences(runs_root):
     at = app()
