@@ -92,7 +92,7 @@ def main() -> int:
     end_rss = rss_mb()
 
     print(f"config: {cfg.dataset} / {cfg.arch} {cfg.g_hidden if cfg.arch.startswith('mlp') else ''} batch {cfg.batch_size}, "
-          f"eval_every {cfg.eval_every}; status {status} at step {snap.step} in {snap.elapsed:.0f} s "
+          f"eval_every {cfg.eval_every if not cfg.is_2d else 'off (2-D)'}; status {status} at step {snap.step} in {snap.elapsed:.0f} s "
           f"({snap.step / max(snap.elapsed, 1e-9):.0f} steps/s); {reads[0]} dashboard reads")
     print(f"process RSS before the run: {start_rss:.0f} MB")
     print(f"{'step':>7} {'time s':>7} {'RSS MB':>8} {'rows':>6} {'grids':>6}")

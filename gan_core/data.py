@@ -214,7 +214,8 @@ def _torchvision_loader(class_name: str, label: str, folder_name: str):
             except Exception as e:  # offline, blocked, disk full...
                 for path in created:  # leave the data root as it was: no empty or half-downloaded folder
                     shutil.rmtree(path, ignore_errors=True)
-                reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+                lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+                reason = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}"  # torchvision: the last mirror's error
                 raise DatasetError(
                     f"{label} is not in {folder} and could not be downloaded ({reason}). Put the {label} files in "
                     f"{folder} (torchvision's layout), pass a different --data-root, or use the offline dataset "
