@@ -154,6 +154,19 @@ def test_offline_download_failure_is_a_message_not_a_traceback(runs_root, tmp_pa
     assert not gan_threads() and not store().runs()
 
 
+def test_image_folder_without_usable_images_is_a_message_naming_the_folder(runs_root, tmp_path):
+    folder = tmp_path / "my_faces"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    at = app()
+    set_fields(at, {"dataset": "image-folder", "data_root": str(folder), "steps": "5", "max_seconds": "0"})
+    start_button(at).click().run()
+    assert not at.exception, at.exception
+    assert any("my_faces" in e.value for e in at.error), [e.value for e in at.error]
+    assert not gan_threads() and not store().runs()
+
+
 def test_preset_picker_fills_the_form(runs_root):
     at = app()
     at.selectbox(key="preset_pick").select("classic-dcgan").run()
