@@ -219,13 +219,15 @@ def _train_distributed(args) -> int:
                 ctx.share(plan)  # None: rank 0 refused (its error is raised here), every rank stops
         else:
             plan = ctx.share(None)
+        # A refusal is rank 0's to report (one line, exit code 2). The other ranks leave quietly with 0: a non-zero
+        # exit there would make torchrun stop rank 0 before it has said why.
         if plan is None:
-            return 2
+            return 0
         error = ctx.node_first(lambda: _prepare_rank(plan))
         if error:
             if ctx.is_main:
                 raise UsageError(error)
-            return 2
+            return 0
         cfg = RunConfig.from_json(plan["config"])
         if not ctx.is_main:
             from .checkpoint import load_training_state

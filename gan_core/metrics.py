@@ -336,7 +336,9 @@ _REAL_STATS: dict = {}
 def new_fid(ev: Evaluator, device="cpu"):
     from torchmetrics.image.fid import FrechetInceptionDistance
     extractor = FeatureExtractor(ev.on(device), ev.size, ev.channels)
-    return FrechetInceptionDistance(feature=extractor, reset_real_features=False).to(device)
+    # sync_on_compute=False: an evaluation is one process's own; under torchrun (DDP) torchmetrics would otherwise
+    # gather from every rank, and only rank 0 evaluates (it would wait on, or mix with, training collectives).
+    return FrechetInceptionDistance(feature=extractor, reset_real_features=False, sync_on_compute=False).to(device)
 
 
 @torch.no_grad()

@@ -152,11 +152,11 @@ def test_two_ranks_train_one_run_then_resume_on_the_clock(tmp_path):
     assert rf.list_checkpoints(run_dir)[-1].name == f"step_{step:08d}.safetensors"
 
 
-def test_wgan_gp_pauses_resumes_and_stops_together_through_control_json(tmp_path):
+def test_wgan_gp_pauses_resumes_and_stops_together_through_control_json(tmp_path, evaluator_cache):
     dump = tmp_path / "dump"
     args = ["train", "--dataset", "mnist-embedded", "--arch", "mlp", "--loss", "wgan-gp", "--n-critic", "2",
             "--steps", "1000000", "--log-every", "2", "--sample-every", "50", "--checkpoint-every", "100000",
-            "--name", "ddp-control", *TINY, "--out", str(tmp_path / "runs")]
+            "--name", "ddp-control", *TINY, "--eval-every", "1000000", "--eval-samples", "100", "--out", str(tmp_path / "runs")]
     (tmp_path / "logs").mkdir()
     run = Torchrun(args, tmp_path / "logs", dump)
     try:
@@ -187,6 +187,8 @@ def test_wgan_gp_pauses_resumes_and_stops_together_through_control_json(tmp_path
     _, step = assert_ranks_agree(dump, step=result["steps"], status="stopped")
     assert read_status(run_dir)["status"] == "stopped" and metric_steps(run_dir)[-1] == step
     assert rf.list_checkpoints(run_dir)[-1].name == f"step_{step:08d}.safetensors"
+    evaluation = rf.read_json(run_dir / rf.EVAL_FILE)  # rank 0 alone evaluates; no collective may be involved
+    assert evaluation and evaluation["final"] and evaluation["step"] == step and evaluation["fid"] >= 0
 
 
 # ---------------------------------------------------------------------- in-process pieces
