@@ -7,6 +7,7 @@ server, the same preset), then with N Playwright contexts each on Monitor."""
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from browser import browser_missing, chromium, streamlit_server  # noqa: E402
+from browser import browser_missing, chromium, chromium_pids, cpu_seconds, streamlit_server  # noqa: E402
 from gan_core import RunStore, build_config  # noqa: E402
 
 STEP_JS = """() => { const el = [...document.querySelectorAll('[data-testid="stMetric"]')].find(m => m.innerText.includes('Step'));
@@ -39,7 +40,7 @@ def main() -> None:
         sys.exit(f"cannot run: {why}")
     tmp = Path(tempfile.mkdtemp(prefix="gan-sessions-"))
     runs = tmp / "runs"
-    with streamlit_server(runs, tmp / "streamlit.log") as url, chromium() as browser:
+    with streamlit_server(runs, tmp / "streamlit.log") as (url, server_pid), chromium() as browser:
         watcher = RunStore(runs)  # reads the folder the server writes, like another tab would
         # The run is started from the UI so the server's own thread trains it.
         page = browser.new_page()
@@ -77,6 +78,7 @@ def main() -> None:
         print(f"{args.sessions} sessions: page load to first chart median {statistics.median(latencies):.2f} s, "
               f"max {max(latencies):.2f} s")
         start_step = watcher.snapshot(run_id).step
+        cpu_server, cpu_browsers = cpu_seconds(server_pid), sum(cpu_seconds(p) for p in chromium_pids())
         seen = [[] for _ in pages]
         errors = 0
         end = time.monotonic() + args.seconds
@@ -86,6 +88,10 @@ def main() -> None:
                 errors += p.locator('[data-testid="stException"]').count()
             pages[0].wait_for_timeout(500)
         watched = images_per_s(watcher, run_id, start_step)
+        cpu_server = cpu_seconds(server_pid) - cpu_server
+        cpu_browsers = sum(cpu_seconds(p) for p in chromium_pids()) - cpu_browsers
+        print(f"CPU used while watching: server (training + {args.sessions} sessions) {cpu_server / args.seconds:.2f} "
+              f"cores, Chromium (the {args.sessions} pages) {cpu_browsers / args.seconds:.2f} cores of {os.cpu_count()}")
         gaps = []
         for trace in seen:
             changes = [t for (t, s), (_, s_prev) in zip(trace[1:], trace) if s != s_prev]

@@ -1,4 +1,6 @@
 """Monitor: one run's progress, curves and fixed-noise grids, live; pause/resume/stop; downloads."""
+import time
+
 import streamlit as st
 
 from gan_core.checkpoint import CheckpointError
@@ -48,6 +50,21 @@ snap = store.snapshot(run_id)
 was_live = snap.status in LIVE_STATUSES
 
 
+@st.cache_resource(max_entries=64, ttl=120, show_spinner=False)
+def curve_figures(run_id: str, smoothing: float, version: tuple):
+    """Built once per run, smoothing and second (`version`), shared by every session watching the run: building
+    plotly figures is Python work that competes with the training thread for the interpreter."""
+    snap = store.snapshot(run_id)
+    df = snap.metrics
+    return (charts.loss_figure(df, smoothing), charts.scores_figure(df, snap.score_kind, smoothing),
+            charts.grad_figure(df, smoothing), charts.quality_figure(df))
+
+
+def figures_for(snap, smoothing: float):
+    live = snap.status in LIVE_STATUSES
+    return curve_figures(snap.run_id, smoothing, (snap.status, snap.step, int(time.monotonic()) if live else 0))
+
+
 def fmt_seconds(s) -> str:
     if s is None:
         return "—"
@@ -84,7 +101,7 @@ def quality(snap) -> None:
     if not supports(dataset):
         return
     evaluation = (snap.extra or {}).get("eval") or {}
-    fig = charts.quality_figure(snap.metrics)
+    fig = figures_for(snap, st.session_state.get("mon_smoothing", 0.6))[3]
     if fig is None and not evaluation:
         if snap.config.get("eval_every"):
             st.caption("Quality metrics appear after the first evaluation (every "
@@ -146,11 +163,11 @@ def live_view() -> None:
     with left:
         smoothing = st.slider("Curve smoothing", 0.0, 0.99, 0.6, 0.01, key="mon_smoothing",
                               help="Exponential moving average, as in TensorBoard. 0 = raw values.")
-        df = snap.metrics
-        if len(df):
-            st.plotly_chart(charts.loss_figure(df, smoothing), key="mon_loss", width="stretch")
-            st.plotly_chart(charts.scores_figure(df, snap.score_kind, smoothing), key="mon_scores", width="stretch")
-            st.plotly_chart(charts.grad_figure(df, smoothing), key="mon_grads", width="stretch")
+        if len(snap.metrics):
+            loss, scores, grads, _ = figures_for(snap, smoothing)
+            st.plotly_chart(loss, key="mon_loss", width="stretch")
+            st.plotly_chart(scores, key="mon_scores", width="stretch")
+            st.plotly_chart(grads, key="mon_grads", width="stretch")
         else:
             st.caption("The first metrics appear after `log_every` steps.")
     with right:

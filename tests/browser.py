@@ -38,7 +38,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def streamlit_server(runs_dir: Path, log_path: Path, timeout: float = 90.0):
-    """`streamlit run app.py` on a free port; yields the base URL once /_stcore/health answers."""
+    """`streamlit run app.py` on a free port; yields (base URL, server pid) once /_stcore/health answers."""
     port = free_port()
     env = {**os.environ, "GAN_STUDIO_RUNS": str(runs_dir), "PYTHONUNBUFFERED": "1"}
     with open(log_path, "w") as log:
@@ -59,7 +59,7 @@ def streamlit_server(runs_dir: Path, log_path: Path, timeout: float = 90.0):
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"no /_stcore/health after {timeout:.0f} s: {log_path.read_text()[-2000:]}")
                     time.sleep(0.2)  # polling a server that is starting, not synchronising threads
-            yield url
+            yield url, proc.pid
         finally:
             proc.terminate()
             try:
@@ -78,3 +78,21 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def chromium_pids() -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if b"chromium" in (d / "cmdline").read_bytes()[:200]:
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids

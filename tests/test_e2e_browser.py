@@ -20,7 +20,7 @@ TIMEOUT_MS = 120_000
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
-    with streamlit_server(tmp / "runs", tmp / "streamlit.log") as url:
+    with streamlit_server(tmp / "runs", tmp / "streamlit.log") as (url, _):
         yield url, tmp
 
 
