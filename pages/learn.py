@@ -4,9 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from gan_core.config import PRESETS, ConfigError, build_config
-from gan_core.data import DatasetError
-from gan_core.runfiles import RunBusy
-from ui.state import get_store
+from ui.state import start_and_watch
 
 st.title("Learn: how GANs train, and how they fail")
 st.caption("Each lesson has a one-click run: it starts in the background and opens Monitor, so the class watches the "
@@ -15,14 +13,11 @@ st.caption("Each lesson has a one-click run: it starts in the background and ope
 
 def launch(preset: str) -> None:
     try:
-        run_id = get_store().start(build_config(preset, name=f"learn-{preset}"))
+        config = build_config(preset, name=f"learn-{preset}")
     except ConfigError as e:
         st.error("; ".join(f"{k}: {v}" for k, v in e.problems.items()))
-    except (DatasetError, RunBusy, ValueError, OSError) as e:
-        st.error(str(e))
-    else:
-        st.session_state["monitor_run"] = run_id
-        st.switch_page("pages/monitor.py")
+        return
+    start_and_watch(config)
 
 
 def demo_buttons(*presets: tuple[str, str]) -> None:

@@ -2,10 +2,8 @@
 import streamlit as st
 
 from gan_core.config import PRESETS, ConfigError, RunConfig
-from gan_core.data import DatasetError
-from gan_core.runfiles import RunBusy
 from ui import form
-from ui.state import get_store
+from ui.state import start_and_watch
 
 st.title("Train a GAN")
 st.caption("Pick a recipe, adjust anything, press Start. Every field explains itself (hover the ?).")
@@ -42,13 +40,4 @@ if problems:
                + ", ".join(sorted(problems)))
 
 if start and cfg is not None and not problems:
-    try:
-        with st.spinner("Loading data and building the networks…"):
-            run_id = get_store().start(cfg)
-    except ConfigError as e:
-        st.error("; ".join(f"{k}: {v}" for k, v in e.problems.items()))
-    except (DatasetError, RunBusy, ValueError, OSError) as e:
-        st.error(str(e))
-    else:
-        st.session_state["monitor_run"] = run_id
-        st.switch_page("pages/monitor.py")
+    start_and_watch(cfg)

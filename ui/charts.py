@@ -4,7 +4,6 @@ Each figure is described as one plain dict and validated once (`go.Figure(spec)`
 with add_scatter/update_layout costs ~5× more Python time, and that time is taken from the training thread."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
