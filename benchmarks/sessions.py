@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from browser import browser_missing, chromium, chromium_pids, cpu_seconds, streamlit_server  # noqa: E402
-from gan_core import RunStore, build_config  # noqa: E402
+from gan_core import RunStore  # noqa: E402
 
 STEP_JS = """() => { const el = [...document.querySelectorAll('[data-testid="stMetric"]')].find(m => m.innerText.includes('Step'));
                      return el ? parseInt(el.querySelector('[data-testid="stMetricValue"]').innerText) : -1; }"""
