@@ -10,6 +10,7 @@ import contextlib
 import copy
 import errno
 import math
+import os
 import threading
 import time
 
@@ -61,10 +62,37 @@ def bf16_supported(device: torch.device) -> bool:
     return False
 
 
+def bf16_is_slow(device: torch.device) -> bool:
+    """A CPU with AVX512-BF16 but no AMX tiles: bf16 autocast measured about half fp32's speed there
+    (benchmarks/throughput.py), because every cast costs more than the narrower maths saves."""
+    return device.type == "cpu" and not getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+
+
 def make_optimizer(params, cfg: RunConfig, lr: float, device: torch.device):
+    """Adam as one fused kernel over all tensors where the device has it (CPU, CUDA): the fastest of fused,
+    foreach and per-tensor in benchmarks/throughput.py; foreach elsewhere."""
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=cfg.beta1)
-    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
+    impl = {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), **impl)
+
+
+def _uncompiled(module: torch.nn.Module) -> torch.nn.Module:
+    """The eager module behind a torch.compile wrapper, also when a DDP wrapper sits around the compiled one."""
+    if hasattr(module, "_orig_mod"):
+        return module._orig_mod
+    inner = getattr(module, "module", None)
+    if inner is not None and hasattr(inner, "_orig_mod"):
+        module.module = inner._orig_mod
+    return module
+
+
+def cpu_threads(cfg: RunConfig) -> int:
+    """Intra-op threads for a CPU run: the config's, else half the cores the process may use (at least 1)."""
+    if cfg.threads:
+        return cfg.threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(1, cores // 2)
 
 
 def grad_norm(module: torch.nn.Module) -> torch.Tensor:
@@ -121,6 +149,8 @@ class Trainer:
         if self.bf16 and not bf16_supported(self.device):
             self.bf16 = False
             self.notes.append(f"bf16 is not supported on this {self.device.type}; training in fp32 instead")
+        elif self.bf16 and bf16_is_slow(self.device):
+            self.notes.append("bf16 on this CPU (no AMX) is usually slower than fp32; it saves memory, not time")
         self.G_fwd, self.D_fwd = self.G, self.D
         if cfg.compile:
             self._try_compile()
@@ -136,6 +166,7 @@ class Trainer:
         self.hooks: list = []  # callables (trainer) run after every iteration: tests inject faults here
         self.record = None
         self._acc = torch.zeros(5, device=self.device)
+        self._g_step_flags = torch.tensor([0.0, 1.0], device=self.device)
         self._acc_iters = 0
         self.evals = LiveEvaluation(self) if cfg.eval_every and not cfg.is_2d else None  # quality metrics, off-thread
         distributed.attach(self)  # DDP hook: per-rank noise and shard, DDP wrappers, agreed stop/pause (else no-op)
@@ -151,9 +182,34 @@ class Trainer:
     def _try_compile(self):
         try:
             self.G_fwd, self.D_fwd = torch.compile(self.G), torch.compile(self.D)
+            self._compile_unproven = True  # compilation really happens in the first iteration: see train_iteration
         except Exception as e:  # no compiler, unsupported platform
             self.G_fwd, self.D_fwd = self.G, self.D
             self.notes.append(f"torch.compile unavailable ({type(e).__name__}: {e}); running eagerly")
+
+    def _first_compiled_iteration(self) -> None:
+        """torch.compile is lazy: a missing C++ compiler or Triton, or an unsupported op, only shows in the first
+        forward/backward. Then the run goes on eagerly (that iteration again) with a note instead of failing."""
+        self._compile_unproven = False
+        try:
+            self.train_iteration()
+        except Exception as e:
+            self.G_fwd, self.D_fwd = _uncompiled(self.G_fwd), _uncompiled(self.D_fwd)
+            self.D.requires_grad_(True)
+            reason = (str(e).strip().splitlines() or [""])[0][:200]
+            note = f"torch.compile failed ({type(e).__name__}: {reason}); training eagerly instead"
+            self.notes.append(note)
+            if self.record is not None:
+                self.record.note(note)
+            self.train_iteration()
+
+    def _use_cpu_threads(self) -> int:
+        """Set this thread's intra-op thread count for a CPU run (see cpu_threads); returns the count to restore."""
+        if self.device.type != "cpu":
+            return 0
+        before = torch.get_num_threads()
+        torch.set_num_threads(cpu_threads(self.cfg))
+        return before
 
     def _autocast(self):
         if not self.bf16:
@@ -184,6 +240,8 @@ class Trainer:
     # ------------------------------------------------------------------ one iteration
     def train_iteration(self) -> None:
         """n_critic D updates, then (every g_every-th iteration) one G update. Nothing here syncs with the host."""
+        if getattr(self, "_compile_unproven", False):
+            return self._first_compiled_iteration()
         cfg, G, D, loss = self.cfg, self.G_fwd, self.D_fwd, self.loss
         g_step = self.step % cfg.g_every == 0
         reuse_fake = g_step and cfg.n_critic == 1  # as pytorch/examples dcgan: one G forward serves both updates
@@ -219,9 +277,9 @@ class Trainer:
         loss_g = torch.zeros((), device=self.device)
         if g_step:
             self.D.requires_grad_(False)  # G's update needs D's input gradient only, not D's weight gradients
-            if not reuse_fake:
-                fake = G(self._noise(cfg.batch_size), y)
             with self._autocast():
+                if not reuse_fake:
+                    fake = G(self._noise(cfg.batch_size), y)
                 loss_g = loss.g(D(self._instance_noise(fake), y).float())
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -236,7 +294,7 @@ class Trainer:
             self._acc += torch.stack([loss_d.detach(), loss_g.detach(),
                                       d_scores_for_display(d_real.detach(), cfg.loss).mean(),
                                       d_scores_for_display(d_fake.detach(), cfg.loss).mean(),
-                                      torch.tensor(float(g_step), device=self.device)])
+                                      self._g_step_flags[int(g_step)]])  # a device view: no host→device copy
         self._acc_iters += 1
         self.step += 1
 
@@ -301,6 +359,7 @@ class Trainer:
         rec, cfg = self.record, self.cfg
         images = last_images = 0
         last_time = tick = time.perf_counter()
+        threads_before = self._use_cpu_threads()
         try:
             self.status = "running"
             rec.set_status(status="running", message="")
@@ -358,6 +417,8 @@ class Trainer:
                 if self.step and self.params_finite():
                     self._checkpoint()
         finally:
+            if threads_before:
+                torch.set_num_threads(threads_before)
             if self.evals is not None:
                 self.evals.close()
             with contextlib.suppress(OSError):  # still full: the record's in-memory status (set first) says why

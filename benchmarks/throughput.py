@@ -1,0 +1,482 @@
+"""Training speed, side by side: the tutorials' own loops against gan_core's Trainer, the levers behind the
+difference, FLOP/s against this machine's matmul peak, what dashboard readers cost, and whether bf16 trains
+like fp32. Prints JSON lines; the `summary` lines carry the figures.
+
+    python benchmarks/throughput.py                                  # every section, a few minutes on a 2-core CPU
+    python benchmarks/throughput.py --device cuda                    # the same on a GPU
+    python benchmarks/throughput.py --sections tutorial,flops --seconds 10 --repeats 5
+
+Sections (--sections, comma-separated; default all but `compile`):
+  tutorial   seed 002 (MLP) and seed 000 (DCGAN32) loops as the seeds write them (benchmarks/tutorial_loops.py:
+             DataLoader + per-item PIL transforms) vs the `classic-mlp` / `classic-dcgan` presets trained by
+             RunStore (the real loop: metrics, grids, checkpoints), same nets, batch 128, full MNIST. Goals ≥3× / ≥2×.
+  flops      FLOPs of one gan_core iteration (torch.utils.flop_counter) × iterations/s, against a timed 2048² torch.mm
+             in fp32 and bf16, at the trainer's thread count and at all cores.
+  syncs      host round trips inside Trainer.train_iteration for several configs (Python-level .item/.tolist/bool/
+             float/int/.cpu/.numpy; on CUDA also torch.cuda.set_sync_debug_mode). Goal 0.
+  levers     A/B of each speed lever on one Trainer: thread count, Adam fused/foreach/per-tensor, bf16 autocast,
+             channels_last (conv nets), DataLoader instead of resident data, a host sync every step.
+  compile    torch.compile: one-off compile time, then compiled vs eager steps (slow on a small CPU: opt-in).
+  readers    a run alone vs the same run while 4 threads read it at the dashboard's 1 Hz (snapshot, runs, grid,
+             evaluation). Goal ≥ 90%.
+  precision  seeded fp32 vs bf16 `fast-mnist` runs: smoothed loss curves' mean |difference| (next to fp32 seed 0 vs
+             seed 1 for scale), and FID / classes covered / label accuracy of each.
+
+Every A/B alternates its settings in short windows inside one process, `--repeats` times, and reports medians
+with the 1-minute load average, because other programs share the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import torch  # noqa: E402
+
+from gan_core import RunStore, build_config  # noqa: E402
+from gan_core.trainer import Trainer, cpu_threads, make_optimizer, resolve_device  # noqa: E402
+
+SECTIONS = ["tutorial", "flops", "syncs", "levers", "compile", "readers", "precision"]
+DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
+HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (seed 002, seed 000)
+GOALS = {"classic-mlp": 3.0, "classic-dcgan": 2.0}
+PROCESS_THREADS = torch.get_num_threads()  # what a plain script (a tutorial) gets
+
+
+def emit(**fields) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def load() -> float:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
+
+
+def median(xs) -> float:
+    return round(statistics.median(xs), 1)
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(step, seconds: float, min_iters: int, device) -> float:
+    """Images/s of `step()` (which returns the images it consumed) over at least `seconds` and `min_iters` calls."""
+    sync(device)
+    images = iters = 0
+    start = time.perf_counter()
+    while iters < min_iters or time.perf_counter() - start < seconds:
+        images += step()
+        iters += 1
+    sync(device)
+    return images / (time.perf_counter() - start)
+
+
+def preset_config(preset: str, args, **overrides):
+    data = dict(dataset="mnist", data_root=args.data_root) if preset in HEADLINE else {}
+    return build_config(preset, device=args.device, eval_every=0, **data, **overrides).validate()
+
+
+def store_run(store: RunStore, cfg, readers: int = 0) -> dict:
+    """Train `cfg` (time-limited) through RunStore, optionally with reader threads polling it at 1 Hz."""
+    run_id = store.start(cfg)
+    stop = threading.Event()
+    calls: list[float] = []
+
+    def read(kind: int) -> None:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            if kind == 0:
+                store.snapshot(run_id)  # Monitor page: curves, status, latest grid
+            elif kind == 1:
+                store.runs()  # sidebar: every run's summary
+            elif kind == 2:
+                steps = store.snapshot(run_id, max_points=2).grid_steps
+                if steps:
+                    store.grid(run_id, steps[len(steps) // 2])  # a grid from the scrubber
+            else:
+                store.evaluation(run_id)
+                store.snapshot(run_id, max_points=300)  # Compare page
+            calls.append(time.perf_counter() - t0)
+            stop.wait(1.0)
+
+    threads = [threading.Thread(target=read, args=(k % 4,), daemon=True) for k in range(readers)]
+    for t in threads:
+        t.start()
+    status = store.wait(run_id)
+    stop.set()
+    for t in threads:
+        t.join()
+    snap = store.snapshot(run_id)
+    if status != "finished":
+        raise SystemExit(f"run {run_id} ended {status}: {snap.message}")
+    images = snap.step * cfg.batch_size * cfg.n_critic
+    out = {"images_per_s": images / snap.elapsed, "steps": snap.step}
+    if readers:
+        out.update(reader_calls=len(calls), reader_ms_mean=round(1000 * statistics.mean(calls), 1) if calls else None)
+    return out
+
+
+# ---------------------------------------------------------------------- sections
+def section_tutorial(args, device, found: dict) -> None:
+    from tutorial_loops import SeedLoop
+    store = RunStore(tempfile.mkdtemp(prefix="gan-throughput-"))
+    for preset, which in HEADLINE.items():
+        loop = SeedLoop(which, args.data_root, device)
+        torch.set_num_threads(PROCESS_THREADS)
+        timed(loop.step, 0.5, 2, device)  # warm-up: the DataLoader's first epoch iterator, first allocations
+        cfg = preset_config(preset, args, max_seconds=args.seconds)
+        ours_threads = cpu_threads(cfg) if device.type == "cpu" else PROCESS_THREADS
+        tut, tut_same, ours = [], [], []
+        for r in range(args.repeats):
+            torch.set_num_threads(PROCESS_THREADS)  # MKL's thread count is process-wide: a trainer may have moved it
+            tut.append(timed(loop.step, args.seconds, args.min_iters, device))
+            if ours_threads != PROCESS_THREADS:  # the same loop with gan_core's thread count: the rest of the gap
+                torch.set_num_threads(ours_threads)
+                tut_same.append(timed(loop.step, args.seconds, args.min_iters, device))
+            run = store_run(store, cfg)
+            ours.append(run["images_per_s"])
+            emit(section="tutorial", preset=preset, repeat=r, tutorial_images_per_s=round(tut[-1], 1),
+                 tutorial_at_gan_core_threads=round(tut_same[-1], 1) if tut_same else None,
+                 gan_core_images_per_s=round(ours[-1], 1), gan_core_steps=run["steps"], load=load())
+        found[preset] = median(ours)
+        speedup = statistics.median(ours) / statistics.median(tut)
+        emit(section="tutorial", summary=preset, tutorial=f"seed {'002' if which == 'mlp' else '000'}",
+             tutorial_images_per_s=median(tut), gan_core_images_per_s=median(ours), speedup=round(speedup, 2),
+             goal=f">= {GOALS[preset]}x", met=speedup >= GOALS[preset], tutorial_threads=PROCESS_THREADS,
+             gan_core_threads=ours_threads if device.type == "cpu" else None,
+             tutorial_at_gan_core_threads_images_per_s=median(tut_same) if tut_same else None,
+             speedup_at_equal_threads=round(statistics.median(ours) / statistics.median(tut_same), 2) if tut_same else None,
+             load=load())
+    torch.set_num_threads(PROCESS_THREADS)
+
+
+def matmul_gflops(device, dtype, threads: int, n: int = 2048, seconds: float = 1.5) -> float:
+    torch.set_num_threads(threads)
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)
+    rate = timed(lambda: (torch.mm(a, b), 1)[1], seconds, 3, device)
+    return rate * 2 * n ** 3 / 1e9
+
+
+def iteration_flops(trainer: Trainer) -> float:
+    """FLOPs of one iteration, averaged over g_every iterations (G is updated on one of them)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    k = trainer.cfg.g_every
+    with FlopCounterMode(display=False) as counter:
+        for _ in range(k):
+            trainer.train_iteration()
+    return counter.get_total_flops() / k
+
+
+def section_flops(args, device, found: dict) -> None:
+    threads_all = PROCESS_THREADS
+    peaks = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        for threads in sorted({1, threads_all}) if device.type == "cpu" else [threads_all]:
+            peaks[(dtype, threads)] = matmul_gflops(device, dtype, threads)
+    emit(section="flops", matmul_peak_gflops={f"{str(d).split('.')[-1]}@{t}thr": round(v, 1) for (d, t), v in peaks.items()},
+         cpu_amx=bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()),
+         cpu_avx512_bf16=bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()), load=load())
+    for preset in HEADLINE:
+        cfg = preset_config(preset, args)
+        threads = cpu_threads(cfg) if device.type == "cpu" else threads_all
+        torch.set_num_threads(threads)
+        trainer = Trainer(cfg)
+        flops = iteration_flops(trainer)
+        rate = found.get(preset)
+        if rate is None:  # the tutorial section did not run: measure here, on this thread
+            rate = timed(lambda: window_step(trainer), args.seconds, args.min_iters, device)
+        gflops = flops * rate / (cfg.batch_size * cfg.n_critic) / 1e9
+        fp32, bf16 = peaks[(torch.float32, threads)], peaks[(torch.bfloat16, threads)]
+        emit(section="flops", summary=preset, gflop_per_iteration=round(flops / 1e9, 3), images_per_s=round(rate, 1),
+             achieved_gflops=round(gflops, 1), threads=threads, peak_fp32_gflops=round(fp32, 1),
+             peak_bf16_gflops=round(bf16, 1), share_of_fp32_peak=round(gflops / fp32, 3),
+             share_of_all_core_fp32_peak=round(gflops / peaks[(torch.float32, threads_all)], 3), load=load())
+    torch.set_num_threads(PROCESS_THREADS)
+
+
+def window_step(trainer: Trainer, sync_every: int | None = None) -> int:
+    """One iteration as the training loop does it, with its periodic metrics read (the one host sync)."""
+    cfg = trainer.cfg
+    trainer.train_iteration()
+    if trainer.step % (sync_every or cfg.log_every) == 0:
+        trainer.read_metrics(1.0, 1)
+    return cfg.batch_size * cfg.n_critic
+
+
+class SyncCounter(torch.overrides.TorchFunctionMode):
+    NAMES = {"item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy"}
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in self.NAMES:
+            self.seen.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def section_syncs(args, device, found: dict) -> None:
+    variants = {"classic-mlp": {}, "classic-dcgan": {}, "fast-mnist": {},
+                "fast-mnist + wgan-gp, n_critic 2": dict(loss="wgan-gp", n_critic=2),
+                "fast-mnist + R1, instance noise, grad clip": dict(r1_gamma=1.0, instance_noise=0.1, grad_clip=10.0),
+                "fast-mnist + wgan (weight clipping), bf16": dict(loss="wgan", precision="bf16")}
+    for name, extra in variants.items():
+        preset = name.split(" ")[0]
+        trainer = Trainer(preset_config(preset, args, batch_size=16, **extra))
+        trainer.train_iteration()  # first use: lazy initialisation is not the steady state
+        counter = SyncCounter()
+        cuda_warnings = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if device.type == "cuda":
+                torch.cuda.set_sync_debug_mode("warn")
+            try:
+                with counter:
+                    for _ in range(4):
+                        trainer.train_iteration()
+            finally:
+                if device.type == "cuda":
+                    torch.cuda.set_sync_debug_mode("default")
+            cuda_warnings = [str(w.message)[:120] for w in caught if "synchroniz" in str(w.message)]
+        emit(section="syncs", summary=name, python_syncs_per_iteration=len(counter.seen) / 4, calls=sorted(set(counter.seen)),
+             cuda_syncs_in_4_iterations=len(cuda_warnings) if device.type == "cuda" else None, goal=0)
+
+
+class LoaderBatches:
+    """The tutorials' data path behind the trainer's batch interface: DataLoader + per-item PIL transforms."""
+
+    def __init__(self, root: str, size: int, batch_size: int, device):
+        from torchvision import datasets, transforms
+        tf = [transforms.Resize(size)] if size != 28 else []
+        tf += [transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]
+        ds = datasets.MNIST(root=root, train=True, transform=transforms.Compose(tf), download=False)
+        self.loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True)
+        self.it, self.device = iter(()), device
+
+    def sample(self, batch_size: int):
+        try:
+            x, y = next(self.it)
+        except StopIteration:
+            self.it = iter(self.loader)
+            x, y = next(self.it)
+        return x.to(self.device), y.to(self.device)
+
+
+def lever_settings(trainer: Trainer, args, device) -> dict:
+    """name → (apply, undo, host sync period) on a live Trainer; "default" is what the trainer does on its own."""
+    cfg, t = trainer.cfg, trainer
+    conv = cfg.arch != "mlp"
+
+    def adam(**impl):
+        def apply():
+            t.opt_g = torch.optim.Adam(t.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2), **impl)
+            t.opt_d = torch.optim.Adam(t.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2), **impl)
+        return apply
+
+    def default_optimizers():
+        t.opt_g = make_optimizer(t.G.parameters(), cfg, cfg.lr_g, device)
+        t.opt_d = make_optimizer(t.D.parameters(), cfg, cfg.lr_d, device)
+
+    def memory_format(fmt):
+        def apply():
+            for net in (t.G, t.D, t.G_ema):
+                if net is not None:
+                    net.to(memory_format=fmt)
+        return apply
+
+    nothing = lambda: None  # noqa: E731
+    batches = t.batches
+    settings = {"default": (nothing, nothing, None)}
+    if device.type == "cpu":
+        own, alt = cpu_threads(cfg), (PROCESS_THREADS if cpu_threads(cfg) != PROCESS_THREADS else 1)
+        settings[f"threads={alt} (default {own})"] = (lambda: torch.set_num_threads(alt), lambda: torch.set_num_threads(own), None)
+    if cfg.optimizer == "adam":
+        default_impl = "fused" if device.type in ("cpu", "cuda") else "foreach"
+        for impl, kw in (("fused", dict(fused=True)), ("foreach", dict(foreach=True)), ("per-tensor", dict(foreach=False))):
+            if impl != default_impl:
+                settings[f"adam={impl} (default {default_impl})"] = (adam(**kw), default_optimizers, None)
+    settings["bf16 autocast"] = (lambda: setattr(t, "bf16", True), lambda: setattr(t, "bf16", False), None)
+    if conv:
+        settings["channels_last"] = (memory_format(torch.channels_last), memory_format(torch.contiguous_format), None)
+    if cfg.dataset in ("mnist", "mnist-embedded") and Path(args.data_root, "MNIST").is_dir():
+        from gan_core.models import image_size_for
+        loader = LoaderBatches(args.data_root, image_size_for(cfg), cfg.batch_size, device)
+        settings["DataLoader + per-item transforms"] = (lambda: setattr(t, "batches", loader),
+                                                        lambda: setattr(t, "batches", batches), None)
+    settings["host sync every step"] = (nothing, nothing, 1)
+    return settings
+
+
+def section_levers(args, device, found: dict) -> None:
+    for preset in args.lever_presets.split(","):
+        cfg = preset_config(preset, args)
+        if device.type == "cpu":
+            torch.set_num_threads(cpu_threads(cfg))
+        trainer = Trainer(cfg)
+        settings = lever_settings(trainer, args, device)
+        rates: dict[str, list[float]] = {name: [] for name in settings}
+        for apply, undo, _ in settings.values():  # warm-up each setting once (oneDNN primitives, loader iterator)
+            apply()
+            timed(lambda: window_step(trainer), 0.2, 2, device)
+            undo()
+        for r in range(args.repeats):
+            for name, (apply, undo, sync_every) in settings.items():
+                apply()
+                rates[name].append(timed(lambda: window_step(trainer, sync_every), args.lever_seconds, args.min_iters, device))
+                undo()
+            emit(section="levers", preset=preset, repeat=r, images_per_s={k: round(v[-1], 1) for k, v in rates.items()},
+                 load=load())
+        base = statistics.median(rates["default"])
+        emit(section="levers", summary=preset, default_images_per_s=round(base, 1),
+             effect_vs_default={k: round(statistics.median(v) / base, 2) for k, v in rates.items() if k != "default"},
+             interop_threads=torch.get_num_interop_threads(), load=load())
+    torch.set_num_threads(PROCESS_THREADS)
+
+
+def section_compile(args, device, found: dict) -> None:
+    for preset in args.lever_presets.split(","):
+        cfg = preset_config(preset, args)
+        if device.type == "cpu":
+            torch.set_num_threads(cpu_threads(cfg))
+        trainer = Trainer(cfg.replace(compile=True))
+        start = time.perf_counter()
+        for _ in range(2 * cfg.g_every):  # both graphs (with and without a G update), forward and backward
+            trainer.train_iteration()
+        trainer.read_metrics(1.0, 1)
+        compile_s = time.perf_counter() - start
+        compiled, eager = (trainer.G_fwd, trainer.D_fwd), (trainer.G, trainer.D)
+        rates = {"compiled": [], "eager": []}
+        for r in range(args.repeats):
+            for name, nets in (("compiled", compiled), ("eager", eager)):
+                trainer.G_fwd, trainer.D_fwd = nets
+                rates[name].append(timed(lambda: window_step(trainer), args.lever_seconds, args.min_iters, device))
+        fast, slow = statistics.median(rates["compiled"]), statistics.median(rates["eager"])
+        emit(section="compile", summary=preset, compile_and_first_iterations_s=round(compile_s, 1), notes=trainer.notes,
+             compiled_images_per_s=round(fast, 1), eager_images_per_s=round(slow, 1), effect=round(fast / slow, 2),
+             pays_off_after_s=round(compile_s * fast / (fast - slow), 1) if fast > slow else None, load=load())
+    torch.set_num_threads(PROCESS_THREADS)
+
+
+def section_readers(args, device, found: dict) -> None:
+    store = RunStore(tempfile.mkdtemp(prefix="gan-readers-"))
+    for preset in ("classic-mlp", "fast-mnist"):
+        cfg = preset_config(preset, args, max_seconds=args.seconds)
+        alone, read, ms = [], [], []
+        for r in range(args.repeats):
+            alone.append(store_run(store, cfg)["images_per_s"])
+            run = store_run(store, cfg, readers=args.readers)
+            read.append(run["images_per_s"])
+            ms.append(run["reader_ms_mean"])
+            emit(section="readers", preset=preset, repeat=r, alone_images_per_s=round(alone[-1], 1),
+                 with_readers_images_per_s=round(read[-1], 1), reader_calls=run["reader_calls"],
+                 reader_ms_mean=run["reader_ms_mean"], load=load())
+        ratio = statistics.median(read) / statistics.median(alone)
+        emit(section="readers", summary=preset, readers=args.readers, alone_images_per_s=median(alone),
+             with_readers_images_per_s=median(read), ratio=round(ratio, 3), goal=">= 0.9", met=ratio >= 0.9,
+             reader_ms_mean=median([m for m in ms if m is not None] or [0]), load=load())
+
+
+def loss_curves(cfg, steps: int) -> tuple[Trainer, list[float], list[float], float]:
+    trainer = Trainer(cfg)
+    d, g = [], []
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_iteration()
+        row = trainer.read_metrics(1.0, 1)
+        d.append(row["d_loss"])
+        if row["g_loss"] is not None:
+            g.append(row["g_loss"])
+    return trainer, d, g, time.perf_counter() - start
+
+
+def smooth(xs: list[float], window: int) -> list[float]:
+    out, acc = [], 0.0
+    for i, x in enumerate(xs):
+        acc += x - (xs[i - window] if i >= window else 0.0)
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+def mean_abs_diff(a: list[float], b: list[float], window: int) -> float:
+    sa, sb = smooth(a, window), smooth(b, window)
+    n = min(len(sa), len(sb))
+    return sum(abs(x - y) for x, y in zip(sa[:n], sb[:n])) / max(n, 1)
+
+
+def section_precision(args, device, found: dict) -> None:
+    from gan_core import metrics
+    from gan_core.models import image_size_for
+    cfg = preset_config("fast-mnist", args, steps=args.precision_steps, max_seconds=0.0)
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads(cfg))
+    ev = metrics.get_evaluator(cfg.dataset, cfg.data_root)
+    stats = metrics.real_stats(ev, image_size_for(cfg), 1, cfg.data_root)
+    z, labels = metrics.eval_noise(cfg, 1000)
+    runs = {}
+    for name, c in (("fp32", cfg), ("bf16", cfg.replace(precision="bf16")), ("fp32 seed 1", cfg.replace(seed=1))):
+        trainer, d, g, seconds = loss_curves(c, args.precision_steps)
+        G = trainer.G_ema if trainer.G_ema is not None else trainer.G
+        result = metrics.evaluate_generator(G, ev, stats, z, labels)
+        runs[name] = (d, g)
+        emit(section="precision", run=name, bf16_active=trainer.bf16, notes=trainer.notes, steps=args.precision_steps,
+             seconds=round(seconds, 1), fid=round(result.fid, 2), modes_covered=result.modes_covered,
+             label_accuracy=result.label_accuracy, confidence=round(result.confidence, 3), load=load())
+    w = args.smooth
+    emit(section="precision", summary="loss curves", smoothing_window=w,
+         d_loss_mad_bf16_vs_fp32=round(mean_abs_diff(runs["fp32"][0], runs["bf16"][0], w), 4),
+         g_loss_mad_bf16_vs_fp32=round(mean_abs_diff(runs["fp32"][1], runs["bf16"][1], w), 4),
+         d_loss_mad_seed1_vs_seed0=round(mean_abs_diff(runs["fp32"][0], runs["fp32 seed 1"][0], w), 4),
+         g_loss_mad_seed1_vs_seed0=round(mean_abs_diff(runs["fp32"][1], runs["fp32 seed 1"][1], w), 4))
+    torch.set_num_threads(PROCESS_THREADS)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[6:21]))
+    p.add_argument("--sections", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated, from {', '.join(SECTIONS)}")
+    p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu, cuda, mps")
+    p.add_argument("--data-root", default=str(HERE.parents[1] / "shared" / "data"),
+                   help="torchvision MNIST root (default: ../shared/data)")
+    p.add_argument("--seconds", type=float, default=8.0, help="seconds per measurement window (tutorial, readers)")
+    p.add_argument("--lever-seconds", type=float, default=2.5, help="seconds per lever window")
+    p.add_argument("--min-iters", type=int, default=4, help="at least this many iterations per window")
+    p.add_argument("--repeats", type=int, default=3, help="alternating windows per setting (medians reported)")
+    p.add_argument("--lever-presets", default="classic-mlp,classic-dcgan", help="presets for levers and compile")
+    p.add_argument("--readers", type=int, default=4, help="reader threads in the readers section")
+    p.add_argument("--precision-steps", type=int, default=400, help="iterations per run in the precision section")
+    p.add_argument("--smooth", type=int, default=25, help="moving-average window for the loss curves")
+    args = p.parse_args()
+    chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        p.error(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    device = resolve_device(args.device)
+    args.device = device.type
+    emit(torch=torch.__version__, device=str(device), cpu_count=os.cpu_count(), process_threads=PROCESS_THREADS,
+         interop_threads=torch.get_num_interop_threads(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+         load=load(), sections=chosen)
+    found: dict = {}
+    for name in chosen:
+        start = time.perf_counter()
+        globals()[f"section_{name}"](args, device, found)
+        emit(section=name, seconds=round(time.perf_counter() - start, 1))
+
+
+if __name__ == "__main__":
+    main()
