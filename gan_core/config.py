@@ -89,10 +89,9 @@ class RunConfig:
     ema: float = _f(0.0, "Decay of an exponential moving average of G's weights used for samples (StyleGAN style); 0 = off, "
                     "typical 0.999.", min=0.0, max=0.99999)
     compile: bool = _f(False, "torch.compile the networks (falls back with a note if compilation is unavailable).")
-    threads: int = _f(0, "CPU threads per training step; 0 = auto: every core this process may use (shared out "
-                      "among the processes of a torchrun launch). Set fewer to leave cores for other work: a "
-                      "multi-threaded step stalls whenever another program takes one of its cores. Ignored on a GPU.",
-                      min=0, max=256)
+    threads: int = _f(0, "CPU threads per training step; 0 = auto: this process's share of the cores for conv nets "
+                      "(compute-bound), half of it for MLPs (small ops that stall when the dashboard or the quality "
+                      "worker takes a core). Set it to leave cores for other work. Ignored on a GPU.", min=0, max=256)
     sync_bn: bool = _f(False, "Multi-GPU runs (torchrun) only: BatchNorm statistics over the whole global batch "
                        "(SyncBatchNorm, CUDA GPUs) instead of each GPU's own share; ignored in one process. "
                        "A D with a gradient penalty (wgan-gp, R1) keeps per-GPU BatchNorm.")

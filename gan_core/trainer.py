@@ -88,13 +88,16 @@ def _uncompiled(module: torch.nn.Module) -> torch.nn.Module:
 
 
 def cpu_threads(cfg: RunConfig) -> int:
-    """Intra-op threads for a CPU run: the config's, else every usable core shared among torchrun's local processes.
-    All cores measured 1.36× (classic-mlp) and 1.79× (classic-dcgan) the speed of half of them on a quiet 2-core CPU
-    (benchmarks/throughput.py, levers)."""
+    """Intra-op threads for a CPU run: the config's, else this process's share of the cores (torchrun shares them
+    among its local processes), halved for MLPs. Measured in the real loop on a 2-core CPU (benchmarks/throughput.py):
+    conv nets are compute-bound and gain from every core (classic-dcgan 381 vs 250 images/s), while an MLP step is
+    many small ops that stall whenever the evaluation worker or the dashboard takes a core (classic-mlp 8.4k images/s
+    on 2 threads vs 14.7k on 1)."""
     if cfg.threads:
         return cfg.threads
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
-    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    share = max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    return max(1, share // 2) if cfg.arch in ("mlp", "mlp2d") else share
 
 
 def grad_norm(module: torch.nn.Module) -> torch.Tensor:
