@@ -45,7 +45,7 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 from gan_core import RunStore, build_config  # noqa: E402
-from gan_core.trainer import Trainer, cpu_threads, make_optimizer, resolve_device  # noqa: E402
+from gan_core.trainer import Trainer, make_optimizer, resolve_device  # noqa: E402
 
 SECTIONS = ["tutorial", "flops", "syncs", "levers", "compile", "readers", "precision"]
 DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
@@ -137,7 +137,7 @@ def section_tutorial(args, device, found: dict) -> None:
         torch.set_num_threads(PROCESS_THREADS)
         timed(loop.step, 0.5, 2, device)  # warm-up: the DataLoader's first epoch iterator, first allocations
         cfg = preset_config(preset, args, max_seconds=args.seconds)
-        ours_threads = cpu_threads(cfg) if device.type == "cpu" else PROCESS_THREADS
+        ours_threads = Trainer(cfg).cpu_threads() if device.type == "cpu" else PROCESS_THREADS
         tut, tut_same, ours = [], [], []
         for r in range(args.repeats):
             torch.set_num_threads(PROCESS_THREADS)  # MKL's thread count is process-wide: a trainer may have moved it
@@ -192,9 +192,9 @@ def section_flops(args, device, found: dict) -> None:
          cpu_avx512_bf16=bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()), load=load())
     for preset in HEADLINE:
         cfg = preset_config(preset, args)
-        threads = cpu_threads(cfg) if device.type == "cpu" else threads_all
-        torch.set_num_threads(threads)
         trainer = Trainer(cfg)
+        threads = trainer.cpu_threads() if device.type == "cpu" else threads_all
+        torch.set_num_threads(threads)
         flops = iteration_flops(trainer)
         rate = found.get(preset)
         if rate is None:  # the tutorial section did not run: measure here, on this thread
@@ -304,7 +304,8 @@ def lever_settings(trainer: Trainer, args, device) -> dict:
     batches = t.batches
     settings = {"default": (nothing, nothing, None)}
     if device.type == "cpu":
-        own, alt = cpu_threads(cfg), (PROCESS_THREADS if cpu_threads(cfg) != PROCESS_THREADS else 1)
+        own = t.cpu_threads()
+        alt = PROCESS_THREADS if own != PROCESS_THREADS else 1
         settings[f"threads={alt} (default {own})"] = (lambda: torch.set_num_threads(alt), lambda: torch.set_num_threads(own), None)
     if cfg.optimizer == "adam":
         default_impl = "fused" if device.type in ("cpu", "cuda") else "foreach"
@@ -326,9 +327,9 @@ def lever_settings(trainer: Trainer, args, device) -> dict:
 def section_levers(args, device, found: dict) -> None:
     for preset in args.lever_presets.split(","):
         cfg = preset_config(preset, args)
-        if device.type == "cpu":
-            torch.set_num_threads(cpu_threads(cfg))
         trainer = Trainer(cfg)
+        if device.type == "cpu":
+            torch.set_num_threads(trainer.cpu_threads())
         settings = lever_settings(trainer, args, device)
         rates: dict[str, list[float]] = {name: [] for name in settings}
         for apply, undo, _ in settings.values():  # warm-up each setting once (oneDNN primitives, loader iterator)
@@ -352,9 +353,9 @@ def section_levers(args, device, found: dict) -> None:
 def section_compile(args, device, found: dict) -> None:
     for preset in args.lever_presets.split(","):
         cfg = preset_config(preset, args)
-        if device.type == "cpu":
-            torch.set_num_threads(cpu_threads(cfg))
         trainer = Trainer(cfg.replace(compile=True))
+        if device.type == "cpu":
+            torch.set_num_threads(trainer.cpu_threads())
         start = time.perf_counter()
         for _ in range(2 * cfg.g_every):  # both graphs (with and without a G update), forward and backward
             trainer.train_iteration()
@@ -424,7 +425,7 @@ def section_precision(args, device, found: dict) -> None:
     from gan_core.models import image_size_for
     cfg = preset_config("fast-mnist", args, steps=args.precision_steps, max_seconds=0.0)
     if device.type == "cpu":
-        torch.set_num_threads(cpu_threads(cfg))
+        torch.set_num_threads(Trainer(cfg).cpu_threads())
     ev = metrics.get_evaluator(cfg.dataset, cfg.data_root)
     stats = metrics.real_stats(ev, image_size_for(cfg), 1, cfg.data_root)
     z, labels = metrics.eval_noise(cfg, 1000)

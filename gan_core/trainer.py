@@ -87,17 +87,40 @@ def _uncompiled(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-def cpu_threads(cfg: RunConfig) -> int:
+LIGHT_MFLOPS = 10.0  # G + D forward MFLOPs per image below which a step counts as light (see cpu_threads)
+
+
+def cpu_threads(cfg: RunConfig, light: bool | None = None) -> int:
     """Intra-op threads for a CPU run: the config's, else this process's share of the cores (torchrun shares them
-    among its local processes), halved for MLPs. Measured in the real loop on a 2-core CPU (benchmarks/throughput.py):
-    conv nets are compute-bound and gain from every core (classic-dcgan 381 vs 250 images/s), while an MLP step is
-    many small ops that stall whenever the evaluation worker or the dashboard takes a core (classic-mlp 8.4k images/s
-    on 2 threads vs 14.7k on 1)."""
+    among its local processes), halved for light nets (`light`; default: MLPs). Measured in the real loop on a
+    2-core CPU (benchmarks/throughput.py): heavy conv nets are compute-bound and gain from every core (classic-dcgan,
+    69 MFLOP/image: 381 vs 250 images/s), while a light step (classic-mlp 1.1, fast-mnist 4.8 MFLOP/image) is many
+    small ops that stall whenever the evaluation worker, the dashboard or another program takes a core
+    (classic-mlp 8.4k images/s on 2 threads vs 14.7k on 1; fast-mnist 1.17k vs 0.88k beside one busy process)."""
     if cfg.threads:
         return cfg.threads
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
     share = max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
-    return max(1, share // 2) if cfg.arch in ("mlp", "mlp2d") else share
+    if light is None:
+        light = cfg.arch in ("mlp", "mlp2d")
+    return max(1, share // 2) if light else share
+
+
+@torch.no_grad()
+def forward_mflops(G: torch.nn.Module, D: torch.nn.Module, z_dim: int, device) -> float:
+    """MFLOPs of G then D on one image (eval mode, counted on two), to size a step's work without timing it."""
+    from torch.utils.flop_counter import FlopCounterMode
+    modes = G.training, D.training
+    G.eval()
+    D.eval()
+    try:
+        y = torch.zeros(2, dtype=torch.long, device=device) if G.num_classes else None
+        with FlopCounterMode(display=False) as counter:
+            D(G(torch.zeros(2, z_dim, device=device), y), y)
+    finally:
+        G.train(modes[0])
+        D.train(modes[1])
+    return counter.get_total_flops() / 2 / 1e6
 
 
 def grad_norm(module: torch.nn.Module) -> torch.Tensor:
@@ -208,12 +231,18 @@ class Trainer:
                 self.record.note(note)
             self.train_iteration()
 
+    def cpu_threads(self) -> int:
+        """This run's intra-op thread count on a CPU (see cpu_threads: light nets take half the share)."""
+        if self.cfg.threads:
+            return self.cfg.threads
+        return cpu_threads(self.cfg, forward_mflops(self.G, self.D, self.cfg.z_dim, self.device) < LIGHT_MFLOPS)
+
     def _use_cpu_threads(self) -> int:
         """Set this thread's intra-op thread count for a CPU run (see cpu_threads); returns the count to restore."""
         if self.device.type != "cpu":
             return 0
         before = torch.get_num_threads()
-        torch.set_num_threads(cpu_threads(self.cfg))
+        torch.set_num_threads(self.cpu_threads())
         return before
 
     def _autocast(self):

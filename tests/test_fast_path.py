@@ -1,0 +1,63 @@
+"""The training step stays on the device (no host round trip per iteration), and a CPU run picks its thread
+count from how heavy its nets are. Speed itself is measured in benchmarks/throughput.py, never here."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gan_core.trainer as trainer_module
+from gan_core.trainer import LIGHT_MFLOPS, Trainer, forward_mflops
+
+HOST_SYNCS = {"item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy"}
+
+
+class HostSyncs(torch.overrides.TorchFunctionMode):
+    """Records every Python-level call that pulls a tensor's value to the host (a device sync on a GPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in HOST_SYNCS:
+            self.calls.append(func.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(arch="dcgan28", conditional=True, ema=0.99),  # the fast default's shape
+    dict(arch="mlp", loss="wgan-gp", n_critic=2),
+    dict(arch="dcgan32", loss="wgan", g_every=2, grad_clip=5.0),
+    dict(arch="mlp", r1_gamma=1.0, instance_noise=0.1, label_smoothing=0.1),
+])
+def test_training_iterations_never_read_values_back_to_the_host(tiny_config, overrides):
+    trainer = Trainer(tiny_config(**overrides, steps=10))
+    trainer.train_iteration()
+    with HostSyncs() as seen:
+        for _ in range(3):
+            trainer.train_iteration()
+    assert seen.calls == []
+    row = trainer.read_metrics(1.0, 16)  # the one sync, every log_every iterations, still reads all four
+    assert row["step"] == 4 and row["g_loss"] is not None and torch.isfinite(torch.tensor(row["d_loss"]))
+
+
+def test_light_nets_take_half_the_cores_heavy_ones_all_and_an_explicit_count_wins(tiny_config, monkeypatch):
+    monkeypatch.setattr(trainer_module.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    light = Trainer(tiny_config(arch="mlp"))
+    heavy = Trainer(tiny_config(arch="dcgan32", g_features=64, d_features=64))
+    assert forward_mflops(light.G, light.D, light.cfg.z_dim, "cpu") < LIGHT_MFLOPS
+    assert forward_mflops(heavy.G, heavy.D, heavy.cfg.z_dim, "cpu") > LIGHT_MFLOPS
+    assert light.cpu_threads() == 4 and heavy.cpu_threads() == 8
+    assert Trainer(tiny_config(arch="mlp", threads=3)).cpu_threads() == 3
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # torchrun: two processes share the machine's cores
+    assert heavy.cpu_threads() == 4
+
+
+def test_a_run_trains_on_its_thread_count_and_gives_the_process_default_back(store, tiny_config):
+    before = torch.get_num_threads()
+    seen = []
+    run_id = store.start(tiny_config(arch="mlp", threads=1, steps=3), hooks=[lambda t: seen.append(torch.get_num_threads())])
+    assert store.wait(run_id, timeout=60) == "finished"
+    assert seen == [1, 1, 1]
+    assert torch.get_num_threads() == before  # this thread's own setting was never touched
