@@ -14,8 +14,11 @@ Sections (--sections, comma-separated; default all but `compile`):
              in fp32 and bf16, at the trainer's thread count and at all cores.
   syncs      host round trips inside Trainer.train_iteration for several configs (Python-level .item/.tolist/bool/
              float/int/.cpu/.numpy; on CUDA also torch.cuda.set_sync_debug_mode). Goal 0.
-  levers     A/B of each speed lever on one Trainer: thread count, Adam fused/foreach/per-tensor, bf16 autocast,
-             channels_last (conv nets), DataLoader instead of resident data, a host sync every step.
+  threads    the trainer's own CPU thread count vs the other choice (1 or all cores), in the real loop with the
+             preset's live evaluation on, as users run it (a bare loop favours more threads more than the real one).
+  levers     A/B of each speed lever on one Trainer: Adam fused/foreach/per-tensor, bf16 autocast, channels_last
+             (conv nets), one D call over real+fake (D without BatchNorm), DataLoader instead of resident data, a
+             host sync every step.
   compile    torch.compile: one-off compile time, then compiled vs eager steps (slow on a small CPU: opt-in).
   readers    a run alone vs the same run while 4 threads read it at the dashboard's 1 Hz (snapshot, runs, grid,
              evaluation). Goal ≥ 90%.
@@ -47,7 +50,7 @@ import torch  # noqa: E402
 from gan_core import RunStore, build_config  # noqa: E402
 from gan_core.trainer import Trainer, make_optimizer, resolve_device  # noqa: E402
 
-SECTIONS = ["tutorial", "flops", "syncs", "levers", "compile", "readers", "precision"]
+SECTIONS = ["tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision"]
 DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
 HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (seed 002, seed 000)
 GOALS = {"classic-mlp": 3.0, "classic-dcgan": 2.0}
@@ -85,7 +88,7 @@ def timed(step, seconds: float, min_iters: int, device) -> float:
 
 def preset_config(preset: str, args, **overrides):
     data = dict(dataset="mnist", data_root=args.data_root) if preset in HEADLINE else {}
-    return build_config(preset, device=args.device, eval_every=0, **data, **overrides).validate()
+    return build_config(preset, device=args.device, **{"eval_every": 0, **data, **overrides}).validate()
 
 
 def store_run(store: RunStore, cfg, readers: int = 0) -> dict:
@@ -303,18 +306,20 @@ def lever_settings(trainer: Trainer, args, device) -> dict:
     nothing = lambda: None  # noqa: E731
     batches = t.batches
     settings = {"default": (nothing, nothing, None)}
-    if device.type == "cpu":
-        own = t.cpu_threads()
-        alt = PROCESS_THREADS if own != PROCESS_THREADS else 1
-        settings[f"threads={alt} (default {own})"] = (lambda: torch.set_num_threads(alt), lambda: torch.set_num_threads(own), None)
     if cfg.optimizer == "adam":
         default_impl = "fused" if device.type in ("cpu", "cuda") else "foreach"
         for impl, kw in (("fused", dict(fused=True)), ("foreach", dict(foreach=True)), ("per-tensor", dict(foreach=False))):
             if impl != default_impl:
                 settings[f"adam={impl} (default {default_impl})"] = (adam(**kw), default_optimizers, None)
     settings["bf16 autocast"] = (lambda: setattr(t, "bf16", True), lambda: setattr(t, "bf16", False), None)
-    if conv:
+    if conv and device.type == "cpu":  # the trainer's CPU default (trainer.py)
+        settings["NCHW (default channels_last)"] = (memory_format(torch.contiguous_format),
+                                                    memory_format(torch.channels_last), None)
+    elif conv:
         settings["channels_last"] = (memory_format(torch.channels_last), memory_format(torch.contiguous_format), None)
+    if t.joint_d:
+        settings["D called twice (default once on real+fake)"] = (lambda: setattr(t, "joint_d", False),
+                                                                  lambda: setattr(t, "joint_d", True), None)
     if cfg.dataset in ("mnist", "mnist-embedded") and Path(args.data_root, "MNIST").is_dir():
         from gan_core.models import image_size_for
         loader = LoaderBatches(args.data_root, image_size_for(cfg), cfg.batch_size, device)
@@ -348,6 +353,26 @@ def section_levers(args, device, found: dict) -> None:
              effect_vs_default={k: round(statistics.median(v) / base, 2) for k, v in rates.items() if k != "default"},
              interop_threads=torch.get_num_interop_threads(), load=load())
     torch.set_num_threads(PROCESS_THREADS)
+
+
+def section_threads(args, device, found: dict) -> None:
+    if device.type != "cpu":
+        emit(section="threads", skipped="CPU thread counts only matter on a CPU")
+        return
+    store = RunStore(tempfile.mkdtemp(prefix="gan-threads-"))
+    for preset in args.lever_presets.split(","):
+        cfg = preset_config(preset, args, max_seconds=args.seconds, eval_every=200)  # 200: RunConfig's default
+        own = Trainer(cfg).cpu_threads()
+        alt = PROCESS_THREADS if own != PROCESS_THREADS else 1
+        rates: dict[int, list[float]] = {own: [], alt: []}
+        for r in range(args.repeats):
+            for n in (own, alt):
+                rates[n].append(store_run(store, cfg.replace(threads=n))["images_per_s"])
+            emit(section="threads", preset=preset, repeat=r, images_per_s={k: round(v[-1], 1) for k, v in rates.items()},
+                 load=load())
+        emit(section="threads", summary=preset, auto_threads=own, auto_images_per_s=median(rates[own]),
+             other_threads=alt, other_images_per_s=median(rates[alt]),
+             auto_vs_other=round(statistics.median(rates[own]) / statistics.median(rates[alt]), 2), load=load())
 
 
 def section_compile(args, device, found: dict) -> None:

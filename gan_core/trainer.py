@@ -170,6 +170,9 @@ class Trainer:
         use_generator(self.D, self.rng)  # dropout masks from the run's own seeded stream (determinism)
         self.G.to(self.device)
         self.D.to(self.device)
+        if self.device.type == "cpu" and any(isinstance(m, torch.nn.Conv2d) for m in self.D.modules()):
+            for net in (self.G, self.D):  # oneDNN's own layout: no reorder around each conv (1.1× on dcgan32, dcgan28)
+                net.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema else None
         self.opt_g = make_optimizer(self.G.parameters(), cfg, cfg.lr_g, self.device)
         self.opt_d = make_optimizer(self.D.parameters(), cfg, cfg.lr_d, self.device)
@@ -195,6 +198,8 @@ class Trainer:
         self.record = None
         self._acc = torch.zeros(5, device=self.device)
         self._g_step_flags = torch.tensor([0.0, 1.0], device=self.device)
+        # D scores real and fake in one call unless batch statistics (BatchNorm) would then mix the two batches
+        self.joint_d = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
         self._acc_iters = 0
         self.evals = LiveEvaluation(self) if cfg.eval_every and not cfg.is_2d else None  # quality metrics, off-thread
         distributed.attach(self)  # DDP hook: per-rank noise and shard, DDP wrappers, agreed stop/pause (else no-op)
@@ -291,8 +296,13 @@ class Trainer:
                 real_in = self._instance_noise(real)
                 if cfg.r1_gamma:
                     real_in.requires_grad_(True)
-                d_real = D(real_in, y).float()
-                d_fake = D(self._instance_noise(fake.detach()), y).float()
+                fake_in = self._instance_noise(fake.detach())
+                if self.joint_d:  # one D call over [real; fake]: the same maths, bigger matmuls, no gradient adds
+                    both = D(torch.cat([real_in, fake_in.to(real_in.dtype)]), None if y is None else torch.cat([y, y]))
+                    d_real, d_fake = both.float().split(real_in.shape[0])
+                else:
+                    d_real = D(real_in, y).float()
+                    d_fake = D(fake_in, y).float()
                 loss_d = loss.d(d_real, d_fake, 1.0 - cfg.label_smoothing)
                 if loss.gradient_penalty:
                     loss_d = loss_d + cfg.gp_lambda * gradient_penalty(D, real, fake.detach().to(real.dtype), y, self.rng)

@@ -61,3 +61,23 @@ def test_a_run_trains_on_its_thread_count_and_gives_the_process_default_back(sto
     assert store.wait(run_id, timeout=60) == "finished"
     assert seen == [1, 1, 1]
     assert torch.get_num_threads() == before  # this thread's own setting was never touched
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(arch="mlp", conditional=True),
+    dict(arch="dcgan32", d_norm="layer", loss="wgan-gp", r1_gamma=1.0, instance_noise=0.1),
+])
+def test_one_d_call_over_real_and_fake_trains_like_two(tiny_config, overrides):
+    cfg = tiny_config(**overrides, optimizer="sgd", steps=10)  # SGD: Adam would magnify rounding in near-zero grads
+    joint, split = Trainer(cfg), Trainer(cfg)
+    split.joint_d = False
+    assert joint.joint_d
+    for _ in range(3):
+        joint.train_iteration()
+        split.train_iteration()
+    for a, b in zip([*joint.D.parameters(), *joint.G.parameters()], [*split.D.parameters(), *split.G.parameters()]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_batchnorm_d_scores_real_and_fake_separately(tiny_config):
+    assert not Trainer(tiny_config(arch="dcgan32", d_norm="batch")).joint_d  # one call would mix their batch statistics
