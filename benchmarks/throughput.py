@@ -48,6 +48,7 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 from gan_core import RunStore, build_config  # noqa: E402
+from gan_core.threads import one_intra_op_thread_here  # noqa: E402
 from gan_core.trainer import Trainer, make_optimizer, resolve_device  # noqa: E402
 
 SECTIONS = ["tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision"]
@@ -74,16 +75,39 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(step, seconds: float, min_iters: int, device) -> float:
-    """Images/s of `step()` (which returns the images it consumed) over at least `seconds` and `min_iters` calls."""
-    sync(device)
-    images = iters = 0
-    start = time.perf_counter()
-    while iters < min_iters or time.perf_counter() - start < seconds:
-        images += step()
-        iters += 1
-    sync(device)
-    return images / (time.perf_counter() - start)
+def on_own_thread(fn, threads: int):
+    """fn() on a fresh thread with `threads` intra-op threads; its OpenMP pool ends with it. Measured work never runs
+    on the main thread: a pool left there would throttle every later measurement (gan_core/threads.py)."""
+    out: dict = {}
+
+    def work():
+        torch.set_num_threads(threads)
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # re-raised on the caller's thread
+            out["error"] = e
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def timed(step, seconds: float, min_iters: int, device, threads: int = PROCESS_THREADS) -> float:
+    """Images/s of `step()` (which returns the images it consumed) over at least `seconds` and `min_iters` calls,
+    on a thread of its own with `threads` intra-op threads."""
+    def window() -> float:
+        sync(device)
+        images = iters = 0
+        start = time.perf_counter()
+        while iters < min_iters or time.perf_counter() - start < seconds:
+            images += step()
+            iters += 1
+        sync(device)
+        return images / (time.perf_counter() - start)
+    return on_own_thread(window, threads)
 
 
 def preset_config(preset: str, args, **overrides):
@@ -137,23 +161,20 @@ def section_tutorial(args, device, found: dict) -> None:
     store = RunStore(tempfile.mkdtemp(prefix="gan-throughput-"))
     for preset, which in HEADLINE.items():
         loop = SeedLoop(which, args.data_root, device)
-        torch.set_num_threads(PROCESS_THREADS)
         timed(loop.step, 0.5, 2, device)  # warm-up: the DataLoader's first epoch iterator, first allocations
         cfg = preset_config(preset, args, max_seconds=args.seconds)
         ours_threads = Trainer(cfg).cpu_threads() if device.type == "cpu" else PROCESS_THREADS
         tut, tut_same, ours = [], [], []
         for r in range(args.repeats):
-            torch.set_num_threads(PROCESS_THREADS)  # MKL's thread count is process-wide: a trainer may have moved it
             tut.append(timed(loop.step, args.seconds, args.min_iters, device))
             if ours_threads != PROCESS_THREADS:  # the same loop with gan_core's thread count: the rest of the gap
-                torch.set_num_threads(ours_threads)
-                tut_same.append(timed(loop.step, args.seconds, args.min_iters, device))
+                tut_same.append(timed(loop.step, args.seconds, args.min_iters, device, ours_threads))
             run = store_run(store, cfg)
             ours.append(run["images_per_s"])
             emit(section="tutorial", preset=preset, repeat=r, tutorial_images_per_s=round(tut[-1], 1),
                  tutorial_at_gan_core_threads=round(tut_same[-1], 1) if tut_same else None,
                  gan_core_images_per_s=round(ours[-1], 1), gan_core_steps=run["steps"], load=load())
-        found[preset] = median(ours)
+        found[preset], found[f"{preset}:tutorial"] = median(ours), median(tut)
         speedup = statistics.median(ours) / statistics.median(tut)
         emit(section="tutorial", summary=preset, tutorial=f"seed {'002' if which == 'mlp' else '000'}",
              tutorial_images_per_s=median(tut), gan_core_images_per_s=median(ours), speedup=round(speedup, 2),
@@ -162,15 +183,13 @@ def section_tutorial(args, device, found: dict) -> None:
              tutorial_at_gan_core_threads_images_per_s=median(tut_same) if tut_same else None,
              speedup_at_equal_threads=round(statistics.median(ours) / statistics.median(tut_same), 2) if tut_same else None,
              load=load())
-    torch.set_num_threads(PROCESS_THREADS)
 
 
 def matmul_gflops(device, dtype, threads: int, n: int = 2048, seconds: float = 1.5) -> float:
-    torch.set_num_threads(threads)
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
-    torch.mm(a, b)
-    rate = timed(lambda: (torch.mm(a, b), 1)[1], seconds, 3, device)
+    on_own_thread(lambda: torch.mm(a, b), threads)
+    rate = timed(lambda: (torch.mm(a, b), 1)[1], seconds, 3, device, threads)
     return rate * 2 * n ** 3 / 1e9
 
 
@@ -197,18 +216,22 @@ def section_flops(args, device, found: dict) -> None:
         cfg = preset_config(preset, args)
         trainer = Trainer(cfg)
         threads = trainer.cpu_threads() if device.type == "cpu" else threads_all
-        torch.set_num_threads(threads)
-        flops = iteration_flops(trainer)
+        flops = on_own_thread(lambda: iteration_flops(trainer), threads)
         rate = found.get(preset)
-        if rate is None:  # the tutorial section did not run: measure here, on this thread
-            rate = timed(lambda: window_step(trainer), args.seconds, args.min_iters, device)
-        gflops = flops * rate / (cfg.batch_size * cfg.n_critic) / 1e9
-        fp32, bf16 = peaks[(torch.float32, threads)], peaks[(torch.bfloat16, threads)]
+        if rate is None:  # the tutorial section did not run: measure the bare trainer here
+            rate = timed(lambda: window_step(trainer), args.seconds, args.min_iters, device, threads)
+        per_image = flops / (cfg.batch_size * cfg.n_critic)
+        gflops = per_image * rate / 1e9
+        fp32, bf16, fp32_all = peaks[(torch.float32, threads)], peaks[(torch.bfloat16, threads)], peaks[(torch.float32, threads_all)]
+        tutorial = found.get(f"{preset}:tutorial")
         emit(section="flops", summary=preset, gflop_per_iteration=round(flops / 1e9, 3), images_per_s=round(rate, 1),
              achieved_gflops=round(gflops, 1), threads=threads, peak_fp32_gflops=round(fp32, 1),
              peak_bf16_gflops=round(bf16, 1), share_of_fp32_peak=round(gflops / fp32, 3),
-             share_of_all_core_fp32_peak=round(gflops / peaks[(torch.float32, threads_all)], 3), load=load())
-    torch.set_num_threads(PROCESS_THREADS)
+             share_of_all_core_fp32_peak=round(gflops / fp32_all, 3),
+             # the most these FLOPs allow: every core at the fp32 matmul peak, against the tutorial's measured rate
+             images_per_s_at_all_core_fp32_peak=round(fp32_all * 1e9 / per_image, 1),
+             speedup_ceiling_vs_tutorial=round(fp32_all * 1e9 / per_image / tutorial, 2) if tutorial else None,
+             load=load())
 
 
 def window_step(trainer: Trainer, sync_every: int | None = None) -> int:
@@ -333,18 +356,18 @@ def section_levers(args, device, found: dict) -> None:
     for preset in args.lever_presets.split(","):
         cfg = preset_config(preset, args)
         trainer = Trainer(cfg)
-        if device.type == "cpu":
-            torch.set_num_threads(trainer.cpu_threads())
+        threads = trainer.cpu_threads() if device.type == "cpu" else PROCESS_THREADS
         settings = lever_settings(trainer, args, device)
         rates: dict[str, list[float]] = {name: [] for name in settings}
         for apply, undo, _ in settings.values():  # warm-up each setting once (oneDNN primitives, loader iterator)
             apply()
-            timed(lambda: window_step(trainer), 0.2, 2, device)
+            timed(lambda: window_step(trainer), 0.2, 2, device, threads)
             undo()
         for r in range(args.repeats):
             for name, (apply, undo, sync_every) in settings.items():
                 apply()
-                rates[name].append(timed(lambda: window_step(trainer, sync_every), args.lever_seconds, args.min_iters, device))
+                rates[name].append(timed(lambda: window_step(trainer, sync_every), args.lever_seconds, args.min_iters,
+                                         device, threads))
                 undo()
             emit(section="levers", preset=preset, repeat=r, images_per_s={k: round(v[-1], 1) for k, v in rates.items()},
                  load=load())
@@ -352,7 +375,6 @@ def section_levers(args, device, found: dict) -> None:
         emit(section="levers", summary=preset, default_images_per_s=round(base, 1),
              effect_vs_default={k: round(statistics.median(v) / base, 2) for k, v in rates.items() if k != "default"},
              interop_threads=torch.get_num_interop_threads(), load=load())
-    torch.set_num_threads(PROCESS_THREADS)
 
 
 def section_threads(args, device, found: dict) -> None:
@@ -379,24 +401,21 @@ def section_compile(args, device, found: dict) -> None:
     for preset in args.lever_presets.split(","):
         cfg = preset_config(preset, args)
         trainer = Trainer(cfg.replace(compile=True))
-        if device.type == "cpu":
-            torch.set_num_threads(trainer.cpu_threads())
+        threads = trainer.cpu_threads() if device.type == "cpu" else PROCESS_THREADS
         start = time.perf_counter()
         for _ in range(2 * cfg.g_every):  # both graphs (with and without a G update), forward and backward
-            trainer.train_iteration()
-        trainer.read_metrics(1.0, 1)
+            timed(lambda: window_step(trainer), 0, 1, device, threads)
         compile_s = time.perf_counter() - start
         compiled, eager = (trainer.G_fwd, trainer.D_fwd), (trainer.G, trainer.D)
         rates = {"compiled": [], "eager": []}
         for r in range(args.repeats):
             for name, nets in (("compiled", compiled), ("eager", eager)):
                 trainer.G_fwd, trainer.D_fwd = nets
-                rates[name].append(timed(lambda: window_step(trainer), args.lever_seconds, args.min_iters, device))
+                rates[name].append(timed(lambda: window_step(trainer), args.lever_seconds, args.min_iters, device, threads))
         fast, slow = statistics.median(rates["compiled"]), statistics.median(rates["eager"])
         emit(section="compile", summary=preset, compile_and_first_iterations_s=round(compile_s, 1), notes=trainer.notes,
              compiled_images_per_s=round(fast, 1), eager_images_per_s=round(slow, 1), effect=round(fast / slow, 2),
              pays_off_after_s=round(compile_s * fast / (fast - slow), 1) if fast > slow else None, load=load())
-    torch.set_num_threads(PROCESS_THREADS)
 
 
 def section_readers(args, device, found: dict) -> None:
@@ -449,14 +468,13 @@ def section_precision(args, device, found: dict) -> None:
     from gan_core import metrics
     from gan_core.models import image_size_for
     cfg = preset_config("fast-mnist", args, steps=args.precision_steps, max_seconds=0.0)
-    if device.type == "cpu":
-        torch.set_num_threads(Trainer(cfg).cpu_threads())
+    threads = Trainer(cfg).cpu_threads() if device.type == "cpu" else PROCESS_THREADS
     ev = metrics.get_evaluator(cfg.dataset, cfg.data_root)
     stats = metrics.real_stats(ev, image_size_for(cfg), 1, cfg.data_root)
     z, labels = metrics.eval_noise(cfg, 1000)
     runs = {}
     for name, c in (("fp32", cfg), ("bf16", cfg.replace(precision="bf16")), ("fp32 seed 1", cfg.replace(seed=1))):
-        trainer, d, g, seconds = loss_curves(c, args.precision_steps)
+        trainer, d, g, seconds = on_own_thread(lambda: loss_curves(c, args.precision_steps), threads)
         G = trainer.G_ema if trainer.G_ema is not None else trainer.G
         result = metrics.evaluate_generator(G, ev, stats, z, labels)
         runs[name] = (d, g)
@@ -469,7 +487,6 @@ def section_precision(args, device, found: dict) -> None:
          g_loss_mad_bf16_vs_fp32=round(mean_abs_diff(runs["fp32"][1], runs["bf16"][1], w), 4),
          d_loss_mad_seed1_vs_seed0=round(mean_abs_diff(runs["fp32"][0], runs["fp32 seed 1"][0], w), 4),
          g_loss_mad_seed1_vs_seed0=round(mean_abs_diff(runs["fp32"][1], runs["fp32 seed 1"][1], w), 4))
-    torch.set_num_threads(PROCESS_THREADS)
 
 
 def main() -> None:
@@ -494,6 +511,7 @@ def main() -> None:
         p.error(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     device = resolve_device(args.device)
     args.device = device.type
+    one_intra_op_thread_here()  # measured work runs on threads of its own: see on_own_thread
     emit(torch=torch.__version__, device=str(device), cpu_count=os.cpu_count(), process_threads=PROCESS_THREADS,
          interop_threads=torch.get_num_interop_threads(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
          load=load(), sections=chosen)

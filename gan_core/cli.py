@@ -260,7 +260,6 @@ def _train_distributed(args) -> int:
 
 def cmd_sample(args) -> int:
     import numpy as np
-    import torch
     from .latent import generate, load_run_generator, noise, to_grid_image
     if not 1 <= args.n <= 100_000:
         raise UsageError(f"-n must be between 1 and 100000, got {args.n}")

@@ -23,6 +23,7 @@ import torch
 from . import metrics
 from . import runfiles as rf
 from .models import image_size_for
+from .threads import one_intra_op_thread_here
 
 EVAL_FILE = rf.EVAL_FILE
 MAX_HISTORY = 200
@@ -139,6 +140,7 @@ class LiveEvaluation:
     # ------------------------------------------------------------------ worker thread
     def _work(self) -> None:
         _lower_priority()
+        one_intra_op_thread_here()  # a pool here would throttle the training thread's (threads.py)
         failed = False
         while True:
             self._wake.wait()

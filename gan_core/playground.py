@@ -15,7 +15,6 @@ import math
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -25,6 +24,7 @@ from .config import build_config
 from .data import DatasetError, PointSet, load_points, points_from_array
 from .losses import LOSSES, gradient_penalty, r1_penalty
 from .models import build_models
+from .threads import torch_threads
 
 DATASET_CHOICES = ["ring-8", "grid-25", "spiral", "two-moons", "line", "custom"]
 OPTIMIZERS = ["adam", "sgd"]
@@ -186,18 +186,6 @@ def parse_points_csv(data: bytes, filename: str = "upload") -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- the engine
-@contextmanager
-def torch_threads(n: int):
-    """Run a block with n intra-op threads, then restore. Measured here, torch's setting is per calling thread
-    (OpenMP/MKL thread-local), so the page's script thread does not slow a trainer thread down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @dataclass
 class SubStep:
     """One stage of a slow-motion iteration: a title, the sentence a teacher would say, and what to draw."""

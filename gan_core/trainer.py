@@ -22,6 +22,7 @@ from .config import RunConfig
 from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
 from . import distributed
 from .live_eval import LiveEvaluation
+from .threads import torch_threads
 from .losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
 from .models import build_models, image_size_for, use_generator
 
@@ -87,40 +88,16 @@ def _uncompiled(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-LIGHT_MFLOPS = 10.0  # G + D forward MFLOPs per image below which a step counts as light (see cpu_threads)
-
-
-def cpu_threads(cfg: RunConfig, light: bool | None = None) -> int:
+def cpu_threads(cfg: RunConfig) -> int:
     """Intra-op threads for a CPU run: the config's, else this process's share of the cores (torchrun shares them
-    among its local processes), halved for light nets (`light`; default: MLPs). Measured in the real loop on a
-    2-core CPU (benchmarks/throughput.py): heavy conv nets are compute-bound and gain from every core (classic-dcgan,
-    69 MFLOP/image: 381 vs 250 images/s), while a light step (classic-mlp 1.1, fast-mnist 4.8 MFLOP/image) is many
-    small ops that stall whenever the evaluation worker, the dashboard or another program takes a core
-    (classic-mlp 8.4k images/s on 2 threads vs 14.7k on 1; fast-mnist 1.17k vs 0.88k beside one busy process)."""
+    among its local processes). Every net gains from every core, the evaluation worker beside it included, once no
+    other thread holds an OpenMP pool (threads.py). Real loop on a 2-core CPU with live evaluation, 2 threads vs 1
+    (benchmarks/throughput.py --sections threads): classic-mlp 17.8k vs 13.2k images/s, fast-mnist 2.76k vs 1.63k,
+    classic-dcgan 645 vs 334."""
     if cfg.threads:
         return cfg.threads
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
-    share = max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
-    if light is None:
-        light = cfg.arch in ("mlp", "mlp2d")
-    return max(1, share // 2) if light else share
-
-
-@torch.no_grad()
-def forward_mflops(G: torch.nn.Module, D: torch.nn.Module, z_dim: int, device) -> float:
-    """MFLOPs of G then D on one image (eval mode, counted on two), to size a step's work without timing it."""
-    from torch.utils.flop_counter import FlopCounterMode
-    modes = G.training, D.training
-    G.eval()
-    D.eval()
-    try:
-        y = torch.zeros(2, dtype=torch.long, device=device) if G.num_classes else None
-        with FlopCounterMode(display=False) as counter:
-            D(G(torch.zeros(2, z_dim, device=device), y), y)
-    finally:
-        G.train(modes[0])
-        D.train(modes[1])
-    return counter.get_total_flops() / 2 / 1e6
+    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
 def grad_norm(module: torch.nn.Module) -> torch.Tensor:
@@ -147,6 +124,7 @@ def points_image(real: np.ndarray, fake: np.ndarray, extent: float, size: int = 
 class Trainer:
     """Everything one run needs: data, G, D, optimisers, fixed noise, and the loop."""
 
+    @torch_threads(1)  # built on the caller's thread (the UI's, the CLI's main): no OpenMP pool left there (threads.py)
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg.validate()
         self.dist = distributed.current()  # DDP hook: None unless torchrun started this process (distributed.py)
@@ -237,10 +215,8 @@ class Trainer:
             self.train_iteration()
 
     def cpu_threads(self) -> int:
-        """This run's intra-op thread count on a CPU (see cpu_threads: light nets take half the share)."""
-        if self.cfg.threads:
-            return self.cfg.threads
-        return cpu_threads(self.cfg, forward_mflops(self.G, self.D, self.cfg.z_dim, self.device) < LIGHT_MFLOPS)
+        """This run's intra-op thread count on a CPU (see cpu_threads)."""
+        return cpu_threads(self.cfg)
 
     def _use_cpu_threads(self) -> int:
         """Set this thread's intra-op thread count for a CPU run (see cpu_threads); returns the count to restore."""
@@ -352,7 +328,6 @@ class Trainer:
     # ------------------------------------------------------------------ reading results
     def read_metrics(self, seconds: float, images: int) -> dict:
         """The one host sync: averages since the last read, gradient norms, rates."""
-        cfg = self.cfg
         packed = torch.cat([self._acc, grad_norm(self.D).reshape(1), grad_norm(self.G).reshape(1)])
         if self.dist is not None:  # DDP hook: every rank's window, averaged (rank 0 writes the row)
             packed = self.dist.mean(packed)
