@@ -21,6 +21,7 @@ import pandas as pd
 from . import runfiles as rf
 from .config import ConfigError, RunConfig
 from .losses import LOSSES
+from .threads import torch_threads
 
 LIVE_STATUSES = ("starting", "running", "paused")
 MAX_ROWS_IN_MEMORY = 4000
@@ -327,6 +328,7 @@ class RunStore:
         return RunConfig.from_dict(self._record(run_id).config)
 
     # ------------------------------------------------------------------ commands
+    @torch_threads(1)  # runs on the caller's thread: no OpenMP pool left there to throttle training (threads.py)
     def start(self, config: RunConfig | dict, hooks=()) -> str:
         """Validate, load data, build models, then create the run folder and start its thread.
 
@@ -392,6 +394,7 @@ class RunStore:
         self.continue_run(run_id)
         return "running"
 
+    @torch_threads(1)  # as start: the checkpoint is read on the caller's thread
     def continue_run(self, run_id: str, **changes) -> None:
         """Restart training from the newest checkpoint; `changes` (e.g. steps=...) extend or adjust the config."""
         from .checkpoint import CheckpointError, load_training_state
