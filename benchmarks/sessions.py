@@ -1,6 +1,6 @@
 """Several browser sessions watch one live run: page latency, refresh cadence, errors, and the run's throughput.
 
-    python benchmarks/sessions.py [--sessions 5] [--seconds 60] [--preset classic-mlp]
+    python benchmarks/sessions.py [--sessions 5] [--seconds 60] [--preset classic-mlp] [--threads 0] [--steps 1000000]
 
 Needs Chromium (/usr/bin/chromium) and Playwright. Prints the throughput with nobody watching first (the same
 server, the same preset), then with N Playwright contexts each on Monitor."""
@@ -35,6 +35,8 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--preset", default="classic-mlp")
+    ap.add_argument("--threads", default="0", help="the form's CPU threads field (0 = auto)")
+    ap.add_argument("--steps", default="1000000", help="the form's steps field: long enough to outlast the measurement")
     args = ap.parse_args()
     if why := browser_missing():
         sys.exit(f"cannot run: {why}")
@@ -48,6 +50,11 @@ def main() -> None:
         page.goto(url)
         page.locator('[data-testid="stSelectbox"]', has_text="Preset").locator("input").click()
         page.get_by_role("option", name=args.preset + " —", exact=False).first.click()
+        page.get_by_text("Length, device and speed").click()
+        for label, value in (("threads", args.threads), ("steps", args.steps)):
+            box = page.get_by_label(label, exact=True)
+            box.fill(value)
+            box.press("Enter")
         page.get_by_role("button", name="Start training").click()
         page.get_by_role("heading", name="Monitor").wait_for()
         run_id = page.url.split("run=")[-1] if "run=" in page.url else watcher.runs()[0]["run_id"]

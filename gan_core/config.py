@@ -89,10 +89,11 @@ class RunConfig:
     ema: float = _f(0.0, "Decay of an exponential moving average of G's weights used for samples (StyleGAN style); 0 = off, "
                     "typical 0.999.", min=0.0, max=0.99999)
     compile: bool = _f(False, "torch.compile the networks (falls back with a note if compilation is unavailable).")
-    threads: int = _f(0, "CPU threads per training step; 0 = auto: this process's share of the cores for heavy conv nets "
-                      "(compute-bound), half of it for light nets under 10 MFLOP per image, such as MLPs and the fast "
-                      "default (small ops that stall when the dashboard, the quality worker or another program takes "
-                      "a core). Set it to leave cores for other work. Ignored on a GPU.", min=0, max=256)
+    threads: int = _f(0, "CPU threads per training step; 0 = auto: this process's share of the cores (torchrun splits "
+                      "them among its processes), half of it for light nets (under 10 MFLOP per image, such as MLPs "
+                      "and the fast default) when the dashboard runs in the same process: their small ops stall "
+                      "whenever the server takes a core. Set it to leave cores for other work. Ignored on a GPU.",
+                      min=0, max=256)
     sync_bn: bool = _f(False, "Multi-GPU runs (torchrun) only: BatchNorm statistics over the whole global batch "
                        "(SyncBatchNorm, CUDA GPUs) instead of each GPU's own share; ignored in one process. "
                        "A D with a gradient penalty (wgan-gp, R1) keeps per-GPU BatchNorm.")

@@ -22,7 +22,7 @@ from .config import RunConfig
 from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
 from . import distributed
 from .live_eval import LiveEvaluation
-from .threads import torch_threads
+from .threads import dashboard_in_process, torch_threads
 from .losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
 from .models import build_models, image_size_for, use_generator
 
@@ -88,16 +88,43 @@ def _uncompiled(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-def cpu_threads(cfg: RunConfig) -> int:
-    """Intra-op threads for a CPU run: the config's, else this process's share of the cores (torchrun shares them
-    among its local processes). Every net gains from every core, the evaluation worker beside it included, once no
-    other thread holds an OpenMP pool (threads.py). Real loop on a 2-core CPU with live evaluation, 2 threads vs 1
-    (benchmarks/throughput.py --sections threads): classic-mlp 17.8k vs 13.2k images/s, fast-mnist 2.76k vs 1.63k,
-    classic-dcgan 645 vs 334."""
+LIGHT_MFLOPS = 10.0  # G + D forward MFLOPs per image below which a step counts as light (see cpu_threads)
+
+
+def cpu_threads(cfg: RunConfig, light: bool | None = None) -> int:
+    """Intra-op threads for a CPU run: the config's, else this process's share of the cores (torchrun splits them
+    among its local processes), halved for light nets (`light`; default: MLPs) in a process that also serves the
+    dashboard. A light step (classic-mlp 1.1, fast-mnist 4.8 MFLOP/image) is many small ops whose OpenMP barriers
+    stall whenever another thread takes a core; heavy conv nets are compute-bound and gain from every core anyway.
+    Measured on a 2-core CPU, 2 threads vs 1: headless with live evaluation (benchmarks/throughput.py --sections
+    threads) classic-mlp 17.8k vs 13.2k images/s, fast-mnist 2.76k vs 1.63k, classic-dcgan 645 vs 334; in the
+    dashboard (benchmarks/sessions.py) classic-mlp 5.1k vs 13.5k unwatched and 1.1k vs 8.6k with 5 viewers,
+    classic-dcgan 381 vs 278 with 3 viewers."""
     if cfg.threads:
         return cfg.threads
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
-    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    share = max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    if light is None:
+        light = cfg.arch in ("mlp", "mlp2d")
+    return max(1, share // 2) if light and dashboard_in_process() else share
+
+
+@torch.no_grad()
+@torch_threads(1)  # any thread may ask (threads.py)
+def forward_mflops(G: torch.nn.Module, D: torch.nn.Module, z_dim: int, device) -> float:
+    """MFLOPs of G then D on one image (eval mode, counted on two), to size a step's work without timing it."""
+    from torch.utils.flop_counter import FlopCounterMode
+    modes = G.training, D.training
+    G.eval()
+    D.eval()
+    try:
+        y = torch.zeros(2, dtype=torch.long, device=device) if G.num_classes else None
+        with FlopCounterMode(display=False) as counter:
+            D(G(torch.zeros(2, z_dim, device=device), y), y)
+    finally:
+        G.train(modes[0])
+        D.train(modes[1])
+    return counter.get_total_flops() / 2 / 1e6
 
 
 def grad_norm(module: torch.nn.Module) -> torch.Tensor:
@@ -215,8 +242,10 @@ class Trainer:
             self.train_iteration()
 
     def cpu_threads(self) -> int:
-        """This run's intra-op thread count on a CPU (see cpu_threads)."""
-        return cpu_threads(self.cfg)
+        """This run's intra-op thread count on a CPU (see cpu_threads: light nets beside the dashboard take half)."""
+        if self.cfg.threads or not dashboard_in_process():
+            return cpu_threads(self.cfg)
+        return cpu_threads(self.cfg, forward_mflops(self.G, self.D, self.cfg.z_dim, self.device) < LIGHT_MFLOPS)
 
     def _use_cpu_threads(self) -> int:
         """Set this thread's intra-op thread count for a CPU run (see cpu_threads); returns the count to restore."""
