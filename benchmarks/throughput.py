@@ -11,11 +11,12 @@ Sections (--sections, comma-separated; default all but `compile`):
              DataLoader + per-item PIL transforms) vs the `classic-mlp` / `classic-dcgan` presets trained by
              RunStore (the real loop: metrics, grids, checkpoints), same nets, batch 128, full MNIST. Goals ≥3× / ≥2×.
   flops      FLOPs of one gan_core iteration (torch.utils.flop_counter) × iterations/s, against a timed 2048² torch.mm
-             in fp32 and bf16, at the trainer's thread count and at all cores.
+             in fp32 and bf16, at the trainer's thread count and at all cores; and the speedup over the tutorial that
+             these FLOPs would allow at the all-core fp32 peak (the ceiling).
   syncs      host round trips inside Trainer.train_iteration for several configs (Python-level .item/.tolist/bool/
              float/int/.cpu/.numpy; on CUDA also torch.cuda.set_sync_debug_mode). Goal 0.
   threads    the trainer's own CPU thread count vs the other choice (1 or all cores), in the real loop with the
-             preset's live evaluation on, as users run it (a bare loop favours more threads more than the real one).
+             preset's live evaluation on, headless (benchmarks/sessions.py --threads measures it beside the dashboard).
   levers     A/B of each speed lever on one Trainer: Adam fused/foreach/per-tensor, bf16 autocast, channels_last
              (conv nets), one D call over real+fake (D without BatchNorm), DataLoader instead of resident data, a
              host sync every step.

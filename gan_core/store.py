@@ -328,7 +328,6 @@ class RunStore:
         return RunConfig.from_dict(self._record(run_id).config)
 
     # ------------------------------------------------------------------ commands
-    @torch_threads(1)  # runs on the caller's thread: no OpenMP pool left there to throttle training (threads.py)
     def start(self, config: RunConfig | dict, hooks=()) -> str:
         """Validate, load data, build models, then create the run folder and start its thread.
 
@@ -394,7 +393,7 @@ class RunStore:
         self.continue_run(run_id)
         return "running"
 
-    @torch_threads(1)  # as start: the checkpoint is read on the caller's thread
+    @torch_threads(1)  # the checkpoint is read on the caller's thread: no OpenMP pool left there (threads.py)
     def continue_run(self, run_id: str, **changes) -> None:
         """Restart training from the newest checkpoint; `changes` (e.g. steps=...) extend or adjust the config."""
         from .checkpoint import CheckpointError, load_training_state

@@ -1,7 +1,6 @@
 """The training step stays on the device (no host round trip per iteration), a CPU run takes its share of the
 cores (light nets half of it beside the dashboard), and only the training thread computes on several
-(gan_core/threads.py says why). Speed itself is measured
-in benchmarks/throughput.py, never here."""
+(gan_core/threads.py says why). Speed itself is measured in benchmarks/throughput.py, never here."""
 from __future__ import annotations
 
 import pytest
