@@ -1,4 +1,4 @@
-"""`python -m gan_core train|sample|list|evaluate`: the same library the dashboard uses, headless.
+"""`python -m gan_core train|sample|list|evaluate|export-script`: the same library the dashboard uses, headless.
 
 Bad input → exit code 2 and one line on stderr saying what is wrong. `train` ends its stdout with one JSON
 object so scripts can pick up the result."""
@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-n", type=int, default=1000, help="number of generated samples to measure (default 1000)")
     e.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
     e.add_argument("--rebuild", action="store_true", help="retrain the dataset's evaluator first (where it is cached: see below)")
+
+    x = sub.add_parser("export-script", help="write a run as one plain PyTorch file that trains the same GAN",
+                       epilog="Then: python my_gan.py --data-root DIR --steps N (DIR in torchvision's dataset layout).")
+    x.add_argument("run_dir")
+    x.add_argument("-o", "--output", default="my_gan.py", help="the .py file to write (default: my_gan.py)")
 
     ls = sub.add_parser("list", help="list runs (or presets)")
     ls.add_argument("--out", default="runs")
@@ -300,6 +305,18 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export_script(args) -> int:
+    from .export import export_run
+    out = Path(args.output)
+    if out.suffix != ".py":
+        raise UsageError(f"-o {args.output}: use a .py file name")
+    text = export_run(args.run_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(json.dumps({"output": str(out), "lines": text.count("\n")}))
+    return 0
+
+
 def cmd_list(args) -> int:
     if args.presets:
         for name, p in PRESETS.items():
@@ -322,14 +339,16 @@ def cmd_list(args) -> int:
 def main(argv=None) -> int:
     from .checkpoint import CheckpointError
     from .data import DatasetError
+    from .export import ExportError
     from .runfiles import RunBusy
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate}[args.command](args)
+        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate,
+                "export-script": cmd_export_script}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
-    except (UsageError, DatasetError, CheckpointError, RunBusy, KeyError, ValueError) as e:
+    except (UsageError, DatasetError, CheckpointError, ExportError, RunBusy, KeyError, ValueError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
     except OSError as e:  # an unwritable -o file, a full disk: one line, not a traceback
         print(f"error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)

@@ -6,6 +6,7 @@ import streamlit as st
 from gan_core.checkpoint import CheckpointError
 from gan_core.config import ConfigError, RunConfig, build_config
 from gan_core.data import DatasetError
+from gan_core.export import ExportError, export_run, script_name
 from gan_core.health import diagnose_snapshot
 from gan_core.metrics import cache_help, supports
 from gan_core.latent import to_gif
@@ -63,6 +64,15 @@ def curve_figures(run_id: str, smoothing: float, version: tuple):
 def figures_for(snap, smoothing: float):
     live = snap.status in LIVE_STATUSES
     return curve_figures(snap.run_id, smoothing, (snap.status, snap.step, int(time.monotonic()) if live else 0))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def run_script(run_id: str, config_key: str) -> tuple[str | None, str]:
+    """(the run as a plain PyTorch script, or None; why not). Cached per run and config."""
+    try:
+        return export_run(store.run_dir(run_id)), ""
+    except (ExportError, KeyError) as e:
+        return None, str(e)
 
 
 def fmt_seconds(s) -> str:
@@ -201,7 +211,7 @@ if snap.grid_steps:
     def checkpoint_bytes() -> bytes:
         return store.checkpoints(run_id)[-1].read_bytes()
 
-    d1, d2, d3, d4 = st.columns(4)
+    d1, d2, d3, d4, d5 = st.columns(5)
     d1.download_button("Latest grid (PNG)", latest_png, file_name=f"{run_id}_step{steps[-1]}.png", mime="image/png",
                        icon=":material/image:", on_click="ignore")
     d2.download_button("History (GIF)", gif_bytes, file_name=f"{run_id}.gif", mime="image/gif",
@@ -211,6 +221,10 @@ if snap.grid_steps:
                        disabled=not snap.checkpoints)
     d4.download_button("Metrics (CSV)", lambda: (store.run_dir(run_id) / "metrics.csv").read_bytes(),
                        file_name=f"{run_id}_metrics.csv", mime="text/csv", icon=":material/table:", on_click="ignore")
+    script, why_not = run_script(run_id, str(sorted(snap.config.items())))
+    d5.download_button("Script (.py)", script or "", file_name=script_name(run_id), mime="text/x-python",
+                       icon=":material/code:", on_click="ignore", disabled=script is None,
+                       help=why_not or "This run as one plain PyTorch file: `python my_gan.py --data-root DIR --steps N`")
 
 if not was_live and snap.status == "finished" and snap.checkpoints:
     with st.expander("Train longer"):

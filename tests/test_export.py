@@ -1,0 +1,92 @@
+"""`export-script`: the exported plain PyTorch file trains the same GAN as the studio (same losses, every preset)."""
+import gzip
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gan_core.config import PRESETS, build_config
+from gan_core.data import ASSETS
+from gan_core.export import ExportError, export_run
+from test_cli import run_cli
+
+LINE = re.compile(r"\[(\d+)/\d+\] Loss_D: (\S+) Loss_G: (\S+) D\(x\): (\S+) D\(G\(z\)\): (\S+)")
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return mnist_layout(tmp_path_factory.mktemp("data"))
+
+
+def mnist_layout(root):
+    """The package's MNIST digits (MNIST's t10k set) in torchvision's layout: DIR/MNIST/raw/."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("mnist-t10k-images-idx3-ubyte.gz", "mnist-t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(ASSETS / name, raw / name.removeprefix("mnist-"))
+    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz") as f, open(raw / "t10k-labels-idx1-ubyte", "wb") as out:
+        out.write(f.read())  # one file unzipped: the script reads either form
+    (raw / "t10k-labels-idx1-ubyte.gz").unlink()
+    return root
+
+
+def short_run(store, preset: str) -> str:
+    """`preset` for a few iterations with a small batch (the same maths), a loss row every step."""
+    cfg = build_config(preset, steps=STEPS, batch_size=8, grid_size=10, log_every=1, eval_every=0, sample_every=1000,
+                       checkpoint_every=1000, device="cpu").validate()
+    run_id = store.start(cfg)
+    assert store.wait(run_id, timeout=120) == "finished"
+    return run_id
+
+
+def script_losses(path, data_root, out_png, capsys, monkeypatch) -> np.ndarray:
+    """Run the exported file in this process (no second torch import) and read its printed losses."""
+    monkeypatch.setattr(sys, "argv", [str(path), "--data-root", str(data_root), "--steps", str(STEPS), "--device", "cpu",
+                                      "--log-every", "1", "--out", str(out_png)])
+    runpy.run_path(str(path), run_name="__main__")
+    rows = [m.groups() for m in map(LINE.search, capsys.readouterr().out.splitlines()) if m]
+    return np.array([[float("nan") if v == "-" else float(v) for v in row] for row in rows])
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_exported_script_trains_the_same_gan(preset, store, data_root, tmp_path, capsys, monkeypatch):
+    run_id = short_run(store, preset)
+    studio = store.snapshot(run_id).metrics[["step", "d_loss", "g_loss", "d_real", "d_fake"]].to_numpy()
+    path = tmp_path / "my_gan.py"
+    text = export_run(store.run_dir(run_id))
+    assert "gan_core" not in text
+    path.write_text(text)
+    exported = script_losses(path, data_root, tmp_path / "samples.png", capsys, monkeypatch)
+    assert exported.shape == (STEPS, 5)
+    np.testing.assert_allclose(exported, studio, rtol=2e-4, atol=2e-5, equal_nan=True)
+    assert (tmp_path / "samples.png").stat().st_size > 100
+
+
+def test_cli_export_script_and_run_it(store, data_root, tmp_path, capsys):
+    run_id = short_run(store, "cgan-mnist")
+    code, out, err = run_cli(["export-script", str(store.run_dir(run_id)), "-o", str(tmp_path / "my_gan.py")], capsys)
+    assert code == 0, err
+    run = subprocess.run([sys.executable, "my_gan.py", "--data-root", str(data_root), "--steps", "2", "--out", "grid.png"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "Loss_D" in run.stdout and (tmp_path / "grid.png").is_file()
+    missing = subprocess.run([sys.executable, "my_gan.py", "--data-root", str(tmp_path / "nowhere"), "--steps", "1"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert missing.returncode != 0 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_export_refuses_what_it_cannot_write(tmp_path, capsys):
+    code, out, err = run_cli(["export-script", str(tmp_path), "-o", str(tmp_path / "x.py")], capsys)
+    assert code == 2 and "not a run folder" in err and err.count("\n") == 1
+    code, out, err = run_cli(["export-script", str(tmp_path), "-o", str(tmp_path / "x.txt")], capsys)
+    assert code == 2 and ".py" in err
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text(build_config(dataset="spiral").to_json())
+    with pytest.raises(ExportError, match="spiral"):
+        export_run(folder)

@@ -1,0 +1,35 @@
+"""AppTest for issue 18's views (see inside a run): the script download, and the panels added after it."""
+from __future__ import annotations
+
+import pytest
+
+from test_app import app, runs_root, store, wait_finished  # noqa: F401 - runs_root is a fixture
+
+
+def finished(tiny_config, **overrides) -> str:
+    run_id = store().start(tiny_config(**{"steps": 6, "sample_every": 2, "checkpoint_every": 3, **overrides}))
+    wait_finished(run_id)
+    return run_id
+
+
+def monitor(run_id: str):
+    at = app("pages/monitor.py")
+    at.selectbox(key="monitor_pick").select(run_id).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def download(at, label: str):
+    return next(b for b in at.get("download_button") if b.proto.label == label)
+
+
+def test_monitor_offers_the_run_as_a_plain_script(runs_root, tiny_config):
+    run_id = finished(tiny_config, arch="mlp")
+    button = download(monitor(run_id), "Script (.py)")
+    assert not button.proto.disabled and button.proto.help.startswith("This run as one plain PyTorch file")
+
+
+def test_script_download_says_why_a_run_cannot_be_exported(runs_root, tiny_config):
+    run_id = finished(tiny_config, dataset="spiral", arch="mlp2d", z_dim=2, grid_size=64)
+    button = download(monitor(run_id), "Script (.py)")
+    assert button.proto.disabled and "spiral" in button.proto.help
