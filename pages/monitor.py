@@ -8,7 +8,8 @@ from gan_core.config import ConfigError, RunConfig, build_config
 from gan_core.data import DatasetError
 from gan_core.export import ExportError, export_run, script_name
 from gan_core.health import diagnose_snapshot
-from gan_core.metrics import cache_help, supports
+from gan_core.memorisation import check_run
+from gan_core.metrics import EvaluatorError, cache_help, supports
 from gan_core.latent import to_gif
 from gan_core.runfiles import RunBusy
 from gan_core.store import LIVE_STATUSES
@@ -130,6 +131,47 @@ def quality(snap) -> None:
     st.caption(cache_help(dataset))
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def copying_check(run_id: str, checkpoint: str):
+    return check_run(store.run_dir(run_id), checkpoint=checkpoint)
+
+
+def copying(snap) -> None:
+    """Is it copying? Each sample beside its nearest training images, and one memorisation score."""
+    st.subheader("Is it copying?")
+    dataset = snap.config.get("dataset", "")
+    if not supports(dataset):
+        st.info(f"The copying check compares samples with training images in the quality evaluator's feature space, "
+                f"which needs a labelled image dataset; this run trains on {dataset}.")
+        return
+    if not snap.checkpoints:
+        st.caption("The check uses the newest checkpoint; this run has none yet.")
+        return
+    wanted = (run_id, snap.checkpoints[-1])
+    if st.button("Check for copying", key="btn_copying", icon=":material/content_copy:",
+                 help="500 samples of the newest checkpoint vs every training image (a few seconds)"):
+        st.session_state["copying_for"] = wanted
+    if st.session_state.get("copying_for") != wanted:
+        return
+    try:
+        with st.spinner("Comparing samples with the training set…"):
+            result, view = copying_check(*wanted)
+    except (EvaluatorError, CheckpointError, DatasetError) as e:
+        st.error(str(e))
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Memorisation score", f"{result.score:.1%}", help="Share of samples nearer to a training image than 95% of "
+              f"fresh real images are. Real images score {result.real_baseline:.0%}; copying scores near 100%.")
+    c2.metric("Median distance, samples", f"{result.sample_median:.2f}")
+    c3.metric("Median distance, real images", f"{result.real_median:.2f}")
+    (st.warning if result.score > 2 * result.real_baseline else st.success)(result.verdict.capitalize() + ".")
+    left, right = st.columns([2, 3])
+    left.image(view.image, width="stretch", caption="Each row: a sample (left), then its nearest training images")
+    right.markdown("\n".join(f"{i + 1}. " + " · ".join(f"{d:.2f}" for d in row) for i, row in enumerate(view.distances)))
+    right.caption(f"Distances in the evaluator's feature space; {result.num_samples} samples, "
+                  f"{result.training_images:,} training images, step {snap.checkpoints[-1]}.")
+
+
 def controls(snap) -> None:
     c1, c2, c3, _ = st.columns([1, 1, 1, 3])
     try:
@@ -225,6 +267,8 @@ if snap.grid_steps:
     d5.download_button("Script (.py)", script or "", file_name=script_name(run_id), mime="text/x-python",
                        icon=":material/code:", on_click="ignore", disabled=script is None,
                        help=why_not or "This run as one plain PyTorch file: `python my_gan.py --data-root DIR --steps N`")
+
+copying(snap)
 
 if not was_live and snap.status == "finished" and snap.checkpoints:
     with st.expander("Train longer"):

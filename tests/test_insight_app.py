@@ -33,3 +33,21 @@ def test_script_download_says_why_a_run_cannot_be_exported(runs_root, tiny_confi
     run_id = finished(tiny_config, dataset="spiral", arch="mlp2d", z_dim=2, grid_size=64)
     button = download(monitor(run_id), "Script (.py)")
     assert button.proto.disabled and "spiral" in button.proto.help
+
+
+def test_copying_panel_shows_neighbours_and_a_score(runs_root, tiny_config):
+    run_id = finished(tiny_config, arch="mlp")
+    at = monitor(run_id)
+    next(b for b in at.button if b.label == "Check for copying").click().run()
+    assert not at.exception, at.exception
+    score = next(m for m in at.metric if m.label == "Memorisation score")
+    assert score.value.endswith("%") and 0 <= float(score.value[:-1]) <= 100
+    assert any("nearest training images" in str(i.proto) for i in at.get("image"))
+    assert any(m.value.startswith("1. ") and m.value.count("·") >= 2 for m in at.markdown)  # distances per row
+
+
+def test_copying_panel_explains_why_a_2d_run_has_none(runs_root, tiny_config):
+    run_id = finished(tiny_config, dataset="ring-8", arch="mlp2d", z_dim=2, grid_size=64)
+    at = monitor(run_id)
+    assert any("needs a labelled image dataset" in i.value for i in at.info)
+    assert not any(b.label == "Check for copying" for b in at.button)

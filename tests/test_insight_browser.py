@@ -53,3 +53,12 @@ def test_downloaded_script_runs(served):
                           "--out", str(tmp / "grid.png")], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "[2/2] Loss_D:" in run.stdout and (tmp / "grid.png").stat().st_size > 100
+
+
+def test_nearest_neighbours_render(served):
+    page = open_monitor(served)
+    page.get_by_role("button", name="Check for copying").click()
+    page.locator('[data-testid="stMetric"]', has_text="Memorisation score").wait_for()
+    page.get_by_text("then its nearest training images").wait_for()
+    assert page.locator('[data-testid="stImage"] img').count() >= 2  # the grid and the neighbours
+    no_tracebacks(page)
