@@ -7,7 +7,8 @@ import streamlit as st
 import torch
 
 from gan_core.checkpoint import CheckpointError, load_generator
-from gan_core.latent import generate, load_run_generator, noise, to_gif, to_grid_image, walk
+from gan_core.latent import (along, class_walk, direction_strip, generate, load_run_generator, noise, principal_directions,
+                             to_gif, to_grid_image, walk)
 from ui.state import get_store
 
 MAX_UPLOAD_BYTES = 200 * 2**20  # as server.maxUploadSize in .streamlit/config.toml
@@ -135,3 +136,42 @@ if not cfg.is_2d:
 
     st.download_button("Walk as GIF", walk_gif, file_name=f"{run_id}_walk_{seed_a}_{seed_b}.gif", mime="image/gif",
                        icon=":material/gif_box:", on_click="ignore")
+
+
+# ---------------------------------------------------------------------- meaningful directions (issue 18)
+DIRECTIONS = 5
+
+
+@st.cache_resource(max_entries=6, show_spinner="Finding the main directions of G's features…")
+def directions_for(key: tuple, _G, _cfg):
+    """GANSpace directions of one loaded G (key: run, step and that G object), computed once per server."""
+    return principal_directions(_G, _cfg, k=DIRECTIONS)
+
+
+st.subheader("Meaningful directions")
+if cfg.is_2d:
+    st.info("Meaningful directions and the class walk apply to image runs; a 2-D run's noise is only 2 numbers, "
+            "its sliders above already are the whole latent space.")
+else:
+    dirs = directions_for((run_id, step, id(G)), G, cfg)
+    st.caption("GANSpace (Härkönen et al. 2020): the principal components of G's first hidden layer, carried back to "
+               "z. Unlike single z dimensions, each changes something visible; its strip previews −2.5σ … +2.5σ from "
+               "the z of the sliders above.")
+    left, right = st.columns([3, 1])
+    amounts = []
+    with left:
+        for i in range(len(dirs.explained)):
+            c1, c2 = st.columns([1, 2])
+            amounts.append(c1.slider(f"Direction {i + 1} · {dirs.explained[i]:.0%} of the variance", -3.0, 3.0, 0.0, 0.1,
+                                     key=f"lat_dir{i}"))
+            c2.image(direction_strip(G, z, dirs, i, label), width="stretch")
+    right.image(draw(along(z, dirs, amounts)), width="stretch", caption="z moved along the directions")
+    if G.num_classes:
+        st.markdown("**Class vector walk** — the same z, its class vector slid from one class to another")
+        a, b, f = st.columns(3)
+        start = a.selectbox("From class", list(range(G.num_classes)), index=min(3, G.num_classes - 1), key="lat_walk_from")
+        end = b.selectbox("To class", list(range(G.num_classes)), index=min(8, G.num_classes - 1), key="lat_walk_to")
+        frames = f.slider("Frames ", 3, 16, 8, key="lat_walk_frames")
+        st.image(class_walk(G, z, start, end, frames), width="stretch", caption=f"class {start} → class {end}")
+    else:
+        st.caption("The class vector walk needs a conditional run (one trained with `conditional`).")

@@ -51,3 +51,28 @@ def test_copying_panel_explains_why_a_2d_run_has_none(runs_root, tiny_config):
     at = monitor(run_id)
     assert any("needs a labelled image dataset" in i.value for i in at.info)
     assert not any(b.label == "Check for copying" for b in at.button)
+
+
+def latent(run_id: str):
+    at = app("pages/latent.py")
+    at.selectbox(key="lat_run").select(run_id).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_direction_slider_changes_the_image_and_the_class_walk_draws(runs_root, tiny_config):
+    run_id = finished(tiny_config, arch="mlp", conditional=True)
+    at = latent(run_id)
+    assert at.slider(key="lat_dir0") and "of the variance" in at.slider(key="lat_dir0").label
+    before = [i.value for i in at.get("image")]
+    at.slider(key="lat_dir0").set_value(3.0).run()
+    assert not at.exception, at.exception
+    after = [i.value for i in at.get("image")]
+    assert after != before
+    assert any("class 3 → class 8" in str(i.proto) for i in at.get("image"))
+
+
+def test_directions_explain_why_a_2d_run_has_none(runs_root, tiny_config):
+    run_id = finished(tiny_config, dataset="ring-8", arch="mlp2d", z_dim=2, grid_size=64)
+    at = latent(run_id)
+    assert any("apply to image runs" in i.value for i in at.info)

@@ -3,6 +3,7 @@
 Skips with the reason when Chromium or Playwright is missing, unless GAN_STUDIO_REQUIRE_BROWSER=1 (CI)."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -61,4 +62,23 @@ def test_nearest_neighbours_render(served):
     page.locator('[data-testid="stMetric"]', has_text="Memorisation score").wait_for()
     page.get_by_text("then its nearest training images").wait_for()
     assert page.locator('[data-testid="stImage"] img').count() >= 2  # the grid and the neighbours
+    no_tracebacks(page)
+
+
+def test_direction_slider_changes_the_image(served):
+    url, _, run_id, browser = served
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{url}/latent")
+    page.get_by_role("heading", name="Meaningful directions").wait_for()
+    moved = page.locator('[data-testid="stImage"]', has_text="z moved along the directions").locator("img")
+    before = moved.get_attribute("src")
+    thumb = page.get_by_role("slider", name=re.compile(r"^Direction 1"))
+    thumb.focus()
+    for _ in range(10):
+        thumb.press("ArrowRight")
+    page.wait_for_function("""before => { const el = [...document.querySelectorAll('[data-testid="stImage"]')]
+                                .find(e => e.innerText.includes('z moved along the directions'));
+                              return el && el.querySelector('img').src !== before; }""", arg=before)
+    assert page.get_by_text("class 3 → class 8").count() == 1  # the class walk of this conditional run
     no_tracebacks(page)

@@ -15,8 +15,9 @@ class Generator(nn.Module):
         self.body, self.z_dim, self.num_classes = body, z_dim, num_classes
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if self.num_classes:
-            z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], 1)
+        if self.num_classes:  # y: class indices, or (N, classes) soft labels for the latent explorer's class walk
+            onehot = y.to(z.dtype) if y.is_floating_point() else F.one_hot(y, self.num_classes).to(z.dtype)
+            z = torch.cat([z, onehot], 1)
         return self.body(z)
 
 
