@@ -217,4 +217,7 @@ def diagnose_snapshot(snap) -> list[Diagnosis]:
     """diagnose() with everything a RunSnapshot knows (status, score kind, config, classes)."""
     evaluation = (snap.extra or {}).get("eval") or {}
     classes = evaluation.get("num_classes") if isinstance(evaluation, dict) else None
-    return diagnose(snap.metrics, snap.score_kind, snap.status, snap.config, classes)
+    found = diagnose(snap.metrics, snap.score_kind, snap.status, snap.config, classes)
+    from .reference import reference_diagnosis  # hook: the preset's healthy reference curves (reference.py)
+    off = reference_diagnosis(snap.metrics, snap.config) if found[0].code != "diverged" else None
+    return found + ([off] if off else [])

@@ -10,6 +10,7 @@ from gan_core.export import ExportError, export_run, script_name
 from gan_core.health import diagnose_snapshot
 from gan_core.memorisation import check_run
 from gan_core.metrics import EvaluatorError, cache_help, supports
+from gan_core.reference import reference_for
 from gan_core.latent import to_gif
 from gan_core.runfiles import RunBusy
 from gan_core.store import LIVE_STATUSES
@@ -53,18 +54,23 @@ was_live = snap.status in LIVE_STATUSES
 
 
 @st.cache_resource(max_entries=64, ttl=120, show_spinner=False)
-def curve_figures(run_id: str, smoothing: float, version: tuple):
+def curve_figures(run_id: str, smoothing: float, version: tuple, reference: bool = False):
     """Built once per run, smoothing and second (`version`), shared by every session watching the run: building
     plotly figures is Python work that competes with the training thread for the interpreter."""
     snap = store.snapshot(run_id)
     df = snap.metrics
-    return (charts.loss_figure(df, smoothing), charts.scores_figure(df, snap.score_kind, smoothing),
-            charts.grad_figure(df, smoothing), charts.quality_figure(df))
+    found = reference_for(snap.config) if reference else None
+    ref, label = (found[1], found[0]) if found else (None, "")
+    return (charts.with_reference(charts.loss_figure(df, smoothing), ref, ["d_loss", "g_loss"], label),
+            charts.with_reference(charts.scores_figure(df, snap.score_kind, smoothing), ref, ["d_real", "d_fake"], label),
+            charts.with_reference(charts.grad_figure(df, smoothing), ref, ["grad_norm_d", "grad_norm_g"], label),
+            charts.quality_figure(df))
 
 
 def figures_for(snap, smoothing: float):
     live = snap.status in LIVE_STATUSES
-    return curve_figures(snap.run_id, smoothing, (snap.status, snap.step, int(time.monotonic()) if live else 0))
+    return curve_figures(snap.run_id, smoothing, (snap.status, snap.step, int(time.monotonic()) if live else 0),
+                         bool(st.session_state.get("mon_reference")))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -215,6 +221,10 @@ def live_view() -> None:
     with left:
         smoothing = st.slider("Curve smoothing", 0.0, 0.99, 0.6, 0.01, key="mon_smoothing",
                               help="Exponential moving average, as in TensorBoard. 0 = raw values.")
+        found = reference_for(snap.config)
+        st.toggle("Healthy reference", key="mon_reference", disabled=found is None,
+                  help=f"A faint band: a known-good run of `{found[0]}` ({int(found[1]['step'].iloc[-1])} steps)."
+                  if found else "Only the image presets ship a reference run; this run has none.")
         if len(snap.metrics):
             loss, scores, grads, _ = figures_for(snap, smoothing)
             st.plotly_chart(loss, key="mon_loss", width="stretch")

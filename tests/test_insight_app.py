@@ -76,3 +76,20 @@ def test_directions_explain_why_a_2d_run_has_none(runs_root, tiny_config):
     run_id = finished(tiny_config, dataset="ring-8", arch="mlp2d", z_dim=2, grid_size=64)
     at = latent(run_id)
     assert any("apply to image runs" in i.value for i in at.info)
+
+
+def test_healthy_reference_band_overlays_the_curves(runs_root, tiny_config):
+    from test_app import charts
+    run_id = finished(tiny_config, arch="mlp")  # tiny_config starts from the default preset, fast-mnist
+    at = monitor(run_id)
+    names = lambda: [t.get("name", "") for spec in charts(at).values() for t in spec["data"]]  # noqa: E731
+    assert not any(n.startswith("healthy") for n in names())
+    at.toggle(key="mon_reference").set_value(True).run()
+    assert not at.exception, at.exception
+    assert {"healthy G loss (fast-mnist)", "healthy D(real) (fast-mnist)", "healthy ‖∇G‖ (fast-mnist)"} <= set(names())
+
+
+def test_reference_toggle_is_off_for_a_2d_run(runs_root, tiny_config):
+    run_id = finished(tiny_config, dataset="ring-8", arch="mlp2d", z_dim=2, grid_size=64)
+    toggle = monitor(run_id).toggle(key="mon_reference")
+    assert toggle.disabled and "no" in toggle.help

@@ -48,6 +48,25 @@ def lines(df: pd.DataFrame, columns: list[str], title: str, ytitle: str, smoothi
     return go.Figure(dict(data=_traces(df, columns, smoothing), layout=_layout(title, ytitle, **layout)))
 
 
+def with_reference(fig: go.Figure, reference: pd.DataFrame | None, columns: list[str], label: str) -> go.Figure:
+    """`fig` with a faint band per column (low to high of a healthy run, gan_core.reference) drawn behind its lines."""
+    if reference is None:
+        return fig
+    bands = []
+    for col in columns:
+        if f"{col}_lo" not in reference:
+            continue
+        rows = reference[["step", f"{col}_lo", f"{col}_hi"]].dropna()
+        colour = COLOURS.get(col, "#888888").lstrip("#")
+        rgba = f"rgba({int(colour[0:2], 16)}, {int(colour[2:4], 16)}, {int(colour[4:6], 16)}, 0.13)"
+        bands.append(dict(type="scatter", x=rows["step"].to_numpy(), y=rows[f"{col}_hi"].to_numpy(), mode="lines",
+                          line=dict(width=0), hoverinfo="skip", showlegend=False))
+        bands.append(dict(type="scatter", x=rows["step"].to_numpy(), y=rows[f"{col}_lo"].to_numpy(), mode="lines",
+                          line=dict(width=0), fill="tonexty", fillcolor=rgba, hoverinfo="skip",
+                          name=f"healthy {LABELS.get(col, col)} ({label})"))
+    return go.Figure(dict(data=bands + list(fig.data), layout=fig.layout))
+
+
 def loss_figure(df: pd.DataFrame, smoothing: float) -> go.Figure:
     return lines(df, ["d_loss", "g_loss"], "Losses", "loss", smoothing)
 
