@@ -62,6 +62,12 @@ class Loss:
     description: str
     clip_weights: bool = False  # WGAN's weight clipping after every D step
     gradient_penalty: bool = False  # WGAN-GP's penalty on interpolates
+    r2: bool = False  # r1_gamma also penalises D's gradient at fake samples (R2; R3GAN)
+    relativistic: bool = False  # g takes (fake_scores, real_scores): G's loss also scores a real batch
+
+    def display(self, scores: torch.Tensor) -> torch.Tensor:
+        """What to report as D(real)/D(fake): a probability for the BCE family, the raw score otherwise."""
+        return torch.sigmoid(scores) if self.scores == "probability" else scores
 
 
 LOSSES: dict[str, Loss] = {
@@ -73,11 +79,6 @@ LOSSES: dict[str, Loss] = {
                     gradient_penalty=True),
     "hinge": Loss(hinge_d, wgan_g, "critic", "Hinge loss (Lim & Ye 2017; SAGAN, BigGAN)."),
 }
-
-
-def d_scores_for_display(scores: torch.Tensor, loss: str) -> torch.Tensor:
-    """What to report as D(real)/D(fake): a probability for the BCE family, the raw score otherwise."""
-    return torch.sigmoid(scores) if LOSSES[loss].scores == "probability" else scores
 
 
 def gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor, y=None, generator=None) -> torch.Tensor:

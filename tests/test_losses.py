@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gan_core.losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
+from gan_core.losses import LOSSES, gradient_penalty, r1_penalty
 
 EXPECTED = {"minimax", "bce", "lsgan", "wgan", "wgan-gp", "hinge"}
 
@@ -127,7 +127,7 @@ def test_r1_penalty_known_value():
 def test_scores_for_display():
     s = torch.tensor([-3.0, 0.0, 3.0])
     for name in ("bce", "minimax"):
-        p = d_scores_for_display(s, name)
+        p = LOSSES[name].display(s)
         assert LOSSES[name].scores == "probability" and ((p > 0) & (p < 1)).all() and p[1] == 0.5
     for name in ("lsgan", "wgan", "wgan-gp", "hinge"):
-        assert LOSSES[name].scores == "critic" and torch.equal(d_scores_for_display(s, name), s)
+        assert LOSSES[name].scores == "critic" and torch.equal(LOSSES[name].display(s), s)

@@ -205,8 +205,8 @@ def test_live_settings_keep_the_nets_and_structural_ones_rebuild():
     pg = Playground(PlaygroundSettings(**TINY))
     pg.run(3)
     assert pg.apply(PlaygroundSettings(**{**TINY, "lr_g": 0.01, "loss": "hinge", "optimizer_d": "sgd"})) is False
-    assert pg.iteration == 3 and pg.opt_g.param_groups[0]["lr"] == 0.01
-    assert isinstance(pg.opt_d, torch.optim.SGD)
+    assert pg.iteration == 3 and pg.gan.opt_g.param_groups[0]["lr"] == 0.01
+    assert isinstance(pg.gan.opt_d, torch.optim.SGD)
     assert pg.apply(PlaygroundSettings(**{**TINY, "g_width": 16})) is True
     assert pg.iteration == 0 and pg.G.body[0].out_features == 16
 
