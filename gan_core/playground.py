@@ -47,7 +47,7 @@ def _s(default, help, **meta):
 class PlaygroundSettings:
     """Everything a student can change. `LIVE_FIELDS` apply to the running GAN; the rest rebuild it."""
     dataset: str = _s("ring-8", "The real distribution G must learn.", choices=DATASET_CHOICES)
-    loss: str = _s("bce", "Adversarial loss (all six of gan_core).", choices=list(LOSSES))
+    loss: str = _s("bce", "Adversarial loss (every loss of gan_core).", choices=list(LOSSES))
     z_dim: int = _s(2, "Noise dimensions: 1 (G draws a curve) or 2 (G folds a sheet).", choices=[1, 2])
     noise: str = _s("gaussian", "Noise distribution: N(0, 1) or U(-1, 1).", choices=["gaussian", "uniform"])
     g_layers: int = _s(3, "Hidden layers of G.", min=1, max=6)
@@ -433,7 +433,7 @@ class Playground:
         out = {"iteration": self.iteration, "d_steps": self.d_steps, "g_steps": self.g_steps,
                "d_loss": last.get("d_loss"), "g_loss": last.get("g_loss")}
         out.update(kl_js(real, fake, self.extent))
-        push = gradient_field(self.G, self.D, self.settings.loss, self.eval_z[:256])["direction"]
+        push = gradient_field(self.G, self.D, self.settings.loss, self.eval_z[:256], self.eval_real)["direction"]
         out["g_push"] = float(np.linalg.norm(push, axis=1).mean())  # ≈ 0: G gets no signal (vanishing gradients)
         if self.points.centres is not None:
             out.update(mode_metrics(fake, self.points.centres.numpy(), self.points.sigma))
@@ -453,7 +453,7 @@ class Playground:
             "fake": self.generate(self.eval_z[:500]),
             "surface": d_surface(self.D, s.loss, self.extent, heatmap_n),
             "manifold": generator_manifold(self.G, s.z_dim, s.noise),
-            "gradients": gradient_field(self.G, self.D, s.loss, self.eval_z[:arrows]),
+            "gradients": gradient_field(self.G, self.D, s.loss, self.eval_z[:arrows], self.eval_real),
             "density": self.true_density(),
         }
 
@@ -501,14 +501,19 @@ def generator_manifold(G, z_dim: int, noise: str, lines: int = 11, points: int =
     return out
 
 
-def gradient_field(G, D, loss: str, z: torch.Tensor) -> dict:
-    """Where G pushes its points: −∇x of G's per-sample loss at x = G(z), for each z.
+def gradient_field(G, D, loss: str, z: torch.Tensor, real: torch.Tensor | None = None) -> dict:
+    """Where G pushes its points: −∇x of G's per-sample loss at x = G(z), for each z (a relativistic loss pairs
+    each with a point of `real`).
 
     The loss functions average over the batch, so the gradient of the mean is scaled back by N."""
+    info = LOSSES[loss]
     with torch.no_grad():
         x = G(z).detach().requires_grad_(True)  # detach: a new leaf even when G returns its input
+        partner = D(real[:len(z)]) if info.relativistic else None
     with torch.enable_grad():
-        (grad,) = torch.autograd.grad(LOSSES[loss].g(D(x)), x)  # w.r.t. x only: D's weights are left alone
+        scores = D(x)
+        g_loss = info.g(scores, partner) if info.relativistic else info.g(scores)
+        (grad,) = torch.autograd.grad(g_loss, x)  # w.r.t. x only: D's weights are left alone
     return {"points": x.detach().numpy(), "direction": (-grad * x.shape[0]).numpy()}
 
 
