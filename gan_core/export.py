@@ -17,7 +17,8 @@ from .data import ImageBatches, _resize, dataset_info, load_points, to_unit_rang
 from .losses import LOSSES, gradient_penalty, r1_penalty
 from .models import build_models, image_size_for
 from .models.common import Discriminator, Dropout, Generator, add_spectral_norm, init_weights, use_generator
-from .trainer import FIXED_NOISE_SEED_OFFSET, points_image
+from .gan import FIXED_NOISE_SEED_OFFSET
+from .trainer import points_image
 
 
 class ExportError(ValueError):
@@ -160,6 +161,8 @@ def _loss_source(cfg: RunConfig) -> tuple[str, str, str]:
         parts.append(gradient_penalty)
     if cfg.r1_gamma:
         parts.append(r1_penalty)
+    if loss.relativistic:
+        parts = [p for p in parts if p is not loss.g] + [loss.g]
     return _src(*parts), loss.d.__name__, loss.g.__name__
 
 
@@ -325,8 +328,11 @@ def _loop_source(cfg, loss, loss_d, loss_g, has_bn_in_d, probability, reuse_alwa
     d_extra = ""
     if loss.gradient_penalty:
         d_extra += "\n        errD = errD + GP_LAMBDA * gradient_penalty(netD, real, fake.detach(), y, rng)"
+    r2 = loss.r2 and cfg.r1_gamma
     if cfg.r1_gamma:
         d_extra += "\n        errD = errD + 0.5 * R1_GAMMA * r1_penalty(d_real, real_in)"
+    if r2:
+        d_extra += "\n        errD = errD + 0.5 * R1_GAMMA * r1_penalty(d_fake, fake_in)  # R2: the same at the fakes"
     d_after = ""
     if cfg.grad_clip:
         d_after += "\n        torch.nn.utils.clip_grad_norm_(netD.parameters(), GRAD_CLIP, foreach=True)"
@@ -339,8 +345,12 @@ def _loop_source(cfg, loss, loss_d, loss_g, has_bn_in_d, probability, reuse_alwa
     g = ["netD.requires_grad_(False)  # G's update needs D's input gradient only"]
     if not reuse_always:
         g += ["if not reuse_fake:", "    fake = netG(noise(BATCH_SIZE, rng, device), y)"]
-    g += [f"errG = {loss_g}(netD({noisy.format('fake')}, y).float())", "optimizerG.zero_grad(set_to_none=True)",
-          "errG.backward()"]
+    if loss.relativistic:
+        g += [f"d_fake_g = netD({noisy.format('fake')}, y).float()", "with torch.no_grad():  # the real partners' scores",
+              f"    d_real_g = netD({noisy.format('real')}, y).float()", f"errG = {loss_g}(d_fake_g, d_real_g)"]
+    else:
+        g += [f"errG = {loss_g}(netD({noisy.format('fake')}, y).float())"]
+    g += ["optimizerG.zero_grad(set_to_none=True)", "errG.backward()"]
     if cfg.grad_clip:
         g.append("torch.nn.utils.clip_grad_norm_(netG.parameters(), GRAD_CLIP, foreach=True)")
     g += ["optimizerG.step()", "netD.requires_grad_(True)"]
@@ -361,7 +371,8 @@ Image.fromarray(points_image(real_points, samples.cpu().numpy(), EXTENT)).save(o
     else:
         nrow = 10 if cfg.conditional else "math.ceil(math.sqrt(GRID_SIZE))"
         final = f"vutils.save_image(samples.add(1).div(2), opt.out, nrow={nrow}, padding=2, pad_value=0.0)"
-    r1 = ".requires_grad_(True)  # R1 needs D's gradient at the real images" if cfg.r1_gamma else ""
+    r1 = ".detach().requires_grad_(True)  # R1 needs D's gradient at the real images" if cfg.r1_gamma else ""
+    r2_text = ".detach().requires_grad_(True)  # R2 needs D's gradient at the fakes" if r2 else ""
     return f"""
 
 # ---------------------------------------------------------------- training
@@ -374,7 +385,7 @@ for step in range(opt.steps):{head}
         z = noise(BATCH_SIZE, rng, device)
         {fake}
         real_in = {noisy.format("real")}{r1}
-        fake_in = {noisy.format("fake.detach()")}
+        fake_in = {noisy.format("fake.detach()")}{r2_text}
         {score}
         errD = {loss_d}(d_real, d_fake, REAL_TARGET){d_extra}
         optimizerD.zero_grad(set_to_none=True)

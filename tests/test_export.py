@@ -35,9 +35,9 @@ def mnist_layout(root):
     return root
 
 
-def short_run(store, preset: str) -> str:
+def short_run(store, preset: str, **extra) -> str:
     """`preset` for a few iterations with a small batch (the same maths), a loss row every step."""
-    cfg = build_config(preset, steps=STEPS, batch_size=8, grid_size=10, log_every=1, eval_every=0, sample_every=1000,
+    cfg = build_config(preset, **extra, steps=STEPS, batch_size=8, grid_size=10, log_every=1, eval_every=0, sample_every=1000,
                        checkpoint_every=1000, device="cpu").validate()
     run_id = store.start(cfg)
     assert store.wait(run_id, timeout=120) == "finished"
@@ -53,9 +53,19 @@ def script_losses(path, data_root, out_png, capsys, monkeypatch) -> np.ndarray:
     return np.array([[float("nan") if v == "-" else float(v) for v in row] for row in rows])
 
 
-@pytest.mark.parametrize("preset", list(PRESETS))
-def test_exported_script_trains_the_same_gan(preset, store, data_root, tmp_path, capsys, monkeypatch):
-    run_id = short_run(store, preset)
+EXTRA_CASES = {  # options no preset uses, each on a light preset
+    "r3gan+instance-noise": ("classic-mlp", dict(loss="r3gan", r1_gamma=1.0, instance_noise=0.1)),
+    "wgan+sgd+clip": ("classic-mlp", dict(loss="wgan", optimizer="sgd", grad_clip=1.0, label_smoothing=0.1)),
+    "hinge+spectral+ema": ("classic-dcgan", dict(loss="hinge", spectral_norm=True, ema=0.9, g_features=8, d_features=8)),
+    "lsgan+r1+mlp-uniform": ("mlp-1024", dict(loss="lsgan", r1_gamma=2.0, g_hidden=[64], d_hidden=[64])),
+}
+CASES = {**{name: (name, {}) for name in PRESETS}, **EXTRA_CASES}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_exported_script_trains_the_same_gan(case, store, data_root, tmp_path, capsys, monkeypatch):
+    preset, extra = CASES[case]
+    run_id = short_run(store, preset, **extra)
     studio = store.snapshot(run_id).metrics[["step", "d_loss", "g_loss", "d_real", "d_fake"]].to_numpy()
     path = tmp_path / "my_gan.py"
     text = export_run(store.run_dir(run_id))
