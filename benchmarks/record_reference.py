@@ -1,9 +1,10 @@
 """Record the healthy reference trace of each image preset (gan_core/assets/reference/<preset>.csv).
 
     python benchmarks/record_reference.py [--presets fast-mnist,classic-mlp,...] [--steps 300] [--eval-every 100]
+                                          [--log-every 10]
 
 Each preset trains for --steps iterations (step-bounded, so a loaded machine records the same curve, only
-slower) on the CPU with its own seed, logging every 10 steps and measuring quality every --eval-every steps;
+slower) on the CPU with its own seed, logging every --log-every steps and measuring quality every --eval-every steps;
 gan_core.reference.band turns the trace into the few-KB table the Monitor overlays. Prints one line per preset
 (steps, seconds, rows, bytes). The failure demos have no file of their own: their healthy twin is classic-mlp.
 """
@@ -27,8 +28,8 @@ def image_presets() -> list[str]:
     return [name for name in PRESETS if not build_config(name).is_2d and name not in SAME_RECIPE]
 
 
-def record(preset: str, steps: int, eval_every: int, runs: Path) -> tuple[int, float, int, int]:
-    cfg = build_config(preset, steps=steps, max_seconds=0, log_every=10, eval_every=eval_every, sample_every=10**6,
+def record(preset: str, steps: int, eval_every: int, log_every: int, runs: Path) -> tuple[int, float, int, int]:
+    cfg = build_config(preset, steps=steps, max_seconds=0, log_every=log_every, eval_every=eval_every, sample_every=10**6,
                        checkpoint_every=10**6, device="cpu").validate()
     store = RunStore(runs)
     start = time.perf_counter()
@@ -49,11 +50,12 @@ def main() -> None:
     p.add_argument("--presets", default=",".join(image_presets()))
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--log-every", type=int, default=10)
     args = p.parse_args()
     runs = Path(tempfile.mkdtemp(prefix="reference-runs-"))
     try:
         for preset in args.presets.split(","):
-            steps, seconds, rows, size = record(preset, args.steps, args.eval_every, runs)
+            steps, seconds, rows, size = record(preset, args.steps, args.eval_every, args.log_every, runs)
             print(f"{preset:18} {steps} steps in {seconds:6.1f} s → {rows} rows, {size} bytes "
                   f"({REFERENCE_DIR.name}/{preset}.csv)", flush=True)
     finally:

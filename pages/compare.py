@@ -3,8 +3,10 @@ import pandas as pd
 import streamlit as st
 
 from gan_core.store import LIVE_STATUSES
+from gan_core.timeline import difference, nearest
 from ui import charts
 from ui.state import get_store
+from ui.timeline import scrubber
 
 st.title("Compare runs")
 store = get_store()
@@ -32,8 +34,11 @@ live = any(r["status"] in LIVE_STATUSES for r in runs if r["run_id"] in chosen)
 def overlay() -> None:
     snaps = {rid: store.snapshot(rid) for rid in chosen}
     frames = {rid: s.metrics for rid, s in snaps.items()}
+    at = scrubber("cmp", max(s.step for s in snaps.values()), "One step for every run: a marker on each curve and "
+                  "each run's grid nearest to it, side by side. Live follows the newest step.")
     for col in metrics:
-        st.plotly_chart(charts.compare_figure(frames, col, align, smoothing), key=f"cmp_{col}", width="stretch")
+        fig = charts.compare_figure(frames, col, align, smoothing)
+        st.plotly_chart(charts.with_marker(fig, at) if align == "step" else fig, key=f"cmp_{col}", width="stretch")
 
     st.subheader("Ranking")
     table = []
@@ -50,14 +55,27 @@ def overlay() -> None:
         st.caption("Sorted by Fréchet distance (lower = closer to the real digits).")
     st.dataframe(ranking, hide_index=True, width="stretch")
 
-    st.subheader("Latest samples")
+    st.subheader("Latest samples" if at is None else f"Samples at step {at}")
+    diff = st.toggle("Difference to the first run", key="cmp_diff", disabled=len(chosen) < 2,
+                     help="|this grid − the first run's grid|, brightened: where the two runs draw differently")
     cols = st.columns(min(len(chosen), 4))
+    first = None
     for i, (rid, s) in enumerate(snaps.items()):
+        step = s.latest_grid_step if at is None else nearest(s.grid_steps, at)
+        grid = None if step is None else store.grid(rid, step)
+        first = grid if i == 0 else first
         with cols[i % len(cols)]:
-            if s.latest_grid is not None:
-                st.image(s.latest_grid, caption=f"{rid} · step {s.latest_grid_step}", width="stretch")
-            else:
+            if grid is None:
                 st.caption(f"{rid}: no samples yet")
+                continue
+            shown, what = grid, f"{rid} · step {step}"
+            if diff and i > 0:
+                shown = difference(grid, first)
+                what = f"{rid} − {chosen[0]} · step {step}" if shown is not None else what
+                if shown is None:
+                    st.caption("Different image sizes: no difference to show")
+                    shown = grid
+            st.image(shown, caption=what, width="stretch")
 
 
 overlay()

@@ -14,7 +14,9 @@ from gan_core.reference import reference_for
 from gan_core.latent import to_gif
 from gan_core.runfiles import RunBusy
 from gan_core.store import LIVE_STATUSES
+from gan_core.timeline import StepError, as_of, check_step, quality_at
 from ui import charts, form
+from ui.timeline import jump_to, scrubber
 from ui.state import get_store
 
 STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"), "paused": ("orange", "paused"),
@@ -51,6 +53,13 @@ st.session_state["monitor_run"] = st.session_state["monitor_shown"] = run_id
 st.query_params["run"] = run_id
 snap = store.snapshot(run_id)
 was_live = snap.status in LIVE_STATUSES
+if st.session_state.get("mon_step_run") != run_id:  # another run: follow it live, or go to its ?step= link
+    st.session_state["mon_step_run"], st.session_state["mon_live"] = run_id, True
+    if st.query_params.get("step") is not None:
+        try:
+            jump_to("mon", check_step(st.query_params["step"], snap.step, f"run {run_id}"))
+        except StepError as e:
+            st.warning(f"{e}; showing the newest step instead.")
 
 
 @st.cache_resource(max_entries=64, ttl=120, show_spinner=False)
@@ -112,13 +121,27 @@ def health(snap) -> None:
                 open_fix(snap, d.fix_preset, d.fix_settings)
 
 
-def quality(snap) -> None:
-    """Live quality metrics (issue: loss curves alone don't say whether a GAN learns)."""
+def quality(snap, at: int | None = None) -> None:
+    """Live quality metrics (issue: loss curves alone don't say whether a GAN learns); as of step `at` when scrubbed."""
     dataset = snap.config.get("dataset", "")
     if not supports(dataset):
         return
     evaluation = (snap.extra or {}).get("eval") or {}
-    fig = figures_for(snap, st.session_state.get("mon_smoothing", 0.6))[3]
+    fig = charts.with_marker(figures_for(snap, st.session_state.get("mon_smoothing", 0.6))[3], at)
+    if at is not None:
+        then = quality_at(snap.metrics, at)
+        st.markdown(f"**Quality as of step {at}**" + (f" (measured at step {then['step']})" if then else ""))
+        if not then:
+            st.caption("No quality measurement yet at that step.")
+        else:
+            q1, q2, q3, q4 = st.columns(4)
+            q1.metric("Fréchet distance", f"{then.get('fid', float('nan')):.2f}")
+            q2.metric("Classes covered", f"{then.get('modes_covered', float('nan')):.0f}")
+            q3.metric("Confidence", f"{then.get('confidence', float('nan')):.2f}")
+            q4.metric("Diversity", f"{then.get('diversity', float('nan')):.2f}")
+        if fig is not None:
+            st.plotly_chart(fig, key="mon_quality", width="stretch")
+        return
     if fig is None and not evaluation:
         if snap.config.get("eval_every"):
             st.caption("Quality metrics appear after the first evaluation (every "
@@ -208,7 +231,10 @@ def live_view() -> None:
     if snap.message:
         (st.error if snap.status in ("failed", "diverged") else st.info)(snap.message)
     controls(snap)
-    health(snap)
+    at = scrubber("mon", snap.step, "Move every view to a step: a marker on each curve, the nearest saved grid, the "
+                                    "quality and diagnosis as they were then. Live follows the newest step.")
+    view = as_of(snap, at) if at is not None else snap
+    health(view)
     total = f" / {snap.total_steps}" if snap.total_steps else ""
     st.progress(snap.progress, text=f"step {snap.step}{total} · {snap.progress:.0%}")
     m1, m2, m3, m4 = st.columns(4)
@@ -226,31 +252,30 @@ def live_view() -> None:
                   help=f"A faint band: a known-good run of `{found[0]}` ({int(found[1]['step'].iloc[-1])} steps)."
                   if found else "Only the image presets ship a reference run; this run has none.")
         if len(snap.metrics):
-            loss, scores, grads, _ = figures_for(snap, smoothing)
+            loss, scores, grads, _ = (charts.with_marker(f, at) for f in figures_for(snap, smoothing))
             st.plotly_chart(loss, key="mon_loss", width="stretch")
             st.plotly_chart(scores, key="mon_scores", width="stretch")
             st.plotly_chart(grads, key="mon_grads", width="stretch")
         else:
             st.caption("The first metrics appear after `log_every` steps.")
     with right:
-        if snap.latest_grid is not None:
+        grid = snap.latest_grid if at is None else store.grid(run_id, view.latest_grid_step) \
+            if view.latest_grid_step is not None else None
+        if grid is not None:
             conditional = snap.config.get("conditional")
-            st.image(snap.latest_grid, width="stretch",
-                     caption=f"Fixed noise at step {snap.latest_grid_step}" + (" — column k is digit k" if conditional else ""))
+            near = f" (nearest saved grid to step {at})" if at is not None and at != view.latest_grid_step else ""
+            st.image(grid, width="stretch", caption=f"Fixed noise at step {view.latest_grid_step}{near}" +
+                     (" — column k is digit k" if conditional else ""))
         else:
             st.caption("No samples yet.")
-    quality(snap)
+    quality(snap, at)
 
 
 live_view()
 
 if snap.grid_steps:
-    st.subheader("Sample history")
+    st.subheader("Downloads")
     steps = snap.grid_steps
-    pick = st.select_slider("Grid at step", options=steps, value=steps[-1], key="mon_history") if len(steps) > 1 else steps[0]
-    image = store.grid(run_id, pick)
-    if image is not None:
-        st.image(image, caption=f"step {pick}", width=min(640, image.shape[1] * 2))
 
     def gif_bytes() -> bytes:
         chosen = steps[:: max(1, len(steps) // MAX_GIF_FRAMES)]

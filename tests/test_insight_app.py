@@ -93,3 +93,50 @@ def test_reference_toggle_is_off_for_a_2d_run(runs_root, tiny_config):
     run_id = finished(tiny_config, dataset="ring-8", arch="mlp2d", z_dim=2, grid_size=64)
     toggle = monitor(run_id).toggle(key="mon_reference")
     assert toggle.disabled and "no" in toggle.help
+
+
+def marker_steps(at) -> list:
+    from test_app import charts
+    return [s["x0"] for spec in charts(at).values() for s in spec["layout"].get("shapes", []) if s.get("name") == "timeline"]
+
+
+def grid_caption(at) -> str:
+    return next(str(i.proto) for i in at.get("image") if "Fixed noise at step" in str(i.proto))
+
+
+def test_scrubber_moves_grid_markers_quality_and_diagnosis_together(runs_root, tiny_config):
+    run_id = finished(tiny_config, arch="mlp", steps=12, sample_every=4)
+    at = monitor(run_id)
+    assert at.slider(key="mon_step").value == 12 and marker_steps(at) == []
+    assert "Fixed noise at step 12" in grid_caption(at)
+    at.slider(key="mon_step").set_value(5).run()
+    assert not at.exception, at.exception
+    assert "Fixed noise at step 4 (nearest saved grid to step 5)" in grid_caption(at)
+    assert marker_steps(at) == [5, 5, 5]  # losses, scores, gradient norms
+    assert any("5 logged steps so far" in i.value for i in at.info)  # the diagnosis as it was at step 5
+    next(b for b in at.button if b.label == "Live").click().run()
+    assert at.slider(key="mon_step").value == 12 and marker_steps(at) == []
+    assert "Fixed noise at step 12" in grid_caption(at)
+
+
+def test_a_step_outside_the_run_is_named_and_live_is_shown(runs_root, tiny_config):
+    run_id = finished(tiny_config, arch="mlp")
+    at = app()
+    at.query_params["run"], at.query_params["step"] = run_id, "999"
+    at.switch_page("pages/monitor.py").run()
+    assert any("step 999 is outside run" in w.value and "0 to 6" in w.value for w in at.warning)
+    assert at.slider(key="mon_step").value == 6
+
+
+def test_compare_scrubber_shows_every_runs_grid_at_one_step_and_their_difference(runs_root, tiny_config):
+    a = finished(tiny_config, arch="mlp", steps=8, sample_every=2)
+    b = finished(tiny_config, arch="mlp", steps=8, sample_every=4, lr_g=1e-3)
+    at = app("pages/compare.py")
+    at.multiselect(key="cmp_runs").set_value([a, b]).run()
+    at.slider(key="cmp_step").set_value(3).run()
+    assert not at.exception, at.exception
+    captions = [str(i.proto) for i in at.get("image")]
+    assert any(f"{a} · step 2" in c for c in captions) and any(f"{b} · step 4" in c for c in captions)
+    assert set(marker_steps(at)) == {3}
+    at.toggle(key="cmp_diff").set_value(True).run()
+    assert any(f"{b} − {a} · step 4" in str(i.proto) for i in at.get("image"))

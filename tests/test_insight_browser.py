@@ -12,7 +12,7 @@ import pytest
 from browser import chromium, streamlit_server
 from conftest import TINY
 from gan_core import RunStore, build_config
-from test_e2e_browser import REQUIRED, TIMEOUT_MS, missing, no_tracebacks
+from test_e2e_browser import REQUIRED, TIMEOUT_MS, expect, missing, no_tracebacks
 from test_export import mnist_layout
 
 pytestmark = pytest.mark.skipif(bool(missing) and not REQUIRED, reason=f"browser tests skipped: {missing}")
@@ -81,4 +81,22 @@ def test_direction_slider_changes_the_image(served):
                                 .find(e => e.innerText.includes('z moved along the directions'));
                               return el && el.querySelector('img').src !== before; }""", arg=before)
     assert page.get_by_text("class 3 → class 8").count() == 1  # the class walk of this conditional run
+    no_tracebacks(page)
+
+
+def test_scrub_moves_grid_and_markers_and_live_snaps_back(served):
+    page = open_monitor(served)
+    caption = page.locator('[data-testid="stImage"]', has_text="Fixed noise at step")
+    expect(caption).to_contain_text("Fixed noise at step 8")
+    markers = page.locator('[data-testid="stPlotlyChart"] .shapelayer path')
+    before = markers.count()
+    thumb = page.get_by_role("slider", name="Timeline: step")
+    thumb.focus()
+    for _ in range(5):
+        thumb.press("ArrowLeft")  # step 8 → 3: the nearest saved grid is step 2
+    expect(caption).to_contain_text("Fixed noise at step 2 (nearest saved grid to step 3)")
+    page.wait_for_function("n => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .shapelayer path').length >= n + 3",
+                           arg=before)
+    page.get_by_role("button", name="Live").click()
+    expect(caption).to_contain_text("Fixed noise at step 8")
     no_tracebacks(page)

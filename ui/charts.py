@@ -67,6 +67,17 @@ def with_reference(fig: go.Figure, reference: pd.DataFrame | None, columns: list
     return go.Figure(dict(data=bands + list(fig.data), layout=fig.layout))
 
 
+def with_marker(fig: go.Figure | None, step: int | None) -> go.Figure | None:
+    """A copy of `fig` with the timeline's step as a vertical line (the figure itself is shared: left untouched)."""
+    if fig is None or step is None:
+        return fig
+    marker = dict(type="line", name="timeline", xref="x", yref="paper", x0=step, x1=step, y0=0, y1=1,
+                  line=dict(color="#7048e8", width=2, dash="dash"))
+    layout = fig.layout.to_plotly_json()
+    layout["shapes"] = [*layout.get("shapes", []), marker]
+    return go.Figure(dict(data=list(fig.data), layout=layout))
+
+
 def loss_figure(df: pd.DataFrame, smoothing: float) -> go.Figure:
     return lines(df, ["d_loss", "g_loss"], "Losses", "loss", smoothing)
 
