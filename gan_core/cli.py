@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", choices=list(PRESETS), help="start from a named recipe; flags override it")
     t.add_argument("--config", metavar="FILE.json", help="start from a saved config.json; flags override it")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    t.add_argument("--fork", metavar="RUN_DIR", help="start a new run from RUN_DIR's checkpoint at --at-step (default: "
+                   "its newest), with any flags changed; the child records its parent and fork step (fork.json)")
+    t.add_argument("--at-step", type=int, default=None, metavar="N",
+                   help="with --fork: the step to fork at (the nearest checkpoint at or before it)")
     t.add_argument("--out", default="runs", help="folder holding the run folders (default: ./runs)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_flags(t)
@@ -134,7 +138,18 @@ def cmd_train(args) -> int:
     from .store import RunStore
     if distributed.launched():  # DDP hook: started by torchrun, this process is one rank of the run
         return _train_distributed(args)
-    if args.resume:
+    if args.at_step is not None and not args.fork:
+        raise UsageError("--at-step needs --fork RUN_DIR (the run to fork from)")
+    if args.fork:
+        if args.resume:
+            raise UsageError("use --resume or --fork, not both")
+        from .fork import fork_run
+        run_dir = Path(args.fork).resolve()
+        if not (run_dir / "config.json").is_file():
+            raise UsageError(f"--fork {args.fork}: not a run folder (no config.json)")
+        store = RunStore(run_dir.parent)
+        run_id = fork_run(store, run_dir.name, args.at_step, **_overrides(args))
+    elif args.resume:
         run_dir = Path(args.resume).resolve()
         if not (run_dir / "config.json").is_file():
             raise UsageError(f"--resume {args.resume}: not a run folder (no config.json)")
@@ -340,6 +355,7 @@ def main(argv=None) -> int:
     from .data import DatasetError
     from .export import ExportError
     from .runfiles import RunBusy
+    from .timeline import StepError
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -347,7 +363,7 @@ def main(argv=None) -> int:
                 "export-script": cmd_export_script}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
-    except (UsageError, DatasetError, CheckpointError, ExportError, RunBusy, KeyError, ValueError) as e:
+    except (UsageError, DatasetError, CheckpointError, ExportError, StepError, RunBusy, KeyError, ValueError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
     except OSError as e:  # an unwritable -o file, a full disk: one line, not a traceback
         print(f"error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)

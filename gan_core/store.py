@@ -329,16 +329,20 @@ class RunStore:
         return RunConfig.from_dict(self._record(run_id).config)
 
     # ------------------------------------------------------------------ commands
-    def start(self, config: RunConfig | dict, hooks=()) -> str:
+    def start(self, config: RunConfig | dict, hooks=(), prepare=None, extra_files: dict | None = None) -> str:
         """Validate, load data, build models, then create the run folder and start its thread.
 
-        `hooks` go into trainer.hooks before the thread starts, so a test's hook sees every iteration.
+        `hooks` go into trainer.hooks before the thread starts, so a test's hook sees every iteration. `prepare`
+        (trainer) runs before the folder exists (a fork loads its parent's checkpoint there); `extra_files`
+        ({name: text}) are written into the new folder (a fork's fork.json).
         Anything wrong raises before a folder or a thread exists (ConfigError, DatasetError, ValueError)."""
         from .trainer import Trainer
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
         trainer = Trainer(cfg)
         trainer.hooks.extend(hooks)
+        if prepare is not None:
+            prepare(trainer)
         with self._lock:
             run_id = rf.new_run_id(self.root, cfg.name or f"{cfg.arch}-{cfg.loss}-{cfg.dataset}")
             run_dir = self.root / run_id
@@ -348,9 +352,11 @@ class RunStore:
                 (run_dir / "checkpoints").mkdir()
                 rf.acquire_writer_lock(run_dir)
                 rf.atomic_write(run_dir / "config.json", cfg.to_json())
+                for name, text in (extra_files or {}).items():
+                    rf.atomic_write(run_dir / name, text)
                 (run_dir / "metrics.csv").write_text(",".join(rf.METRIC_COLUMNS) + "\n")
                 rec = RunRecord(run_id, run_dir)
-                rec.set_status(status="starting", step=0, elapsed=0.0, message="", started_at=time.time(),
+                rec.set_status(status="starting", step=trainer.step, elapsed=trainer.elapsed, message="", started_at=time.time(),
                                pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
                                precision="bf16" if trainer.gan.bf16 else "fp32")
             except BaseException:  # a full or read-only disk: no half-made run folder left behind

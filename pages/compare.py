@@ -2,6 +2,7 @@
 import pandas as pd
 import streamlit as st
 
+from gan_core.fork import fork_info
 from gan_core.store import LIVE_STATUSES
 from gan_core.timeline import difference, nearest
 from ui import charts
@@ -36,9 +37,21 @@ def overlay() -> None:
     frames = {rid: s.metrics for rid, s in snaps.items()}
     at = scrubber("cmp", max(s.step for s in snaps.values()), "One step for every run: a marker on each curve and "
                   "each run's grid nearest to it, side by side. Live follows the newest step.")
+    forks = {rid: info for rid in chosen if (info := fork_info(snaps[rid].run_dir)) and info.get("parent") in chosen}
+    for rid, info in forks.items():
+        changed = ", ".join(f"{k}={v}" for k, v in info["changed"].items()) or "nothing changed"
+        st.caption(f"`{rid}` is a fork of `{info['parent']}` at step {info['fork_step']} ({changed}): the curves "
+                   f"overlay from that step on.")
+    start = min((info["fork_step"] for info in forks.values()), default=None)
     for col in metrics:
         fig = charts.compare_figure(frames, col, align, smoothing)
-        st.plotly_chart(charts.with_marker(fig, at) if align == "step" else fig, key=f"cmp_{col}", width="stretch")
+        if align == "step":
+            fig = charts.with_marker(fig, at)
+            for info in forks.values():
+                fig = charts.with_marker(fig, info["fork_step"], name="fork", colour="#868e96", dash="dot")
+            if start is not None:
+                fig.layout.xaxis.range = [start, max(s.step for s in snaps.values())]
+        st.plotly_chart(fig, key=f"cmp_{col}", width="stretch")
 
     st.subheader("Ranking")
     table = []

@@ -7,6 +7,7 @@ from gan_core.checkpoint import CheckpointError
 from gan_core.config import ConfigError, RunConfig, build_config
 from gan_core.data import DatasetError
 from gan_core.export import ExportError, export_run, script_name
+from gan_core.fork import fork_info, fork_point
 from gan_core.health import diagnose_snapshot
 from gan_core.memorisation import check_run
 from gan_core.metrics import EvaluatorError, cache_help, supports
@@ -201,6 +202,30 @@ def copying(snap) -> None:
                   f"{result.training_images:,} training images, step {snap.checkpoints[-1]}.")
 
 
+def fork_here(snap, at: int | None) -> None:
+    """Fork from the scrubber's step: the Train form opens with this run's settings; Start there forks."""
+    info = fork_info(snap.run_dir)
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    if info:
+        c2.caption(f"Forked from `{info['parent']}` at step {info['fork_step']}"
+                   + (f" · changed: {', '.join(f'{k}={v}' for k, v in info['changed'].items())}" if info["changed"] else ""))
+        if c2.button("Compare with its parent", key="btn_cmp_parent", icon=":material/compare_arrows:"):
+            st.session_state["cmp_runs"] = [snap.run_id, info["parent"]]
+            st.switch_page("pages/compare.py")
+    step = snap.step if at is None else at
+    if c1.button(f"Fork from step {step}", key="btn_fork", icon=":material/fork_right:", disabled=not snap.checkpoints,
+                 help="A new run from the checkpoint at or before this step, with settings you change on the Train page"
+                 if snap.checkpoints else "Forking needs a checkpoint; this run has none yet"):
+        try:
+            start, _ = fork_point(snap.run_dir, step)
+        except (CheckpointError, StepError) as e:
+            st.error(str(e))
+            return
+        form.load_config(RunConfig.from_dict(snap.config))
+        st.session_state["fork_from"] = {"run": snap.run_id, "step": start, "requested": step}
+        st.switch_page("pages/train.py")
+
+
 def controls(snap) -> None:
     c1, c2, c3, _ = st.columns([1, 1, 1, 3])
     try:
@@ -234,6 +259,7 @@ def live_view() -> None:
     at = scrubber("mon", snap.step, "Move every view to a step: a marker on each curve, the nearest saved grid, the "
                                     "quality and diagnosis as they were then. Live follows the newest step.")
     view = as_of(snap, at) if at is not None else snap
+    fork_here(snap, at)
     health(view)
     total = f" / {snap.total_steps}" if snap.total_steps else ""
     st.progress(snap.progress, text=f"step {snap.step}{total} · {snap.progress:.0%}")

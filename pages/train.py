@@ -39,5 +39,25 @@ if problems:
     st.warning(f"Fix {len(problems)} field{'s' if len(problems) > 1 else ''} before starting: "
                + ", ".join(sorted(problems)))
 
+fork = st.session_state.get("fork_from")
+if fork:
+    st.info(f"**Fork** of run `{fork['run']}` from step {fork['step']} (its checkpoint at or before step "
+            f"{fork['requested']}): Start continues that checkpoint with the settings above, as a new run that "
+            f"records its parent. Architecture and data must stay the parent's.", icon=":material/fork_right:")
+    if st.button("Cancel the fork (start from scratch instead)", key="btn_cancel_fork"):
+        del st.session_state["fork_from"]
+        st.rerun()
+
 if start and cfg is not None and not problems:
-    start_and_watch(cfg)
+    if fork:
+        from gan_core.fork import fork_run
+        from ui.state import get_store
+
+        def launch_fork(config) -> str:
+            child = fork_run(get_store(), fork["run"], fork["requested"], **config.to_dict())
+            st.session_state.pop("fork_from", None)  # done: the next Start is a fresh run again
+            return child
+
+        start_and_watch(cfg, launch_fork)
+    else:
+        start_and_watch(cfg)

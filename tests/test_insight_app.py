@@ -140,3 +140,40 @@ def test_compare_scrubber_shows_every_runs_grid_at_one_step_and_their_difference
     assert set(marker_steps(at)) == {3}
     at.toggle(key="cmp_diff").set_value(True).run()
     assert any(f"{b} − {a} · step 4" in str(i.proto) for i in at.get("image"))
+
+
+def test_fork_from_the_scrubbers_step_opens_train_prefilled_and_starts_a_linked_child(runs_root, tiny_config):
+    parent = finished(tiny_config, arch="mlp", steps=8, checkpoint_every=4)
+    at = monitor(parent)
+    at.slider(key="mon_step").set_value(6).run()
+    next(b for b in at.button if b.label == "Fork from step 6").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["fork_from"] == {"run": parent, "step": 4, "requested": 6}
+    assert any(f"Fork** of run `{parent}` from step 4" in i.value for i in at.info)  # Train, pre-filled
+    assert at.text_input(key="w_g_hidden").value == "32"
+    at.switch_page("pages/train.py")  # AppTest stays on the page it was given; a browser follows switch_page
+    at.text_input(key="w_lr_g").input("0.001").run()
+    at.text_input(key="w_steps").input("10").run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception, at.exception
+    child = at.session_state["monitor_run"]
+    assert child != parent and "fork_from" not in at.session_state
+    wait_finished(child)
+    at.switch_page("pages/monitor.py").run()
+    assert any(f"Forked from `{parent}` at step 4" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Compare with its parent").click().run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    assert any(f"is a fork of `{parent}` at step 4" in c.value for c in at.caption)
+    from test_app import charts
+    forks = [s["x0"] for spec in charts(at).values() for s in spec["layout"].get("shapes", []) if s.get("name") == "fork"]
+    assert forks and set(forks) == {4}
+
+
+def test_fork_is_refused_without_a_checkpoint(runs_root, tiny_config):
+    run_id = store().start(tiny_config(arch="mlp", steps=100_000, checkpoint_every=100_000, log_every=1))
+    at = monitor(run_id)
+    button = next(b for b in at.button if b.label.startswith("Fork from step"))
+    store().stop(run_id)
+    wait_status = store().wait(run_id, timeout=120)
+    assert button.disabled and "needs a checkpoint" in button.help and wait_status == "stopped"

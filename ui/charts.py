@@ -67,12 +67,14 @@ def with_reference(fig: go.Figure, reference: pd.DataFrame | None, columns: list
     return go.Figure(dict(data=bands + list(fig.data), layout=fig.layout))
 
 
-def with_marker(fig: go.Figure | None, step: int | None) -> go.Figure | None:
-    """A copy of `fig` with the timeline's step as a vertical line (the figure itself is shared: left untouched)."""
+def with_marker(fig: go.Figure | None, step: int | None, name: str = "timeline", colour: str = "#7048e8",
+                dash: str = "dash") -> go.Figure | None:
+    """A copy of `fig` with a vertical line at `step` (the timeline's, a fork point); the figure itself may be
+    shared, so it is left untouched."""
     if fig is None or step is None:
         return fig
-    marker = dict(type="line", name="timeline", xref="x", yref="paper", x0=step, x1=step, y0=0, y1=1,
-                  line=dict(color="#7048e8", width=2, dash="dash"))
+    marker = dict(type="line", name=name, xref="x", yref="paper", x0=step, x1=step, y0=0, y1=1,
+                  line=dict(color=colour, width=2, dash=dash))
     layout = fig.layout.to_plotly_json()
     layout["shapes"] = [*layout.get("shapes", []), marker]
     return go.Figure(dict(data=list(fig.data), layout=layout))

@@ -1,0 +1,85 @@
+"""Fork from here: a new run that starts from a run's checkpoint at (or just before) a chosen step, with changed
+hyperparameters. The child records its parent and fork step in fork.json, so Compare can overlay the two from
+the fork point on. The parent is never touched."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import runfiles as rf
+from .checkpoint import CheckpointError
+from .config import ConfigError, RunConfig
+from .timeline import StepError, at_or_before
+
+FORK_FILE = "fork.json"
+KEPT = {"optimizer": "a fork continues the parent's optimiser state, so it keeps its optimiser; start a new run to "
+                     "change it"}
+
+
+def checkpoint_steps(run_dir: Path) -> dict[int, Path]:
+    return {int(p.stem[5:]): p for p in rf.list_checkpoints(Path(run_dir))}
+
+
+def fork_point(run_dir: Path, at_step: int | None = None) -> tuple[int, Path]:
+    """(step, checkpoint file) a fork at `at_step` starts from: the newest checkpoint at or before it (default:
+    the newest). CheckpointError when the run has none; StepError when `at_step` is outside the run."""
+    run_dir = Path(run_dir)
+    saved = checkpoint_steps(run_dir)
+    if not saved:
+        raise CheckpointError(f"run {run_dir.name} has no checkpoint to fork from (one is written every "
+                              f"checkpoint_every steps and at the end of a run)")
+    status = rf.read_json(run_dir / "status.json") or {}
+    last = max(int(status.get("step") or 0), max(saved))
+    step = max(saved) if at_step is None else at_or_before(sorted(saved), _in_range(at_step, last, run_dir.name))
+    if step is None:
+        raise CheckpointError(f"run {run_dir.name} has no checkpoint at or before step {at_step}; its first is at "
+                              f"step {min(saved)}")
+    return step, saved[step]
+
+
+def _in_range(step, last: int, name: str) -> int:
+    from .timeline import check_step
+    return check_step(step, last, f"run {name}")
+
+
+def fork_run(store, run_id: str, at_step: int | None = None, **changes) -> str:
+    """Start the child run in `store` (the parent's folder by default) and return its id. Refuses, before
+    anything is created, with CheckpointError / StepError / ConfigError (each one line)."""
+    parent_dir = store.run_dir(run_id)
+    step, checkpoint = fork_point(parent_dir, at_step)
+    parent = RunConfig.from_dict(rf.read_json(parent_dir / "config.json") or {})
+    bad = {k: v for k, v in KEPT.items() if k in changes and changes[k] != getattr(parent, k)}
+    if bad:
+        raise ConfigError(bad)
+    cfg = RunConfig.from_dict({**parent.to_dict(), **changes}).validate()
+    changed = {k: v for k, v in cfg.to_dict().items() if v != getattr(parent, k)}
+
+    def prepare(trainer) -> None:
+        trainer.resume_from(checkpoint)
+        for opt, lr in ((trainer.gan.opt_g, cfg.lr_g), (trainer.gan.opt_d, cfg.lr_d)):  # the new settings win
+            for group in opt.param_groups:
+                group["lr"] = lr
+                if "betas" in group:
+                    group["betas"] = (cfg.beta1, cfg.beta2)
+                if "momentum" in group:
+                    group["momentum"] = cfg.beta1
+        if trainer.done():
+            raise ConfigError({"steps": f"the fork starts at step {trainer.step}, where run {run_id} ends; raise steps "
+                                        f"(or max_seconds) to train further"})
+        trainer.notes.insert(0, f"forked from {run_id} at step {step} ({checkpoint.name}); changed: "
+                                f"{', '.join(f'{k}={v}' for k, v in changed.items()) or 'nothing'}")
+
+    child = store.start(cfg, prepare=prepare,
+                        extra_files={FORK_FILE: json.dumps({"parent": run_id, "parent_dir": str(parent_dir),
+                                                            "fork_step": step, "requested_step": at_step,
+                                                            "checkpoint": checkpoint.name, "changed": changed},
+                                                           indent=1)})
+    return child
+
+
+def fork_info(run_dir) -> dict | None:
+    """What fork.json says about a run (parent, fork_step, changed), or None for a run that is not a fork."""
+    return rf.read_json(Path(run_dir) / FORK_FILE)
+
+
+__all__ = ["FORK_FILE", "StepError", "fork_info", "fork_point", "fork_run"]
