@@ -1,6 +1,6 @@
 """Several browser sessions watch one live run: page latency, refresh cadence, errors, and the run's throughput.
 
-    python benchmarks/sessions.py [--sessions 5] [--seconds 60] [--preset classic-mlp] [--threads 0] [--steps 1000000]
+    python benchmarks/sessions.py [--sessions 5] [--seconds 60] [--preset classic-mlp] [--threads 0] [--steps 1000000] [--max-seconds 0]
 
 Needs Chromium (/usr/bin/chromium) and Playwright. Prints the throughput with nobody watching first (the same
 server, the same preset), then with N Playwright contexts each on Monitor."""
@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--preset", default="classic-mlp")
     ap.add_argument("--threads", default="0", help="the form's CPU threads field (0 = auto)")
     ap.add_argument("--steps", default="1000000", help="the form's steps field: long enough to outlast the measurement")
+    ap.add_argument("--max-seconds", default="0", help="the form's max seconds field (0 = no time limit)")
     args = ap.parse_args()
     if why := browser_missing():
         sys.exit(f"cannot run: {why}")
@@ -51,7 +52,7 @@ def main() -> None:
         page.locator('[data-testid="stSelectbox"]', has_text="Preset").locator("input").click()
         page.get_by_role("option", name=args.preset + " —", exact=False).first.click()
         page.get_by_text("Length, device and speed").click()
-        for label, value in (("threads", args.threads), ("steps", args.steps)):
+        for label, value in (("threads", args.threads), ("steps", args.steps), ("max seconds", args.max_seconds)):
             box = page.get_by_label(label, exact=True)
             box.fill(value)
             box.press("Enter")

@@ -84,8 +84,9 @@ class RunConfig:
     max_seconds: float = _f(0.0, "Stop after this many seconds of training; 0 = no time limit.", min=0.0, max=30 * 86400.0)
     seed: int = _f(0, "Random seed: same seed, same run (on the CPU).", min=0, max=2**31 - 1)
     device: str = _f("auto", "`auto` picks the GPU when there is one, else the CPU.", choices=["auto", "cpu", "cuda", "mps"])
-    precision: str = _f("fp32", "`bf16` autocast is faster on GPUs and recent CPUs (AMX/AVX512-BF16); falls back to fp32 if unsupported.",
-                        choices=["fp32", "bf16"])
+    precision: str = _f("auto", "`auto`: bf16 autocast where the hardware runs it natively (CUDA GPUs with bf16, CPUs "
+                        "with AMX), else fp32. `bf16` forces it (slower than fp32 on CPUs without AMX; falls back to "
+                        "fp32 if unsupported), `fp32` forbids it.", choices=["auto", "fp32", "bf16"])
     ema: float = _f(0.0, "Decay of an exponential moving average of G's weights used for samples (StyleGAN style); 0 = off, "
                     "typical 0.999.", min=0.0, max=0.99999)
     compile: bool = _f(False, "torch.compile the networks (falls back with a note if compilation is unavailable).")

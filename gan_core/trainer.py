@@ -22,6 +22,7 @@ from .config import RunConfig
 from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
 from . import distributed
 from .live_eval import LiveEvaluation
+from .precision import choose_precision
 from .threads import dashboard_in_process, torch_threads
 from .losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
 from .models import build_models, image_size_for, use_generator
@@ -52,21 +53,6 @@ def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)}"
     return {"mps": "Apple GPU (MPS)"}.get(device.type, "CPU")
-
-
-def bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")() in ("AVX512", "AMX")) or \
-            torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    return False
-
-
-def bf16_is_slow(device: torch.device) -> bool:
-    """A CPU with AVX512-BF16 but no AMX tiles: bf16 autocast measured about half fp32's speed there
-    (benchmarks/throughput.py), because every cast costs more than the narrower maths saves."""
-    return device.type == "cpu" and not getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
 
 
 def make_optimizer(params, cfg: RunConfig, lr: float, device: torch.device):
@@ -181,12 +167,9 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema else None
         self.opt_g = make_optimizer(self.G.parameters(), cfg, cfg.lr_g, self.device)
         self.opt_d = make_optimizer(self.D.parameters(), cfg, cfg.lr_d, self.device)
-        self.bf16 = cfg.precision == "bf16"
-        if self.bf16 and not bf16_supported(self.device):
-            self.bf16 = False
-            self.notes.append(f"bf16 is not supported on this {self.device.type}; training in fp32 instead")
-        elif self.bf16 and bf16_is_slow(self.device):
-            self.notes.append("bf16 on this CPU (no AMX) is usually slower than fp32; it saves memory, not time")
+        self.precision = choose_precision(cfg.precision, self.device)  # auto: bf16 only where the hardware has it
+        self.bf16 = self.precision.bf16
+        self.notes += [self.precision.note] if self.precision.note else []
         self.G_fwd, self.D_fwd = self.G, self.D
         if cfg.compile:
             self._try_compile()
