@@ -10,6 +10,8 @@ dashboard script, the evaluation worker) throttles the training thread's own: cl
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 
 import torch
 
@@ -43,3 +45,95 @@ def serve_dashboard_here() -> None:
 
 def dashboard_in_process() -> bool:
     return _dashboard
+
+
+# ---------------------------------------------------------------------- sharing the cores
+_runs_here = 0
+_runs_lock = threading.Lock()
+
+
+def usable_cores() -> int:
+    """Cores this process may use (its affinity mask), divided among torchrun's processes on this node."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+
+
+@contextlib.contextmanager
+def training_run():
+    """Count a run as training in this process while the block runs (the dashboard's store may train several)."""
+    global _runs_here
+    with _runs_lock:
+        _runs_here += 1
+    try:
+        yield
+    finally:
+        with _runs_lock:
+            _runs_here -= 1
+
+
+def runs_training_here() -> int:
+    return _runs_here
+
+
+def core_share() -> int:
+    """One run's share of the cores: runs in one process split them, so their OpenMP pools never hold more threads
+    than there are cores (beyond that libgomp stops spin-waiting and every barrier sleeps)."""
+    return max(1, usable_cores() // max(1, _runs_here))
+
+
+class AdaptiveThreads:
+    """Picks a run's intra-op thread count from what the machine actually gives it, fed the logged windows' timings.
+
+    On a busy machine a pool of N threads waits at every barrier for whichever thread the OS descheduled (fast-mnist
+    beside a process burning both cores: 68 images/s on 2 threads, about 30x below quiet), while one thread never
+    waits. So: time at least `probe_seconds` at 1 thread, then as much at the ceiling (the run's share of the cores),
+    keep the faster; probe again after `recheck_seconds` (doubled each time the answer stays the same, up to
+    `max_recheck_seconds`), at once when the share changes, and when the kept multi-thread rate falls below `drop`
+    of what it measured (the machine became busy). Pure logic: no clock, no torch; the trainer applies the count.
+    """
+
+    def __init__(self, ceiling: int, probe_seconds: float = 1.0, recheck_seconds: float = 20.0,
+                 max_recheck_seconds: float = 160.0, drop: float = 0.5):
+        self.probe_seconds, self.base_recheck, self.max_recheck, self.drop = \
+            probe_seconds, recheck_seconds, max_recheck_seconds, drop
+        self.recheck = recheck_seconds
+        self.rates: dict[int, float] = {}  # images/s measured per thread count in the latest probe
+        self.chosen: int | None = None
+        self._start_probe(ceiling)
+
+    def _start_probe(self, ceiling: int) -> None:
+        self.ceiling = max(1, ceiling)
+        self._todo = [1] if self.ceiling == 1 else [1, self.ceiling]
+        self.rates = {}
+        self.threads = self._todo[0]
+        self._window = [0.0, 0.0]  # seconds, images since the current measurement began
+
+    def observe(self, seconds: float, images: float, ceiling: int) -> int:
+        """One logged window ran at `self.threads`; returns the count for the next window."""
+        if ceiling != self.ceiling:  # a run started or ended beside this one
+            self._start_probe(ceiling)
+            return self.threads
+        self._window[0] += seconds
+        self._window[1] += images
+        span, done = self._window
+        if span < self.probe_seconds:
+            return self.threads
+        rate = done / span
+        self._window = [0.0, 0.0]
+        if self._todo:  # probing: this span measured one candidate
+            self.rates[self._todo.pop(0)] = rate
+            if self._todo:
+                self.threads = self._todo[0]
+                return self.threads
+            best = max(self.rates, key=self.rates.get)
+            self.recheck = min(self.recheck * 2, self.max_recheck) if best == self.chosen else self.base_recheck
+            self.chosen = self.threads = best
+            self._held = 0.0
+            return self.threads
+        self._held += span
+        if self.threads > 1 and rate < self.drop * self.rates[self.threads]:  # the machine became busy
+            self.recheck = self.base_recheck
+            self._start_probe(self.ceiling)
+        elif self._held >= self.recheck:
+            self._start_probe(self.ceiling)
+        return self.threads

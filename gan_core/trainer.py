@@ -10,7 +10,6 @@ import contextlib
 import copy
 import errno
 import math
-import os
 import threading
 import time
 
@@ -23,7 +22,7 @@ from .data import ImageBatches, PointBatches, dataset_info, load_images, load_po
 from . import distributed
 from .live_eval import LiveEvaluation
 from .precision import choose_precision
-from .threads import dashboard_in_process, torch_threads
+from .threads import AdaptiveThreads, core_share, dashboard_in_process, torch_threads, training_run
 from .losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
 from .models import build_models, image_size_for, use_generator
 
@@ -88,8 +87,7 @@ def cpu_threads(cfg: RunConfig, light: bool | None = None) -> int:
     classic-dcgan 381 vs 278 with 3 viewers."""
     if cfg.threads:
         return cfg.threads
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
-    share = max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    share = core_share()  # runs training in this process split the cores (threads.py)
     if light is None:
         light = cfg.arch in ("mlp", "mlp2d")
     return max(1, share // 2) if light and dashboard_in_process() else share
@@ -189,6 +187,8 @@ class Trainer:
         # D scores real and fake in one call unless batch statistics (BatchNorm) would then mix the two batches
         self.joint_d = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
         self._acc_iters = 0
+        self._light: bool | None = None  # a light net (see cpu_threads), measured once when first needed
+        self.thread_policy: AdaptiveThreads | None = None  # set when a CPU run with `threads: 0` starts
         self.evals = LiveEvaluation(self) if cfg.eval_every and not cfg.is_2d else None  # quality metrics, off-thread
         distributed.attach(self)  # DDP hook: per-rank noise and shard, DDP wrappers, agreed stop/pause (else no-op)
 
@@ -225,18 +225,35 @@ class Trainer:
             self.train_iteration()
 
     def cpu_threads(self) -> int:
-        """This run's intra-op thread count on a CPU (see cpu_threads: light nets beside the dashboard take half)."""
+        """This run's intra-op thread count on a CPU, or with `threads: 0` the most it may take (see cpu_threads:
+        light nets beside the dashboard take half)."""
         if self.cfg.threads or not dashboard_in_process():
             return cpu_threads(self.cfg)
-        return cpu_threads(self.cfg, forward_mflops(self.G, self.D, self.cfg.z_dim, self.device) < LIGHT_MFLOPS)
+        if self._light is None:
+            self._light = forward_mflops(self.G, self.D, self.cfg.z_dim, self.device) < LIGHT_MFLOPS
+        return cpu_threads(self.cfg, self._light)
 
     def _use_cpu_threads(self) -> int:
-        """Set this thread's intra-op thread count for a CPU run (see cpu_threads); returns the count to restore."""
+        """Set this thread's intra-op thread count for a CPU run: the config's, or with `threads: 0` what the
+        adaptive policy starts on (threads.py); returns the count to restore."""
         if self.device.type != "cpu":
             return 0
         before = torch.get_num_threads()
-        torch.set_num_threads(self.cpu_threads())
+        self.thread_policy = None if self.cfg.threads else AdaptiveThreads(self.cpu_threads())
+        torch.set_num_threads(self.cfg.threads or self.thread_policy.threads)
         return before
+
+    def _adapt_threads(self, seconds: float, images: int) -> None:
+        """At a logging point: tell the policy how the window went, and follow its choice (no extra host sync)."""
+        if self.thread_policy is None:
+            return
+        chosen = self.thread_policy.chosen
+        threads = self.thread_policy.observe(seconds, images, self.cpu_threads())
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        if self.thread_policy.chosen != chosen and self.record is not None:
+            rates = ", ".join(f"{n} thread{'s' * (n > 1)} {r:,.0f}" for n, r in sorted(self.thread_policy.rates.items()))
+            self.record.note(f"CPU threads: {self.thread_policy.chosen} (images/s measured: {rates})")
 
     def _autocast(self):
         if not self.bf16:
@@ -385,6 +402,10 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
         """Train until done or stopped. Ends with status finished / stopped / diverged / failed; never raises."""
+        with training_run():  # counted while it trains: runs in one process split the cores (threads.py)
+            self._run()
+
+    def _run(self) -> None:
         if self.dist is not None:  # DDP hook: rank 0 writes through, other ranks write nothing; all poll control
             self.record = self.dist.begin(self)
         rec, cfg = self.record, self.cfg
@@ -420,7 +441,8 @@ class Trainer:
                 sample_now = step % cfg.sample_every == 0
                 ckpt_now = step % cfg.checkpoint_every == 0
                 if step % cfg.log_every == 0 or sample_now or ckpt_now or self.done() or self.stop_event.is_set():
-                    row = self.read_metrics(now - last_time, images - last_images)
+                    window = now - last_time, images - last_images
+                    row = self.read_metrics(*window)
                     last_time, last_images = now, images
                     if self.evals is not None:
                         row.update(self.evals.take())  # the latest finished evaluation, if any
@@ -428,6 +450,7 @@ class Trainer:
                     if not row_is_finite(row):
                         raise Diverged(f"losses became NaN/Inf at step {step} (d_loss={row['d_loss']}, g_loss={row['g_loss']})")
                     rec.heartbeat(self)
+                    self._adapt_threads(*window)
                     if sample_now:
                         rec.add_grid(step, self.sample_image())
                     if ckpt_now:

@@ -45,7 +45,7 @@ def test_training_iterations_never_read_values_back_to_the_host(tiny_config, ove
 
 
 def test_a_cpu_run_takes_its_share_of_the_cores_light_nets_half_beside_the_dashboard(tiny_config, monkeypatch):
-    monkeypatch.setattr(trainer_module.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(threads_module.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     monkeypatch.setattr(threads_module, "_dashboard", False)  # headless (an AppTest earlier in this process sets it)
     light = Trainer(tiny_config(arch="mlp"))
