@@ -1,5 +1,5 @@
-"""Which threads may use a pool of OpenMP threads: only the training thread. And whether a dashboard shares the
-process (then light nets leave it a core: trainer.cpu_threads).
+"""Which threads may use a pool of OpenMP threads (only training threads), how runs share the cores, and how a run
+finds the thread count the machine actually rewards (AdaptiveThreads).
 
 GNU OpenMP (PyTorch's on Linux) spins briefly before a waiting thread sleeps, which is what makes many small
 parallel ops fast. Once a process holds more pooled threads than cores it cuts that spin to ~100 iterations, and a
@@ -32,19 +32,6 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-_dashboard = False
-
-
-def serve_dashboard_here() -> None:
-    """Called by the dashboard's script: its server threads (websocket, page runs) compete with training for cores."""
-    global _dashboard
-    _dashboard = True
-
-
-def dashboard_in_process() -> bool:
-    return _dashboard
 
 
 # ---------------------------------------------------------------------- sharing the cores

@@ -22,7 +22,7 @@ from .data import ImageBatches, PointBatches, dataset_info, load_images, load_po
 from . import distributed
 from .live_eval import LiveEvaluation
 from .precision import choose_precision
-from .threads import AdaptiveThreads, core_share, dashboard_in_process, torch_threads, training_run
+from .threads import AdaptiveThreads, core_share, torch_threads, training_run
 from .losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
 from .models import build_models, image_size_for, use_generator
 
@@ -73,42 +73,14 @@ def _uncompiled(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-LIGHT_MFLOPS = 10.0  # G + D forward MFLOPs per image below which a step counts as light (see cpu_threads)
-
-
-def cpu_threads(cfg: RunConfig, light: bool | None = None) -> int:
-    """Intra-op threads for a CPU run: the config's, else this process's share of the cores (torchrun splits them
-    among its local processes), halved for light nets (`light`; default: MLPs) in a process that also serves the
-    dashboard. A light step (classic-mlp 1.1, fast-mnist 4.8 MFLOP/image) is many small ops whose OpenMP barriers
-    stall whenever another thread takes a core; heavy conv nets are compute-bound and gain from every core anyway.
-    Measured on a 2-core CPU, 2 threads vs 1: headless with live evaluation (benchmarks/throughput.py --sections
-    threads) classic-mlp 17.8k vs 13.2k images/s, fast-mnist 2.76k vs 1.63k, classic-dcgan 645 vs 334; in the
-    dashboard (benchmarks/sessions.py) classic-mlp 5.1k vs 13.5k unwatched and 1.1k vs 8.6k with 5 viewers,
-    classic-dcgan 381 vs 278 with 3 viewers."""
-    if cfg.threads:
-        return cfg.threads
-    share = core_share()  # runs training in this process split the cores (threads.py)
-    if light is None:
-        light = cfg.arch in ("mlp", "mlp2d")
-    return max(1, share // 2) if light and dashboard_in_process() else share
-
-
-@torch.no_grad()
-@torch_threads(1)  # any thread may ask (threads.py)
-def forward_mflops(G: torch.nn.Module, D: torch.nn.Module, z_dim: int, device) -> float:
-    """MFLOPs of G then D on one image (eval mode, counted on two), to size a step's work without timing it."""
-    from torch.utils.flop_counter import FlopCounterMode
-    modes = G.training, D.training
-    G.eval()
-    D.eval()
-    try:
-        y = torch.zeros(2, dtype=torch.long, device=device) if G.num_classes else None
-        with FlopCounterMode(display=False) as counter:
-            D(G(torch.zeros(2, z_dim, device=device), y), y)
-    finally:
-        G.train(modes[0])
-        D.train(modes[1])
-    return counter.get_total_flops() / 2 / 1e6
+def cpu_threads(cfg: RunConfig) -> int:
+    """Intra-op threads for a CPU run: the config's, else the most it may take: this process's share of the cores
+    (torchrun splits them among its local processes, runs in one process split them among themselves). With
+    `threads: 0` the run then measures 1 thread against that share and keeps the faster (threads.AdaptiveThreads):
+    a fixed rule cannot know the machine. Measured on a 2-core CPU, 2 threads vs 1: quiet and headless classic-mlp
+    17.8k vs 13.2k images/s, fast-mnist 2.76k vs 1.63k; in the dashboard with 5 viewers classic-mlp 1.1k vs 8.6k;
+    beside a busy process fast-mnist 68 vs ~400 (benchmarks/busy.py)."""
+    return cfg.threads or core_share()
 
 
 def grad_norm(module: torch.nn.Module) -> torch.Tensor:
@@ -187,7 +159,6 @@ class Trainer:
         # D scores real and fake in one call unless batch statistics (BatchNorm) would then mix the two batches
         self.joint_d = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
         self._acc_iters = 0
-        self._light: bool | None = None  # a light net (see cpu_threads), measured once when first needed
         self.thread_policy: AdaptiveThreads | None = None  # set when a CPU run with `threads: 0` starts
         self.evals = LiveEvaluation(self) if cfg.eval_every and not cfg.is_2d else None  # quality metrics, off-thread
         distributed.attach(self)  # DDP hook: per-rank noise and shard, DDP wrappers, agreed stop/pause (else no-op)
@@ -225,13 +196,8 @@ class Trainer:
             self.train_iteration()
 
     def cpu_threads(self) -> int:
-        """This run's intra-op thread count on a CPU, or with `threads: 0` the most it may take (see cpu_threads:
-        light nets beside the dashboard take half)."""
-        if self.cfg.threads or not dashboard_in_process():
-            return cpu_threads(self.cfg)
-        if self._light is None:
-            self._light = forward_mflops(self.G, self.D, self.cfg.z_dim, self.device) < LIGHT_MFLOPS
-        return cpu_threads(self.cfg, self._light)
+        """This run's intra-op thread count on a CPU, or with `threads: 0` the most it may take (see cpu_threads)."""
+        return cpu_threads(self.cfg)
 
     def _use_cpu_threads(self) -> int:
         """Set this thread's intra-op thread count for a CPU run: the config's, or with `threads: 0` what the
