@@ -210,7 +210,9 @@ class Trainer:
         return before
 
     def _adapt_threads(self, seconds: float, images: int) -> None:
-        """At a logging point: tell the policy how the window went, and follow its choice (no extra host sync)."""
+        """Every ~second of training (not every log_every steps: on a busy machine ten steps on a pool may take
+        half a minute): tell the policy how the span went and follow its choice. Host clock and counts only: on a
+        CPU each step has finished when Python moves on, so no sync is needed."""
         if self.thread_policy is None:
             return
         chosen = self.thread_policy.chosen
@@ -378,6 +380,7 @@ class Trainer:
         images = last_images = 0
         last_time = tick = time.perf_counter()
         threads_before = self._use_cpu_threads()
+        measured = self.elapsed, images  # the thread policy's window: training seconds (host clock), images
         try:
             self.status = "running"
             rec.set_status(status="running", message="")
@@ -402,13 +405,15 @@ class Trainer:
                 self.elapsed += now - tick
                 tick = now
                 step = self.step
+                if self.thread_policy is not None and self.elapsed - measured[0] >= self.thread_policy.probe_seconds:
+                    self._adapt_threads(self.elapsed - measured[0], images - measured[1])
+                    measured = self.elapsed, images
                 if self.evals is not None and step % cfg.eval_every == 0 and not self.done():  # the end has its own
                     self.evals.submit(step, self.elapsed)  # copies G's weights; a worker thread measures them
                 sample_now = step % cfg.sample_every == 0
                 ckpt_now = step % cfg.checkpoint_every == 0
                 if step % cfg.log_every == 0 or sample_now or ckpt_now or self.done() or self.stop_event.is_set():
-                    window = now - last_time, images - last_images
-                    row = self.read_metrics(*window)
+                    row = self.read_metrics(now - last_time, images - last_images)
                     last_time, last_images = now, images
                     if self.evals is not None:
                         row.update(self.evals.take())  # the latest finished evaluation, if any
@@ -416,7 +421,6 @@ class Trainer:
                     if not row_is_finite(row):
                         raise Diverged(f"losses became NaN/Inf at step {step} (d_loss={row['d_loss']}, g_loss={row['g_loss']})")
                     rec.heartbeat(self)
-                    self._adapt_threads(*window)
                     if sample_now:
                         rec.add_grid(step, self.sample_image())
                     if ckpt_now:
