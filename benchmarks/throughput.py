@@ -7,6 +7,9 @@ like fp32. Prints JSON lines; the `summary` lines carry the figures.
     python benchmarks/throughput.py --sections tutorial,flops --seconds 10 --repeats 5
 
 Sections (--sections, comma-separated; default all but `compile`):
+  choices    what `precision: auto` picks on this device and why (before: fp32 always), the CPU's AMX/bf16 features,
+             and a timed fp32-vs-auto A/B of the default preset where they differ. Whether a GPU was measured.
+             (Cores shared: benchmarks/busy.py; the dashboard vs headless: benchmarks/sessions.py --vs-headless.)
   tutorial   seed 002 (MLP) and seed 000 (DCGAN32) loops as the seeds write them (benchmarks/tutorial_loops.py:
              DataLoader + per-item PIL transforms) vs the `classic-mlp` / `classic-dcgan` presets trained by
              RunStore (the real loop: metrics, grids, checkpoints), same nets, batch 128, full MNIST. Goals ≥3× / ≥2×.
@@ -52,7 +55,7 @@ from gan_core import RunStore, build_config  # noqa: E402
 from gan_core.threads import one_intra_op_thread_here  # noqa: E402
 from gan_core.trainer import Trainer, make_optimizer, resolve_device  # noqa: E402
 
-SECTIONS = ["tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision"]
+SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision"]
 DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
 HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (seed 002, seed 000)
 GOALS = {"classic-mlp": 3.0, "classic-dcgan": 2.0}
@@ -233,6 +236,30 @@ def section_flops(args, device, found: dict) -> None:
              images_per_s_at_all_core_fp32_peak=round(fp32_all * 1e9 / per_image, 1),
              speedup_ceiling_vs_tutorial=round(fp32_all * 1e9 / per_image / tutorial, 2) if tutorial else None,
              load=load())
+
+
+def section_choices(args, device, found: dict) -> None:
+    from gan_core.precision import amx_tiles, choose_precision
+    chosen = choose_precision("auto", device)
+    emit(section="choices", summary="precision", before="fp32 (the old default)", after=chosen.label,
+         cpu_amx_tiles=amx_tiles(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+         cpu_avx512_bf16=bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()),
+         gpu="measured here: " + torch.cuda.get_device_name() if device.type == "cuda" else
+         "unmeasured: no GPU on this machine", load=load())
+    if not chosen.bf16:
+        emit(section="choices", summary="precision speed", note="auto = fp32 here: nothing to compare (bf16 parity "
+             "and speed need a CUDA GPU with bf16 or a CPU with AMX tiles)")
+        return
+    cfg = preset_config("fast-mnist", args)
+    threads = Trainer(cfg).cpu_threads() if device.type == "cpu" else PROCESS_THREADS
+    rates = {"fp32": [], "auto": []}
+    trainers = {k: Trainer(cfg.replace(precision=k)) for k in rates}
+    for _ in range(args.repeats):
+        for k, t in trainers.items():
+            rates[k].append(timed(lambda: window_step(t), args.seconds, args.min_iters, device, threads))
+    emit(section="choices", summary="precision speed", fp32_images_per_s=median(rates["fp32"]),
+         auto_images_per_s=median(rates["auto"]), auto_vs_fp32=round(median(rates["auto"]) / median(rates["fp32"]), 2),
+         load=load())
 
 
 def window_step(trainer: Trainer, sync_every: int | None = None) -> int:

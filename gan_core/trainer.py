@@ -22,7 +22,7 @@ from .data import ImageBatches, PointBatches, dataset_info, load_images, load_po
 from . import distributed
 from .live_eval import LiveEvaluation
 from .precision import choose_precision
-from .threads import AdaptiveThreads, core_share, torch_threads, training_run
+from .threads import AdaptiveThreads, IdleCores, core_share, torch_threads, training_run
 from .losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
 from .models import build_models, image_size_for, use_generator
 
@@ -206,6 +206,7 @@ class Trainer:
             return 0
         before = torch.get_num_threads()
         self.thread_policy = None if self.cfg.threads else AdaptiveThreads(self.cpu_threads())
+        self._idle_cores = IdleCores()
         torch.set_num_threads(self.cfg.threads or self.thread_policy.threads)
         return before
 
@@ -216,12 +217,13 @@ class Trainer:
         if self.thread_policy is None:
             return
         chosen = self.thread_policy.chosen
-        threads = self.thread_policy.observe(seconds, images, self.cpu_threads())
+        threads = self.thread_policy.observe(seconds, images, self.cpu_threads(), self._idle_cores.since_last())
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
         if self.thread_policy.chosen != chosen and self.record is not None:
             rates = ", ".join(f"{n} thread{'s' * (n > 1)} {r:,.0f}" for n, r in sorted(self.thread_policy.rates.items()))
-            self.record.note(f"CPU threads: {self.thread_policy.chosen} (images/s measured: {rates})")
+            busy = "; no core free for more" if self.thread_policy.busy_cores else ""
+            self.record.note(f"CPU threads: {self.thread_policy.chosen} (images/s measured: {rates}{busy})")
 
     def _autocast(self):
         if not self.bf16:

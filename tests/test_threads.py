@@ -87,3 +87,21 @@ def test_two_live_runs_in_one_store_each_get_half_the_cores(store, tiny_config, 
                         hooks=[lambda t: seen.setdefault("alone", core_share())])
     assert store.wait(alone, timeout=60) == "finished"
     assert seen["alone"] == 4
+
+
+def test_no_pool_is_tried_while_other_work_leaves_no_core_free():
+    policy = AdaptiveThreads(ceiling=4, probe_seconds=1.0, recheck_seconds=20.0)
+    used = []
+    for _ in range(200):  # 50 s of spans during which the machine had 0.3 cores idle
+        used.append(policy.threads)
+        policy.observe(0.25, BUSY(policy.threads) * 0.25, 4, idle_cores=0.3)
+    assert set(used) == {1} and policy.chosen == 1 and policy.busy_cores
+    run_windows(policy, QUIET, seconds=25)  # cores free again (idle unknown here): the next re-check tries the pool
+    assert policy.chosen == 4
+
+
+def test_a_pool_that_lost_slowly_is_not_retried_soon():
+    policy = AdaptiveThreads(ceiling=4, probe_seconds=1.0, recheck_seconds=20.0, probe_cost=10.0)
+    policy.observe(1.0, 900, 4)  # 1 thread: 900 images/s
+    policy.observe(6.0, 6 * 60, 4)  # the pool: one 6-s span at 60 images/s
+    assert policy.chosen == 1 and policy.recheck >= 60  # such a probe may come back once a minute at most
