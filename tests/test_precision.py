@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-import gan_core.precision as precision_module
-from gan_core.precision import choose_precision
+import gan_core.device as device_module
+from gan_core.device import choose_precision
 
 
 def losses(store, config) -> np.ndarray:
@@ -17,7 +17,7 @@ def losses(store, config) -> np.ndarray:
     return df[["d_loss", "g_loss"]].to_numpy(dtype=float)
 
 
-@pytest.mark.skipif(not precision_module.bf16_supported(torch.device("cpu")),
+@pytest.mark.skipif(not device_module.bf16_supported(torch.device("cpu")),
                     reason="this CPU has no bf16 support (the fallback is tested below)")
 def test_seeded_bf16_run_tracks_the_fp32_one(store, tiny_config):
     common = dict(arch="mlp", g_hidden=[64], d_hidden=[64], batch_size=32, steps=60, seed=3, log_every=5,
@@ -33,7 +33,7 @@ def test_seeded_bf16_run_tracks_the_fp32_one(store, tiny_config):
 
 
 def test_bf16_without_support_falls_back_to_fp32_with_a_note(store, tiny_config, monkeypatch):
-    monkeypatch.setattr(precision_module, "bf16_supported", lambda device: False)
+    monkeypatch.setattr(device_module, "bf16_supported", lambda device: False)
     run_id = store.start(tiny_config(arch="mlp", precision="bf16", steps=4))
     assert store.wait(run_id, timeout=60) == "finished"
     assert any("bf16 is not supported" in e and "fp32" in e for e in store.snapshot(run_id).events)
@@ -60,7 +60,7 @@ def test_explicit_choices_stay_explicit_whatever_the_hardware(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
     assert not choose_precision("fp32", CPU).bf16  # AMX present, fp32 asked: fp32
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    monkeypatch.setattr(precision_module, "bf16_supported", lambda device: True)
+    monkeypatch.setattr(device_module, "bf16_supported", lambda device: True)
     forced = choose_precision("bf16", CPU)  # no AMX, bf16 asked: bf16, with a word on its speed
     assert forced.bf16 and forced.label == "bf16" and "slower" in forced.note
 
