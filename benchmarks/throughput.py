@@ -365,7 +365,9 @@ def lever_settings(trainer: Trainer, args, device) -> dict:
         for impl, kw in (("fused", dict(fused=True)), ("foreach", dict(foreach=True)), ("per-tensor", dict(foreach=False))):
             if impl != default_impl:
                 settings[f"adam={impl} (default {default_impl})"] = (adam(**kw), default_optimizers, None)
-    settings["bf16 autocast"] = (lambda: setattr(t, "bf16", True), lambda: setattr(t, "bf16", False), None)
+    flip = not t.bf16  # precision auto may already have chosen bf16 (AMX, CUDA): then the lever is fp32
+    settings["bf16 autocast" if flip else "fp32 (default bf16 autocast)"] = (
+        lambda: setattr(t, "bf16", flip), lambda: setattr(t, "bf16", not flip), None)
     if conv and device.type == "cpu":  # the GAN's CPU default (gan.py build_gan)
         settings["NCHW (default channels_last)"] = (memory_format(torch.contiguous_format),
                                                     memory_format(torch.channels_last), None)
