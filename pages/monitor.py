@@ -194,7 +194,7 @@ if snap.grid_steps:
         return to_gif(frames, duration_ms=150)
 
     def latest_png() -> bytes:
-        return (store.run_dir(run_id) / "samples" / f"step_{steps[-1]:08d}.png").read_bytes()
+        return store.grid_png(run_id, steps[-1])
 
     def checkpoint_bytes() -> bytes:
         return store.checkpoints(run_id)[-1].read_bytes()
@@ -207,7 +207,7 @@ if snap.grid_steps:
     d3.download_button("Checkpoint (.safetensors)", checkpoint_bytes, file_name=f"{run_id}_{(snap.checkpoints or ['none'])[-1]}",
                        mime="application/octet-stream", icon=":material/save:", on_click="ignore",
                        disabled=not snap.checkpoints)
-    d4.download_button("Metrics (CSV)", lambda: (store.run_dir(run_id) / "metrics.csv").read_bytes(),
+    d4.download_button("Metrics (CSV)", lambda: store.metrics_csv(run_id),
                        file_name=f"{run_id}_metrics.csv", mime="text/csv", icon=":material/table:", on_click="ignore")
 
 if not was_live and snap.status == "finished" and snap.checkpoints:
