@@ -12,6 +12,7 @@ from pathlib import Path
 import torch.nn as nn
 
 from . import runfiles as rf
+from .errors import StudioError
 from .config import ConfigError, RunConfig
 from .data import ImageBatches, _resize, dataset_info, load_points, to_unit_range
 from .losses import LOSSES, gradient_penalty, r1_penalty
@@ -21,7 +22,7 @@ from .gan import FIXED_NOISE_SEED_OFFSET
 from .trainer import points_image
 
 
-class ExportError(ValueError):
+class ExportError(StudioError, ValueError):
     """A run that cannot be exported as a script; the message says why."""
 
 

@@ -10,10 +10,12 @@ from bisect import bisect_left
 
 import numpy as np
 
+from .errors import StudioError
+
 QUALITY_COLUMNS = ["fid", "modes_covered", "confidence", "label_accuracy", "diversity"]
 
 
-class StepError(ValueError):
+class StepError(StudioError, ValueError):
     """A step that is not in the run; the message names the run's range."""
 
 
