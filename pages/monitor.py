@@ -274,7 +274,8 @@ def live_view() -> None:
         found = reference_for(snap.config)
         st.toggle("Healthy reference", key="mon_reference", disabled=found is None,
                   help=f"A faint band: a known-good run of `{found[0]}` ({int(found[1]['step'].iloc[-1])} steps)."
-                  if found else "Only the image presets ship a reference run; this run has none.")
+                  if found else "No healthy reference for this run: 2-D runs and runs without a recorded preset have none "
+                  "(benchmarks/record_reference.py records one).")
         if len(snap.metrics):
             loss, scores, grads, _ = (charts.with_marker(f, at) for f in figures_for(snap, smoothing))
             st.plotly_chart(loss, key="mon_loss", width="stretch")

@@ -32,12 +32,17 @@ def served(tmp_path_factory):
         yield url, tmp, run_id, browser
 
 
-def open_monitor(served):
+def open_page(served, path: str, heading: str):
     url, _, run_id, browser = served
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{url}/monitor?run={run_id}")
-    page.get_by_role("heading", name="Monitor").wait_for()
+    page.goto(f"{url}/{path.format(run_id=run_id)}")
+    page.get_by_role("heading", name=heading).wait_for()
+    return page
+
+
+def open_monitor(served):
+    page = open_page(served, "monitor?run={run_id}", "Monitor")
     page.locator('[data-testid="stImage"] img').first.wait_for()
     return page
 
@@ -66,11 +71,7 @@ def test_nearest_neighbours_render(served):
 
 
 def test_direction_slider_changes_the_image(served):
-    url, _, run_id, browser = served
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{url}/latent")
-    page.get_by_role("heading", name="Meaningful directions").wait_for()
+    page = open_page(served, "latent", "Meaningful directions")
     moved = page.locator('[data-testid="stImage"]', has_text="z moved along the directions").locator("img")
     before = moved.get_attribute("src")
     thumb = page.get_by_role("slider", name=re.compile(r"^Direction 1"))
@@ -99,4 +100,22 @@ def test_scrub_moves_grid_and_markers_and_live_snaps_back(served):
                            arg=before)
     page.get_by_role("button", name="Live").click()
     expect(caption).to_contain_text("Fixed noise at step 8")
+    no_tracebacks(page)
+
+
+def test_fork_creates_a_linked_child_and_the_reference_overlay_shows(served):
+    page = open_monitor(served)
+    page.get_by_text("Healthy reference", exact=True).click()
+    page.locator('[data-testid="stPlotlyChart"]', has_text="healthy G loss").first.wait_for()  # the band's legend
+    page.get_by_role("button", name=re.compile(r"^Fork from step 8")).click()
+    page.get_by_role("heading", name="Train a GAN").wait_for()
+    page.get_by_text("of run `", exact=False).first.wait_for()
+    page.get_by_label("steps", exact=True).fill("12")
+    page.get_by_label("steps", exact=True).press("Enter")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_role("heading", name="Monitor").wait_for()
+    page.get_by_text("Forked from `").first.wait_for()
+    page.get_by_role("button", name="Compare with its parent").click()
+    page.get_by_role("heading", name="Compare runs").wait_for()
+    page.get_by_text("is a fork of `").first.wait_for()
     no_tracebacks(page)
