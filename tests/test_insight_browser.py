@@ -112,11 +112,13 @@ def test_fork_creates_a_linked_child_and_the_reference_overlay_shows(served):
     page.get_by_role("button", name=re.compile(r"^Fork from step 8")).click()
     page.get_by_role("heading", name="Train a GAN").wait_for()
     page.get_by_text(re.compile(r"of run .* from step 8 \(its checkpoint")).first.wait_for()
+    page.get_by_text("Length, device and speed").click()  # the steps field's group starts folded
     page.get_by_label("steps", exact=True).fill("12")
     page.get_by_label("steps", exact=True).press("Enter")
     page.get_by_role("button", name="Start training").click()
     page.get_by_role("heading", name="Monitor").wait_for()
     page.get_by_text(re.compile(r"Forked from .* at step 8")).first.wait_for()
+    page.get_by_text("finished", exact=True).first.wait_for()  # the child's 4 steps: then no live refresh races the click
     page.get_by_role("button", name="Compare with its parent").click()
     page.get_by_role("heading", name="Compare runs").wait_for()
     page.get_by_text(re.compile(r"is a fork of .* at step 8")).first.wait_for()
