@@ -1,4 +1,4 @@
-"""`python -m gan_core train|sample|list|evaluate`: the same library the dashboard uses, headless.
+"""`python -m gan_core train|sample|list|evaluate|export`: the same library the dashboard uses, headless.
 
 Bad input → exit code 2 and one line on stderr saying what is wrong. `train` ends its stdout with one JSON
 object so scripts can pick up the result."""
@@ -73,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-n", type=int, default=1000, help="number of generated samples to measure (default 1000)")
     e.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
     e.add_argument("--rebuild", action="store_true", help="retrain the dataset's evaluator first (where it is cached: see below)")
+
+    x = sub.add_parser("export", help="write a run's curves and grids to TensorBoard or MLflow (for runs recorded without "
+                                      "--tensorboard/--mlflow)")
+    x.add_argument("target", choices=["tensorboard", "mlflow"])
+    x.add_argument("run_dir")
+    x.add_argument("--out", default=None, help="tensorboard: the log folder (default RUN_DIR/tb, replacing an earlier "
+                                               "export); mlflow: the tracking URI (default MLFLOW_TRACKING_URI, else "
+                                               "mlruns/ beside the runs folder)")
 
     ls = sub.add_parser("list", help="list runs (or presets)")
     ls.add_argument("--out", default="runs")
@@ -300,6 +308,12 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .tracking import export_run
+    print(json.dumps(export_run(args.target, args.run_dir, args.out)))
+    return 0
+
+
 def cmd_list(args) -> int:
     if args.presets:
         for name, p in PRESETS.items():
@@ -326,7 +340,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate}[args.command](args)
+        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate,
+                "export": cmd_export}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
     except (UsageError, DatasetError, CheckpointError, RunBusy, KeyError, ValueError) as e:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from .data import DATASETS, dataset_info
 from .losses import LOSSES
 from .models import ARCHS, arch_info
+from .tracking import EXTRAS, install_hint
 
 
 class ConfigError(ValueError):
@@ -107,6 +108,12 @@ class RunConfig:
                          "(ignored for 2-D runs).", min=0, max=10_000_000)
     eval_samples: int = _f(1000, "Generated samples per quality measurement: more = steadier numbers, slower to measure.",
                            min=100, max=20_000)
+    tensorboard: bool = _f(False, "Also write a TensorBoard event file to runs/<id>/tb/: every curve, every grid, the config. "
+                           "Needs the optional tensorboard package (pip install tensorboard); view with "
+                           "`tensorboard --logdir runs`.")
+    mlflow: bool = _f(False, "Also log to MLflow: the config as params, metrics by step, grids and the final checkpoint as "
+                      "artifacts, to MLFLOW_TRACKING_URI or else a file store `mlruns/` beside the runs folder. Needs the "
+                      "optional mlflow-skinny package (pip install mlflow-skinny).")
     name: str = _f("", "Optional run name (letters, digits, - and _).")
     preset: str = _f("", "The preset this config started from (for the record).")
 
@@ -291,6 +298,9 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
         out["channels"] = "2-D point sets have no colour channels; leave channels at 0"
     if cfg.arch == "dcgan28" and cfg.batch_size < 2:  # its G has BatchNorm1d, which cannot normalise one sample
         out["batch_size"] = "`dcgan28` normalises over the batch (BatchNorm), so it needs a batch size of at least 2"
+    for extra in EXTRAS:  # an optional package asked for but not installed: say how to install it
+        if getattr(cfg, extra) and install_hint(extra):
+            out[extra] = install_hint(extra)
     if cfg.steps == 0 and cfg.max_seconds == 0:
         out["steps"] = "set a number of steps, or a time limit in max_seconds (both are 0: the run would never end)"
     if cfg.grid_size > 1 and cfg.conditional and cfg.grid_size < data.num_classes:

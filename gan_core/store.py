@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import runfiles as rf
+from . import tracking
 from .config import ConfigError, RunConfig
 from .losses import LOSSES
 from .threads import torch_threads
@@ -72,6 +73,7 @@ class RunRecord:
         self._status_written = 0.0
         self.trainer = None
         self.thread: threading.Thread | None = None
+        self.tracker: tracking.Tracker | None = None  # TensorBoard / MLflow, when the config asks for them
 
     # ------------------------------------------------------------------ writer side (trainer thread)
     def set_status(self, **changes) -> None:
@@ -96,6 +98,8 @@ class RunRecord:
             with open(self.dir / "metrics.csv", "a") as f:
                 f.write(rf.csv_lines(rows))
             self._csv_pos = (self.dir / "metrics.csv").stat().st_size
+        if self.tracker is not None:
+            self.tracker.log_rows(rows)
 
     def add_grid(self, step: int, image: np.ndarray) -> None:
         rf.save_png(rf.grid_path(self.dir, step), image)
@@ -103,6 +107,8 @@ class RunRecord:
             if step not in self._grid_steps:
                 self._grid_steps.append(step)
             self._remember_grid(step, image)
+        if self.tracker is not None:
+            self.tracker.log_grid(step, rf.grid_path(self.dir, step))
 
     def note(self, message: str) -> None:
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
@@ -118,6 +124,8 @@ class RunRecord:
         for old in rf.list_checkpoints(self.dir)[:-KEEP_CHECKPOINTS]:
             old.unlink(missing_ok=True)
         self.set_status(last_checkpoint=path.name, checkpoint_step=step)
+        if self.tracker is not None:
+            self.tracker.log_checkpoint(step, path)
 
     def poll_control(self, trainer) -> None:
         """Apply a pause/resume/stop request another process left in control.json."""
@@ -135,6 +143,9 @@ class RunRecord:
             trainer.request_stop()
 
     def release(self) -> None:
+        if self.tracker is not None:  # flushed before the lock goes: a resume then starts from a closed run
+            tracker, self.tracker = self.tracker, None
+            tracker.close(self.status.get("status", "finished"))
         rf.release_writer_lock(self.dir)
 
     # ------------------------------------------------------------------ reader side
@@ -361,6 +372,8 @@ class RunStore:
 
     def _launch(self, rec: RunRecord, trainer) -> None:
         trainer.record, rec.trainer = rec, trainer
+        rec.tracker = tracking.open_tracker(trainer.cfg.to_dict(), rec.dir, trainer.step,
+                                            rec.status.get("started_at") or time.time(), rec.note)
         rec._csv_pos = (rec.dir / "metrics.csv").stat().st_size
         rec.thread = threading.Thread(target=trainer.run, name=f"gan-train-{rec.run_id}", daemon=True)
         rec.thread.start()
