@@ -26,7 +26,7 @@ GROUPS = [
 FIELDS = {f.name: f for f in fields(RunConfig)}
 GROUPED = {name for _, names in GROUPS for name in names}
 EXTRA = [n for n in FIELDS if n not in GROUPED and n != "preset"]  # fields added later land in "More"
-TORCHVISION_SETS = ("mnist", "fashion-mnist", "cifar10")
+TORCHVISION_SETS = ("mnist", "fashion-mnist", "cifar10", "celeba")
 
 
 def _kind(name: str) -> str:
