@@ -7,6 +7,7 @@ import pytest
 from gan_core import cli, tracking
 from gan_core import runfiles as rf
 from gan_core.config import build_config
+from test_app import app, runs_root, set_fields, start_button, start_tiny_run, wait_finished  # noqa: F401 (fixture)
 
 LOGGED = dict(steps=4, log_every=1, sample_every=2, checkpoint_every=2)
 
@@ -142,3 +143,18 @@ def test_export_without_the_package_is_one_line(no_tensorboard, store, tiny_conf
     assert cli.main(["export", "tensorboard", str(run_dir)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install tensorboard" in err[0] and not (run_dir / "tb").exists()
+
+
+def test_train_form_toggle_writes_the_event_file(runs_root):
+    pytest.importorskip("tensorboard")
+    at = app()
+    run_id = start_tiny_run(at, steps=4, tensorboard=True)
+    wait_finished(run_id)
+    assert [e.step for e in event_file(runs_root / run_id / "tb").Scalars("loss/d_loss")] == [2, 4]
+
+
+def test_train_form_toggle_without_the_package_says_how_to_install_it(runs_root, no_tensorboard):
+    at = app()
+    set_fields(at, {"tensorboard": True})
+    assert any("pip install tensorboard" in e.value for e in at.error), [e.value for e in at.error]
+    assert start_button(at).disabled
