@@ -8,6 +8,8 @@
     samples/step_<n>.png       every fixed-noise grid
     checkpoints/step_<n>.safetensors
     writer.lock      present while a process writes the run
+    tb/              TensorBoard event files (config `tensorboard`, or `export tensorboard`; tracking.py)
+    mlflow.json      the MLflow run this run logs to (config `mlflow`; a resume continues it)
     control.json     a pause/resume/stop request from another process
 """
 from __future__ import annotations
