@@ -141,24 +141,24 @@ class MlflowSink:
         self.client.set_terminated(self.run_id, {"finished": "FINISHED", "stopped": "KILLED"}.get(status, "FAILED"))
 
 
-def make_sinks(config: dict, run_dir: Path, first_step: int, t0: float) -> list:
-    """The sinks a config asks for (called on the tracker's thread: the imports take seconds)."""
-    sinks = []
+def sink_openers(config: dict, run_dir: Path, first_step: int, t0: float) -> dict:
+    """{name: how to open it} for the sinks a config asks for (opened on the tracker's thread: imports take seconds)."""
+    openers = {}
     if config.get("tensorboard"):
-        sinks.append(TensorBoardSink(run_dir / TB_FOLDER, config, first_step, t0))
+        openers[TensorBoardSink.name] = lambda: TensorBoardSink(run_dir / TB_FOLDER, config, first_step, t0)
     if config.get("mlflow"):
-        sinks.append(MlflowSink(run_dir, config, first_step, t0, default_mlflow_uri(run_dir.parent)))
-    return sinks
+        openers[MlflowSink.name] = lambda: MlflowSink(run_dir, config, first_step, t0, default_mlflow_uri(run_dir.parent))
+    return openers
 
 
 # ---------------------------------------------------------------------- the tracker
 class Tracker:
     """Calls every sink on one background thread, in order; a sink that raises is noted once and dropped."""
 
-    def __init__(self, open_sinks, note, name: str = "run"):
+    def __init__(self, openers: dict, note, name: str = "run"):
         self.note, self.sinks = note, []
         self.calls: queue.SimpleQueue = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._work, args=(open_sinks,), name=f"gan-track-{name}", daemon=True)
+        self.thread = threading.Thread(target=self._work, args=(openers,), name=f"gan-track-{name}", daemon=True)
         self.thread.start()
 
     def log_rows(self, rows: list[dict]) -> None:
@@ -179,11 +179,12 @@ class Tracker:
             return False
         return True
 
-    def _work(self, open_sinks) -> None:
-        try:
-            self.sinks = open_sinks()
-        except Exception as e:  # a bad tracking URI, an unwritable folder: training goes on without it
-            self.note(f"experiment tracking is off: {type(e).__name__}: {e}")
+    def _work(self, openers: dict) -> None:
+        for name, open_sink in openers.items():
+            try:
+                self.sinks.append(open_sink())
+            except Exception as e:  # a bad tracking URI, an unwritable folder: training goes on without it
+                self.note(f"{name} logging is off: {type(e).__name__}: {e}")
         while True:
             method, args = self.calls.get()
             for sink in list(self.sinks):
@@ -203,7 +204,7 @@ def open_tracker(config: dict, run_dir: Path, first_step: int, started_at: float
     """A tracker for a run that asked for TensorBoard or MLflow, else None."""
     if not any(config.get(extra) for extra in EXTRAS):
         return None
-    return Tracker(lambda: make_sinks(config, run_dir, first_step, started_at), note, run_dir.name)
+    return Tracker(sink_openers(config, run_dir, first_step, started_at), note, run_dir.name)
 
 
 # ---------------------------------------------------------------------- export (runs recorded without it)

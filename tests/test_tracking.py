@@ -158,3 +158,14 @@ def test_train_form_toggle_without_the_package_says_how_to_install_it(runs_root,
     set_fields(at, {"tensorboard": True})
     assert any("pip install tensorboard" in e.value for e in at.error), [e.value for e in at.error]
     assert start_button(at).disabled
+
+
+def test_an_unreachable_tracking_store_is_noted_and_the_other_sink_still_logs(store, tiny_config, tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("mlflow")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the MLflow store should be")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (blocker / "mlruns").as_uri())
+    run_dir = train(store, tiny_config(tensorboard=True, mlflow=True, **LOGGED))  # finished
+    assert "MLflow logging is off:" in (run_dir / "events.log").read_text()
+    assert [e.step for e in event_file(run_dir / "tb").Scalars("loss/d_loss")] == csv_steps(run_dir)
