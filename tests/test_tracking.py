@@ -83,6 +83,16 @@ def test_a_resumed_run_continues_its_mlflow_run(store, tiny_config, local_mlruns
     assert [m.step for m in client.get_metric_history(first, "loss/d_loss")] == csv_steps(run_dir)[:4] + [5, 6]
 
 
+def test_a_resumed_run_continues_its_event_file_without_repeated_steps(store, tiny_config):
+    pytest.importorskip("tensorboard")
+    run_dir = train(store, tiny_config(tensorboard=True, **LOGGED))
+    store.continue_run(run_dir.name, steps=6)
+    assert store.wait(run_dir.name, timeout=120) == "finished"
+    events = event_file(run_dir / "tb")
+    assert [e.step for e in events.Scalars("loss/d_loss")] == csv_steps(run_dir) == [1, 2, 3, 4, 5, 6]
+    assert [e.step for e in events.Images("samples/fixed_noise")] == [0, 2, 4, 6]
+
+
 def test_a_failing_sink_is_noted_and_training_goes_on(store, tiny_config, monkeypatch):
     pytest.importorskip("tensorboard")
 
