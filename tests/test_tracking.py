@@ -179,3 +179,10 @@ def test_an_unreachable_tracking_store_is_noted_and_the_other_sink_still_logs(st
     run_dir = train(store, tiny_config(tensorboard=True, mlflow=True, **LOGGED))  # finished
     assert "MLflow logging is off:" in (run_dir / "events.log").read_text()
     assert [e.step for e in event_file(run_dir / "tb").Scalars("loss/d_loss")] == csv_steps(run_dir)
+
+
+def test_quality_metrics_are_logged_and_empty_cells_are_not():
+    row = {"step": 40, "wall_time": 2.5, "d_loss": 0.7, "g_loss": None, "images_per_s": float("nan"), "fid": 31.2,
+           "modes_covered": 9.0, "label_accuracy": 0.8}
+    assert tracking.row_scalars(row) == {"speed/wall_time": 2.5, "loss/d_loss": 0.7, "quality/fid": 31.2,
+                                         "quality/modes_covered": 9.0, "quality/label_accuracy": 0.8}
