@@ -11,6 +11,7 @@ from gan_core.metrics import cache_help, supports
 from gan_core.latent import to_gif
 from gan_core.runfiles import RunBusy
 from gan_core.store import LIVE_STATUSES
+from gan_core.tracking import where_logged
 from ui import charts, form
 from ui.state import get_store
 
@@ -227,3 +228,5 @@ with st.expander("Run log and config"):
     st.code("\n".join(snap.events) or "(no notes)", language=None)
     st.json(snap.config, expanded=False)
     st.caption(f"Folder: `{snap.run_dir}`")
+    for line in where_logged(snap.run_dir, snap.config):  # TensorBoard / MLflow, when the run logs there
+        st.caption(line)

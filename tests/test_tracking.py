@@ -163,6 +163,18 @@ def test_train_form_toggle_writes_the_event_file(runs_root):
     assert [e.step for e in event_file(runs_root / run_id / "tb").Scalars("loss/d_loss")] == [2, 4]
 
 
+def test_monitor_says_where_the_run_is_logged(runs_root, local_mlruns):
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("mlflow")
+    at = app()
+    run_id = start_tiny_run(at, steps=2, tensorboard=True, mlflow=True)
+    wait_finished(run_id)
+    at.run()
+    captions = " ".join(c.value for c in at.caption)
+    link = json.loads((runs_root / run_id / tracking.MLFLOW_FILE).read_text())
+    assert f"tensorboard --logdir {runs_root / run_id / 'tb'}" in captions and link["run_id"] in captions
+
+
 def test_train_form_toggle_without_the_package_says_how_to_install_it(runs_root, no_tensorboard):
     at = app()
     set_fields(at, {"tensorboard": True})
