@@ -45,7 +45,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m gan_core", description="GAN Studio: train and sample GANs headless.")
+    prog = "gan-core" if Path(sys.argv[0]).stem == "gan-core" else "python -m gan_core"  # the installed command
+    p = OneLineParser(prog=prog, description="GAN Studio: train and sample GANs headless.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a run (no flags: the fast MNIST default, offline)",

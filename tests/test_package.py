@@ -63,6 +63,8 @@ def test_installed_commands_work_from_any_folder(wheel, tmp_path):
     presets = subprocess.run([str(bin_dir / "gan-core"), "list", "--presets"], cwd=elsewhere, capture_output=True,
                              text=True, timeout=120)
     assert presets.returncode == 0 and presets.stdout.startswith("fast-mnist")
+    bad = subprocess.run([str(bin_dir / "gan-core"), "trian"], cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "`gan-core --help`" in bad.stderr
     where = subprocess.run([str(python), "-c", "import json, gan_core; from gan_studio.ui.launch import streamlit_argv; "
                             "print(gan_core.__file__); print(json.dumps(streamlit_argv(['--server.port', '8555'])))"],
                            cwd=elsewhere, capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()
