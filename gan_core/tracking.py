@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from . import runfiles as rf
+from .errors import StudioError
 
 EXTRAS = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # config field → the module it needs
 TB_FOLDER = "tb"
@@ -69,6 +70,10 @@ def where_logged(run_dir: str | os.PathLike, config: dict) -> list[str]:
     if link:
         lines.append(f"MLflow: run `{link.get('run_id')}` in `{link.get('tracking_uri')}`")
     return lines
+
+
+class TrackingError(StudioError):
+    """An export that cannot run: not a run folder, or the extra's package is missing."""
 
 
 # ---------------------------------------------------------------------- sinks
@@ -224,10 +229,10 @@ def export_run(target: str, run_dir: str | os.PathLike, out: str | None = None) 
     run_dir = Path(run_dir).resolve()
     config = rf.read_json(run_dir / "config.json")
     if config is None:
-        raise ValueError(f"{run_dir} is not a run folder (no readable config.json)")
+        raise TrackingError(f"{run_dir} is not a run folder (no readable config.json)")
     hint = install_hint(target)
     if hint:
-        raise ValueError(hint)
+        raise TrackingError(hint)
     status = rf.read_json(run_dir / "status.json") or {}
     text = (run_dir / "metrics.csv").read_text(errors="replace") if (run_dir / "metrics.csv").exists() else ""
     header, _, body = text.partition("\n")
