@@ -6,7 +6,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import gan_threads
-from test_app import APP, runs_root, start_button, store  # noqa: F401  (runs_root is a fixture)
+from test_app import APP
+from test_app import app as open_app
+from test_app import runs_root, start_button, store  # noqa: F401  (runs_root is a fixture)
 from ui.links import config_from_query, config_params, encode_config
 
 from gan_core.config import build_config
@@ -18,17 +20,6 @@ PASSWORD = "correct horse"
 def classroom(runs_root, monkeypatch):  # noqa: F811
     monkeypatch.setenv("GAN_STUDIO_TEACHER_PASSWORD", PASSWORD)
     return runs_root
-
-
-def open_app(page: str | None = None, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params.update(query or {})
-    at.run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(page).run()
-        assert not at.exception, at.exception
-    return at
 
 
 def finished_run(tiny_config, **extra) -> str:
@@ -152,3 +143,15 @@ def test_monitor_link_opens_a_step_of_the_history(runs_root, tiny_config):  # no
     assert at.session_state["mon_history"] == 2 and not at.exception
     at = open_app("pages/monitor.py", {"run": run_id, "step": "../../etc"})
     assert any("Ignored from the link" in c.value for c in at.caption) and not at.exception
+
+
+def test_the_run_limit_is_a_teacher_setting_in_the_sidebar(classroom, monkeypatch):
+    monkeypatch.setenv("GAN_STUDIO_MAX_RUNS", "2")
+    viewer = open_app()
+    assert store().max_runs == 2
+    assert not [n for n in viewer.sidebar.number_input if n.key == "max_runs"]  # a viewer cannot change it
+    teacher = AppTest.from_file(APP, default_timeout=120)
+    teacher.session_state["roles_teacher"] = True  # unlocked (AppTest shows the sidebar on a first run only)
+    teacher.run()
+    teacher.sidebar.number_input(key="max_runs").set_value(3).run()
+    assert store().max_runs == 3 and not teacher.exception
