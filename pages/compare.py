@@ -17,7 +17,7 @@ ids = [r["run_id"] for r in runs]
 if present.presenting():  # ?runs=a,b&present=1: two runs side by side for a projector
     shown = [r for r in str(st.query_params.get("runs", "")).split(",") if r in ids][:2] or ids[:2]
     present.compare_view(store, shown)
-    present.leave_link("pages/compare.py", {})
+    present.leave_link("compare", {})
     st.stop()
 chosen = st.multiselect("Runs", ids, default=ids[: min(3, len(ids))], key="cmp_runs", max_selections=8)
 if not chosen:

@@ -41,7 +41,7 @@ if st.session_state.get("monitor_pick") not in ids:
 if present.presenting():  # ?run=<id>&present=1: the projector view, nothing to click
     shown = st.query_params.get("run") if st.query_params.get("run") in ids else ids[0]
     present.run_view(store, shown)
-    present.leave_link("pages/monitor.py", {"run": shown})
+    present.leave_link("monitor", {"run": shown})
     st.stop()
 
 

@@ -371,8 +371,8 @@ def apply_link() -> None:
 def share_links() -> None:
     changed = {k: v for k, v in asdict(_settings_from_widgets()).items() if v != DEFAULTS[k] and v != "custom"}
     with st.expander("Share and present", icon=":material/cast_for_education:"):
-        st.page_link("pages/playground.py", label="Presenter view (big plot, Play and Step only)",
-                     icon=":material/slideshow:", query_params={**changed, "present": "1"})
+        st.markdown(f"[:material/slideshow: Presenter view (big plot, Play and Step only)]"
+                    f"({links.page_url('playground', {**changed, 'present': '1'})})")
         links.show_link("A link that opens the playground with these settings", links.page_url("playground", changed))
 
 
@@ -512,6 +512,6 @@ def live_view() -> None:
 
 live_view()
 if presenting:
-    present.leave_link("pages/playground.py", {})
+    present.leave_link("playground", {})
 else:
     share_links()

@@ -109,4 +109,6 @@ def compare_view(store, run_ids: list[str]) -> None:
 
 
 def leave_link(page: str, params: dict) -> None:
-    st.page_link(page, label="Leave presenter view", icon=":material/close_fullscreen:", query_params=params)
+    """A plain link back (a URL, not st.page_link: the page may run without the app's navigation)."""
+    from ui.links import page_url
+    st.markdown(f"[:material/close_fullscreen: Leave presenter view]({page_url(page, params)})")
