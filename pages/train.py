@@ -36,7 +36,7 @@ if uploaded is not None and st.session_state.get("loaded_upload") != uploaded.fi
         form.load_config(RunConfig.from_json(uploaded.getvalue().decode("utf-8", errors="replace")))
         st.rerun()
     except ConfigError as e:
-        st.error(f"{uploaded.name}: " + "; ".join(f"{k}: {v}" for k, v in e.problems.items()))
+        st.error(f"{uploaded.name}: {e}")
 
 if cfg is not None and not problems:
     with st.expander("Share this form", icon=":material/link:"):
