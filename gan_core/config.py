@@ -29,8 +29,9 @@ def _f(default, help, **meta):
     return field(metadata={"help": help, **meta}, **kw)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
+    """Frozen: built and validated once at the edge (form, CLI, JSON), then trusted everywhere inside."""
     # --- data
     dataset: str = _f("mnist-embedded", "Training data. `mnist-embedded` (10k digits shipped inside the package) works offline.",
                       choices=lambda: list(DATASETS))

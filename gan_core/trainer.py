@@ -76,7 +76,7 @@ class Trainer:
 
     @torch_threads(1)  # built on the caller's thread (the UI's, the CLI's main): no OpenMP pool left there (threads.py)
     def __init__(self, cfg: RunConfig):
-        self.cfg = cfg.validate()
+        self.cfg = cfg  # validated at the edge (store.start / continue_run, the CLI): trusted here
         self.dist = distributed.current()  # DDP: None unless torchrun started this process (distributed.py)
         self.device = distributed.local_device(resolve_device(cfg.device))  # DDP: cuda:LOCAL_RANK per rank
         self.notes: list[str] = []
