@@ -53,6 +53,7 @@ class RunSnapshot:
     checkpoints: list[str]
     live_here: bool  # trained by a thread of this process
     run_dir: str = ""
+    precision: str = ""  # what the run trains in and why ("fp32 — auto: no AMX")
     extra: dict = field(default_factory=dict)
 
 
@@ -260,7 +261,7 @@ class RunRecord:
             score_kind=LOSSES[loss].scores if loss in LOSSES else "critic", metrics=metrics, grid_steps=steps,
             latest_grid=self.grid(latest) if latest is not None else None, latest_grid_step=latest,
             events=events, device=s.get("device", ""), checkpoints=[p.name for p in rf.list_checkpoints(self.dir)],
-            live_here=self.live_here(), run_dir=str(self.dir), extra={"eval": self.evaluation()})
+            live_here=self.live_here(), run_dir=str(self.dir), precision=s.get("precision", ""), extra={"eval": self.evaluation()})
 
     def evaluation(self) -> dict | None:
         """The latest quality evaluation (eval.json, see live_eval.py), None before the first one."""
@@ -359,7 +360,7 @@ class RunStore:
                 rec = RunRecord(run_id, run_dir)
                 rec.set_status(status="starting", step=0, elapsed=0.0, message="", started_at=time.time(),
                                pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
-                               precision="bf16" if trainer.gan.bf16 else "fp32")
+                               precision=trainer.precision.label)
             except BaseException:  # a full or read-only disk: no half-made run folder left behind
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
@@ -440,7 +441,8 @@ class RunStore:
                     rec._tail_metrics()
                 trainer.notes.insert(0, f"resumed from {ckpts[-1].name} at step {trainer.step}")
                 rec.set_status(status="starting", step=trainer.step, elapsed=trainer.elapsed, message="",
-                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device))
+                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
+                               precision=trainer.precision.label)
             except BaseException:  # e.g. a full disk: the run stays resumable later, not locked by this process
                 rec.release()
                 raise

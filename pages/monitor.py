@@ -144,7 +144,7 @@ def live_view() -> None:
         st.rerun()  # the run just ended: redraw the whole page (history, downloads)
     colour, text = STATUS_BADGE.get(snap.status, ("gray", snap.status))
     st.markdown(f":{colour}-badge[{text}] &nbsp; **{snap.config.get('arch')}** · {snap.config.get('loss')} on "
-                f"{snap.config.get('dataset')} · {snap.device or ''}")
+                f"{snap.config.get('dataset')} · {snap.device or ''}" + (f" · {snap.precision}" if snap.precision else ""))
     if snap.message:
         (st.error if snap.status in ("failed", "diverged") else st.info)(snap.message)
     controls(snap)
