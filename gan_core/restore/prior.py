@@ -21,10 +21,10 @@ from .damage import downsample, keep_known, match_low_res
 
 @dataclass
 class SearchSettings:
-    restarts: int = 4  # candidates per image that Adam refines (the best screened ones)
-    screen: int = 24  # random z per class (or in all, for an unconditional G) tried before Adam
-    steps: int = 60  # Adam iterations
-    lr: float = 0.1
+    restarts: int = 3  # candidates per image that Adam refines (the best screened ones)
+    screen: int = 48  # random z per class (or in all, for an unconditional G) tried before Adam
+    steps: int = 80  # Adam iterations
+    lr: float = 0.2
     batch: int = 2400  # candidates per forward pass (bounds memory)
     frames: int = 12  # snapshots of the search kept for the page and the GIF
     frame_images: int = 16  # images shown in each snapshot
