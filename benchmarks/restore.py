@@ -29,15 +29,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def unseen_digits(n: int, root: str):
-    """n digits of MNIST's training split (the embedded set is the test split), a fixed shuffle."""
-    import torch
-    from gan_core.data import load_images, to_unit_range
-    data = load_images("mnist", root, 28, 1)
-    pick = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(15))[:n]
-    return to_unit_range(data.images[pick]), data.labels[pick]
-
-
 def train_default_generator(seconds: float, out: str) -> str:
     from gan_core import RunStore, build_config
     store = RunStore(out)
@@ -46,14 +37,14 @@ def train_default_generator(seconds: float, out: str) -> str:
     return str(store.run_dir(run_id))
 
 
-def measure(name: str, restore, truth, labels, hole, root: str) -> dict:
+def measure(name: str, restore, truth, labels, mask, root: str) -> dict:
     from gan_core import restore as rs
     start = time.perf_counter()
     restored = restore()
     seconds = time.perf_counter() - start
-    result = rs.scores(restored, truth, labels, hole, root=root)
+    result = rs.scores(restored, truth, labels, mask, root=root)
     return {"method": name, "accuracy": result["accuracy"],
-            "psnr": result["psnr_hole"] if hole is not None else result["psnr"], "ssim": result["ssim"],
+            "psnr": result["psnr_hole"] if mask is not None else result["psnr"], "ssim": result["ssim"],
             "seconds": round(seconds, 1)}
 
 
@@ -61,9 +52,11 @@ def benchmark(args) -> dict:
     import torch
     from gan_core import restore as rs
     torch.set_num_threads(args.threads)
-    truth, labels = unseen_digits(args.n, args.data_root)
     prior_run = args.prior or train_default_generator(args.train_seconds, tempfile.mkdtemp(prefix="restore-bench-"))
     prior = rs.load_restorer(prior_run)
+    truth, labels, unseen = rs.evaluation_images(prior.cfg, 28, 1, args.n, args.data_root)
+    if not unseen:
+        print(f"note: MNIST's training split is not readable under {args.data_root}: measuring on the run's own digits")
     hole = rs.make_mask("centre", args.n, 28)
     damaged = rs.apply_mask(truth, hole)
     low = rs.downsample(truth, 4)
@@ -77,11 +70,11 @@ def benchmark(args) -> dict:
                             ("prior", lambda: rs.restore(prior, "superres", low, factor=4, settings=settings).images)],
                      args.superres, low),
     }
-    report = {"n": args.n, "threads": args.threads, "prior_run": prior_run, "load": os.getloadavg()[0]}
+    report = {"n": args.n, "unseen": unseen, "threads": args.threads, "prior_run": prior_run, "load": os.getloadavg()[0]}
     for task, (mask, methods, trained_run, given) in tasks.items():
         if trained_run:
             trained = rs.load_restorer(trained_run)
-            methods.append(("trained", lambda t=trained, g=given, m=mask: rs.restore(t, task, g, m, 4).images))
+            methods.append(("trained", lambda t=trained, k=task, g=given, m=mask: rs.restore(t, k, g, m, 4).images))
         rows = [measure(name, fn, truth, labels, None if mask is None else mask, args.data_root) for name, fn in methods]
         print(f"\n{task} ({'centre 14×14 hole, PSNR on the hole' if mask is not None else '×4, 7×7 → 28×28'}; "
               f"{args.n} unseen digits)")

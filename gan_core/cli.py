@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_restore_parser(sub) -> None:
     from .restore import FACTORS, MASKS, TASKS
-    r = sub.add_parser("restore", help="inpaint or super-resolve images with a run (a generator: GAN-prior search)",
+    r = sub.add_parser("restore", help="inpaint or super-resolve images with a run: a restorer run (method trained), "
+                                       "or a generator run (method prior: a search of its latent space)",
                        epilog="Last stdout line: {output, n, task, method, seconds} as JSON.")
     r.add_argument("run_dir")
     r.add_argument("--task", required=True, choices=TASKS)
@@ -93,7 +94,8 @@ def _add_restore_parser(sub) -> None:
                    help="float32 in [-1, 1], (N, C, H, W): damaged images, or the low-res ones for superres")
     r.add_argument("--mask", metavar="FILE.npy|" + "|".join(MASKS),
                    help="inpaint: (N, 1 or C, H, W) with 1 = known pixel, 0 = missing; or a named mask")
-    r.add_argument("--factor", type=int, default=4, choices=FACTORS, help="superres: up-sampling factor (default 4)")
+    r.add_argument("--factor", type=int, default=None, choices=FACTORS,
+                   help="superres: up-sampling factor (default: a restorer run's own, else 4)")
     r.add_argument("-o", "--output", required=True, metavar="FILE.npy", help="(N, C, H, W) float32 in [-1, 1]")
     r.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
     r.add_argument("--seed", type=int, default=0, help="seed of the search's random restarts")
@@ -249,9 +251,9 @@ def _train_distributed(args) -> int:
         cfg = RunConfig.from_json(plan["config"])
         if not ctx.is_main:
             from .checkpoint import load_training_state
-            from .trainer import Trainer
+            from .tasks import make_trainer
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # rank 0 decides when to stop, for every rank at once
-            trainer = Trainer(cfg)
+            trainer = make_trainer(cfg)
             if plan["checkpoint"]:
                 load_training_state(Path(plan["resume"]) / "checkpoints" / plan["checkpoint"], trainer)
             trainer.run()
@@ -309,6 +311,11 @@ def cmd_evaluate(args) -> int:
     from .metrics import EvaluatorError, cache_help, evaluate_run
     if not 2 <= args.n <= 100_000:
         raise UsageError(f"-n must be between 2 and 100000, got {args.n}")
+    from .runfiles import read_json
+    if ((read_json(Path(args.run_dir) / "config.json") or {}).get("task") or "generate") != "generate":
+        from .restore import evaluate_restorer  # a restorer run: how well it repairs, not what it draws
+        print(json.dumps(evaluate_restorer(args.run_dir, args.n, args.checkpoint)))
+        return 0
     try:
         result = evaluate_run(args.run_dir, args.n, args.checkpoint, rebuild=args.rebuild,
                               log=lambda msg: print(msg, file=sys.stderr))
@@ -341,7 +348,8 @@ def cmd_restore(args) -> int:
     elif args.mask is not None:
         raise UsageError("--mask is for --task inpaint; super-resolution takes only the low-res --input")
     restorer = rs.load_restorer(args.run_dir, args.checkpoint)
-    result = rs.restore(restorer, args.task, images, mask, args.factor, rs.SearchSettings(seed=args.seed, frames=0))
+    factor = args.factor or (restorer.cfg.factor if restorer.method == "trained" else 4)
+    result = rs.restore(restorer, args.task, images, mask, factor, rs.SearchSettings(seed=args.seed, frames=0))
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, result.images.numpy().astype(np.float32))
     print(json.dumps({"output": str(out), "n": len(images), "task": args.task, "method": restorer.method,

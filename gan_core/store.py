@@ -333,10 +333,11 @@ class RunStore:
 
         `hooks` go into trainer.hooks before the thread starts, so a test's hook sees every iteration.
         Anything wrong raises before a folder or a thread exists (ConfigError, DatasetError, ValueError)."""
-        from .trainer import Trainer, device_label
+        from .tasks import make_trainer
+        from .trainer import device_label
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
-        trainer = Trainer(cfg)
+        trainer = make_trainer(cfg)
         trainer.hooks.extend(hooks)
         with self._lock:
             run_id = rf.new_run_id(self.root, cfg.name or f"{cfg.arch}-{cfg.loss}-{cfg.dataset}")
@@ -397,7 +398,8 @@ class RunStore:
     def continue_run(self, run_id: str, **changes) -> None:
         """Restart training from the newest checkpoint; `changes` (e.g. steps=...) extend or adjust the config."""
         from .checkpoint import CheckpointError, load_training_state
-        from .trainer import Trainer, device_label
+        from .tasks import make_trainer
+        from .trainer import device_label
         rec = self._record(run_id)
         with self._lock:
             if rec.live_here():
@@ -410,7 +412,7 @@ class RunStore:
             if not ckpts:
                 raise CheckpointError(f"run {run_id} has no checkpoint to resume from")
             cfg = RunConfig.from_dict({**rec.config, **changes}).validate()
-            trainer = Trainer(cfg)
+            trainer = make_trainer(cfg)
             load_training_state(ckpts[-1], trainer)
             if trainer.done():
                 raise ConfigError({"steps": f"run {run_id} already reached its end at step {trainer.step}; "

@@ -171,7 +171,7 @@ class Trainer:
             self.notes += data.notes
             self.batches = ImageBatches(data, self.rng)
             self.num_classes = data.num_classes
-        self.G, self.D = build_models(cfg, self.channels, self.num_classes)
+        self.G, self.D = self.build_nets()
         use_generator(self.D, self.rng)  # dropout masks from the run's own seeded stream (determinism)
         self.G.to(self.device)
         self.D.to(self.device)
@@ -210,6 +210,10 @@ class Trainer:
         distributed.attach(self)  # DDP hook: per-rank noise and shard, DDP wrappers, agreed stop/pause (else no-op)
 
     # ------------------------------------------------------------------ pieces
+    def build_nets(self):
+        """G and D of this run. A task hook: restorer runs build image-to-image nets (restore/training.py)."""
+        return build_models(self.cfg, self.channels, self.num_classes)
+
     def _noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         g = generator or self.rng
         device = device or self.device

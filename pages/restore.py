@@ -15,8 +15,9 @@ from ui.state import get_store
 
 st.title("Restore")
 st.caption("What a GAN is good for beyond drawing: filling holes in damaged images and sharpening blurry ones. A "
-           "generator run repairs by searching its noise (and class) for the sample that agrees with what is known "
-           "(a GAN prior: Yeh et al. 2017, PULSE 2020); the known pixels are kept exactly.")
+           "restorer run (presets inpaint-… and superres-…) repairs in one pass; a generator run repairs by searching "
+           "its noise (and class) for the sample that agrees with what is known (a GAN prior: Yeh et al. 2017, PULSE "
+           "2020). Known pixels are kept exactly.")
 store = get_store()
 
 
@@ -51,9 +52,13 @@ except (rs.RestoreError, CheckpointError, OSError) as e:
     st.stop()
 c2.metric("Method", "GAN prior" if restorer.method == "prior" else "trained restorer", help=f"{ckpt.name}, step {restorer.step}")
 
-task = st.segmented_control("Task", ["inpaint", "superres"], default="inpaint", key="rst_task",
-                            format_func={"inpaint": "Inpainting (fill holes)", "superres": "Super-resolution"}.get)
-task = task or "inpaint"
+TASK_NAMES = {"inpaint": "Inpainting (fill holes)", "superres": "Super-resolution"}
+if restorer.method == "trained":  # a restorer does the one task it was trained for
+    task = restorer.cfg.task
+    st.caption(f"Task: **{TASK_NAMES[task]}**: this restorer was trained for it (a generator run does both).")
+else:
+    task = st.segmented_control("Task", list(TASK_NAMES), default="inpaint", key="rst_task",
+                                format_func=TASK_NAMES.get) or "inpaint"
 
 # ---------------------------------------------------------------------- the images
 st.subheader("Images")
@@ -103,6 +108,10 @@ if task == "inpaint":
         mask = np.broadcast_to(~st.session_state[hkey], (len(truth), 1, restorer.size, restorer.size)).astype(np.float32)
     else:
         mask = rs.make_mask(kind, len(truth), restorer.size, seed=1).numpy()
+elif restorer.method == "trained":
+    factor = restorer.cfg.factor
+    st.caption(f"×{factor}: {restorer.size // factor}×{restorer.size // factor} → {restorer.size}×{restorer.size} "
+               f"({restorer.cfg.downsample} down-sampling, as in training)")
 else:
     factor = st.segmented_control("Down-sampling", list(rs.FACTORS), default=4, key="rst_factor",
                                   format_func=lambda f: f"×{f}: {restorer.size // f}×{restorer.size // f} → "

@@ -107,6 +107,8 @@ def relevant(name: str, form: dict) -> bool:
         "g_hidden": arch in ("mlp", "mlp2d"), "d_hidden": arch in ("mlp", "mlp2d"), "leaky_slope": arch in ("mlp", "mlp2d"),
         "g_features": conv, "d_features": conv, "d_norm": arch in ("dcgan32", "dcgan64", "upconv"),
         "gp_lambda": loss == "wgan-gp", "clip_value": loss == "wgan", "conditional": not points,
+        "mask": form.get("task") == "inpaint", "factor": form.get("task") == "superres",
+        "downsample": form.get("task") == "superres",
     }
     return rules.get(name, True)
 

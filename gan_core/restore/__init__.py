@@ -1,7 +1,8 @@
 """Restoring images with GANs: inpainting (repairing holes) and super-resolution (blurry → sharp), the two
 applications seed 000 names beside generation.
 
-A generator run restores by a GAN-prior search (prior.py, method "prior"). Scores: PSNR on the hole or the whole
+A generator run restores by a GAN-prior search (prior.py, method "prior"); a restorer run (task inpaint or
+superres, training.py) by its trained image-to-image G (nets.py, method "trained"). Scores: PSNR on the hole or the whole
 image, SSIM (torchmetrics) and the digit the quality evaluator reads (metrics.py's classifier).
 """
 from __future__ import annotations
@@ -51,11 +52,11 @@ def read_digits(images: torch.Tensor, dataset: str = "mnist-embedded", root: str
 
 
 def scores(restored: torch.Tensor, truth: torch.Tensor, labels: torch.Tensor | None = None,
-           hole: torch.Tensor | None = None, dataset: str = "mnist-embedded", root: str = "./data") -> dict:
-    """What the page, the benchmark and `evaluate` report for a batch of restorations."""
+           mask: torch.Tensor | None = None, dataset: str = "mnist-embedded", root: str = "./data") -> dict:
+    """What the page, the benchmark and `evaluate` report for a batch of restorations (`mask`: 1 = was known)."""
     out = {"psnr": round(psnr(restored, truth), 2), "ssim": round(ssim(restored, truth), 4)}
-    if hole is not None:
-        out["psnr_hole"] = round(psnr(restored, truth, 1 - hole), 2)
+    if mask is not None:
+        out["psnr_hole"] = round(psnr(restored, truth, 1 - mask), 2)
     if labels is not None:
         out["accuracy"] = round(float((read_digits(restored, dataset, root) == labels.cpu()).float().mean()), 4)
     return out
@@ -96,11 +97,19 @@ def load_restorer(run_dir, checkpoint: str | None = None) -> Restorer:
     if cfg.is_2d:
         raise RestoreError(f"run {run_dir.name} trains on 2-D points ({cfg.dataset}); restoring needs an image run")
     try:
-        G, cfg, step = load_run_generator(run_dir, checkpoint)
+        if cfg.task == "generate":
+            G, cfg, step = load_run_generator(run_dir, checkpoint)
+        else:
+            from ..checkpoint import load_generator
+            from ..latent import run_checkpoint
+            from .nets import build_restorer
+            G, cfg, meta = load_generator(run_checkpoint(run_dir, checkpoint), build=build_restorer)
+            step = int(meta.get("step", 0))
     except CheckpointError as e:
         raise RestoreError(str(e)) from None
     channels = cfg.channels or dataset_info(cfg.dataset).channels
-    return Restorer("prior", G, cfg, channels, image_size_for(cfg), step, run_dir.name)
+    method = "prior" if cfg.task == "generate" else "trained"
+    return Restorer(method, G, cfg, channels, image_size_for(cfg), step, run_dir.name)
 
 
 def mean_image(restorer: Restorer) -> torch.Tensor:
@@ -160,6 +169,11 @@ def load_npy(path, what: str) -> np.ndarray:
 def check_fits(restorer: Restorer, task: str, images: torch.Tensor, factor: int) -> None:
     """The images fit the run: its channels, and its size (or its size / factor for super-resolution)."""
     c, h, w = images.shape[1:]
+    if restorer.method == "trained" and task != restorer.cfg.task:
+        raise RestoreError(f"run {restorer.name} is a trained {restorer.cfg.task} restorer; use --task {restorer.cfg.task} "
+                           f"(or a generator run, which does both)")
+    if restorer.method == "trained" and task == "superres" and factor != restorer.cfg.factor:
+        raise RestoreError(f"--factor {factor}: run {restorer.name} was trained for ×{restorer.cfg.factor}")
     size = restorer.size // factor if task == "superres" else restorer.size
     if task == "superres" and restorer.size % factor:
         raise RestoreError(f"--factor {factor}: the run's {restorer.size}×{restorer.size} images do not divide by it")
@@ -178,6 +192,10 @@ def restore(restorer: Restorer, task: str, images: torch.Tensor, mask: torch.Ten
     check_fits(restorer, task, images, factor)
     if task == "inpaint" and mask is None:
         raise RestoreError("--mask is needed for inpainting (a .npy of 0/1, or centre|left|bottom|random)")
+    if restorer.method == "trained":
+        from .nets import restore_with
+        images = restore_with(restorer.model, images, mask)
+        return SearchResult(images, images, None)
     with torch.inference_mode(False):
         return prior_search(restorer.model, restorer.cfg.noise, task, images, mask, factor, "area", settings, on_progress)
 
@@ -190,7 +208,45 @@ def baseline(task: str, images: torch.Tensor, mask: torch.Tensor | None = None, 
     return upsample_bicubic(images, factor)
 
 
+def evaluation_images(cfg, size: int, channels: int, n: int, root: str | None = None):
+    """n images a restorer is measured on, with labels, and whether it never trained on them: MNIST's 60k training
+    split for runs on the embedded 10k test set (when it can be read), else a fixed pick of the run's own set."""
+    from ..data import DatasetError, load_images, to_unit_range
+    unseen = cfg.dataset == "mnist-embedded"
+    try:
+        data = load_images("mnist" if unseen else cfg.dataset, root or cfg.data_root, size, channels)
+    except DatasetError:
+        unseen = False
+        data = load_images(cfg.dataset, cfg.data_root, size, channels)
+    pick = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(15))[:n]
+    return to_unit_range(data.images[pick]), None if data.labels is None else data.labels[pick], unseen
+
+
+def evaluate_restorer(run_dir, n: int = 1000, checkpoint: str | None = None, root: str | None = None) -> dict:
+    """`python -m gan_core evaluate` for a restorer run: PSNR (on the holes for inpainting), SSIM and the share of
+    restorations the quality evaluator reads as the right class, beside the naive repair's."""
+    restorer = load_restorer(run_dir, checkpoint)
+    cfg = restorer.cfg
+    truth, labels, unseen = evaluation_images(cfg, restorer.size, restorer.channels, n, root)
+    mask = make_mask(cfg.mask if cfg.mask != "mixed" else "centre", len(truth), restorer.size, seed=15) \
+        if cfg.task == "inpaint" else None
+    given = apply_mask(truth, mask) if mask is not None else downsample(truth, cfg.factor, cfg.downsample)
+    out = {"run_dir": str(Path(run_dir).resolve()), "step": restorer.step, "dataset": cfg.dataset, "task": cfg.task,
+           "n": len(truth), "unseen_images": unseen}
+    for name, images in (("trained", restore(restorer, cfg.task, given, mask, cfg.factor).images),
+                         ("mean fill" if mask is not None else "bicubic",
+                          baseline(cfg.task, given, mask, cfg.factor, mean_image(restorer)))):
+        numbers = scores(images, truth, labels, mask, cfg.dataset, cfg.data_root)
+        if mask is not None:
+            numbers["psnr"] = numbers.pop("psnr_hole")
+        if name == "trained":
+            out.update(numbers)
+        else:
+            out["baseline"] = {"method": name, **numbers}
+    return out
+
+
 __all__ = ["DOWNSAMPLERS", "FACTORS", "MASKS", "MASK_HELP", "TASKS", "RestoreError", "Restorer", "SearchResult",
            "SearchSettings", "apply_mask", "baseline", "check_images", "check_mask", "downsample", "keep_known",
-           "load_npy", "load_restorer", "make_mask", "match_low_res", "mean_image", "prior_search", "psnr",
+           "evaluate_restorer", "load_npy", "load_restorer", "make_mask", "match_low_res", "mean_image", "prior_search", "psnr",
            "read_digits", "restore", "scores", "ssim"]

@@ -91,7 +91,7 @@ def run_demo(restorer: Restorer, task: str, truth: np.ndarray, labels: np.ndarra
         given, shown = apply_mask(x, m), apply_mask(x, m)
         naive = baseline(task, given, m, mean=mean_image(restorer))
     else:
-        given = downsample(x, factor)
+        given = downsample(x, factor, restorer.cfg.downsample if restorer.method == "trained" else "area")
         shown, naive = to_full_size(given, factor), baseline(task, given, factor=factor)
     settings = settings or SearchSettings(frame_images=min(len(x), 16))
     result = restore(restorer, task, given, m, factor, settings, on_progress)
