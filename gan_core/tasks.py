@@ -11,6 +11,7 @@ class TaskInfo:
     name: str
     description: str
     trainer: Callable[[], type]  # imported on use: config.py reads this table without importing torch code
+    settings: tuple = ()  # the config fields only this task uses (the Train form shows them for it alone)
 
 
 def _generator_trainer():
@@ -26,9 +27,9 @@ def _restorer_trainer():
 TASKS: dict[str, TaskInfo] = {
     "generate": TaskInfo("generate", "Draw new images from noise: the GAN of the tutorials.", _generator_trainer),
     "inpaint": TaskInfo("inpaint", "Fill holes: G sees an image with holes (and where they are) and paints them in; "
-                        "D judges (damaged, restored) pairs.", _restorer_trainer),
+                        "D judges (damaged, restored) pairs.", _restorer_trainer, ("mask",)),
     "superres": TaskInfo("superres", "Sharpen: G sees a low-resolution image and draws it at full size; D judges "
-                         "(low-res, restored) pairs.", _restorer_trainer),
+                         "(low-res, restored) pairs.", _restorer_trainer, ("factor", "downsample")),
 }
 
 

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from .damage import keep_known, match_low_res, upsample_bicubic
+from .damage import keep_known, match_low_res
+
+
+def condition(task: str, given: torch.Tensor, mask: torch.Tensor | None, factor: int) -> torch.Tensor:
+    """What G and D are conditioned on, at full size: the damaged image and its mask, or the low-res image
+    up-sampled by repeating pixels (so its block means are exactly the low-res input)."""
+    if task == "inpaint":
+        return torch.cat([given * mask, mask], 1)
+    return F.interpolate(given, scale_factor=factor, mode="nearest")
 
 
 class RestorerG(nn.Module):
@@ -32,26 +41,20 @@ class RestorerG(nn.Module):
         self.up1 = nn.Sequential(nn.ConvTranspose2d(4 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU())
         self.out = nn.Sequential(nn.Conv2d(2 * w, channels, 3, padding=1), nn.Tanh())
 
-    def condition(self, given: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """What G sees, at full size: damaged image + mask, or the low-res image up-sampled (bicubic)."""
-        if self.task == "inpaint":
-            return torch.cat([given * mask, mask], 1)
-        return upsample_bicubic(given, self.factor)
-
-    def forward(self, given: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.condition(given, mask)
-        e1 = self.enc1(x)
+    def forward(self, cond: torch.Tensor, y=None) -> torch.Tensor:
+        """The restored image from the condition (see `condition`); `y` is unused (the GAN engine passes it)."""
+        e1 = self.enc1(cond)
         e2 = self.enc2(e1)
         h = self.middle(self.enc3(e2))
         h = self.up1(torch.cat([self.up2(h), e2], 1))
         out = self.out(torch.cat([h, e1], 1))
         if self.task == "inpaint":
-            return keep_known(out, given, mask)
-        return match_low_res(out, given, self.factor) if self.downsample == "area" else out
+            return keep_known(out, cond[:, :-1], cond[:, -1:])
+        return match_low_res(out, F.avg_pool2d(cond, self.factor), self.factor) if self.downsample == "area" else out
 
 
 class PatchD(nn.Module):
-    """Conditional PatchGAN: (condition, image) → a logit per ~10×10 patch, flattened (B·patches,)."""
+    """Conditional PatchGAN: D(image, condition) → a logit per ~10×10 patch, flattened (B·patches,)."""
 
     def __init__(self, cond_channels: int, channels: int, width: int):
         super().__init__()
@@ -61,8 +64,8 @@ class PatchD(nn.Module):
             nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2),
             nn.Conv2d(2 * w, 1, 3, padding=1))
 
-    def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.body(torch.cat([condition, image], 1)).reshape(-1)
+    def forward(self, image: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.body(torch.cat([cond, image], 1)).reshape(-1)
 
 
 def build_restorer(cfg, channels: int, num_classes: int = 0) -> tuple[RestorerG, PatchD]:
@@ -82,8 +85,9 @@ def restore_with(G: RestorerG, given: torch.Tensor, mask: torch.Tensor | None = 
     device = next(G.parameters()).device
     G.eval()
     with torch.no_grad():
-        return torch.cat([G(given[i:i + batch].to(device), None if mask is None else mask[i:i + batch].to(device))
+        return torch.cat([G(condition(G.task, given[i:i + batch].to(device),
+                                      None if mask is None else mask[i:i + batch].to(device), G.factor))
                           .float().clamp(-1, 1).cpu() for i in range(0, len(given), batch)])
 
 
-__all__ = ["RestorerG", "PatchD", "build_restorer", "restore_with"]
+__all__ = ["RestorerG", "PatchD", "build_restorer", "condition", "restore_with"]
