@@ -46,3 +46,17 @@ def test_restore_page_brush_without_holes_is_a_message(runs_root, tiny_config):
     at.button(key="rst_go").click().run()
     assert not at.exception, at.exception
     assert any("hides no pixel" in e.value for e in at.error)
+
+
+def test_restore_page_uses_a_trained_restorer_for_its_own_task(runs_root):
+    from gan_core import build_config
+    run_id = store().start(build_config("superres-mnist", g_features=8, d_features=8, batch_size=16, steps=3,
+                                        max_seconds=0, eval_every=0, device="cpu", threads=1))
+    assert store().wait(run_id, timeout=120) == "finished"
+    at = app("pages/restore.py")
+    assert any(m.label == "Method" and m.value == "trained restorer" for m in at.metric)
+    assert not any(s.key == "rst_task" for s in at.get("segmented_control"))  # the task is the run's own
+    at.slider(key="rst_count").set_value(2).run()
+    at.button(key="rst_go").click().run()
+    assert not at.exception, at.exception
+    assert list(at.dataframe[0].value["method"]) == ["bicubic", "trained"]
