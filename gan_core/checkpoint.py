@@ -12,6 +12,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .config import ConfigError, RunConfig
+from .errors import StudioError
+from .runfiles import atomic_file
 from .models import build_models
 
 FORMAT = "gan-studio/1"
@@ -23,7 +25,7 @@ SHAPE_FIELDS = ("arch", "z_dim", "conditional", "g_hidden", "d_hidden", "g_featu
                 "spectral_norm", "image_size", "channels", "dataset", "task")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(StudioError, ValueError):
     """A checkpoint that cannot be used; the message names the file and what is wrong with it."""
 
 
@@ -80,13 +82,8 @@ def save_training_state(path: str | os.PathLike, gan, step: int, elapsed: float)
             "channels": str(gan.channels), "num_classes": str(gan.num_classes)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_file(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:  # a full disk: no half-written temp file left taking space
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_checkpoint(path: str | os.PathLike, max_bytes: int | None = None) -> tuple[dict, dict]:

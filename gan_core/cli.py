@@ -11,9 +11,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from .config import PRESETS, ConfigError, RunConfig, build_config, field_choices, field_help
+from .errors import StudioError
 
 
-class UsageError(Exception):
+class UsageError(StudioError):
     pass
 
 
@@ -376,9 +377,6 @@ def cmd_list(args) -> int:
 
 
 def main(argv=None) -> int:
-    from .checkpoint import CheckpointError
-    from .data import DatasetError
-    from .runfiles import RunBusy
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -386,7 +384,7 @@ def main(argv=None) -> int:
                 "restore": cmd_restore}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
-    except (UsageError, DatasetError, CheckpointError, RunBusy, KeyError, ValueError) as e:
+    except (StudioError, KeyError, ValueError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
     except OSError as e:  # an unwritable -o file, a full disk: one line, not a traceback
         print(f"error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)

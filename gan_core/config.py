@@ -11,12 +11,13 @@ import math
 from dataclasses import dataclass, field, fields
 
 from .data import DATASETS, dataset_info
+from .errors import StudioError
 from .losses import LOSSES
 from .models import ARCHS, arch_info
 from .tasks import TASKS
 
 
-class ConfigError(ValueError):
+class ConfigError(StudioError, ValueError):
     """Raised with {field: message} for every field that is wrong, so a UI can show each next to its widget."""
 
     def __init__(self, problems: dict[str, str]):

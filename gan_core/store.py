@@ -325,6 +325,13 @@ class RunStore:
     def checkpoints(self, run_id: str) -> list[Path]:
         return rf.list_checkpoints(self._record(run_id).dir)
 
+    def grid_png(self, run_id: str, step: int) -> bytes:
+        """The saved sample grid of `step` as PNG bytes (for downloads)."""
+        return rf.grid_path(self._record(run_id).dir, step).read_bytes()
+
+    def metrics_csv(self, run_id: str) -> bytes:
+        return (self._record(run_id).dir / "metrics.csv").read_bytes()
+
     def config(self, run_id: str) -> RunConfig:
         return RunConfig.from_dict(self._record(run_id).config)
 
