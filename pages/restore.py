@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from gan_core import restore as rs
-from gan_core.checkpoint import CheckpointError
+from gan_core.errors import StudioError
 from gan_core.data import dataset_info
 from gan_core.restore.demo import image_from_png, run_demo, test_images
 from ui.pixels import pixel_canvas
@@ -47,7 +47,7 @@ run_id = c1.selectbox("Run", ids, index=ids.index(default) if default in ids els
 ckpt = store.checkpoints(run_id)[-1]
 try:
     restorer = restorer_for(str(store.run_dir(run_id)), ckpt.name, ckpt.stat().st_mtime)
-except (rs.RestoreError, CheckpointError, OSError) as e:
+except (StudioError, OSError) as e:
     st.error(f"Cannot restore with {run_id}: {e}")
     st.stop()
 c2.metric("Method", "GAN prior" if restorer.method == "prior" else "trained restorer", help=f"{ckpt.name}, step {restorer.step}")

@@ -109,7 +109,7 @@ def test_every_page_opens_without_a_traceback(server, browser):
     page = browser.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     for path, heading in [("", "Train a GAN"), ("monitor", "Monitor"), ("latent", "Latent explorer"),
-                          ("compare", "Compare"), ("learn", "Learn: how GANs train, and how they fail")]:
+                          ("compare", "Compare"), ("learn", "Learn: how GANs train, and how they fail"), ("restore", "Restore")]:
         page.goto(f"{url}/{path}")
         page.get_by_role("heading", name=heading).first.wait_for()
         no_tracebacks(page)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import StudioError
 from .damage import (DOWNSAMPLERS, FACTORS, MASK_HELP, MASKS, TASKS, apply_mask, downsample, keep_known, make_mask,
                      match_low_res, mean_fill, upsample_bicubic)
 from .prior import SearchResult, SearchSettings, prior_search
@@ -21,7 +22,7 @@ MAX_NPY_BYTES = 1024 ** 3  # 1 GiB: far above any real batch (60k MNIST digits a
 MAX_IMAGES = 100_000
 
 
-class RestoreError(ValueError):
+class RestoreError(StudioError, ValueError):
     """Input that cannot be restored; the message names the problem in one line."""
 
 
