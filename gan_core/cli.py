@@ -161,7 +161,8 @@ def cmd_train(args) -> int:
         cfg = _train_config(args)
         store = RunStore(args.out)
         run_id = store.start(cfg)
-    print(f"run folder: {store.run_dir(run_id)}", file=sys.stderr)
+    snap = store.snapshot(run_id, max_points=2)
+    print(f"run folder: {store.run_dir(run_id)} · {snap.device} · {snap.precision}", file=sys.stderr)
     _follow(store, run_id, args.quiet)
     return _report(store, run_id)
 
@@ -172,7 +173,8 @@ def _report(store, run_id: str, ranks: int = 1) -> int:
     cfg = snap.config
     images = snap.step * cfg["batch_size"] * cfg["n_critic"] * ranks
     result = {"run_dir": str(store.run_dir(run_id)), "status": snap.status, "steps": snap.step,
-              "seconds": round(snap.elapsed, 2), "images_per_s": round(images / snap.elapsed, 1) if snap.elapsed else 0.0}
+              "seconds": round(snap.elapsed, 2), "images_per_s": round(images / snap.elapsed, 1) if snap.elapsed else 0.0,
+              "precision": snap.precision}
     if ranks > 1:
         result["ranks"] = ranks
     if snap.status in ("failed", "diverged"):

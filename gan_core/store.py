@@ -25,6 +25,7 @@ from .losses import LOSSES
 from .threads import torch_threads
 
 LIVE_STATUSES = ("starting", "running", "paused")
+QUEUED = "queued"  # waiting for a free slot (RunStore.max_runs); starts by itself, in order
 MAX_ROWS_IN_MEMORY = 4000
 MAX_GRIDS_IN_MEMORY = 24
 KEEP_CHECKPOINTS = 5
@@ -53,6 +54,7 @@ class RunSnapshot:
     checkpoints: list[str]
     live_here: bool  # trained by a thread of this process
     run_dir: str = ""
+    precision: str = ""  # what the run trains in and why ("fp32 — auto: no AMX")
     extra: dict = field(default_factory=dict)
 
 
@@ -73,6 +75,7 @@ class RunRecord:
         self._status_written = 0.0
         self.trainer = None
         self.thread: threading.Thread | None = None
+        self.hooks: list = []  # a queued run's trainer hooks, given to its Trainer when it starts
 
     # ------------------------------------------------------------------ writer side (trainer thread)
     def set_status(self, **changes) -> None:
@@ -157,6 +160,12 @@ class RunRecord:
             # A run this process trained keeps its own last word when the disk could not take it (disk full)
             if status and (self.thread is None or status.get("updated_at", 0) >= self.status.get("updated_at", 0)):
                 self.status = status
+            if self.status.get("status") == QUEUED and not rf.writer_alive(self.dir):
+                self.status["status"] = "cancelled"
+                self.status["message"] = "it waited in the queue of a server that has stopped; start it again " \
+                                         "from Train (its config is saved)"
+                with contextlib.suppress(OSError):
+                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1))
             if self.status.get("status") in LIVE_STATUSES and not rf.writer_alive(self.dir):
                 self.status["status"] = "interrupted"
                 self.status["message"] = "the process training this run ended unexpectedly; press Resume to continue " \
@@ -260,7 +269,7 @@ class RunRecord:
             score_kind=LOSSES[loss].scores if loss in LOSSES else "critic", metrics=metrics, grid_steps=steps,
             latest_grid=self.grid(latest) if latest is not None else None, latest_grid_step=latest,
             events=events, device=s.get("device", ""), checkpoints=[p.name for p in rf.list_checkpoints(self.dir)],
-            live_here=self.live_here(), run_dir=str(self.dir), extra={"eval": self.evaluation()})
+            live_here=self.live_here(), run_dir=str(self.dir), precision=s.get("precision", ""), extra={"eval": self.evaluation()})
 
     def evaluation(self) -> dict | None:
         """The latest quality evaluation (eval.json, see live_eval.py), None before the first one."""
@@ -270,11 +279,16 @@ class RunRecord:
 class RunStore:
     """All runs under one folder. One per server process (the dashboard caches it); safe from any thread."""
 
-    def __init__(self, root: str | os.PathLike = "runs"):
+    def __init__(self, root: str | os.PathLike = "runs", max_runs: int | None = None):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # a queued run started, failed or was cancelled
         self._records: dict[str, RunRecord] = {}
+        self._active: set[str] = set()  # runs holding a training slot (building or training in this process)
+        self._queue: list[str] = []  # queued run ids, first to start first
+        self._closing = False
+        self.max_runs = max_runs  # None: no limit
 
     # ------------------------------------------------------------------ lookup
     def run_dir(self, run_id: str) -> Path:
@@ -347,6 +361,7 @@ class RunStore:
         trainer = make_trainer(cfg)
         trainer.hooks.extend(hooks)
         with self._lock:
+            queued = self._full() or bool(self._queue)  # a new Start never overtakes the runs already waiting
             run_id = rf.new_run_id(self.root, cfg.name or f"{cfg.arch}-{cfg.loss}-{cfg.dataset}")
             run_dir = self.root / run_id
             run_dir.mkdir()
@@ -357,23 +372,111 @@ class RunStore:
                 rf.atomic_write(run_dir / "config.json", cfg.to_json())
                 (run_dir / "metrics.csv").write_text(",".join(rf.METRIC_COLUMNS) + "\n")
                 rec = RunRecord(run_id, run_dir)
-                rec.set_status(status="starting", step=0, elapsed=0.0, message="", started_at=time.time(),
-                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
-                               precision="bf16" if trainer.gan.bf16 else "fp32")
+                rec.set_status(status=QUEUED if queued else "starting", step=0, elapsed=0.0, message="",
+                               started_at=time.time(), pid=os.getpid(), host=rf.HOST,
+                               device=device_label(trainer.device), precision=trainer.precision.label)
             except BaseException:  # a full or read-only disk: no half-made run folder left behind
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
             self._records[run_id] = rec
-            self._launch(rec, trainer)
+            if queued:
+                self._queue.append(run_id)
+                rec.note(f"queued: {len(self._active)} runs are training, the server's limit is {self.max_runs}")
+                rec.hooks = list(hooks)
+            else:
+                self._launch(rec, trainer)
         return run_id
 
     def _launch(self, rec: RunRecord, trainer) -> None:
+        """Start the run's thread (called holding self._lock); it gives its slot to the queue when it ends."""
         trainer.record, rec.trainer = rec, trainer
         rec._csv_pos = (rec.dir / "metrics.csv").stat().st_size
-        rec.thread = threading.Thread(target=trainer.run, name=f"gan-train-{rec.run_id}", daemon=True)
+        self._active.add(rec.run_id)
+        rec.thread = threading.Thread(target=self._train, args=(rec, trainer), name=f"gan-train-{rec.run_id}",
+                                      daemon=True)
         rec.thread.start()
+        self._changed.notify_all()
+
+    def _train(self, rec: RunRecord, trainer) -> None:
+        try:
+            trainer.run()
+        finally:
+            with self._lock:
+                self._active.discard(rec.run_id)
+            self._start_queued()
+
+    # ------------------------------------------------------------------ the queue (a fair server)
+    def _full(self) -> bool:
+        return self.max_runs is not None and len(self._active) >= self.max_runs
+
+    def set_max_runs(self, max_runs: int | None) -> None:
+        """Change the concurrent-run limit (None: no limit); a higher limit starts waiting runs at once."""
+        with self._lock:
+            self.max_runs = None if max_runs is None else max(1, int(max_runs))
+        self._start_queued()
+
+    def _start_queued(self) -> None:
+        """Start waiting runs, in order, while slots are free. Runs on whichever thread freed the slot."""
+        from .trainer import Trainer
+        while True:
+            with self._lock:
+                if self._closing or not self._queue or self._full():
+                    return
+                run_id = self._queue.pop(0)
+                rec = self._records[run_id]
+                self._active.add(run_id)  # the slot is taken while its data loads, outside the lock
+            try:
+                trainer = Trainer(RunConfig.from_dict(rec.config).validate())
+                trainer.hooks.extend(rec.hooks)
+            except Exception as e:  # the data went away since it was queued, or memory ran out
+                with self._lock:
+                    self._active.discard(run_id)
+                    self._changed.notify_all()
+                with contextlib.suppress(OSError):
+                    rec.set_status(status="failed", message=f"could not start after waiting: {e}")
+                rec.release()
+                continue
+            with self._lock:
+                if self._closing:
+                    self._active.discard(run_id)
+                    self._changed.notify_all()
+                    return
+                rec.note("a training slot freed: starting")
+                rec.set_status(status="starting", started_at=time.time(), device=device_label(trainer.device))
+                self._launch(rec, trainer)
+
+    def queue(self) -> list[dict]:
+        """The waiting runs in order: run_id, name, position (1 = next) and waits_for (the run whose end frees
+        its slot, by expected finishing order, or None when that cannot be told)."""
+        with self._lock:
+            waiting, active = list(self._queue), [self._records[r] for r in self._active if r in self._records]
+        finishing = [r.run_id for r in sorted(active, key=_seconds_left)] + waiting
+        out = []
+        for i, run_id in enumerate(waiting):
+            rec = self._records.get(run_id)
+            name = (rec.config.get("name") if rec else "") or run_id
+            out.append({"run_id": run_id, "name": name, "position": i + 1,
+                        "waits_for": finishing[i] if i < len(finishing) and finishing[i] != run_id else None})
+        return out
+
+    def cancel(self, run_id: str) -> None:
+        """Take a waiting run out of the queue and delete its folder (it has trained nothing)."""
+        with self._lock:
+            if run_id not in self._queue:
+                raise KeyError(f"run {run_id} is not waiting in the queue")
+            self._queue.remove(run_id)
+            rec = self._records.pop(run_id)
+            rec.release()
+            shutil.rmtree(rec.dir, ignore_errors=True)
+            self._changed.notify_all()
+
+    def _refuse_queued(self, run_id: str, what: str) -> None:
+        with self._lock:
+            if run_id in self._queue:
+                raise KeyError(f"run {run_id} is waiting in the queue and cannot {what}; cancel it instead")
 
     def pause(self, run_id: str) -> None:
+        self._refuse_queued(run_id, "pause")
         rec = self._record(run_id)
         if rec.live_here():
             rec.trainer.request_pause()
@@ -381,6 +484,11 @@ class RunStore:
             self._send(rec, "pause")
 
     def stop(self, run_id: str) -> None:
+        """Stop a training run; a waiting one leaves the queue."""
+        with self._lock:
+            if run_id in self._queue:
+                self.cancel(run_id)
+                return
         rec = self._record(run_id)
         if rec.live_here():
             rec.trainer.request_stop()
@@ -390,6 +498,7 @@ class RunStore:
     def resume(self, run_id: str) -> str:
         """Unpause a paused run, or continue a stopped/interrupted/finished one from its last checkpoint
         (same step count, curves and fixed noise). Returns the run's status afterwards."""
+        self._refuse_queued(run_id, "resume")
         rec = self._record(run_id)
         if rec.live_here():
             rec.trainer.request_resume()
@@ -410,6 +519,9 @@ class RunStore:
         with self._lock:
             if rec.live_here():
                 raise rf.RunBusy(f"run {run_id} is already training")
+            if self._full() or self._queue:
+                raise rf.RunBusy(f"{len(self._active)} runs are training, this server's limit, and "
+                                 f"{len(self._queue)} wait; resume this one when one of them finishes")
             held = rf.read_json(rec.dir / "writer.lock") or {}
             if held.get("pid") != os.getpid() and rf.writer_alive(rec.dir):  # another process (a CLI, a torchrun rank 0)
                 raise rf.RunBusy(f"run {run_id} is already being trained by process {held.get('pid')} on "
@@ -440,7 +552,8 @@ class RunStore:
                     rec._tail_metrics()
                 trainer.notes.insert(0, f"resumed from {ckpts[-1].name} at step {trainer.step}")
                 rec.set_status(status="starting", step=trainer.step, elapsed=trainer.elapsed, message="",
-                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device))
+                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
+                               precision=trainer.precision.label)
             except BaseException:  # e.g. a full disk: the run stays resumable later, not locked by this process
                 rec.release()
                 raise
@@ -453,11 +566,22 @@ class RunStore:
 
     # ------------------------------------------------------------------ threads
     def wait(self, run_id: str, timeout: float | None = None) -> str:
-        """Block until the run's thread ends (or timeout); returns its status."""
+        """Block until the run's thread ends (or timeout), through its time in the queue; returns its status."""
         rec = self._record(run_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            self._changed.wait_for(lambda: rec.thread is not None or (run_id not in self._queue
+                                                                       and run_id not in self._active), timeout)
         if rec.thread is not None:
-            rec.thread.join(timeout)
+            rec.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return rec.status.get("status", "unknown")
+
+    def wait_started(self, run_id: str, timeout: float | None = None) -> bool:
+        """Block until a queued run has left the queue (started, failed or cancelled); True if it did."""
+        with self._changed:
+            return self._changed.wait_for(lambda: run_id not in self._queue and run_id not in self._active
+                                          or self._records.get(run_id) is None
+                                          or self._records[run_id].thread is not None, timeout)
 
     def live_runs(self) -> list[str]:
         with self._lock:
@@ -469,10 +593,26 @@ class RunStore:
         return rec.trainer if rec.live_here() else None
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop every run this process trains and wait for their threads."""
+        """Stop every run this process trains and wait for their threads; waiting runs stay queued on disk
+        (the next server shows them as cancelled)."""
         with self._lock:
+            self._closing = True
+            for run_id in self._queue:
+                self._records[run_id].release()
+            self._queue.clear()
             records = [r for r in self._records.values() if r.live_here()]
         for rec in records:
             rec.trainer.request_stop()
         for rec in records:
             rec.thread.join(timeout)
+
+
+def _seconds_left(rec: RunRecord) -> float:
+    """A training run's expected remaining seconds from its status (steps or max_seconds), inf when unknown."""
+    with rec.lock:
+        s, c = dict(rec.status), rec.config
+    step, total, elapsed = int(s.get("step", 0)), int(c.get("steps", 0) or 0), float(s.get("elapsed", 0.0))
+    left = [max(0.0, float(c.get("max_seconds") or 0) - elapsed)] if c.get("max_seconds") else []
+    if total and step and elapsed:
+        left.append((total - step) * elapsed / step)
+    return min(left) if left else float("inf")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from gan_core.checkpoint import CheckpointError, load_generator
 from gan_core.latent import generate, load_run_generator, noise, seed_walk, slider_noise, to_gif, to_grid_image
+from ui import roles
 from ui.state import get_store
 
 MAX_UPLOAD_BYTES = 200 * 2**20  # as server.maxUploadSize in .streamlit/config.toml
@@ -33,7 +34,8 @@ def uploaded_generator(file_id: str, name: str, _data: bytes):
     return G, cfg, int(meta.get("step", 0))
 
 
-source = st.segmented_control("Generator from", ["a run", "a checkpoint file"], default="a run" if runs else
+sources = ["a run", "a checkpoint file"] if roles.can_control() else ["a run"]  # viewers upload nothing
+source = st.segmented_control("Generator from", sources, default="a run" if runs or len(sources) == 1 else
                               "a checkpoint file", key="lat_source") or "a run"
 if source == "a checkpoint file":
     up = st.file_uploader("A GAN Studio checkpoint (.safetensors)", type=["safetensors", "pth", "pt", "ckpt"],
