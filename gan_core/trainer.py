@@ -517,7 +517,7 @@ class Trainer:
         if self.dist is not None and not self.dist.is_main:  # DDP hook: only rank 0 writes checkpoints
             return
         path = self.record.checkpoint_path(self.step)
-        save_training_state(path, self)
+        save_training_state(path, self, inside=self.record.dir)  # no link in the run folder is followed
         self.record.checkpoint_saved(self.step, path)
 
 
