@@ -93,7 +93,9 @@ def _train_config(args) -> RunConfig:
         try:
             base = RunConfig.from_file(args.config).to_dict()
         except ConfigError as e:
-            raise UsageError(f"--config {args.config!r}: {e.problems.get('config') or e}") from None
+            if set(e.problems) == {"config"}:  # the file itself (missing, a FIFO, too big, not JSON): one line
+                raise UsageError(f"--config: {e.problems['config']}") from None
+            raise
         cfg = RunConfig.from_dict({**base, **overrides})
     else:
         cfg = build_config(args.preset, **overrides)

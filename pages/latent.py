@@ -8,6 +8,7 @@ import torch
 
 from gan_core.checkpoint import CheckpointError, load_generator
 from gan_core.latent import generate, load_run_generator, noise, to_gif, to_grid_image, walk
+from gan_core.runfiles import slug
 from ui.state import get_store
 
 MAX_UPLOAD_BYTES = 200 * 2**20  # as server.maxUploadSize in .streamlit/config.toml
@@ -28,7 +29,7 @@ def generator(run_dir: str, checkpoint: str, mtime: float):
 def uploaded_generator(file_id: str, name: str, _data: bytes):
     """A checkpoint someone uploaded: read through the same safetensors-only checks as every other load."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(name).name
+        path = Path(tmp) / "upload.safetensors"  # not the uploaded name: it may be 300 characters long, or odd
         path.write_bytes(_data)
         G, cfg, meta = load_generator(path)
     return G, cfg, int(meta.get("step", 0))
@@ -42,13 +43,13 @@ if source == "a checkpoint file":
                                                  f"Limit {MAX_UPLOAD_BYTES // 2**20} MB.")
     if up is None:
         st.stop()
-    run_id = Path(up.name).stem
+    run_id = slug(Path(up.name).stem, 60)  # only names the downloads
     try:
         if up.size > MAX_UPLOAD_BYTES:
             raise CheckpointError(f"{up.name}: {up.size / 2**20:.0f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MB "
                                   f"upload limit")
         G, cfg, step = uploaded_generator(up.file_id, up.name, up.getvalue())
-    except CheckpointError as e:
+    except (CheckpointError, OSError) as e:
         st.error(f"Cannot load this file. {e}", icon=":material/block:")
         st.stop()
 else:

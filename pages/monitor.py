@@ -18,6 +18,7 @@ STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"
                 "finished": ("violet", "finished"), "stopped": ("gray", "stopped"), "failed": ("red", "failed"),
                 "diverged": ("red", "diverged"), "interrupted": ("orange", "interrupted")}
 MAX_GIF_FRAMES = 120
+MARKDOWN_CHARS = set("\\`*_{}[]()<>#+-.!|~:$&")
 
 st.title("Monitor")
 store = get_store()
@@ -65,6 +66,11 @@ def figures_for(snap, smoothing: float):
     return curve_figures(snap.run_id, smoothing, (snap.status, snap.step, int(time.monotonic()) if live else 0))
 
 
+def plain(text: str) -> str:
+    """A message from a run's files inside an alert (which renders Markdown): every Markdown character escaped."""
+    return "".join("\\" + c if c in MARKDOWN_CHARS else c for c in str(text))
+
+
 def fmt_seconds(s) -> str:
     if s is None:
         return "—"
@@ -78,7 +84,7 @@ def open_fix(snap, preset, settings) -> None:
         base = build_config(preset) if preset else RunConfig.from_dict(snap.config)
         form.load_config(RunConfig.from_dict({**base.to_dict(), **settings}))
     except ConfigError as e:
-        st.error("; ".join(f"{k}: {v}" for k, v in e.problems.items()))
+        st.error(plain("; ".join(f"{k}: {v}" for k, v in e.problems.items())))
         return
     st.switch_page("pages/train.py")
 
@@ -115,7 +121,7 @@ def quality(snap) -> None:
         label = "final" if evaluation.get("final") else f"step {evaluation.get('step')}"
         right.plotly_chart(charts.histogram_figure(evaluation["histogram"], f"Classes of generated samples ({label})"),
                            key="mon_hist", width="stretch")
-        right.caption(f"{evaluation.get('modes_text', '')} · FID {evaluation.get('fid', float('nan')):.2f} · "
+        right.caption(f"{plain(evaluation.get('modes_text', ''))} · FID {evaluation.get('fid', float('nan')):.2f} · "
                       f"{evaluation.get('num_samples', '?')} samples")
     st.caption(cache_help(dataset))
 
@@ -136,7 +142,7 @@ def controls(snap) -> None:
             store.resume(run_id)
             st.rerun()
     except (KeyError, RunBusy, CheckpointError, ConfigError, DatasetError, ValueError) as e:
-        st.error(f"{e.args[0] if e.args else e}")
+        st.error(plain(f"{e.args[0] if e.args else e}"))
 
 
 @st.fragment(run_every=1.0 if was_live else None)
@@ -144,11 +150,14 @@ def live_view() -> None:
     snap = store.snapshot(run_id)
     if was_live and snap.status not in LIVE_STATUSES:
         st.rerun()  # the run just ended: redraw the whole page (history, downloads)
-    colour, text = STATUS_BADGE.get(snap.status, ("gray", snap.status))
-    st.markdown(f":{colour}-badge[{text}] &nbsp; **{snap.config.get('arch')}** · {snap.config.get('loss')} on "
-                f"{snap.config.get('dataset')} · {snap.device or ''}")
+    colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))
+    st.markdown(f":{colour}-badge[{text}]")
+    # Values from the run folder are shown as text, never as Markdown: a hostile config.json or status.json must
+    # not fetch an image or draw a link here.
+    st.text(f"{snap.config.get('arch', '?')} · {snap.config.get('loss', '?')} on {snap.config.get('dataset', '?')} · "
+            f"{snap.device or ''}")
     if snap.message:
-        (st.error if snap.status in ("failed", "diverged") else st.info)(snap.message)
+        (st.error if snap.status in ("failed", "diverged", "unreadable") else st.info)(plain(snap.message))
     controls(snap)
     health(snap)
     total = f" / {snap.total_steps}" if snap.total_steps else ""
@@ -195,11 +204,12 @@ if snap.grid_steps:
         frames = [f for f in (store.grid(run_id, s) for s in chosen) if f is not None]
         return to_gif(frames, duration_ms=150)
 
+    # Downloads read through the store: regular files inside the run folder only, never a link put there.
     def latest_png() -> bytes:
-        return (store.run_dir(run_id) / "samples" / f"step_{steps[-1]:08d}.png").read_bytes()
+        return store.read_file(run_id, f"samples/step_{steps[-1]:08d}.png")
 
     def checkpoint_bytes() -> bytes:
-        return store.checkpoints(run_id)[-1].read_bytes()
+        return store.read_file(run_id, f"checkpoints/{store.checkpoints(run_id)[-1].name}")
 
     d1, d2, d3, d4 = st.columns(4)
     d1.download_button("Latest grid (PNG)", latest_png, file_name=f"{run_id}_step{steps[-1]}.png", mime="image/png",
@@ -209,7 +219,7 @@ if snap.grid_steps:
     d3.download_button("Checkpoint (.safetensors)", checkpoint_bytes, file_name=f"{run_id}_{(snap.checkpoints or ['none'])[-1]}",
                        mime="application/octet-stream", icon=":material/save:", on_click="ignore",
                        disabled=not snap.checkpoints)
-    d4.download_button("Metrics (CSV)", lambda: (store.run_dir(run_id) / "metrics.csv").read_bytes(),
+    d4.download_button("Metrics (CSV)", lambda: store.read_file(run_id, "metrics.csv"),
                        file_name=f"{run_id}_metrics.csv", mime="text/csv", icon=":material/table:", on_click="ignore")
 
 if not was_live and snap.status == "finished" and snap.checkpoints:
@@ -221,9 +231,9 @@ if not was_live and snap.status == "finished" and snap.checkpoints:
                 store.continue_run(run_id, steps=max(snap.step, int(cfg.get("steps") or 0)) + int(more), max_seconds=0.0)
                 st.rerun()
             except (KeyError, RunBusy, CheckpointError, ConfigError, DatasetError, ValueError) as e:
-                st.error(f"{e.args[0] if e.args else e}")
+                st.error(plain(f"{e.args[0] if e.args else e}"))
 
 with st.expander("Run log and config"):
     st.code("\n".join(snap.events) or "(no notes)", language=None)
     st.json(snap.config, expanded=False)
-    st.caption(f"Folder: `{snap.run_dir}`")
+    st.text(f"Folder: {snap.run_dir}")
