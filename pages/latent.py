@@ -1,13 +1,12 @@
 """Latent explorer: drag the first k noise dimensions of a trained G, and walk between two seeds."""
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import torch
 
-from gan_core.checkpoint import CheckpointError, load_generator
-from gan_core.latent import generate, load_run_generator, noise, to_gif, to_grid_image, walk
+from gan_core.checkpoint import CheckpointError
+from gan_core.latent import generate, load_run_generator, load_uploaded_generator, noise, to_gif, to_grid_image, walk
 from gan_core.runfiles import slug
 from ui.state import get_store
 
@@ -28,11 +27,7 @@ def generator(run_dir: str, checkpoint: str, mtime: float):
 @st.cache_resource(max_entries=2, show_spinner="Checking and loading the checkpoint…")
 def uploaded_generator(file_id: str, name: str, _data: bytes):
     """A checkpoint someone uploaded: read through the same safetensors-only checks as every other load."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upload.safetensors"  # not the uploaded name: it may be 300 characters long, or odd
-        path.write_bytes(_data)
-        G, cfg, meta = load_generator(path)
-    return G, cfg, int(meta.get("step", 0))
+    return load_uploaded_generator(_data, name)
 
 
 source = st.segmented_control("Generator from", ["a run", "a checkpoint file"], default="a run" if runs else
