@@ -200,7 +200,7 @@ def _prepare_rank(plan: dict) -> str | None:
     from . import distributed
     from .data import dataset_info, load_images
     from .models import image_size_for
-    from .trainer import resolve_device
+    from .device import resolve_device
     try:
         cfg = RunConfig.from_json(plan["config"])
         device = distributed.local_device(resolve_device(cfg.device))
@@ -244,12 +244,11 @@ def _train_distributed(args) -> int:
             return 0
         cfg = RunConfig.from_json(plan["config"])
         if not ctx.is_main:
-            from .checkpoint import load_training_state
             from .trainer import Trainer
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # rank 0 decides when to stop, for every rank at once
             trainer = Trainer(cfg)
             if plan["checkpoint"]:
-                load_training_state(Path(plan["resume"]) / "checkpoints" / plan["checkpoint"], trainer)
+                trainer.resume_from(Path(plan["resume"]) / "checkpoints" / plan["checkpoint"])
             trainer.run()
             return 0 if trainer.status in ("finished", "stopped") else 1
         if plan["resume"]:

@@ -69,8 +69,7 @@ class RunConfig:
     init: str = _f("dcgan", "Weight init: `dcgan` N(0, 0.02) (seed 004), `xavier` (seed 001) or `default` (PyTorch's; seeds 000/002).",
                    choices=["dcgan", "xavier", "default"])
     # --- loss and regularisers
-    loss: str = _f("bce", "Adversarial loss. `bce` = non-saturating (what the tutorials do), `minimax` = the paper's saturating one, "
-                   "`lsgan` (seed 001), `wgan` (weight clipping), `wgan-gp` (gradient penalty), `hinge`.",
+    loss: str = _f("bce", "Adversarial loss. " + " ".join(f"`{name}`: {loss.description}" for name, loss in LOSSES.items()),
                    choices=lambda: list(LOSSES))
     label_smoothing: float = _f(0.0, "One-sided label smoothing: real target = 1 - value for D. Typical 0.1.", min=0.0, max=0.5)
     instance_noise: float = _f(0.0, "Std of Gaussian noise added to D's inputs, annealed linearly to 0 over the run. Typical 0.1.",
@@ -331,6 +330,8 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
         out["channels"] = "2-D point sets have no colour channels; leave channels at 0"
     if cfg.arch == "dcgan28" and cfg.batch_size < 2:  # its G has BatchNorm1d, which cannot normalise one sample
         out["batch_size"] = "`dcgan28` normalises over the batch (BatchNorm), so it needs a batch size of at least 2"
+    if LOSSES[cfg.loss].r2 and not cfg.r1_gamma:
+        out["r1_gamma"] = f"`{cfg.loss}` needs its R1 + R2 penalty: set r1_gamma above 0 (0.1 on 2-D points, 1-10 on images)"
     if cfg.steps == 0 and cfg.max_seconds == 0:
         out["steps"] = "set a number of steps, or a time limit in max_seconds (both are 0: the run would never end)"
     if cfg.grid_size > 1 and cfg.conditional and cfg.grid_size < data.num_classes:

@@ -23,6 +23,7 @@ import pandas as pd
 from . import runfiles as rf
 from .budget import check_model_budget
 from .config import ConfigError, RunConfig
+from .device import device_label
 from .losses import LOSSES
 from .threads import torch_threads
 
@@ -122,9 +123,9 @@ class RunRecord:
             self._status_written = time.monotonic()
         write_status(self.dir, data)
 
-    def heartbeat(self, trainer) -> None:
+    def heartbeat(self, step: int, elapsed: float) -> None:
         with self.lock:
-            self.status.update(step=trainer.step, elapsed=round(trainer.elapsed, 3))
+            self.status.update(step=step, elapsed=round(elapsed, 3))
             if time.monotonic() - self._status_written < 1.0:
                 return
         self.set_status()
@@ -158,7 +159,7 @@ class RunRecord:
             old.unlink(missing_ok=True)
         self.set_status(last_checkpoint=path.name, checkpoint_step=step)
 
-    def poll_control(self, trainer) -> None:
+    def poll_control(self, controls) -> None:
         """Apply a pause/resume/stop request another process left in control.json."""
         path = self.dir / "control.json"
         if not path.exists():
@@ -167,11 +168,11 @@ class RunRecord:
         path.unlink(missing_ok=True)
         command = request.get("command")
         if command == "pause":
-            trainer.request_pause()
+            controls.request_pause()
         elif command == "resume":
-            trainer.request_resume()
+            controls.request_resume()
         elif command == "stop":
-            trainer.request_stop()
+            controls.request_stop()
 
     def release(self) -> None:
         rf.release_writer_lock(self.dir)
@@ -497,7 +498,7 @@ class RunStore:
 
         `hooks` go into trainer.hooks before the thread starts, so a test's hook sees every iteration.
         Anything wrong raises before a folder or a thread exists (ConfigError, DatasetError, ValueError)."""
-        from .trainer import Trainer, device_label
+        from .trainer import Trainer
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
         check_model_budget(cfg)  # before a single weight is allocated
@@ -516,7 +517,7 @@ class RunStore:
                 rec = RunRecord(run_id, run_dir)
                 rec.set_status(status="starting", step=0, elapsed=0.0, message="", started_at=time.time(),
                                pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
-                               precision="bf16" if trainer.bf16 else "fp32")
+                               precision="bf16" if trainer.gan.bf16 else "fp32")
             except BaseException:  # a full or read-only disk: no half-made run folder left behind
                 rf.release_writer_lock(run_dir)
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -562,8 +563,8 @@ class RunStore:
     @torch_threads(1)  # the checkpoint is read on the caller's thread: no OpenMP pool left there (threads.py)
     def continue_run(self, run_id: str, **changes) -> None:
         """Restart training from the newest checkpoint; `changes` (e.g. steps=...) extend or adjust the config."""
-        from .checkpoint import CheckpointError, load_training_state
-        from .trainer import Trainer, device_label
+        from .checkpoint import CheckpointError
+        from .trainer import Trainer
         rec = self._record(run_id)
         with self._lock:
             if rec.live_here():
@@ -580,7 +581,7 @@ class RunStore:
             cfg = RunConfig.from_dict({**rec.config, **changes}).validate()
             check_model_budget(cfg)
             trainer = Trainer(cfg)
-            load_training_state(ckpts[-1], trainer)
+            trainer.resume_from(ckpts[-1])
             if trainer.done():
                 raise ConfigError({"steps": f"run {run_id} already reached its end at step {trainer.step}; "
                                             f"raise steps or max_seconds to train further"})

@@ -233,7 +233,7 @@ def test_diverged_run_is_named_and_its_fix_opens_in_train(runs_root, tiny_config
     def poison(trainer):
         if trainer.step == 6:
             with torch.no_grad():
-                next(trainer.G.parameters()).fill_(float("nan"))
+                next(trainer.gan.G.parameters()).fill_(float("nan"))
     run_id = store().start(tiny_config(steps=50, arch="mlp"), hooks=[poison])
     assert store().wait(run_id, timeout=60) == "diverged"
     at = app("pages/monitor.py")

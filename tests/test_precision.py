@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import gan_core.trainer as trainer_module
+import gan_core.device as device_module
 
 
 def losses(store, config) -> np.ndarray:
@@ -16,7 +16,7 @@ def losses(store, config) -> np.ndarray:
     return df[["d_loss", "g_loss"]].to_numpy(dtype=float)
 
 
-@pytest.mark.skipif(not trainer_module.bf16_supported(torch.device("cpu")),
+@pytest.mark.skipif(not device_module.bf16_supported(torch.device("cpu")),
                     reason="this CPU has no bf16 support (the fallback is tested below)")
 def test_seeded_bf16_run_tracks_the_fp32_one(store, tiny_config):
     common = dict(arch="mlp", g_hidden=[64], d_hidden=[64], batch_size=32, steps=60, seed=3, log_every=5,
@@ -32,7 +32,7 @@ def test_seeded_bf16_run_tracks_the_fp32_one(store, tiny_config):
 
 
 def test_bf16_without_support_falls_back_to_fp32_with_a_note(store, tiny_config, monkeypatch):
-    monkeypatch.setattr(trainer_module, "bf16_supported", lambda device: False)
+    monkeypatch.setattr(device_module, "bf16_supported", lambda device: False)
     run_id = store.start(tiny_config(arch="mlp", precision="bf16", steps=4))
     assert store.wait(run_id, timeout=60) == "finished"
     assert any("bf16 is not supported" in e and "fp32" in e for e in store.snapshot(run_id).events)

@@ -7,7 +7,7 @@ import os
 import streamlit as st
 
 from gan_core import RunStore
-from gan_core.trainer import device_label, resolve_device
+from gan_core.device import device_label, resolve_device
 
 
 def runs_root() -> str:
