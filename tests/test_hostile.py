@@ -18,25 +18,17 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, gan_threads
-from gan_core import RunStore, cli, data, metrics, safe_io
+from gan_core import RunStore, data, metrics, safe_io
 from gan_core import runfiles as rf
 from gan_core.checkpoint import CheckpointError, load_generator, read_checkpoint
 from gan_core.config import ConfigError, RunConfig
 from gan_core.latent import load_uploaded_generator
 from gan_core.playground import parse_points_csv
 from gan_core.store import RunRecord
+from test_reliability import run_cli
 
 WAIT = 120
 SECRET = "-----BEGIN OPENSSH PRIVATE KEY----- not for download"
-
-
-def run_cli(argv, capsys):
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
