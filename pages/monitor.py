@@ -158,6 +158,8 @@ def live_view() -> None:
             f"{snap.device or ''}")
     if snap.message:
         (st.error if snap.status in ("failed", "diverged", "unreadable") else st.info)(plain(snap.message))
+    if snap.status == "unreadable":  # nothing of it can be trusted: no controls, curves or diagnosis
+        return
     controls(snap)
     health(snap)
     total = f" / {snap.total_steps}" if snap.total_steps else ""
