@@ -498,10 +498,10 @@ class RunStore:
 
         `hooks` go into trainer.hooks before the thread starts, so a test's hook sees every iteration.
         Anything wrong raises before a folder or a thread exists (ConfigError, DatasetError, ValueError)."""
-        from .trainer import Trainer
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
-        check_model_budget(cfg)  # before a single weight is allocated
+        check_model_budget(cfg)  # before a single weight is allocated (or the engine is even imported)
+        from .trainer import Trainer
         trainer = Trainer(cfg)
         trainer.hooks.extend(hooks)
         with self._lock:

@@ -277,35 +277,63 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running(finished, tmp_path):
         fresh.shutdown()
 
 
+HAMMER = """
+import os, sys, types
+from pathlib import Path
+package = types.ModuleType("gan_core")  # runfiles alone: no torch import, so the processes start at once
+package.__path__ = [sys.argv[1]]
+sys.modules["gan_core"] = package
+from gan_core import runfiles as rf
+run_dir = Path(sys.argv[2])
+acquired = overlaps = 0
+for _ in range(int(sys.argv[3])):
+    try:
+        rf.acquire_writer_lock(run_dir)
+    except rf.RunBusy:
+        continue
+    try:  # `owner` can be created exclusively only while no one else owns the run
+        os.close(os.open(run_dir / "owner", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        acquired += 1
+        os.unlink(run_dir / "owner")
+    except FileExistsError:
+        overlaps += 1
+    finally:
+        rf.release_writer_lock(run_dir)
+print(acquired, overlaps)
+"""
+
+
 def test_the_writer_lock_never_has_two_owners(tmp_path):
-    """Threads hammer one run folder: each owns it only while holding the lock (flock works the same across
-    processes: every acquisition opens the file anew). `owner` is created exclusively while owning."""
-    owner, overlaps, acquired = tmp_path / "owner", [], []
-    start = threading.Barrier(4)
+    """Three processes hammer one run folder's lock (the old PID lock took an empty lock file, written a moment
+    later, for a dead writer's and deleted it: 7,074 overlaps in 13,806 acquisitions)."""
+    import subprocess
+    procs = [subprocess.Popen([sys.executable, "-c", HAMMER, str(REPO / "gan_core"), str(tmp_path), "1500"],
+                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [tuple(map(int, p.communicate(timeout=WAIT)[0].split())) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sum(overlaps for _, overlaps in results) == 0 and sum(acquired for acquired, _ in results) >= 1500
+    assert not rf.writer_alive(tmp_path)
 
-    def hammer():
-        start.wait()
-        for _ in range(150):
-            try:
-                rf.acquire_writer_lock(tmp_path)
-            except rf.RunBusy:
-                continue
-            try:
-                fd = os.open(owner, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.close(fd)
-                acquired.append(1)
-                owner.unlink()
-            except FileExistsError:
-                overlaps.append(1)
-            finally:
-                rf.release_writer_lock(tmp_path)
+    # The moment the race lived in: a writer holds the run, its lock file still empty (created, not yet written).
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(REPO / "gan_core"), str(tmp_path)],
+                              stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        (tmp_path / "writer.lock").write_text("")
+        assert rf.writer_alive(tmp_path)
+        with pytest.raises(rf.RunBusy):
+            rf.acquire_writer_lock(tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not rf.writer_alive(tmp_path)  # killed: the kernel released its lock
 
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert overlaps == [] and len(acquired) >= 150 and not rf.writer_alive(tmp_path)
+
+HOLD = HAMMER.split("run_dir = Path")[0] + """
+rf.acquire_writer_lock(Path(sys.argv[2]))
+print("locked", flush=True)
+sys.stdin.read()
+"""
 
 
 # ---------------------------------------------------------------------- 8. disk full
