@@ -7,6 +7,9 @@ like fp32. Prints JSON lines; the `summary` lines carry the figures.
     python benchmarks/throughput.py --sections tutorial,flops --seconds 10 --repeats 5
 
 Sections (--sections, comma-separated; default all but `compile`):
+  choices    what `precision: auto` picks on this device and why (before: fp32 always), the CPU's AMX/bf16 features,
+             and a timed fp32-vs-auto A/B of the default preset where they differ. Whether a GPU was measured.
+             (Cores shared: benchmarks/busy.py; the dashboard vs headless: benchmarks/sessions.py --vs-headless.)
   tutorial   seed 002 (MLP) and seed 000 (DCGAN32) loops as the seeds write them (benchmarks/tutorial_loops.py:
              DataLoader + per-item PIL transforms) vs the `classic-mlp` / `classic-dcgan` presets trained by
              RunStore (the real loop: metrics, grids, checkpoints), same nets, batch 128, full MNIST. Goals ≥3× / ≥2×.
@@ -54,7 +57,7 @@ from gan_core.device import resolve_device  # noqa: E402
 from gan_core.gan import make_optimizer  # noqa: E402
 from gan_core.trainer import Trainer  # noqa: E402
 
-SECTIONS = ["tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision"]
+SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision"]
 DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
 HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (seed 002, seed 000)
 GOALS = {"classic-mlp": 3.0, "classic-dcgan": 2.0}
@@ -237,6 +240,30 @@ def section_flops(args, device, found: dict) -> None:
              load=load())
 
 
+def section_choices(args, device, found: dict) -> None:
+    from gan_core.device import amx_tiles, choose_precision
+    chosen = choose_precision("auto", device)
+    emit(section="choices", summary="precision", before="fp32 (the old default)", after=chosen.label,
+         cpu_amx_tiles=amx_tiles(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+         cpu_avx512_bf16=bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()),
+         gpu="measured here: " + torch.cuda.get_device_name() if device.type == "cuda" else
+         "unmeasured: no GPU on this machine", load=load())
+    if not chosen.bf16:
+        emit(section="choices", summary="precision speed", note="auto = fp32 here: nothing to compare (bf16 parity "
+             "and speed need a CUDA GPU with bf16 or a CPU with AMX tiles)")
+        return
+    cfg = preset_config("fast-mnist", args)
+    threads = Trainer(cfg).cpu_threads() if device.type == "cpu" else PROCESS_THREADS
+    rates = {"fp32": [], "auto": []}
+    trainers = {k: Trainer(cfg.replace(precision=k)) for k in rates}
+    for _ in range(args.repeats):
+        for k, t in trainers.items():
+            rates[k].append(timed(lambda: window_step(t), args.seconds, args.min_iters, device, threads))
+    emit(section="choices", summary="precision speed", fp32_images_per_s=median(rates["fp32"]),
+         auto_images_per_s=median(rates["auto"]), auto_vs_fp32=round(median(rates["auto"]) / median(rates["fp32"]), 2),
+         load=load())
+
+
 def window_step(trainer: Trainer, sync_every: int | None = None) -> int:
     """One iteration as the training loop does it, with its periodic metrics read (the one host sync)."""
     cfg = trainer.cfg
@@ -338,7 +365,9 @@ def lever_settings(trainer: Trainer, args, device) -> dict:
         for impl, kw in (("fused", dict(fused=True)), ("foreach", dict(foreach=True)), ("per-tensor", dict(foreach=False))):
             if impl != default_impl:
                 settings[f"adam={impl} (default {default_impl})"] = (adam(**kw), default_optimizers, None)
-    settings["bf16 autocast"] = (lambda: setattr(t, "bf16", True), lambda: setattr(t, "bf16", False), None)
+    flip = not t.bf16  # precision auto may already have chosen bf16 (AMX, CUDA): then the lever is fp32
+    settings["bf16 autocast" if flip else "fp32 (default bf16 autocast)"] = (
+        lambda: setattr(t, "bf16", flip), lambda: setattr(t, "bf16", not flip), None)
     if conv and device.type == "cpu":  # the GAN's CPU default (gan.py build_gan)
         settings["NCHW (default channels_last)"] = (memory_format(torch.contiguous_format),
                                                     memory_format(torch.channels_last), None)

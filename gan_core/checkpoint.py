@@ -14,6 +14,7 @@ from safetensors.torch import save as safetensors_bytes
 from . import safe_io
 from .config import ConfigError, RunConfig
 from .budget import check_model_budget
+from .errors import StudioError
 from .models import build_models
 
 FORMAT = "gan-studio/1"
@@ -25,7 +26,7 @@ SHAPE_FIELDS = ("arch", "z_dim", "conditional", "g_hidden", "d_hidden", "g_featu
                 "spectral_norm", "image_size", "channels", "dataset")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(StudioError, ValueError):
     """A checkpoint that cannot be used; the message names the file and what is wrong with it."""
 
 

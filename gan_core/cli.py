@@ -12,9 +12,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from .config import PRESETS, ConfigError, RunConfig, build_config, field_choices, field_help
+from .errors import StudioError
 
 
-class UsageError(Exception):
+class UsageError(StudioError):
     pass
 
 
@@ -139,7 +140,8 @@ def cmd_train(args) -> int:
         cfg = _train_config(args)
         store = RunStore(args.out)
         run_id = store.start(cfg)
-    print(f"run folder: {store.run_dir(run_id)}", file=sys.stderr)
+    snap = store.snapshot(run_id, max_points=2)
+    print(f"run folder: {store.run_dir(run_id)} · {snap.device} · {snap.precision}", file=sys.stderr)
     _follow(store, run_id, args.quiet)
     return _report(store, run_id)
 
@@ -159,7 +161,8 @@ def _report(store, run_id: str, ranks: int = 1) -> int:
     cfg = snap.config
     images = snap.step * cfg["batch_size"] * cfg["n_critic"] * ranks
     result = {"run_dir": str(store.run_dir(run_id)), "status": snap.status, "steps": snap.step,
-              "seconds": round(snap.elapsed, 2), "images_per_s": round(images / snap.elapsed, 1) if snap.elapsed else 0.0}
+              "seconds": round(snap.elapsed, 2), "images_per_s": round(images / snap.elapsed, 1) if snap.elapsed else 0.0,
+              "precision": snap.precision}
     if ranks > 1:
         result["ranks"] = ranks
     if snap.status in ("failed", "diverged"):
@@ -333,16 +336,13 @@ def cmd_list(args) -> int:
 
 
 def main(argv=None) -> int:
-    from .checkpoint import CheckpointError
-    from .data import DatasetError
-    from .runfiles import RunBusy
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
-    except (UsageError, DatasetError, CheckpointError, RunBusy, KeyError, ValueError) as e:
+    except (StudioError, KeyError, ValueError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
     except OSError as e:  # an unwritable -o file, a full disk: one line, not a traceback
         if e.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -13,6 +13,7 @@ import reprlib
 from dataclasses import dataclass, field, fields
 
 from .data import DATASETS, dataset_info
+from .errors import StudioError
 from .losses import LOSSES
 from .models import ARCHS, arch_info
 from .safe_io import UnsafeFile, parse_json, read_bytes
@@ -27,7 +28,7 @@ def show(value) -> str:
     return _SHOW.repr(value).replace("\n", "\\n").replace("\r", "\\r")
 
 
-class ConfigError(ValueError):
+class ConfigError(StudioError, ValueError):
     """Raised with {field: message} for every field that is wrong, so a UI can show each next to its widget."""
 
     def __init__(self, problems: dict[str, str]):
@@ -95,15 +96,16 @@ class RunConfig:
     max_seconds: float = _f(0.0, "Stop after this many seconds of training; 0 = no time limit.", min=0.0, max=30 * 86400.0)
     seed: int = _f(0, "Random seed: same seed, same run (on the CPU).", min=0, max=2**31 - 1)
     device: str = _f("auto", "`auto` picks the GPU when there is one, else the CPU.", choices=["auto", "cpu", "cuda", "mps"])
-    precision: str = _f("fp32", "`bf16` autocast is faster on GPUs and recent CPUs (AMX/AVX512-BF16); falls back to fp32 if unsupported.",
-                        choices=["fp32", "bf16"])
+    precision: str = _f("auto", "`auto`: bf16 autocast where the hardware runs it natively (CUDA GPUs with bf16, CPUs "
+                        "with AMX), else fp32. `bf16` forces it (slower than fp32 on CPUs without AMX; falls back to "
+                        "fp32 if unsupported), `fp32` forbids it.", choices=["auto", "fp32", "bf16"])
     ema: float = _f(0.0, "Decay of an exponential moving average of G's weights used for samples (StyleGAN style); 0 = off, "
                     "typical 0.999.", min=0.0, max=0.99999)
     compile: bool = _f(False, "torch.compile the networks (falls back with a note if compilation is unavailable).")
-    threads: int = _f(0, "CPU threads per training step; 0 = auto: this process's share of the cores (torchrun splits "
-                      "them among its processes), half of it for light nets (under 10 MFLOP per image, such as MLPs "
-                      "and the fast default) when the dashboard runs in the same process: their small ops stall "
-                      "whenever the server takes a core. Set it to leave cores for other work. Ignored on a GPU.",
+    threads: int = _f(0, "CPU threads per training step; 0 = auto: at most this process's share of the cores (runs "
+                      "in one process and torchrun's processes split them), and the run measures 1 thread against "
+                      "that share and keeps the faster, checking again now and then (a pool of threads collapses "
+                      "when other programs keep the cores busy). Set it to fix the count. Ignored on a GPU.",
                       min=0, max=256)
     sync_bn: bool = _f(False, "Multi-GPU runs (torchrun) only: BatchNorm statistics over the whole global batch "
                        "(SyncBatchNorm, CUDA GPUs) instead of each GPU's own share; ignored in one process. "

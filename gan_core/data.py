@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import StudioError
+
 ASSETS = Path(__file__).parent / "assets"
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_FOLDER_IMAGES = 100_000
@@ -36,7 +38,7 @@ DOWNLOAD_STALL_SECONDS = 30.0
 _DOWNLOAD_LOCK = threading.Lock()
 
 
-class DatasetError(RuntimeError):
+class DatasetError(StudioError, RuntimeError):
     """A dataset that cannot be loaded; the message says what to do about it."""
 
 

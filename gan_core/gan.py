@@ -43,6 +43,14 @@ def make_optimizer(kind: str, params, lr: float, betas: tuple[float, float], dev
     return torch.optim.Adam(params, lr=lr, betas=betas, **impl)
 
 
+def sample_noise(n: int, z_dim: int, kind: str, generator: torch.Generator, device=None) -> torch.Tensor:
+    """z ~ N(0, 1) (`gaussian`) or U(-1, 1) (`uniform`), (n, z_dim), from `generator`: the one noise sampler."""
+    device = device or generator.device
+    if kind == "uniform":
+        return torch.rand(n, z_dim, generator=generator, device=device).mul_(2).sub_(1)
+    return torch.randn(n, z_dim, generator=generator, device=device)
+
+
 def has_batchnorm(module: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
@@ -94,11 +102,7 @@ class GAN:
 
     # ------------------------------------------------------------------ pieces
     def noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        g = generator or self.rng
-        device = device or self.device
-        if self.cfg.noise == "uniform":
-            return torch.rand(n, self.cfg.z_dim, generator=g, device=device).mul_(2).sub_(1)
-        return torch.randn(n, self.cfg.z_dim, generator=g, device=device)
+        return sample_noise(n, self.cfg.z_dim, self.cfg.noise, generator or self.rng, device or self.device)
 
     def g_input(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
         """What G is fed for a batch of n: noise here; a conditioning image in an image-to-image task."""

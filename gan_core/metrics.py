@@ -28,6 +28,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from . import safe_io
 from .data import DatasetError, dataset_info, load_images, to_unit_range
+from .errors import StudioError
 
 FORMAT = "gan-studio-evaluator/2"  # bump when the network changes: old cache files are then rebuilt
 FEATURES = 64  # penultimate width: the space the Fréchet distance is measured in
@@ -39,7 +40,7 @@ DATA_ERROR_EXIT = 3  # the training child's exit code for "dataset unavailable"
 COVERED_SHARE = 0.25  # a class is "covered" when it gets ≥ 25% of its fair share 1/K of the samples
 
 
-class EvaluatorError(RuntimeError):
+class EvaluatorError(StudioError, RuntimeError):
     """The dataset has no evaluator, or a cached one cannot be read (then it is rebuilt)."""
 
 

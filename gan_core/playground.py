@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
-from .config import build_config
+from .config import FIELD_INFO, build_config
 from .data import DatasetError, PointSet, load_points, points_from_array
 from .gan import GAN, make_optimizer
 from .losses import LOSSES
@@ -44,32 +44,43 @@ def _s(default, help, **meta):
     return field(default=default, metadata={"help": help, **meta})
 
 
+def _run(name: str, default, note: str = "", **narrower):
+    """A setting that is a RunConfig field: its help text, choices and range come from config.py (one place),
+    narrowed where the playground's widgets need tighter bounds; `note` adds what matters on 2-D points."""
+    meta = FIELD_INFO[name].metadata
+    choices = meta.get("choices")
+    shared = {k: meta[k] for k in ("min", "max") if k in meta}
+    if choices is not None:
+        shared["choices"] = choices() if callable(choices) else list(choices)
+    return _s(default, meta["help"] + (" " + note if note else ""), **{**shared, **narrower})
+
+
 @dataclass(frozen=True)
 class PlaygroundSettings:
     """Everything a student can change. `LIVE_FIELDS` apply to the running GAN; the rest rebuild it."""
     dataset: str = _s("ring-8", "The real distribution G must learn.", choices=DATASET_CHOICES)
-    loss: str = _s("bce", "Adversarial loss (every loss of gan_core).", choices=list(LOSSES))
+    loss: str = _run("loss", "bce")
     z_dim: int = _s(2, "Noise dimensions: 1 (G draws a curve) or 2 (G folds a sheet).", choices=[1, 2])
-    noise: str = _s("gaussian", "Noise distribution: N(0, 1) or U(-1, 1).", choices=["gaussian", "uniform"])
+    noise: str = _run("noise", "gaussian")
     g_layers: int = _s(3, "Hidden layers of G.", min=1, max=6)
     g_width: int = _s(64, "Neurons per hidden layer of G.", min=2, max=512)
     d_layers: int = _s(3, "Hidden layers of D.", min=1, max=6)
     d_width: int = _s(64, "Neurons per hidden layer of D.", min=2, max=512)
     optimizer_d: str = _s("adam", "D's optimiser (SGD is plain SGD, no momentum).", choices=OPTIMIZERS)
-    lr_d: float = _s(1e-3, "D's learning rate.", min=1e-6, max=1.0)
+    lr_d: float = _run("lr_d", 1e-3, min=1e-6)
     optimizer_g: str = _s("adam", "G's optimiser.", choices=OPTIMIZERS)
-    lr_g: float = _s(1e-3, "G's learning rate.", min=1e-6, max=1.0)
-    beta1: float = _s(0.5, "Adam β1 (both nets). DCGAN: 0.5; WGAN-GP: 0.5 or 0.", min=0.0, max=0.999)
-    beta2: float = _s(0.999, "Adam β2 (both nets). WGAN-GP: 0.9.", min=0.0, max=0.9999)
-    n_critic: int = _s(1, "D steps per G step.", min=1, max=20)
-    batch_size: int = _s(128, "Points per batch.", min=2, max=4096)
-    label_smoothing: float = _s(0.0, "One-sided label smoothing for D's real target (BCE family).", min=0.0, max=0.5)
-    r1_gamma: float = _s(0.1, "R1 penalty γ on D's gradient at real points (Mescheder 2018); 0 = off. "
-                          "The default 0.1 keeps the vanilla GAN from dropping modes of ring-8.", min=0.0, max=100.0)
-    gp_lambda: float = _s(10.0, "Gradient-penalty λ (used by wgan-gp).", min=0.0, max=100.0)
-    clip_value: float = _s(0.01, "Weight clipping bound c (used by wgan).", min=1e-4, max=10.0)
-    spectral_norm: bool = _s(False, "Spectral normalisation on every D layer.")
-    seed: int = _s(0, "Random seed: same seed, same run.", min=0, max=2**31 - 1)
+    lr_g: float = _run("lr_g", 1e-3, min=1e-6)
+    beta1: float = _run("beta1", 0.5)
+    beta2: float = _run("beta2", 0.999)
+    n_critic: int = _run("n_critic", 1)
+    batch_size: int = _run("batch_size", 128, min=2)
+    label_smoothing: float = _run("label_smoothing", 0.0)
+    r1_gamma: float = _run("r1_gamma", 0.1, "On 2-D points the default 0.1 keeps the vanilla GAN from dropping modes "
+                           "of ring-8.", max=100.0)
+    gp_lambda: float = _run("gp_lambda", 10.0, max=100.0)
+    clip_value: float = _run("clip_value", 0.01, min=1e-4)
+    spectral_norm: bool = _run("spectral_norm", False)
+    seed: int = _run("seed", 0)
 
     def problems(self) -> dict[str, str]:
         out = {}

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import safe_io
+from .errors import StudioError
 from .safe_io import UnsafeFile
 
 METRIC_COLUMNS = ["step", "wall_time", "d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g",
@@ -43,7 +44,7 @@ MAX_GRID_PIXELS = 40_000_000  # a 400-sample grid at 256×256 is 27 MP
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
-class RunBusy(RuntimeError):
+class RunBusy(StudioError, RuntimeError):
     """Another live process or thread is already writing this run."""
 
 

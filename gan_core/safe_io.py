@@ -15,6 +15,8 @@ import stat
 import time
 from pathlib import Path
 
+from .errors import StudioError
+
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -27,7 +29,7 @@ _MODES = {"rb": os.O_RDONLY, "ab": os.O_WRONLY | os.O_APPEND | os.O_CREAT, "wb":
 MAX_JSON_DEPTH = 16  # our JSON files nest 3 deep; parsing deeper input is how a RecursionError gets in
 
 
-class UnsafeFile(ValueError):
+class UnsafeFile(StudioError, ValueError):
     """A file that is a link, a device, a FIFO, or outside the folder it must stay in: refused, never followed."""
 
 

@@ -84,6 +84,7 @@ class RunSnapshot:
     checkpoints: list[str]
     live_here: bool  # trained by a thread of this process
     run_dir: str = ""
+    precision: str = ""  # what the run trains in and why ("fp32 — auto: no AMX")
     extra: dict = field(default_factory=dict)
 
 
@@ -340,7 +341,7 @@ class RunRecord:
             score_kind=LOSSES[loss].scores if loss in LOSSES else "critic", metrics=metrics, grid_steps=steps,
             latest_grid=self.grid(latest) if latest is not None else None, latest_grid_step=latest,
             events=events, device=s.get("device", ""), checkpoints=[p.name for p in rf.list_checkpoints(self.dir)],
-            live_here=self.live_here(), run_dir=str(self.dir), extra={"eval": self.evaluation()})
+            live_here=self.live_here(), run_dir=str(self.dir), precision=s.get("precision", ""), extra={"eval": self.evaluation()})
 
     def evaluation(self) -> dict | None:
         """The latest quality evaluation (eval.json, see live_eval.py), None before the first one or when the
@@ -486,6 +487,13 @@ class RunStore:
     def checkpoints(self, run_id: str) -> list[Path]:
         return rf.list_checkpoints(self._record(run_id).dir)
 
+    def grid_png(self, run_id: str, step: int) -> bytes:
+        """The saved sample grid of `step` as PNG bytes (for downloads; never a link planted in the folder)."""
+        return self.read_file(run_id, f"samples/{rf.grid_path(Path(), step).name}")
+
+    def metrics_csv(self, run_id: str) -> bytes:
+        return self.read_file(run_id, "metrics.csv")
+
     def config(self, run_id: str) -> RunConfig:
         rec = self._record(run_id)
         if rec.problem:
@@ -517,7 +525,7 @@ class RunStore:
                 rec = RunRecord(run_id, run_dir)
                 rec.set_status(status="starting", step=0, elapsed=0.0, message="", started_at=time.time(),
                                pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
-                               precision="bf16" if trainer.gan.bf16 else "fp32")
+                               precision=trainer.precision.label)
             except BaseException:  # a full or read-only disk: no half-made run folder left behind
                 rf.release_writer_lock(run_dir)
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -602,7 +610,8 @@ class RunStore:
                     rec._tail_metrics()
                 trainer.notes.insert(0, f"resumed from {ckpts[-1].name} at step {trainer.step}")
                 rec.set_status(status="starting", step=trainer.step, elapsed=trainer.elapsed, message="",
-                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device))
+                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
+                               precision=trainer.precision.label)
             except BaseException:  # e.g. a full disk: the run stays resumable later, not locked by this process
                 rec.release()
                 raise

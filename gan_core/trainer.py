@@ -23,11 +23,11 @@ from . import distributed
 from .checkpoint import load_training_state, save_training_state
 from .config import RunConfig
 from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
-from .device import LIGHT_MFLOPS, choose_precision, cpu_threads, forward_mflops, resolve_device
+from .device import choose_precision, cpu_threads, resolve_device
 from .gan import build_gan, grad_norm
 from .live_eval import LiveEvaluation
 from .models import image_size_for
-from .threads import dashboard_in_process, torch_threads
+from .threads import AdaptiveThreads, IdleCores, torch_threads, training_run
 
 
 class Diverged(RuntimeError):
@@ -93,9 +93,9 @@ class Trainer:
             self.notes += data.notes
             self.batches = ImageBatches(data, rng)
             num_classes = data.num_classes
-        bf16, notes = choose_precision(cfg.precision, self.device)
-        self.notes += notes
-        self.gan = build_gan(cfg, channels, num_classes, self.device, rng, bf16)
+        self.precision = choose_precision(cfg.precision, self.device)  # auto: bf16 only where the hardware has it
+        self.notes += [self.precision.note] if self.precision.note else []
+        self.gan = build_gan(cfg, channels, num_classes, self.device, rng, self.precision.bf16)
         self._compile_unproven = False  # torch.compile really happens in the first iteration: see train_iteration
         if cfg.compile:
             note = self.gan.compile()
@@ -112,6 +112,7 @@ class Trainer:
         self._acc = torch.zeros(5, device=self.device)
         self._g_step_flags = torch.tensor([0.0, 1.0], device=self.device)
         self._acc_iters = 0
+        self.thread_policy: AdaptiveThreads | None = None  # set when a CPU run with `threads: 0` starts
         evaluate = cfg.eval_every and not cfg.is_2d and (self.dist is None or self.dist.is_main)
         self.evals = LiveEvaluation(cfg, self.gan, channels) if evaluate else None  # quality metrics, off-thread
         if self.dist is not None:  # DDP: per-rank noise and shard, DDP wrappers, stop/pause agreed by all ranks
@@ -135,19 +136,33 @@ class Trainer:
             self.train_iteration()
 
     def cpu_threads(self) -> int:
-        """This run's intra-op thread count on a CPU (see device.cpu_threads: light nets beside the dashboard take half)."""
-        if self.cfg.threads or not dashboard_in_process():
-            return cpu_threads(self.cfg)
-        mflops = forward_mflops(self.gan.G, self.gan.D, self.cfg.z_dim, self.device)
-        return cpu_threads(self.cfg, mflops < LIGHT_MFLOPS)
+        """This run's intra-op thread count on a CPU, or with `threads: 0` the most it may take (device.cpu_threads)."""
+        return cpu_threads(self.cfg)
 
     def _use_cpu_threads(self) -> int:
-        """Set this thread's intra-op thread count for a CPU run (see cpu_threads); returns the count to restore."""
+        """Set this thread's intra-op thread count for a CPU run: the config's, or with `threads: 0` what the
+        adaptive policy starts on (threads.py); returns the count to restore."""
         if self.device.type != "cpu":
             return 0
         before = torch.get_num_threads()
-        torch.set_num_threads(self.cpu_threads())
+        self.thread_policy = None if self.cfg.threads else AdaptiveThreads(self.cpu_threads())
+        self._idle_cores = IdleCores()
+        torch.set_num_threads(self.cfg.threads or self.thread_policy.threads)
         return before
+
+    def _adapt_threads(self, seconds: float, images: int) -> None:
+        """Every ~second of training (not every log_every steps: on a busy machine ten steps on a pool may take
+        half a minute): tell the policy how the span went and follow its choice. Host clock and counts only: on a
+        CPU each step has finished when Python moves on, so no sync is needed."""
+        policy = self.thread_policy
+        chosen = policy.chosen
+        threads = policy.observe(seconds, images, self.cpu_threads(), self._idle_cores.since_last())
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        if policy.chosen != chosen and self.record is not None:
+            rates = ", ".join(f"{n} thread{'s' * (n > 1)} {r:,.0f}" for n, r in sorted(policy.rates.items()))
+            busy = "; no core free for more" if policy.busy_cores else ""
+            self.record.note(f"CPU threads: {policy.chosen} (images/s measured: {rates}{busy})")
 
     def progress(self) -> float:
         cfg = self.cfg
@@ -224,12 +239,17 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
         """Train until done or stopped. Ends with status finished / stopped / diverged / failed; never raises."""
+        with training_run():  # counted while it trains: runs in one process split the cores (threads.py)
+            self._run()
+
+    def _run(self) -> None:
         if self.dist is not None:  # DDP: rank 0 writes through, other ranks write nothing; all poll control
             self.record = self.dist.begin(self.gan, self.batches, self.step, self.record)
         rec, cfg = self.record, self.cfg
         images = last_images = 0
         last_time = tick = time.perf_counter()
         threads_before = self._use_cpu_threads()
+        measured = self.elapsed, images  # the thread policy's span: training seconds (host clock), images
         try:
             self.status = "running"
             rec.set_status(status="running", message="")
@@ -254,6 +274,9 @@ class Trainer:
                 self.elapsed += now - tick
                 tick = now
                 step = self.step
+                if self.thread_policy is not None and self.elapsed - measured[0] >= self.thread_policy.probe_seconds:
+                    self._adapt_threads(self.elapsed - measured[0], images - measured[1])
+                    measured = self.elapsed, images
                 if self.evals is not None and step % cfg.eval_every == 0 and not self.done():  # the end has its own
                     self.evals.submit(step, self.elapsed)  # copies G's weights; a worker thread measures them
                 sample_now = step % cfg.sample_every == 0

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-import torch
 
 from gan_core.checkpoint import CheckpointError
-from gan_core.latent import generate, load_run_generator, load_uploaded_generator, noise, to_gif, to_grid_image, walk
+from gan_core.latent import (generate, load_run_generator, load_uploaded_generator, noise, seed_walk, slider_noise, to_gif,
+                             to_grid_image)
 from gan_core.runfiles import slug
 from ui.state import get_store
 
@@ -76,7 +76,7 @@ if G.num_classes:
     label = 0 if label is None else label
 
 
-def draw(z: torch.Tensor, nrow=None) -> np.ndarray:
+def draw(z, nrow=None) -> np.ndarray:
     labels = None if label is None else np.full(len(z), label)
     x = generate(G, z, labels)
     if cfg.is_2d:
@@ -88,16 +88,17 @@ st.subheader("Sliders")
 s1, s2 = st.columns([1, 3])
 seed = s1.number_input("Seed", 0, 2**31 - 1, 0, 1, key="lat_seed", help="Each seed is a different starting point z.")
 k = s1.slider("Sliders shown (first k dims)", 1, min(cfg.z_dim, 16), min(cfg.z_dim, 6), key="lat_k")
-base = noise(cfg, 1, int(seed))
-z = base.clone()
+base = noise(cfg, 1, int(seed))[0].tolist()
+values = []
 reset = s1.button("Reset sliders to the seed", key="lat_reset")
 lo, hi = (-1.0, 1.0) if cfg.noise == "uniform" else (-3.0, 3.0)
 with s1:
     for i in range(k):
         key = f"lat_z{i}_{seed}"
         if reset or key not in st.session_state:
-            st.session_state[key] = float(np.clip(base[0, i].item(), lo, hi))
-        z[0, i] = st.slider(f"z[{i}]", lo, hi, step=0.05, key=key)
+            st.session_state[key] = float(np.clip(base[i], lo, hi))
+        values.append(st.slider(f"z[{i}]", lo, hi, step=0.05, key=key))
+z = slider_noise(cfg, int(seed), values)
 with s2:
     if cfg.is_2d:
         pts = generate(G, noise(cfg, 500, int(seed)))
@@ -116,9 +117,8 @@ if not cfg.is_2d:
                                       "low-norm middle, which G rarely saw during training.") or "slerp"
     frames = d.slider("Frames", 3, 32, 10, key="lat_frames")
     t = st.slider("t", 0.0, 1.0, 0.5, 0.01, key="lat_t")
-    za, zb = noise(cfg, 1, int(seed_a)), noise(cfg, 1, int(seed_b))
-    path_z = walk(za[0], zb[0], frames, method)
-    one = walk(za[0], zb[0], 101, method)[int(round(t * 100))].unsqueeze(0)
+    path_z = seed_walk(cfg, int(seed_a), int(seed_b), frames, method)
+    one = seed_walk(cfg, int(seed_a), int(seed_b), 101, method)[int(round(t * 100))][None]
     i1, i2 = st.columns([1, 4])
     i1.image(draw(one), width=140, caption=f"t = {t:.2f}")
     i2.image(draw(path_z, nrow=frames), width="stretch", caption=f"{frames} frames from seed {seed_a} to seed {seed_b}")

@@ -3,13 +3,11 @@ import time
 
 import streamlit as st
 
-from gan_core.checkpoint import CheckpointError
 from gan_core.config import ConfigError, RunConfig, build_config
-from gan_core.data import DatasetError
+from gan_core.errors import StudioError
 from gan_core.health import diagnose_snapshot
 from gan_core.metrics import cache_help, supports
 from gan_core.latent import to_gif
-from gan_core.runfiles import RunBusy
 from gan_core.store import LIVE_STATUSES
 from ui import charts, form
 from ui.state import get_store
@@ -84,7 +82,7 @@ def open_fix(snap, preset, settings) -> None:
         base = build_config(preset) if preset else RunConfig.from_dict(snap.config)
         form.load_config(RunConfig.from_dict({**base.to_dict(), **settings}))
     except ConfigError as e:
-        st.error(plain("; ".join(f"{k}: {v}" for k, v in e.problems.items())))
+        st.error(plain(str(e)))
         return
     st.switch_page("pages/train.py")
 
@@ -141,7 +139,7 @@ def controls(snap) -> None:
                 c1.button("Resume from checkpoint", icon=":material/replay:", key="btn_resume"):
             store.resume(run_id)
             st.rerun()
-    except (KeyError, RunBusy, CheckpointError, ConfigError, DatasetError, ValueError) as e:
+    except (KeyError, StudioError, ValueError) as e:
         st.error(plain(f"{e.args[0] if e.args else e}"))
 
 
@@ -155,7 +153,7 @@ def live_view() -> None:
     # Values from the run folder are shown as text, never as Markdown: a hostile config.json or status.json must
     # not fetch an image or draw a link here.
     st.text(f"{snap.config.get('arch', '?')} · {snap.config.get('loss', '?')} on {snap.config.get('dataset', '?')} · "
-            f"{snap.device or ''}")
+            f"{snap.device or ''}" + (f" · {snap.precision}" if snap.precision else ""))
     if snap.message:
         (st.error if snap.status in ("failed", "diverged", "unreadable") else st.info)(plain(snap.message))
     if snap.status == "unreadable":  # nothing of it can be trusted: no controls, curves or diagnosis
@@ -208,7 +206,7 @@ if snap.grid_steps:
 
     # Downloads read through the store: regular files inside the run folder only, never a link put there.
     def latest_png() -> bytes:
-        return store.read_file(run_id, f"samples/step_{steps[-1]:08d}.png")
+        return store.grid_png(run_id, steps[-1])
 
     def checkpoint_bytes() -> bytes:
         return store.read_file(run_id, f"checkpoints/{store.checkpoints(run_id)[-1].name}")
@@ -221,7 +219,7 @@ if snap.grid_steps:
     d3.download_button("Checkpoint (.safetensors)", checkpoint_bytes, file_name=f"{run_id}_{(snap.checkpoints or ['none'])[-1]}",
                        mime="application/octet-stream", icon=":material/save:", on_click="ignore",
                        disabled=not snap.checkpoints)
-    d4.download_button("Metrics (CSV)", lambda: store.read_file(run_id, "metrics.csv"),
+    d4.download_button("Metrics (CSV)", lambda: store.metrics_csv(run_id),
                        file_name=f"{run_id}_metrics.csv", mime="text/csv", icon=":material/table:", on_click="ignore")
 
 if not was_live and snap.status == "finished" and snap.checkpoints:
@@ -232,7 +230,7 @@ if not was_live and snap.status == "finished" and snap.checkpoints:
                 cfg = snap.config
                 store.continue_run(run_id, steps=max(snap.step, int(cfg.get("steps") or 0)) + int(more), max_seconds=0.0)
                 st.rerun()
-            except (KeyError, RunBusy, CheckpointError, ConfigError, DatasetError, ValueError) as e:
+            except (KeyError, StudioError, ValueError) as e:
                 st.error(plain(f"{e.args[0] if e.args else e}"))
 
 with st.expander("Run log and config"):

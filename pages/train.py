@@ -33,7 +33,7 @@ if uploaded is not None and st.session_state.get("loaded_upload") != uploaded.fi
         form.load_config(RunConfig.from_json(uploaded.getvalue().decode("utf-8", errors="replace")))
         st.rerun()
     except ConfigError as e:
-        st.error(f"{uploaded.name}: " + "; ".join(f"{k}: {v}" for k, v in e.problems.items()))
+        st.error(f"{uploaded.name}: {e}")
 
 if problems:
     st.warning(f"Fix {len(problems)} field{'s' if len(problems) > 1 else ''} before starting: "
