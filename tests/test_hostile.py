@@ -311,7 +311,7 @@ def test_the_writer_lock_never_has_two_owners(tmp_path):
                               stdout=subprocess.PIPE, text=True) for _ in range(3)]
     results = [tuple(map(int, p.communicate(timeout=WAIT)[0].split())) for p in procs]
     assert all(p.returncode == 0 for p in procs)
-    assert sum(overlaps for _, overlaps in results) == 0 and sum(acquired for acquired, _ in results) >= 1500
+    assert sum(overlaps for _, overlaps in results) == 0 and sum(acquired for acquired, _ in results) >= 100
     assert not rf.writer_alive(tmp_path)
 
     # The moment the race lived in: a writer holds the run, its lock file still empty (created, not yet written).
