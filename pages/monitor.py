@@ -16,7 +16,7 @@ STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"
                 "finished": ("violet", "finished"), "stopped": ("gray", "stopped"), "failed": ("red", "failed"),
                 "diverged": ("red", "diverged"), "interrupted": ("orange", "interrupted")}
 MAX_GIF_FRAMES = 120
-MARKDOWN_CHARS = set("\\`*_{}[]()<>#+-.!|~:$&")
+MARKDOWN_CHARS = set("\\`[]()<>!")
 
 st.title("Monitor")
 store = get_store()
@@ -64,9 +64,11 @@ def figures_for(snap, smoothing: float):
     return curve_figures(snap.run_id, smoothing, (snap.status, snap.step, int(time.monotonic()) if live else 0))
 
 
-def plain(text: str) -> str:
-    """A message from a run's files inside an alert (which renders Markdown): every Markdown character escaped."""
-    return "".join("\\" + c if c in MARKDOWN_CHARS else c for c in str(text))
+def plain(text) -> str:
+    """A value from a run's files inside Markdown (alerts render it): no image, link, HTML or code can come of it.
+    Brackets, parentheses, angle brackets, `!` and backticks are escaped, and bare URLs are not linked."""
+    out = "".join("\\" + c if c in MARKDOWN_CHARS else c for c in str(text))
+    return out.replace("://", ":\\/\\/").replace("www.", "www\\.")
 
 
 def fmt_seconds(s) -> str:
@@ -149,11 +151,11 @@ def live_view() -> None:
     if was_live and snap.status not in LIVE_STATUSES:
         st.rerun()  # the run just ended: redraw the whole page (history, downloads)
     colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))
-    st.markdown(f":{colour}-badge[{text}]")
-    # Values from the run folder are shown as text, never as Markdown: a hostile config.json or status.json must
-    # not fetch an image or draw a link here.
-    st.text(f"{snap.config.get('arch', '?')} · {snap.config.get('loss', '?')} on {snap.config.get('dataset', '?')} · "
-            f"{snap.device or ''}" + (f" · {snap.precision}" if snap.precision else ""))
+    # Values from the run folder go through plain(): a hostile config.json or status.json must not fetch an image
+    # or draw a link here.
+    st.markdown(f":{colour}-badge[{text}] &nbsp; **{plain(snap.config.get('arch', '?'))}** · "
+                f"{plain(snap.config.get('loss', '?'))} on {plain(snap.config.get('dataset', '?'))} · "
+                f"{plain(snap.device or '')}" + (f" · {plain(snap.precision)}" if snap.precision else ""))
     if snap.message:
         (st.error if snap.status in ("failed", "diverged", "unreadable") else st.info)(plain(snap.message))
     if snap.status == "unreadable":  # nothing of it can be trusted: no controls, curves or diagnosis
