@@ -28,6 +28,7 @@ from .losses import LOSSES
 from .threads import torch_threads
 
 LIVE_STATUSES = ("starting", "running", "paused")
+QUEUED = "queued"  # waiting for a free slot (RunStore.max_runs); starts by itself, in order
 MAX_ROWS_IN_MEMORY = 4000
 MAX_GRIDS_IN_MEMORY = 24
 KEEP_CHECKPOINTS = 5
@@ -106,6 +107,7 @@ class RunRecord:
         self._status_written = 0.0
         self.trainer = None
         self.thread: threading.Thread | None = None
+        self.hooks: list = []  # a queued run's trainer hooks, given to its Trainer when it starts
         try:
             self.config = RunConfig.from_dict(rf.load_json(run_dir / "config.json", run_dir)).to_dict()
         except FileNotFoundError:  # the store lists only folders with one; a bare record (tests) has none
@@ -212,6 +214,12 @@ class RunRecord:
             self._read_status()
             if self.problem:
                 return
+            if self.status.get("status") == QUEUED and not rf.writer_alive(self.dir):
+                self.status["status"] = "cancelled"
+                self.status["message"] = "it waited in the queue of a server that has stopped; start it again " \
+                                         "from Train (its config is saved)"
+                with contextlib.suppress(OSError, ValueError):
+                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1), self.dir)
             if self.status.get("status") in LIVE_STATUSES and not rf.writer_alive(self.dir):
                 self.status["status"] = "interrupted"
                 self.status["message"] = "the process training this run ended unexpectedly; press Resume to continue " \
@@ -378,12 +386,17 @@ def write_status(run_dir: Path, data: str) -> None:
 class RunStore:
     """All runs under one folder. One per server process (the dashboard caches it); safe from any thread."""
 
-    def __init__(self, root: str | os.PathLike = "runs"):
+    def __init__(self, root: str | os.PathLike = "runs", max_runs: int | None = None):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # a queued run started, failed or was cancelled
         self._records: OrderedDict[str, RunRecord] = OrderedDict()  # least recently used first
         self._detailed: OrderedDict[str, None] = OrderedDict()  # runs whose curves/grids are in memory
+        self._active: set[str] = set()  # runs holding a training slot (building or training in this process)
+        self._queue: list[str] = []  # queued run ids, first to start first
+        self._closing = False
+        self.max_runs = max_runs  # None: no limit
 
     # ------------------------------------------------------------------ lookup
     def run_dir(self, run_id: str) -> Path:
@@ -403,7 +416,7 @@ class RunStore:
     def _record(self, run_id: str) -> RunRecord:
         with self._lock:
             rec = self._records.get(run_id)
-            if rec is not None and not rec.live_here() and not rec.dir.is_dir():  # its folder was deleted
+            if rec is not None and not self._pinned(run_id) and not rec.dir.is_dir():  # its folder was deleted
                 self._forget(run_id)
                 rec = None
             if rec is None:
@@ -415,6 +428,11 @@ class RunStore:
             self._evict()
             return rec
 
+    def _pinned(self, run_id: str) -> bool:
+        """A run this process trains, trained, or has queued: its record holds state the disk may not."""
+        rec = self._records.get(run_id)
+        return (rec is not None and rec.thread is not None) or run_id in self._active or run_id in self._queue
+
     def _forget(self, run_id: str) -> None:
         self._records.pop(run_id, None)
         self._detailed.pop(run_id, None)
@@ -423,7 +441,7 @@ class RunStore:
         """Forget the least recently used runs beyond MAX_RECORDS, and the curves/grids of all but the
         MAX_DETAILED most recently viewed; never a run this process is training."""
         for run_id in list(self._records)[:max(0, len(self._records) - MAX_RECORDS)]:
-            if self._records[run_id].thread is None:
+            if not self._pinned(run_id):
                 self._forget(run_id)
         for run_id in list(self._detailed)[:max(0, len(self._detailed) - MAX_DETAILED)]:
             rec = self._records.get(run_id)
@@ -439,7 +457,7 @@ class RunStore:
         except OSError:
             names = set()
         with self._lock:
-            for run_id in [r for r, rec in self._records.items() if r not in names and rec.thread is None]:
+            for run_id in [r for r in self._records if r not in names and not self._pinned(r)]:
                 self._forget(run_id)
             for name in names - set(self._records):
                 self._records[name] = RunRecord(name, self.root / name)
@@ -509,10 +527,11 @@ class RunStore:
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
         check_model_budget(cfg)  # before a single weight is allocated (or the engine is even imported)
-        from .trainer import Trainer
-        trainer = Trainer(cfg)
+        from .tasks import make_trainer
+        trainer = make_trainer(cfg)
         trainer.hooks.extend(hooks)
         with self._lock:
+            queued = self._full() or bool(self._queue)  # a new Start never overtakes the runs already waiting
             run_id = rf.new_run_id(self.root, cfg.name or f"{cfg.arch}-{cfg.loss}-{cfg.dataset}")
             run_dir = self.root / run_id
             run_dir.mkdir()
@@ -523,24 +542,112 @@ class RunStore:
                 rf.atomic_write(run_dir / "config.json", cfg.to_json(), run_dir)
                 rf.atomic_write(run_dir / "metrics.csv", ",".join(rf.METRIC_COLUMNS) + "\n", run_dir)
                 rec = RunRecord(run_id, run_dir)
-                rec.set_status(status="starting", step=0, elapsed=0.0, message="", started_at=time.time(),
-                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
-                               precision=trainer.precision.label)
+                rec.set_status(status=QUEUED if queued else "starting", step=0, elapsed=0.0, message="",
+                               started_at=time.time(), pid=os.getpid(), host=rf.HOST,
+                               device=device_label(trainer.device), precision=trainer.precision.label)
             except BaseException:  # a full or read-only disk: no half-made run folder left behind
                 rf.release_writer_lock(run_dir)
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
             self._records[run_id] = rec
-            self._launch(rec, trainer)
+            if queued:
+                self._queue.append(run_id)
+                rec.note(f"queued: {len(self._active)} runs are training, the server's limit is {self.max_runs}")
+                rec.hooks = list(hooks)
+            else:
+                self._launch(rec, trainer)
         return run_id
 
     def _launch(self, rec: RunRecord, trainer) -> None:
+        """Start the run's thread (called holding self._lock); it gives its slot to the queue when it ends."""
         trainer.record, rec.trainer = rec, trainer
         rec._csv_pos = (rec.dir / "metrics.csv").stat().st_size
-        rec.thread = threading.Thread(target=trainer.run, name=f"gan-train-{rec.run_id}", daemon=True)
+        self._active.add(rec.run_id)
+        rec.thread = threading.Thread(target=self._train, args=(rec, trainer), name=f"gan-train-{rec.run_id}",
+                                      daemon=True)
         rec.thread.start()
+        self._changed.notify_all()
+
+    def _train(self, rec: RunRecord, trainer) -> None:
+        try:
+            trainer.run()
+        finally:
+            with self._lock:
+                self._active.discard(rec.run_id)
+            self._start_queued()
+
+    # ------------------------------------------------------------------ the queue (a fair server)
+    def _full(self) -> bool:
+        return self.max_runs is not None and len(self._active) >= self.max_runs
+
+    def set_max_runs(self, max_runs: int | None) -> None:
+        """Change the concurrent-run limit (None: no limit); a higher limit starts waiting runs at once."""
+        with self._lock:
+            self.max_runs = None if max_runs is None else max(1, int(max_runs))
+        self._start_queued()
+
+    def _start_queued(self) -> None:
+        """Start waiting runs, in order, while slots are free. Runs on whichever thread freed the slot."""
+        from .trainer import Trainer
+        while True:
+            with self._lock:
+                if self._closing or not self._queue or self._full():
+                    return
+                run_id = self._queue.pop(0)
+                rec = self._records[run_id]
+                self._active.add(run_id)  # the slot is taken while its data loads, outside the lock
+            try:
+                trainer = Trainer(RunConfig.from_dict(rec.config).validate())
+                trainer.hooks.extend(rec.hooks)
+            except Exception as e:  # the data went away since it was queued, or memory ran out
+                with self._lock:
+                    self._active.discard(run_id)
+                    self._changed.notify_all()
+                with contextlib.suppress(OSError):
+                    rec.set_status(status="failed", message=f"could not start after waiting: {e}")
+                rec.release()
+                continue
+            with self._lock:
+                if self._closing:
+                    self._active.discard(run_id)
+                    self._changed.notify_all()
+                    return
+                rec.note("a training slot freed: starting")
+                rec.set_status(status="starting", started_at=time.time(), device=device_label(trainer.device))
+                self._launch(rec, trainer)
+
+    def queue(self) -> list[dict]:
+        """The waiting runs in order: run_id, name, position (1 = next) and waits_for (the run whose end frees
+        its slot, by expected finishing order, or None when that cannot be told)."""
+        with self._lock:
+            waiting, active = list(self._queue), [self._records[r] for r in self._active if r in self._records]
+        finishing = [r.run_id for r in sorted(active, key=_seconds_left)] + waiting
+        out = []
+        for i, run_id in enumerate(waiting):
+            rec = self._records.get(run_id)
+            name = (rec.config.get("name") if rec else "") or run_id
+            out.append({"run_id": run_id, "name": name, "position": i + 1,
+                        "waits_for": finishing[i] if i < len(finishing) and finishing[i] != run_id else None})
+        return out
+
+    def cancel(self, run_id: str) -> None:
+        """Take a waiting run out of the queue and delete its folder (it has trained nothing)."""
+        with self._lock:
+            if run_id not in self._queue:
+                raise KeyError(f"run {run_id} is not waiting in the queue")
+            self._queue.remove(run_id)
+            rec = self._records.pop(run_id)
+            rec.release()
+            shutil.rmtree(rec.dir, ignore_errors=True)
+            self._changed.notify_all()
+
+    def _refuse_queued(self, run_id: str, what: str) -> None:
+        with self._lock:
+            if run_id in self._queue:
+                raise KeyError(f"run {run_id} is waiting in the queue and cannot {what}; cancel it instead")
 
     def pause(self, run_id: str) -> None:
+        self._refuse_queued(run_id, "pause")
         rec = self._record(run_id)
         if rec.live_here():
             rec.trainer.request_pause()
@@ -548,6 +655,11 @@ class RunStore:
             self._send(rec, "pause")
 
     def stop(self, run_id: str) -> None:
+        """Stop a training run; a waiting one leaves the queue."""
+        with self._lock:
+            if run_id in self._queue:
+                self.cancel(run_id)
+                return
         rec = self._record(run_id)
         if rec.live_here():
             rec.trainer.request_stop()
@@ -557,6 +669,7 @@ class RunStore:
     def resume(self, run_id: str) -> str:
         """Unpause a paused run, or continue a stopped/interrupted/finished one from its last checkpoint
         (same step count, curves and fixed noise). Returns the run's status afterwards."""
+        self._refuse_queued(run_id, "resume")
         rec = self._record(run_id)
         if rec.live_here():
             rec.trainer.request_resume()
@@ -572,13 +685,16 @@ class RunStore:
     def continue_run(self, run_id: str, **changes) -> None:
         """Restart training from the newest checkpoint; `changes` (e.g. steps=...) extend or adjust the config."""
         from .checkpoint import CheckpointError
-        from .trainer import Trainer
+        from .tasks import make_trainer
         rec = self._record(run_id)
         with self._lock:
             if rec.live_here():
                 raise rf.RunBusy(f"run {run_id} is already training")
             if rec.problem:
                 raise ConfigError({"run": f"run {run_id} is unreadable: {rec.problem}"})
+            if self._full() or self._queue:
+                raise rf.RunBusy(f"{len(self._active)} runs are training, this server's limit, and "
+                                 f"{len(self._queue)} wait; resume this one when one of them finishes")
             if not rf.holds_writer_lock(rec.dir) and rf.writer_alive(rec.dir):  # another process (a CLI, torchrun rank 0)
                 held = rf.lock_holder(rec.dir)
                 raise rf.RunBusy(f"run {run_id} is already being trained by process {held.get('pid', '?')} on "
@@ -588,7 +704,7 @@ class RunStore:
                 raise CheckpointError(f"run {run_id} has no checkpoint to resume from")
             cfg = RunConfig.from_dict({**rec.config, **changes}).validate()
             check_model_budget(cfg)
-            trainer = Trainer(cfg)
+            trainer = make_trainer(cfg)
             trainer.resume_from(ckpts[-1])
             if trainer.done():
                 raise ConfigError({"steps": f"run {run_id} already reached its end at step {trainer.step}; "
@@ -624,11 +740,22 @@ class RunStore:
 
     # ------------------------------------------------------------------ threads
     def wait(self, run_id: str, timeout: float | None = None) -> str:
-        """Block until the run's thread ends (or timeout); returns its status."""
+        """Block until the run's thread ends (or timeout), through its time in the queue; returns its status."""
         rec = self._record(run_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            self._changed.wait_for(lambda: rec.thread is not None or (run_id not in self._queue
+                                                                       and run_id not in self._active), timeout)
         if rec.thread is not None:
-            rec.thread.join(timeout)
+            rec.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return rec.status.get("status", "unknown")
+
+    def wait_started(self, run_id: str, timeout: float | None = None) -> bool:
+        """Block until a queued run has left the queue (started, failed or cancelled); True if it did."""
+        with self._changed:
+            return self._changed.wait_for(lambda: run_id not in self._queue and run_id not in self._active
+                                          or self._records.get(run_id) is None
+                                          or self._records[run_id].thread is not None, timeout)
 
     def live_runs(self) -> list[str]:
         with self._lock:
@@ -640,10 +767,26 @@ class RunStore:
         return rec.trainer if rec.live_here() else None
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop every run this process trains and wait for their threads."""
+        """Stop every run this process trains and wait for their threads; waiting runs stay queued on disk
+        (the next server shows them as cancelled)."""
         with self._lock:
+            self._closing = True
+            for run_id in self._queue:
+                self._records[run_id].release()
+            self._queue.clear()
             records = [r for r in self._records.values() if r.live_here()]
         for rec in records:
             rec.trainer.request_stop()
         for rec in records:
             rec.thread.join(timeout)
+
+
+def _seconds_left(rec: RunRecord) -> float:
+    """A training run's expected remaining seconds from its status (steps or max_seconds), inf when unknown."""
+    with rec.lock:
+        s, c = dict(rec.status), rec.config
+    step, total, elapsed = int(s.get("step", 0)), int(c.get("steps", 0) or 0), float(s.get("elapsed", 0.0))
+    left = [max(0.0, float(c.get("max_seconds") or 0) - elapsed)] if c.get("max_seconds") else []
+    if total and step and elapsed:
+        left.append((total - step) * elapsed / step)
+    return min(left) if left else float("inf")

@@ -8,6 +8,7 @@ from gan_core.checkpoint import CheckpointError
 from gan_core.latent import (generate, load_run_generator, load_uploaded_generator, noise, seed_walk, slider_noise, to_gif,
                              to_grid_image)
 from gan_core.runfiles import slug
+from ui import roles
 from ui.state import get_store
 
 MAX_UPLOAD_BYTES = 200 * 2**20  # as server.maxUploadSize in .streamlit/config.toml
@@ -30,7 +31,8 @@ def uploaded_generator(file_id: str, name: str, _data: bytes):
     return load_uploaded_generator(_data, name)
 
 
-source = st.segmented_control("Generator from", ["a run", "a checkpoint file"], default="a run" if runs else
+sources = ["a run", "a checkpoint file"] if roles.can_control() else ["a run"]  # viewers upload nothing
+source = st.segmented_control("Generator from", sources, default="a run" if runs or len(sources) == 1 else
                               "a checkpoint file", key="lat_source") or "a run"
 if source == "a checkpoint file":
     up = st.file_uploader("A GAN Studio checkpoint (.safetensors)", type=["safetensors", "pth", "pt", "ckpt"],

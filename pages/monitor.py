@@ -8,13 +8,15 @@ from gan_core.errors import StudioError
 from gan_core.health import diagnose_snapshot
 from gan_core.metrics import cache_help, supports
 from gan_core.latent import to_gif
-from gan_core.store import LIVE_STATUSES
-from ui import charts, form
+from gan_core.store import LIVE_STATUSES, QUEUED
+from ui import charts, form, links, present, roles
 from ui.state import get_store
 
 STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"), "paused": ("orange", "paused"),
                 "finished": ("violet", "finished"), "stopped": ("gray", "stopped"), "failed": ("red", "failed"),
-                "diverged": ("red", "diverged"), "interrupted": ("orange", "interrupted")}
+                "diverged": ("red", "diverged"), "interrupted": ("orange", "interrupted"),
+                QUEUED: ("blue", "waiting in the queue"), "cancelled": ("gray", "cancelled")}
+WATCHED = LIVE_STATUSES + (QUEUED,)  # statuses that change by themselves: the view refreshes
 MAX_GIF_FRAMES = 120
 MARKDOWN_CHARS = set("\\`[]()<>!")
 
@@ -35,6 +37,11 @@ for wanted in (st.query_params.get("run"), st.session_state.get("monitor_run")):
         break
 if st.session_state.get("monitor_pick") not in ids:
     st.session_state["monitor_pick"] = ids[0]
+if present.presenting():  # ?run=<id>&present=1: the projector view, nothing to click
+    shown = st.query_params.get("run") if st.query_params.get("run") in ids else ids[0]
+    present.run_view(store, shown)
+    present.leave_link("monitor", {"run": shown})
+    st.stop()
 
 
 def run_label(rid: str) -> str:
@@ -46,7 +53,7 @@ run_id = st.selectbox("Run", ids, format_func=run_label, key="monitor_pick")
 st.session_state["monitor_run"] = st.session_state["monitor_shown"] = run_id
 st.query_params["run"] = run_id
 snap = store.snapshot(run_id)
-was_live = snap.status in LIVE_STATUSES
+was_live = snap.status in WATCHED
 
 
 @st.cache_resource(max_entries=64, ttl=120, show_spinner=False)
@@ -126,7 +133,29 @@ def quality(snap) -> None:
     st.caption(cache_help(dataset))
 
 
+def waiting(snap) -> None:
+    """A queued run: where it stands, and Cancel (for whoever may control runs)."""
+    spot = next((q for q in store.queue() if q["run_id"] == snap.run_id), None)
+    if spot is None:
+        return
+    after = f"; it starts when {spot['waits_for']} finishes" if spot["waits_for"] else ""
+    st.info(f"Waiting for a free training slot (this server trains {store.max_runs} at once): position "
+            f"{spot['position']}{after}. It starts by itself.", icon=":material/hourglass_top:")
+    if roles.can_control() and st.button("Cancel", icon=":material/close:", key="btn_cancel"):
+        try:
+            store.cancel(snap.run_id)
+        except KeyError:
+            pass  # it started meanwhile
+        st.rerun(scope="app")
+
+
 def controls(snap) -> None:
+    if snap.status == QUEUED:
+        return waiting(snap)
+    if not roles.can_control():
+        if snap.status in LIVE_STATUSES:
+            st.caption(f":material/lock: {roles.REASON}.")
+        return
     c1, c2, c3, _ = st.columns([1, 1, 1, 3])
     try:
         if snap.status == "running" and c1.button("Pause", icon=":material/pause:", key="btn_pause"):
@@ -148,7 +177,7 @@ def controls(snap) -> None:
 @st.fragment(run_every=1.0 if was_live else None)
 def live_view() -> None:
     snap = store.snapshot(run_id)
-    if was_live and snap.status not in LIVE_STATUSES:
+    if was_live and snap.status not in WATCHED:
         st.rerun()  # the run just ended: redraw the whole page (history, downloads)
     colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))
     # Values from the run folder go through plain(): a hostile config.json or status.json must not fetch an image
@@ -193,9 +222,17 @@ def live_view() -> None:
 
 live_view()
 
+with st.expander("Share and present", icon=":material/cast_for_education:"):
+    st.page_link("pages/monitor.py", label="Presenter view (full screen, for a projector)",
+                 icon=":material/slideshow:", query_params={"run": run_id, "present": "1"})
+    shared = {"run": run_id, **({"step": st.session_state["mon_history"]} if "mon_history" in st.session_state else {})}
+    links.show_link("A link to this run" + (" at this step of its history" if "step" in shared else ""),
+                    links.page_url("monitor", shared))
+
 if snap.grid_steps:
     st.subheader("Sample history")
     steps = snap.grid_steps
+    links.apply_step_link(steps, "mon_history")
     pick = st.select_slider("Grid at step", options=steps, value=steps[-1], key="mon_history") if len(steps) > 1 else steps[0]
     image = store.grid(run_id, pick)
     if image is not None:
@@ -224,7 +261,7 @@ if snap.grid_steps:
     d4.download_button("Metrics (CSV)", lambda: store.metrics_csv(run_id),
                        file_name=f"{run_id}_metrics.csv", mime="text/csv", icon=":material/table:", on_click="ignore")
 
-if not was_live and snap.status == "finished" and snap.checkpoints:
+if not was_live and snap.status == "finished" and snap.checkpoints and roles.can_control():
     with st.expander("Train longer"):
         more = st.number_input("Extra steps", min_value=1, max_value=1_000_000, value=1000, step=100, key="mon_more")
         if st.button("Continue training", key="btn_more", icon=":material/fast_forward:"):
