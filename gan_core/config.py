@@ -8,14 +8,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import reprlib
 from dataclasses import dataclass, field, fields
 
 from .data import DATASETS, dataset_info
 from .errors import StudioError
 from .losses import LOSSES
 from .models import ARCHS, arch_info
+from .safe_io import UnsafeFile, parse_json, read_bytes
 from .tasks import TASKS
 from .tracking import EXTRAS, install_hint
+
+MAX_CONFIG_BYTES = 100_000  # a config.json is ~2 kB; the same cap for the CLI, uploads, checkpoints and run folders
+_SHOW = reprlib.Repr()
+_SHOW.maxstring, _SHOW.maxother, _SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 40, 40, 2, 6, 4
+
+
+def show(value) -> str:
+    """A value quoted in a message: short, one line, whatever it is."""
+    return _SHOW.repr(value).replace("\n", "\\n").replace("\r", "\\r")
 
 
 class ConfigError(StudioError, ValueError):
@@ -142,12 +154,14 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
-        """Build from a dict (JSON, widgets); coerces types and reports every bad field at once."""
+        """Build from a dict (JSON, widgets): coerces types and checks every field's range, reporting every bad
+        field at once. (Combinations of fields are validate()'s.) A RunConfig that exists has sane fields, so
+        nothing downstream sizes a model or a buffer from an unchecked number."""
         if not isinstance(data, dict):
             raise ConfigError({"config": f"expected a JSON object, got {type(data).__name__}"})
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        problems = {k: "unknown setting" for k in unknown}
+        unknown = sorted(set(data) - set(known), key=str)
+        problems = {show(k)[1:-1] if isinstance(k, str) else show(k): "unknown setting" for k in unknown[:10]}
         values = {}
         for name, value in data.items():
             if name in known:
@@ -155,21 +169,40 @@ class RunConfig:
                     values[name] = _coerce(known[name], value)
                 except ValueError as e:
                     problems[name] = str(e)
-        if problems:  # report the out-of-range values too, so a form shows every problem at once
-            for name, value in values.items():
-                msg = _check_field(known[name], value)
-                if msg:
-                    problems[name] = msg
+        for name, value in values.items():
+            msg = _check_field(known[name], value)
+            if msg:
+                problems[name] = msg
+        if problems:
             raise ConfigError(problems)
         return cls(**values)
 
     @classmethod
-    def from_json(cls, text: str) -> "RunConfig":
+    def from_json(cls, text: str | bytes, source: str = "config") -> "RunConfig":
+        """The one loader for a config we did not build: size cap, nesting cap, then from_dict's checks."""
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError({"config": f"{source} is {len(text):,} bytes; a config is a small JSON file (at most "
+                                         f"{MAX_CONFIG_BYTES:,} bytes)"})
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError({"config": f"not valid JSON: {e}"}) from None
+            data = parse_json(text, source)
+        except ValueError as e:
+            raise ConfigError({"config": str(e)}) from None
         return cls.from_dict(data)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "RunConfig":
+        """A config.json on disk: a regular file only (a FIFO or /dev/urandom is refused at once, unread),
+        at most MAX_CONFIG_BYTES."""
+        name = str(path)
+        if not name.strip():
+            raise ConfigError({"config": "the config file name is empty"})
+        try:
+            data = read_bytes(os.path.abspath(path), max_bytes=MAX_CONFIG_BYTES)
+        except UnsafeFile as e:
+            raise ConfigError({"config": f"{name}: {str(e).split(': ', 1)[-1]}"}) from None
+        except OSError as e:
+            raise ConfigError({"config": f"{name}: {e.strerror or e}"}) from None
+        return cls.from_json(data, name)
 
     def replace(self, **changes) -> "RunConfig":
         return RunConfig.from_dict({**self.to_dict(), **changes})
@@ -225,10 +258,14 @@ def _coerce(f, value):
             return value.strip().lower() in ("true", "1", "yes", "on")
         if isinstance(value, (int, float)) and value in (0, 1):
             return bool(value)
-        raise ValueError(f"{label} must be true or false, got {value!r}")
+        raise ValueError(f"{label} must be true or false, got {show(value)}")
     if kind == "str":
         if not isinstance(value, str):
-            raise ValueError(f"{label} must be text, got {value!r}")
+            raise ValueError(f"{label} must be text, got {show(value)}")
+        if len(value) > 4096:
+            raise ValueError(f"{label} is {len(value):,} characters long; at most 4096")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(f"{label} must not contain control characters such as newlines, got {show(value)}")
         return value.strip()
     if kind == "list":
         if isinstance(value, str):
@@ -236,13 +273,14 @@ def _coerce(f, value):
             try:
                 value = [int(p) for p in parts]
             except ValueError:
-                raise ValueError(f"{label} must be comma-separated whole numbers like 256,256, got {value!r}") from None
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise ValueError(f"{label} must be a list of whole numbers like [256, 256], got {value!r}")
+                raise ValueError(f"{label} must be comma-separated whole numbers like 256,256, got {show(value)}") from None
+        if not isinstance(value, (list, tuple)) or len(value) > 64 or \
+                not all(isinstance(v, int) and not isinstance(v, bool) and abs(v) < 1e15 for v in value):
+            raise ValueError(f"{label} must be a list of whole numbers like [256, 256], got {show(value)}")
         return list(value)
     if kind in ("int", "float"):
         if isinstance(value, bool):
-            raise ValueError(f"{label} must be a number, got {value!r}")
+            raise ValueError(f"{label} must be a number, got {show(value)}")
         if isinstance(value, str):
             text = value.strip()
             if not text:
@@ -250,11 +288,13 @@ def _coerce(f, value):
             try:
                 value = float(text)
             except ValueError:
-                raise ValueError(f"{label} must be a number, got {value!r}") from None
+                raise ValueError(f"{label} must be a number, got {show(value)}") from None
         if not isinstance(value, (int, float)):
-            raise ValueError(f"{label} must be a number, got {value!r}")
+            raise ValueError(f"{label} must be a number, got {show(value)}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{label} must be a finite number, got {value}")
+        if abs(value) > 1e15:
+            raise ValueError(f"{label} is out of range, got {show(value)}")
         if kind == "int":
             if float(value) != int(value):
                 raise ValueError(f"{label} must be a whole number, got {value}")
@@ -272,7 +312,7 @@ def _check_field(f, value) -> str | None:
     choices = meta.get("choices")
     choices = choices() if callable(choices) else choices
     if choices is not None and value not in choices:
-        return f"{label} must be one of {', '.join(map(str, choices))}; got {value!r}"
+        return f"{label} must be one of {', '.join(map(str, choices))}; got {show(value)}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
             return f"{label} must be a finite number, got {value}"

@@ -29,6 +29,9 @@ MAX_FOLDER_IMAGES = 100_000
 # claim a huge canvas (a decompression bomb), so pixels are checked from the header before anything is decoded.
 MAX_IMAGE_FILE_BYTES = 50 * 2**20
 MAX_IMAGE_PIXELS = 40_000_000
+# All files together: decoding stops after this many pixels (1,000 files of 40 MP would take ~25 min; a folder of
+# 100,000 photos of 640×480 is 31 G pixels but JPEG draft mode decodes them at a fraction of full size).
+MAX_FOLDER_PIXELS = 2_000_000_000
 # torchvision passes no timeout to urlopen: on a network that silently drops packets a download would wait for
 # minutes per file and mirror. Every connect/read waits at most this long instead.
 DOWNLOAD_STALL_SECONDS = 30.0
@@ -210,7 +213,7 @@ def _open_torchvision(cls, root: str, label: str, folder_name: str, files: str =
     try:
         return cls(root, download=False, **kwargs)
     except RuntimeError:
-        created = [p for p in (os.path.abspath(root), folder) if not os.path.exists(p)]
+        created = [_first_missing(os.path.abspath(root)), folder]  # every folder a failed download would leave
         try:
             return _download(cls, root, **kwargs)
         except Exception as e:  # offline, blocked, disk full...
@@ -235,6 +238,29 @@ def _torchvision_loader(class_name: str, label: str, folder_name: str):
     return load
 
 
+def _first_missing(path: str) -> str:
+    """The outermost folder of `path` that does not exist yet (`path` itself when its parent exists)."""
+    while not os.path.exists(os.path.dirname(path)) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
+def _image_files(folder: Path) -> tuple[list[Path], int]:
+    """(files under `folder`, sorted; number of subfolders that could not be read). Links to folders are not
+    followed (no loops) and an unreadable subfolder is counted, never fatal."""
+    unreadable = [0]
+
+    def skip(error: OSError) -> None:
+        unreadable[0] += 1
+
+    files = []
+    for here, _dirs, names in os.walk(folder, onerror=skip):
+        files.extend(Path(here) / n for n in names)
+        if len(files) > 4 * MAX_FOLDER_IMAGES:
+            break
+    return sorted(files), unreadable[0]
+
+
 def _download(cls, root: str, **kwargs):
     """A torchvision download with every socket wait bounded by DOWNLOAD_STALL_SECONDS. The default socket
     timeout is process-wide, so downloads take turns under a lock and the old default is restored after."""
@@ -247,22 +273,23 @@ def _download(cls, root: str, **kwargs):
             socket.setdefaulttimeout(old)
 
 
-def centre_square(path: Path, mode: str, size: int) -> np.ndarray | None:
-    """The largest centred square of an image file, resized to size×size (HWC uint8); None when the file is over
-    the size limits. Raises what PIL raises for an unreadable file."""
+def centre_square(path: Path, mode: str, size: int) -> tuple[np.ndarray | None, int]:
+    """(The largest centred square of an image file, resized to size×size (HWC uint8), or None when the file is
+    over the size limits; the pixels decoded). Raises what PIL raises for an unreadable file."""
     from PIL import Image
-    if path.stat().st_size > MAX_IMAGE_FILE_BYTES:
-        return None
+    if not path.is_file() or path.stat().st_size > MAX_IMAGE_FILE_BYTES:
+        return None, 0
     with Image.open(path) as img:
         if img.width * img.height > MAX_IMAGE_PIXELS:
-            return None
+            return None, 0
         img.draft("RGB" if mode == "RGB" else "L", (size, size))  # JPEG: decode at a reduced scale, still ≥ size
+        decoded = img.width * img.height
         img = img.convert(mode)
         w, h = img.size
         side = min(w, h)
         box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
         img = img.resize((size, size), Image.Resampling.BICUBIC, box=box)
-        return np.asarray(img, dtype=np.uint8).reshape(size, size, -1)
+        return np.asarray(img, dtype=np.uint8).reshape(size, size, -1), decoded
 
 
 def load_image_folder(root: str, channels: int = 3, size: int = 64) -> ImageData:
@@ -272,14 +299,15 @@ def load_image_folder(root: str, channels: int = 3, size: int = 64) -> ImageData
     folder = Path(root)
     if not folder.is_dir():
         raise DatasetError(f"image folder {folder.resolve()} does not exist; set data_root to a folder of images")
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    files, unreadable_folders = _image_files(folder)
     mode = "L" if channels == 1 else "RGB"
-    arrays, skipped, too_big = [], 0, 0
+    arrays, skipped, too_big, decoded = [], 0, 0, 0
     for path in files:
-        if len(arrays) >= MAX_FOLDER_IMAGES:
+        if len(arrays) >= MAX_FOLDER_IMAGES or decoded >= MAX_FOLDER_PIXELS:
             break
         try:
-            array = centre_square(path, mode, size)
+            array, pixels = centre_square(path, mode, size)
+            decoded += pixels
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
             skipped += 1
             continue
@@ -288,6 +316,11 @@ def load_image_folder(root: str, channels: int = 3, size: int = 64) -> ImageData
         else:
             arrays.append(array)
     skipped += too_big
+    limits = []
+    if unreadable_folders:
+        limits.append(f"{unreadable_folders} unreadable subfolder{'s' * (unreadable_folders > 1)} skipped")
+    if decoded >= MAX_FOLDER_PIXELS:
+        limits.append(f"stopped after decoding {MAX_FOLDER_PIXELS // 10**6:,} megapixels in all")
     oversized = f" ({too_big} larger than {MAX_IMAGE_FILE_BYTES // 2**20} MB or {MAX_IMAGE_PIXELS // 10**6} megapixels)" \
         if too_big else ""
     if not arrays:
@@ -295,7 +328,7 @@ def load_image_folder(root: str, channels: int = 3, size: int = 64) -> ImageData
                            f"{oversized}); supported: {', '.join(sorted(IMAGE_EXTENSIONS))}")
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     notes = [f"image-folder: loaded {len(arrays)} images from {folder.resolve()}, skipped {skipped} unreadable files"
-             f"{oversized}"]
+             f"{oversized}" + "".join(f"; {x}" for x in limits)]
     return ImageData(images, None, 0, notes)
 
 
@@ -332,7 +365,7 @@ def load_celeba(root: str, channels: int = 3, size: int = 64) -> ImageData:
 
     def read(name: str) -> np.ndarray | None:
         try:
-            return centre_square(folder / name, mode, size)
+            return centre_square(folder / name, mode, size)[0]
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
             return None
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from . import runfiles as rf
+from . import safe_io
 from .errors import StudioError
 
 EXTRAS = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # config field → the module it needs
@@ -65,10 +66,10 @@ def where_logged(run_dir: str | os.PathLike, config: dict) -> list[str]:
     """How to open a run's TensorBoard / MLflow logs, one line each (for the Monitor page)."""
     run_dir, lines = Path(run_dir), []
     if config.get("tensorboard"):
-        lines.append(f"TensorBoard: `tensorboard --logdir {run_dir / TB_FOLDER}`")
-    link = rf.read_json(run_dir / MLFLOW_FILE) if config.get("mlflow") else None
+        lines.append(f"TensorBoard: tensorboard --logdir {run_dir / TB_FOLDER}")
+    link = rf.read_json(run_dir / MLFLOW_FILE, run_dir) if config.get("mlflow") else None
     if link:
-        lines.append(f"MLflow: run `{link.get('run_id')}` in `{link.get('tracking_uri')}`")
+        lines.append(f"MLflow: run {link.get('run_id')} in {link.get('tracking_uri')}")
     return lines
 
 
@@ -100,7 +101,7 @@ class TensorBoardSink:
                 self.writer.add_scalar(tag, value, row["step"], walltime=walltime)
 
     def log_grid(self, step: int, path: Path) -> None:
-        image = rf.load_png(path)
+        image = rf.load_png(path, path.parents[1])  # inside the run folder, no link followed
         self.writer.add_image("samples/fixed_noise", image, step, dataformats="HW" if image.ndim == 2 else "HWC")
 
     def log_checkpoint(self, step: int, path: Path) -> None:
@@ -120,6 +121,7 @@ class MlflowSink:
         from mlflow import MlflowClient
         from mlflow.entities import Param
         self.client, self.t0, self.last_checkpoint = MlflowClient(tracking_uri), t0, None
+        self.run_dir = run_dir
         link = rf.read_json(run_dir / MLFLOW_FILE) or {}
         self.run_id = link.get("run_id") if first_step and link.get("tracking_uri") == tracking_uri else None
         if self.run_id:  # a resume continues the same MLflow run
@@ -136,7 +138,7 @@ class MlflowSink:
         params = [Param(k, str(v)) for k, v in flat_params(config).items() if k not in logged]  # params never change
         for i in range(0, len(params), 100):
             self.client.log_batch(self.run_id, params=params[i:i + 100])
-        self.client.log_artifact(self.run_id, str(run_dir / "config.json"))
+        self._upload(run_dir / "config.json")
 
     def log_rows(self, rows: list[dict]) -> None:
         from mlflow.entities import Metric
@@ -146,14 +148,20 @@ class MlflowSink:
             self.client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
 
     def log_grid(self, step: int, path: Path) -> None:
-        self.client.log_artifact(self.run_id, str(path), "samples")
+        self._upload(path, "samples")
 
     def log_checkpoint(self, step: int, path: Path) -> None:
         self.last_checkpoint = path  # only the final one is uploaded (close)
 
+    def _upload(self, path: Path, folder: str | None = None) -> None:
+        """A run file as an artifact, only while it is a regular file inside the run folder: MLflow copies what a
+        path points to, and a link planted in a shared runs folder must not carry another file into the store."""
+        if safe_io.is_regular(path, inside=self.run_dir):
+            self.client.log_artifact(self.run_id, str(path), folder)
+
     def close(self, status: str) -> None:
-        if self.last_checkpoint is not None and self.last_checkpoint.exists():
-            self.client.log_artifact(self.run_id, str(self.last_checkpoint), "checkpoints")
+        if self.last_checkpoint is not None:
+            self._upload(self.last_checkpoint, "checkpoints")
         self.client.set_terminated(self.run_id, {"finished": "FINISHED", "stopped": "KILLED"}.get(status, "FAILED"))
 
 

@@ -170,7 +170,7 @@ def test_monitor_says_where_the_run_is_logged(runs_root, local_mlruns):
     run_id = start_tiny_run(at, steps=2, tensorboard=True, mlflow=True)
     wait_finished(run_id)
     at.run()
-    captions = " ".join(c.value for c in at.caption)
+    captions = " ".join(c.value for c in at.text)  # run values are shown as plain text, never Markdown
     link = json.loads((runs_root / run_id / tracking.MLFLOW_FILE).read_text())
     assert f"tensorboard --logdir {runs_root / run_id / 'tb'}" in captions and link["run_id"] in captions
 
