@@ -170,6 +170,9 @@ def _loss_source(cfg: RunConfig) -> tuple[str, str, str]:
 def script_for(cfg: RunConfig, steps: int, title: str = "") -> str:
     """The whole exported file for a validated config; `steps` is the default of --steps."""
     cfg = cfg.validate()
+    if cfg.task != "generate":
+        raise ExportError(f"export-script writes image generators; this run restores images (task `{cfg.task}`), "
+                          f"which has no plain-script form yet")
     loss = LOSSES[cfg.loss]
     G, D = build_models(cfg.replace(spectral_norm=False), 0 if cfg.is_2d else (cfg.channels or dataset_info(cfg.dataset).channels),
                         dataset_info(cfg.dataset).num_classes)
@@ -412,14 +415,14 @@ print(f"saved {{opt.out}}")"""
 def export_run(run_dir: str | Path) -> str:
     """The script for a run folder: its config, and its step count as the default length."""
     run_dir = Path(run_dir)
-    data = rf.read_json(run_dir / "config.json")
+    data = rf.read_json(run_dir / "config.json", run_dir)
     if data is None:
         raise ExportError(f"{run_dir}: not a run folder (no readable config.json)")
     try:
         cfg = RunConfig.from_dict(data).validate()
     except ConfigError as e:
         raise ExportError(f"run {run_dir.name} has a config this version cannot read ({e})") from None
-    status = rf.read_json(run_dir / "status.json") or {}
+    status = rf.read_json(run_dir / "status.json", run_dir) or {}
     steps = cfg.steps or int(status.get("step") or 0) or 1000
     return script_for(cfg, steps, title=f"Run {run_dir.name}")
 

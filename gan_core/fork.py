@@ -28,7 +28,7 @@ def fork_point(run_dir: Path, at_step: int | None = None) -> tuple[int, Path]:
     if not saved:
         raise CheckpointError(f"run {run_dir.name} has no checkpoint to fork from (one is written every "
                               f"checkpoint_every steps and at the end of a run)")
-    status = rf.read_json(run_dir / "status.json") or {}
+    status = rf.read_json(run_dir / "status.json", run_dir) or {}
     last = max(int(status.get("step") or 0), max(saved))
     step = max(saved) if at_step is None else at_or_before(sorted(saved), _in_range(at_step, last, run_dir.name))
     if step is None:
@@ -47,7 +47,7 @@ def fork_run(store, run_id: str, at_step: int | None = None, **changes) -> str:
     anything is created, with CheckpointError / StepError / ConfigError (each one line)."""
     parent_dir = store.run_dir(run_id)
     step, checkpoint = fork_point(parent_dir, at_step)
-    parent = RunConfig.from_dict(rf.read_json(parent_dir / "config.json") or {})
+    parent = RunConfig.from_dict(rf.read_json(parent_dir / "config.json", parent_dir) or {})
     bad = {k: v for k, v in KEPT.items() if k in changes and changes[k] != getattr(parent, k)}
     if bad:
         raise ConfigError(bad)
@@ -79,7 +79,11 @@ def fork_run(store, run_id: str, at_step: int | None = None, **changes) -> str:
 
 def fork_info(run_dir) -> dict | None:
     """What fork.json says about a run (parent, fork_step, changed), or None for a run that is not a fork."""
-    return rf.read_json(Path(run_dir) / FORK_FILE)
+    info = rf.read_json(Path(run_dir) / FORK_FILE, Path(run_dir))
+    if not isinstance(info, dict) or not isinstance(info.get("parent"), str) or isinstance(info.get("fork_step"), bool) \
+            or not isinstance(info.get("fork_step"), int) or not isinstance(info.get("changed", {}), dict):
+        return None  # not a fork, or a fork.json this version did not write: no overlay rather than a crash
+    return info
 
 
 __all__ = ["FORK_FILE", "StepError", "fork_info", "fork_point", "fork_run"]

@@ -12,15 +12,19 @@ from gan_core.memorisation import check_run
 from gan_core.metrics import cache_help, supports
 from gan_core.reference import reference_for
 from gan_core.latent import to_gif
-from gan_core.store import LIVE_STATUSES
-from gan_core.timeline import StepError, as_of, check_step, quality_at
-from ui import charts, form
-from ui.timeline import jump_to, scrubber
+from gan_core.store import LIVE_STATUSES, QUEUED
+from gan_core.timeline import as_of, quality_at
+from gan_core.tracking import where_logged
+from ui import charts, form, links, present, roles
+from ui.text import plain
+from ui.timeline import scrubber
 from ui.state import get_store
 
 STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"), "paused": ("orange", "paused"),
                 "finished": ("violet", "finished"), "stopped": ("gray", "stopped"), "failed": ("red", "failed"),
-                "diverged": ("red", "diverged"), "interrupted": ("orange", "interrupted")}
+                "diverged": ("red", "diverged"), "interrupted": ("orange", "interrupted"),
+                QUEUED: ("blue", "waiting in the queue"), "cancelled": ("gray", "cancelled")}
+WATCHED = LIVE_STATUSES + (QUEUED,)  # statuses that change by themselves: the view refreshes
 MAX_GIF_FRAMES = 120
 
 st.title("Monitor")
@@ -40,6 +44,11 @@ for wanted in (st.query_params.get("run"), st.session_state.get("monitor_run")):
         break
 if st.session_state.get("monitor_pick") not in ids:
     st.session_state["monitor_pick"] = ids[0]
+if present.presenting():  # ?run=<id>&present=1: the projector view, nothing to click
+    shown = st.query_params.get("run") if st.query_params.get("run") in ids else ids[0]
+    present.run_view(store, shown)
+    present.leave_link("monitor", {"run": shown})
+    st.stop()
 
 
 def run_label(rid: str) -> str:
@@ -49,16 +58,16 @@ def run_label(rid: str) -> str:
 
 run_id = st.selectbox("Run", ids, format_func=run_label, key="monitor_pick")
 st.session_state["monitor_run"] = st.session_state["monitor_shown"] = run_id
+from_link = st.query_params.get("run") == run_id  # before the address follows a pick made here
 st.query_params["run"] = run_id
 snap = store.snapshot(run_id)
-was_live = snap.status in LIVE_STATUSES
+was_live = snap.status in WATCHED
 if st.session_state.get("mon_step_run") != run_id:  # another run: follow it live, or go to its ?step= link
     st.session_state["mon_step_run"], st.session_state["mon_live"] = run_id, True
-    if st.query_params.get("step") is not None:
-        try:
-            jump_to("mon", check_step(st.query_params["step"], snap.step, f"run {run_id}"))
-        except StepError as e:
-            st.warning(f"{e}; showing the newest step instead.")
+    if from_link:
+        links.apply_step_link("mon", snap.step, f"run {run_id}")
+    else:
+        st.query_params.pop("step", None)  # that step was another run's
 
 
 @st.cache_resource(max_entries=64, ttl=120, show_spinner=False)
@@ -103,7 +112,7 @@ def open_fix(snap, preset, settings) -> None:
         base = build_config(preset) if preset else RunConfig.from_dict(snap.config)
         form.load_config(RunConfig.from_dict({**base.to_dict(), **settings}))
     except ConfigError as e:
-        st.error(str(e))
+        st.error(plain(str(e)))
         return
     st.switch_page("pages/train.py")
 
@@ -154,7 +163,7 @@ def quality(snap, at: int | None = None) -> None:
         label = "final" if evaluation.get("final") else f"step {evaluation.get('step')}"
         right.plotly_chart(charts.histogram_figure(evaluation["histogram"], f"Classes of generated samples ({label})"),
                            key="mon_hist", width="stretch")
-        right.caption(f"{evaluation.get('modes_text', '')} · FID {evaluation.get('fid', float('nan')):.2f} · "
+        right.caption(f"{plain(evaluation.get('modes_text', ''))} · FID {evaluation.get('fid', float('nan')):.2f} · "
                       f"{evaluation.get('num_samples', '?')} samples")
     st.caption(cache_help(dataset))
 
@@ -170,7 +179,7 @@ def copying(snap) -> None:
     dataset = snap.config.get("dataset", "")
     if not supports(dataset):
         st.info(f"The copying check compares samples with training images in the quality evaluator's feature space, "
-                f"which needs a labelled image dataset; this run trains on {dataset}.")
+                f"which needs a labelled image dataset; this run trains on {plain(dataset)}.")
         return
     if not snap.checkpoints:
         st.caption("The check uses the newest checkpoint; this run has none yet.")
@@ -185,7 +194,7 @@ def copying(snap) -> None:
         with st.spinner("Comparing samples with the training set…"):
             result, view = copying_check(*wanted)
     except StudioError as e:
-        st.error(str(e))
+        st.error(plain(str(e)))
         return
     c1, c2, c3 = st.columns(3)
     c1.metric("Memorisation score", f"{result.score:.1%}", help="Share of samples nearer to a training image than 95% of "
@@ -205,26 +214,53 @@ def fork_here(snap, at: int | None) -> None:
     info = fork_info(snap.run_dir)
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
     if info:
-        c2.caption(f"Forked from `{info['parent']}` at step {info['fork_step']}"
-                   + (f" · changed: {', '.join(f'{k}={v}' for k, v in info['changed'].items())}" if info["changed"] else ""))
+        changed = ", ".join(f"{k}={v}" for k, v in (info.get("changed") or {}).items())
+        c2.caption(f"Forked from `{plain(info['parent'])}` at step {info['fork_step']}"
+                   + (f" · changed: {plain(changed)}" if changed else ""))
         if c2.button("Compare with its parent", key="btn_cmp_parent", icon=":material/compare_arrows:"):
             st.session_state["cmp_runs"] = [snap.run_id, info["parent"]]
             st.switch_page("pages/compare.py")
     step = snap.step if at is None else at
-    if c1.button(f"Fork from step {step}", key="btn_fork", icon=":material/fork_right:", disabled=not snap.checkpoints,
-                 help="A new run from the checkpoint at or before this step, with settings you change on the Train page"
-                 if snap.checkpoints else "Forking needs a checkpoint; this run has none yet"):
+    if c1.button(f"Fork from step {step}", key="btn_fork", icon=":material/fork_right:",
+                 disabled=not snap.checkpoints or not roles.can_control(),
+                 help=roles.reason() or ("A new run from the checkpoint at or before this step, with settings you change "
+                                         "on the Train page" if snap.checkpoints else
+                                         "Forking needs a checkpoint; this run has none yet")):
+        if not roles.require_control():  # a viewer may not fork (Start on Train checks again)
+            return
         try:
             start, _ = fork_point(snap.run_dir, step)
         except StudioError as e:
-            st.error(str(e))
+            st.error(plain(str(e)))
             return
         form.load_config(RunConfig.from_dict(snap.config))
         st.session_state["fork_from"] = {"run": snap.run_id, "step": start, "requested": step}
         st.switch_page("pages/train.py")
 
 
+def waiting(snap) -> None:
+    """A queued run: where it stands, and Cancel (for whoever may control runs)."""
+    spot = next((q for q in store.queue() if q["run_id"] == snap.run_id), None)
+    if spot is None:
+        return
+    after = f"; it starts when {spot['waits_for']} finishes" if spot["waits_for"] else ""
+    st.info(f"Waiting for a free training slot (this server trains {store.max_runs} at once): position "
+            f"{spot['position']}{after}. It starts by itself.", icon=":material/hourglass_top:")
+    if roles.can_control() and st.button("Cancel", icon=":material/close:", key="btn_cancel"):
+        try:
+            store.cancel(snap.run_id)
+        except KeyError:
+            pass  # it started meanwhile
+        st.rerun(scope="app")
+
+
 def controls(snap) -> None:
+    if snap.status == QUEUED:
+        return waiting(snap)
+    if not roles.can_control():
+        if snap.status in LIVE_STATUSES:
+            st.caption(f":material/lock: {roles.REASON}.")
+        return
     c1, c2, c3, _ = st.columns([1, 1, 1, 3])
     try:
         if snap.status == "running" and c1.button("Pause", icon=":material/pause:", key="btn_pause"):
@@ -240,19 +276,24 @@ def controls(snap) -> None:
             store.resume(run_id)
             st.rerun()
     except (KeyError, StudioError, ValueError) as e:
-        st.error(f"{e.args[0] if e.args else e}")
+        st.error(plain(f"{e.args[0] if e.args else e}"))
 
 
 @st.fragment(run_every=1.0 if was_live else None)
 def live_view() -> None:
     snap = store.snapshot(run_id)
-    if was_live and snap.status not in LIVE_STATUSES:
+    if was_live and snap.status not in WATCHED:
         st.rerun()  # the run just ended: redraw the whole page (history, downloads)
-    colour, text = STATUS_BADGE.get(snap.status, ("gray", snap.status))
-    st.markdown(f":{colour}-badge[{text}] &nbsp; **{snap.config.get('arch')}** · {snap.config.get('loss')} on "
-                f"{snap.config.get('dataset')} · {snap.device or ''}" + (f" · {snap.precision}" if snap.precision else ""))
+    colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))
+    # Values from the run folder go through plain(): a hostile config.json or status.json must not fetch an image
+    # or draw a link here.
+    st.markdown(f":{colour}-badge[{text}] &nbsp; **{plain(snap.config.get('arch', '?'))}** · "
+                f"{plain(snap.config.get('loss', '?'))} on {plain(snap.config.get('dataset', '?'))} · "
+                f"{plain(snap.device or '')}" + (f" · {plain(snap.precision)}" if snap.precision else ""))
     if snap.message:
-        (st.error if snap.status in ("failed", "diverged") else st.info)(snap.message)
+        (st.error if snap.status in ("failed", "diverged", "unreadable") else st.info)(plain(snap.message))
+    if snap.status == "unreadable":  # nothing of it can be trusted: no controls, curves or diagnosis
+        return
     controls(snap)
     at = scrubber("mon", snap.step, "Move every view to a step: a marker on each curve, the nearest saved grid, the "
                                     "quality and diagnosis as they were then. Live follows the newest step.")
@@ -294,6 +335,18 @@ def live_view() -> None:
         else:
             st.caption("No samples yet.")
     quality(snap, at)
+    share(at)
+
+
+def share(at: int | None) -> None:
+    """Presenter view, and a link to this run at the scrubber's step (the same ?step= the address bar carries)."""
+    links.show_step(at)
+    with st.expander("Share and present", icon=":material/cast_for_education:"):
+        st.page_link("pages/monitor.py", label="Presenter view (full screen, for a projector)",
+                     icon=":material/slideshow:", query_params={"run": run_id, "present": "1"})
+        shared = {"run": run_id, **({"step": at} if at is not None else {})}
+        links.show_link("A link to this run" + (" at this step of its timeline" if at is not None else ""),
+                        links.page_url("monitor", shared))
 
 
 live_view()
@@ -307,11 +360,12 @@ if snap.grid_steps:
         frames = [f for f in (store.grid(run_id, s) for s in chosen) if f is not None]
         return to_gif(frames, duration_ms=150)
 
+    # Downloads read through the store: regular files inside the run folder only, never a link put there.
     def latest_png() -> bytes:
         return store.grid_png(run_id, steps[-1])
 
     def checkpoint_bytes() -> bytes:
-        return store.checkpoints(run_id)[-1].read_bytes()
+        return store.read_file(run_id, f"checkpoints/{store.checkpoints(run_id)[-1].name}")
 
     d1, d2, d3, d4, d5 = st.columns(5)
     d1.download_button("Latest grid (PNG)", latest_png, file_name=f"{run_id}_step{steps[-1]}.png", mime="image/png",
@@ -330,7 +384,7 @@ if snap.grid_steps:
 
 copying(snap)
 
-if not was_live and snap.status == "finished" and snap.checkpoints:
+if not was_live and snap.status == "finished" and snap.checkpoints and roles.can_control():
     with st.expander("Train longer"):
         more = st.number_input("Extra steps", min_value=1, max_value=1_000_000, value=1000, step=100, key="mon_more")
         if st.button("Continue training", key="btn_more", icon=":material/fast_forward:"):
@@ -339,9 +393,11 @@ if not was_live and snap.status == "finished" and snap.checkpoints:
                 store.continue_run(run_id, steps=max(snap.step, int(cfg.get("steps") or 0)) + int(more), max_seconds=0.0)
                 st.rerun()
             except (KeyError, StudioError, ValueError) as e:
-                st.error(f"{e.args[0] if e.args else e}")
+                st.error(plain(f"{e.args[0] if e.args else e}"))
 
 with st.expander("Run log and config"):
     st.code("\n".join(snap.events) or "(no notes)", language=None)
     st.json(snap.config, expanded=False)
-    st.caption(f"Folder: `{snap.run_dir}`")
+    st.text(f"Folder: {snap.run_dir}")
+    for line in where_logged(snap.run_dir, snap.config):  # TensorBoard / MLflow, when the run logs there
+        st.text(line)

@@ -15,6 +15,7 @@ from gan_core.data import DatasetError
 from gan_core.losses import LOSSES
 from gan_core.playground import (DATASET_CHOICES, PRESETS, Playground, PlaygroundSettings, parse_points_csv,
                                  preset_settings, settings_help)
+from ui import links, present
 
 REFRESH_S = 1.0
 TIME_BUDGET_S = 0.6  # training time per refresh, so drawing keeps up even with big nets
@@ -347,6 +348,45 @@ def sync_engine() -> Playground:
     return engine
 
 
+def apply_link() -> None:
+    """A share link (?dataset=ring-8&loss=wgan-gp&lr_d=0.0005…) sets the playground once per link, then plays."""
+    ss = st.session_state
+    params = {k: st.query_params[k] for k in st.query_params}
+    applied = str(sorted(params.items()))
+    if not params or ss.get("pg_link_applied") == applied:
+        return
+    ss["pg_link_applied"] = applied
+    good, notes = links.settings_from_query(params, PlaygroundSettings, PlaygroundSettings())
+    if good.get("dataset") == "custom":
+        good.pop("dataset")
+        notes.append("dataset 'custom' needs your own points")
+    for name, value in good.items():
+        ss[_key(name)] = value
+    if good:
+        ss["pg_reset_now"], ss["pg_playing"] = True, True
+    if notes:
+        ss["pg_message"] = "Ignored from the link: " + "; ".join(notes)
+
+
+def share_links() -> None:
+    changed = {k: v for k, v in asdict(_settings_from_widgets()).items() if v != DEFAULTS[k] and v != "custom"}
+    with st.expander("Share and present", icon=":material/cast_for_education:"):
+        st.markdown(f"[:material/slideshow: Presenter view (big plot, Play and Step only)]"
+                    f"({links.page_url('playground', {**changed, 'present': '1'})})")
+        links.show_link("A link that opens the playground with these settings", links.page_url("playground", changed))
+
+
+def present_bar() -> None:
+    """The presenter's only controls: Play/Pause and one step."""
+    ss = st.session_state
+    cols = st.columns([1, 1, 4])
+    cols[0].button("Pause" if ss["pg_playing"] else "Play", key="pg_play", on_click=_toggle_play, type="primary",
+                   icon=":material/pause:" if ss["pg_playing"] else ":material/play_arrow:", width="stretch")
+    if cols[1].button("Step", key="pg_step", on_click=_pause, width="stretch", help="One iteration"):
+        _engine().step()
+        _engine().flush()
+
+
 def control_bar(engine: Playground) -> None:
     ss = st.session_state
     cols = st.columns([1, 1, 1, 1.1, 1, 1.3, 1.5])
@@ -417,9 +457,17 @@ st.set_page_config(layout="wide")  # the plane needs the room; app.py's title an
 st.title("2-D GAN playground")
 st.caption("Watch a GAN learn a 2-D distribution: green = real, purple = fake; the background is what D thinks.")
 _init_state()
-sidebar_controls()
+apply_link()
+presenting = present.presenting()
+if presenting:
+    present.big_page()
+else:
+    sidebar_controls()
 engine = sync_engine()
-control_bar(engine)
+if presenting:
+    present_bar()
+else:
+    control_bar(engine)
 if st.session_state["pg_message"]:
     st.info(st.session_state.pop("pg_message"))
 
@@ -430,7 +478,7 @@ def live_view() -> None:
     engine = _engine()
     plane_col, side = st.columns([3, 1])
     with plane_col:
-        show = layer_toggles()  # drawn before training, so nothing below can keep them from rendering
+        show = {layer: ss[_key(f"show_{layer}")] for layer in LAYERS} if presenting else layer_toggles()
         if ss["pg_playing"] and ss["pg_walk"] is None:
             start = time.perf_counter()
             try:
@@ -449,6 +497,8 @@ def live_view() -> None:
             fig = substep_figure(step, engine.extent, engine.settings.loss)
         else:
             fig = plane_figure(engine.figure_layers(), show)
+        if presenting:
+            fig.update_layout(height=820, font=dict(size=20))
         st.plotly_chart(fig, key="pg_plane", width="stretch")
     with side:
         metrics_column(engine.metrics())
@@ -461,3 +511,7 @@ def live_view() -> None:
 
 
 live_view()
+if presenting:
+    present.leave_link("playground", {})
+else:
+    share_links()

@@ -2,13 +2,15 @@
 import streamlit as st
 
 from gan_core.config import PRESETS, ConfigError, RunConfig
-from ui import form
+from ui import form, links, roles
 from ui.state import start_and_watch
 
 st.title("Train a GAN")
 st.caption("Pick a recipe, adjust anything, press Start. Every field explains itself (hover the ?).")
 
+links.apply_train_link()  # a share link (?preset=…&lr_d=…) fills the form once
 form.ensure_form()
+links.show_train_link_notes()
 names = list(PRESETS)
 current = st.session_state[form.FORM].get("preset")
 st.selectbox("Preset", names, index=names.index(current) if current in names else 0, format_func=form.preset_label,
@@ -19,8 +21,9 @@ cfg, problems = form.evaluate()
 form.render(problems)
 
 left, mid, right = st.columns([1, 1, 2])
-start = left.button("Start training", type="primary", disabled=bool(problems), icon=":material/play_arrow:",
-                    help="Disabled while any field is invalid" if problems else "Start this run in the background")
+start = left.button("Start training", type="primary", disabled=bool(problems) or not roles.can_control(),
+                    icon=":material/play_arrow:", help=roles.reason() or ("Disabled while any field is invalid"
+                                                                           if problems else "Start this run in the background"))
 if cfg is not None and not problems:
     mid.download_button("Save config", cfg.to_json(), file_name="config.json", mime="application/json",
                         icon=":material/download:")
@@ -34,6 +37,10 @@ if uploaded is not None and st.session_state.get("loaded_upload") != uploaded.fi
         st.rerun()
     except ConfigError as e:
         st.error(f"{uploaded.name}: {e}")
+
+if cfg is not None and not problems:
+    with st.expander("Share this form", icon=":material/link:"):
+        links.show_link("A link that opens Train with this config", links.page_url("", links.config_params(cfg)))
 
 if problems:
     st.warning(f"Fix {len(problems)} field{'s' if len(problems) > 1 else ''} before starting: "
