@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
     e.add_argument("--rebuild", action="store_true", help="retrain the dataset's evaluator first (where it is cached: see below)")
 
+    dg = sub.add_parser("diagnose", help="the health finding of a run (what Monitor shows), as one JSON line",
+                        epilog='prints {"finding": ..., "text": ..., "step": ..., "evidence": {...}}; findings: healthy, '
+                               "too_early, d_wins, vanishing_gradient, mode_collapse, diverged, oscillating")
+    dg.add_argument("run_dir")
+
     ls = sub.add_parser("list", help="list runs (or presets)")
     ls.add_argument("--out", default="runs")
     ls.add_argument("--presets", action="store_true", help="list the presets instead")
@@ -300,6 +305,12 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_diagnose(args) -> int:
+    from .health import diagnose_run
+    print(json.dumps(diagnose_run(args.run_dir).to_json()))
+    return 0
+
+
 def cmd_list(args) -> int:
     if args.presets:
         for name, p in PRESETS.items():
@@ -326,7 +337,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate}[args.command](args)
+        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate,
+                "diagnose": cmd_diagnose}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
     except (UsageError, DatasetError, CheckpointError, RunBusy, KeyError, ValueError) as e:

@@ -20,6 +20,7 @@ from torchvision.utils import make_grid
 
 from .config import RunConfig
 from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
+from .health import point_modes
 from . import distributed
 from .live_eval import LiveEvaluation
 from .threads import dashboard_in_process, torch_threads
@@ -441,6 +442,8 @@ class Trainer:
                     last_time, last_images = now, images
                     if self.evals is not None:
                         row.update(self.evals.take())  # the latest finished evaluation, if any
+                    if sample_now and self.points is not None:
+                        row.update(point_modes(self.generate(self.fixed_z).cpu().numpy(), self.points))
                     rec.add_metrics([row])
                     if not row_is_finite(row):
                         raise Diverged(f"losses became NaN/Inf at step {step} (d_loss={row['d_loss']}, g_loss={row['g_loss']})")

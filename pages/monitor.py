@@ -6,7 +6,7 @@ import streamlit as st
 from gan_core.checkpoint import CheckpointError
 from gan_core.config import ConfigError, RunConfig, build_config
 from gan_core.data import DatasetError
-from gan_core.health import diagnose_snapshot
+from gan_core.health import diagnose_snapshot, mixture_modes
 from gan_core.metrics import cache_help, supports
 from gan_core.latent import to_gif
 from gan_core.runfiles import RunBusy
@@ -43,11 +43,14 @@ def run_label(rid: str) -> str:
     return f"{r['status']:>10} · {rid}"
 
 
-run_id = st.selectbox("Run", ids, format_func=run_label, key="monitor_pick")
+run_id = st.selectbox("Run", ids, format_func=run_label, key="monitor_pick",
+                      help="Every run in the runs folder, newest first, with its status.")
 st.session_state["monitor_run"] = st.session_state["monitor_shown"] = run_id
 st.query_params["run"] = run_id
 snap = store.snapshot(run_id)
 was_live = snap.status in LIVE_STATUSES
+statuses_drawn = {r["run_id"]: r["status"] for r in runs}
+any_live = any(status in LIVE_STATUSES for status in statuses_drawn.values())
 
 
 @st.cache_resource(max_entries=64, ttl=120, show_spinner=False)
@@ -57,7 +60,7 @@ def curve_figures(run_id: str, smoothing: float, version: tuple):
     snap = store.snapshot(run_id)
     df = snap.metrics
     return (charts.loss_figure(df, smoothing), charts.scores_figure(df, snap.score_kind, smoothing),
-            charts.grad_figure(df, smoothing), charts.quality_figure(df))
+            charts.grad_figure(df, smoothing), charts.quality_figure(df, points=mixture_modes(snap.config.get("dataset", "")) is not None))
 
 
 def figures_for(snap, smoothing: float):
@@ -84,11 +87,13 @@ def open_fix(snap, preset, settings) -> None:
 
 
 def health(snap) -> None:
-    """The plain-words diagnosis, with a button that opens the suggested fix on the Train page."""
+    """The plain-words diagnosis (the words `python -m gan_core diagnose` prints), its evidence, and a button that
+    opens the suggested fix on the Train page."""
     show = {"error": st.error, "warning": st.warning, "ok": st.success, "info": st.info}
     for i, d in enumerate(diagnose_snapshot(snap)):
-        fix = f" **Try:** {d.fix_text}" if d.fix_text else ""
-        show.get(d.level, st.info)(f"**{d.title}.** {d.explanation}{fix}", icon=":material/stethoscope:")
+        show.get(d.level, st.info)(d.text, icon=":material/stethoscope:")
+        if d.evidence:
+            st.caption(f"Evidence (step {d.step}): " + ", ".join(f"{k} = {v}" for k, v in d.evidence.items()))
         if d.fix_preset or d.fix_settings:
             what = d.fix_preset or ", ".join(f"{k}={v}" for k, v in d.fix_settings.items())
             if st.button(f"Open the fix in Train ({what})", key=f"fix_{d.code}_{i}", icon=":material/build:"):
@@ -98,6 +103,14 @@ def health(snap) -> None:
 def quality(snap) -> None:
     """Live quality metrics (issue: loss curves alone don't say whether a GAN learns)."""
     dataset = snap.config.get("dataset", "")
+    n_modes = mixture_modes(dataset)
+    if n_modes:
+        fig = figures_for(snap, st.session_state.get("mon_smoothing", 0.6))[3]
+        if fig is not None:
+            st.markdown(f"**Mode coverage** — of the {n_modes} modes, measured on the fixed-noise samples at every grid "
+                        f"(a mode counts when a sample lies within 3σ of it)")
+            st.plotly_chart(fig, key="mon_quality", width="stretch")
+        return
     if not supports(dataset):
         return
     evaluation = (snap.extra or {}).get("eval") or {}
@@ -117,11 +130,10 @@ def quality(snap) -> None:
                            key="mon_hist", width="stretch")
         right.caption(f"{evaluation.get('modes_text', '')} · FID {evaluation.get('fid', float('nan')):.2f} · "
                       f"{evaluation.get('num_samples', '?')} samples")
-    st.caption(cache_help(dataset))
 
 
 def controls(snap) -> None:
-    c1, c2, c3, _ = st.columns([1, 1, 1, 3])
+    c1, c2, c3, _ = st.columns([2, 1, 1, 2])
     try:
         if snap.status == "running" and c1.button("Pause", icon=":material/pause:", key="btn_pause"):
             store.pause(run_id)
@@ -132,18 +144,33 @@ def controls(snap) -> None:
             store.stop(run_id)
             st.toast("Stopping: a final checkpoint is being written")
         if snap.status in ("interrupted", "stopped", "failed") and snap.checkpoints and \
-                c1.button("Resume from checkpoint", icon=":material/replay:", key="btn_resume"):
+                c1.button("Resume", icon=":material/replay:", key="btn_resume",
+                          help=f"Continue from the last checkpoint ({snap.checkpoints[-1]})"):
             store.resume(run_id)
             st.rerun()
     except (KeyError, RunBusy, CheckpointError, ConfigError, DatasetError, ValueError) as e:
         st.error(f"{e.args[0] if e.args else e}")
 
 
-@st.fragment(run_every=1.0 if was_live else None)
+def statuses_changed() -> bool:
+    """A run started, ended or changed state since the page was drawn: the Run selector's labels are stale."""
+    now = {r["run_id"]: r["status"] for r in store.runs()}
+    return any(now.get(rid) != status for rid, status in statuses_drawn.items()) or bool(set(now) - set(statuses_drawn))
+
+
+def images_per_s(snap) -> float | None:
+    """Throughput over the last logged windows (harmonic mean: total images / total time), not the last window
+    alone, which jumps with every hiccup of a shared CPU."""
+    rates = snap.metrics["images_per_s"].dropna().tail(10).to_numpy() if len(snap.metrics) else []
+    rates = [r for r in rates if r > 0 and r == r and r != float("inf")]
+    return len(rates) / sum(1 / r for r in rates) if rates else None
+
+
+@st.fragment(run_every=1.0 if any_live else None)
 def live_view() -> None:
+    if any_live and statuses_changed():
+        st.rerun()  # a run started or ended: redraw the whole page (selector labels, history, downloads)
     snap = store.snapshot(run_id)
-    if was_live and snap.status not in LIVE_STATUSES:
-        st.rerun()  # the run just ended: redraw the whole page (history, downloads)
     colour, text = STATUS_BADGE.get(snap.status, ("gray", snap.status))
     st.markdown(f":{colour}-badge[{text}] &nbsp; **{snap.config.get('arch')}** · {snap.config.get('loss')} on "
                 f"{snap.config.get('dataset')} · {snap.device or ''}")
@@ -155,7 +182,8 @@ def live_view() -> None:
     st.progress(snap.progress, text=f"step {snap.step}{total} · {snap.progress:.0%}")
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Step", f"{snap.step}{total}")
-    m2.metric("Images / s", f"{snap.images_per_s:,.0f}" if snap.images_per_s else "—")
+    rate = images_per_s(snap)
+    m2.metric("Images / s", f"{rate:,.0f}" if rate else "—", help="Averaged over the last 10 logged windows.")
     m3.metric("Elapsed", fmt_seconds(snap.elapsed))
     m4.metric("ETA", fmt_seconds(snap.eta_seconds) if snap.status in LIVE_STATUSES else "—")
 
@@ -182,10 +210,19 @@ def live_view() -> None:
 
 live_view()
 
-if snap.grid_steps:
-    st.subheader("Sample history")
+@st.fragment(run_every=2.0 if was_live else None)
+def sample_history() -> None:
+    """Every saved grid of the run, live: the slider follows the newest grid until someone picks an older one."""
+    snap = store.snapshot(run_id)
     steps = snap.grid_steps
-    pick = st.select_slider("Grid at step", options=steps, value=steps[-1], key="mon_history") if len(steps) > 1 else steps[0]
+    if not steps:
+        return
+    st.subheader("Sample history")
+    key, last_key = f"mon_history_{run_id}", f"mon_history_last_{run_id}"
+    if st.session_state.get(key) not in steps or st.session_state.get(key) == st.session_state.get(last_key):
+        st.session_state[key] = steps[-1]  # following the newest grid
+    st.session_state[last_key] = steps[-1]
+    pick = st.select_slider("Grid at step", options=steps, key=key) if len(steps) > 1 else steps[0]
     image = store.grid(run_id, pick)
     if image is not None:
         st.image(image, caption=f"step {pick}", width=min(640, image.shape[1] * 2))
@@ -212,6 +249,9 @@ if snap.grid_steps:
     d4.download_button("Metrics (CSV)", lambda: (store.run_dir(run_id) / "metrics.csv").read_bytes(),
                        file_name=f"{run_id}_metrics.csv", mime="text/csv", icon=":material/table:", on_click="ignore")
 
+
+sample_history()
+
 if not was_live and snap.status == "finished" and snap.checkpoints:
     with st.expander("Train longer"):
         more = st.number_input("Extra steps", min_value=1, max_value=1_000_000, value=1000, step=100, key="mon_more")
@@ -227,3 +267,5 @@ with st.expander("Run log and config"):
     st.code("\n".join(snap.events) or "(no notes)", language=None)
     st.json(snap.config, expanded=False)
     st.caption(f"Folder: `{snap.run_dir}`")
+    if supports(snap.config.get("dataset", "")):
+        st.caption(cache_help(snap.config.get("dataset", "")))

@@ -5,8 +5,32 @@ from gan_core.config import PRESETS, ConfigError, RunConfig
 from ui import form
 from ui.state import start_and_watch
 
+MAX_CONFIG_MB = 1  # a config.json is about 2 KB; the uploader shows this limit and refuses bigger files
+
 st.title("Train a GAN")
 st.caption("Pick a recipe, adjust anything, press Start. Every field explains itself (hover the ?).")
+
+
+def load_uploaded_config() -> None:
+    """The uploader's callback: it runs before the page draws its widgets, the only moment their values may be
+    replaced. What the form then shows is exactly what Save wrote and what Start will use."""
+    uploaded = st.session_state.get("config_upload")
+    if uploaded is None:
+        return
+    try:
+        if uploaded.size > MAX_CONFIG_MB * 2**20:
+            raise ConfigError({"config": f"{uploaded.size:,} bytes is over {MAX_CONFIG_MB} MB; a config is a small "
+                                         f"JSON file"})
+        cfg = RunConfig.from_json(uploaded.getvalue().decode("utf-8", errors="replace"))
+    except ConfigError as e:
+        st.session_state["config_load_note"] = ("error", f"{uploaded.name}: " + "; ".join(
+            f"{form.label(k) if k in form.FIELDS else k}: {v}" for k, v in e.problems.items()))
+        return
+    form.load_config(cfg)
+    if cfg.preset in PRESETS:
+        st.session_state["preset_pick"] = cfg.preset
+    st.session_state["config_load_note"] = ("success", f"Loaded {uploaded.name}: the form now holds exactly its settings.")
+
 
 form.ensure_form()
 names = list(PRESETS)
@@ -24,20 +48,16 @@ start = left.button("Start training", type="primary", disabled=bool(problems), i
 if cfg is not None and not problems:
     mid.download_button("Save config", cfg.to_json(), file_name="config.json", mime="application/json",
                         icon=":material/download:")
-uploaded = right.file_uploader("Load a config.json", type=["json"], key="config_upload", label_visibility="collapsed")
-if uploaded is not None and st.session_state.get("loaded_upload") != uploaded.file_id:
-    st.session_state["loaded_upload"] = uploaded.file_id
-    try:
-        if uploaded.size > 100_000:
-            raise ConfigError({"config": f"{uploaded.name} is {uploaded.size} bytes; a config is a small JSON file"})
-        form.load_config(RunConfig.from_json(uploaded.getvalue().decode("utf-8", errors="replace")))
-        st.rerun()
-    except ConfigError as e:
-        st.error(f"{uploaded.name}: " + "; ".join(f"{k}: {v}" for k, v in e.problems.items()))
+right.file_uploader("Load a config.json", type=["json"], key="config_upload", label_visibility="collapsed",
+                    max_upload_size=MAX_CONFIG_MB, on_change=load_uploaded_config,
+                    help="A config.json saved here (or from a run folder) fills every field.")
+note = st.session_state.pop("config_load_note", None)
+if note:
+    (st.error if note[0] == "error" else st.success)(note[1])
 
 if problems:
     st.warning(f"Fix {len(problems)} field{'s' if len(problems) > 1 else ''} before starting: "
-               + ", ".join(sorted(problems)))
+               + ", ".join(sorted(form.label(k) if k in form.FIELDS else k for k in problems)))
 
 if start and cfg is not None and not problems:
     start_and_watch(cfg)
