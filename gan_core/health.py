@@ -4,10 +4,11 @@ Input is the metrics DataFrame of RunSnapshot (one row per logged step; quality 
 Output is plain data (a list of Diagnosis, most serious first) so Monitor and `python -m gan_core diagnose` show
 the same words. Rules, judged on the LEVELS of the recent rows (not only on trends):
   diverged            a loss or gradient norm became NaN/Inf, the run stopped as diverged, or the losses exploded
+                      (for the BCE family: D's loss averaging far above the balanced ln 4)
   vanishing_gradient  D rejects every fake (D(fake) → 0) and G's gradient collapsed to a sliver of its peak
   d_wins              D(real) → 1 and D(fake) → 0 (for critic scores: the real−fake gap keeps growing)
-  mode_collapse       images: few classes covered or diversity fell; 2-D: few of the mixture's modes reached
-                      although most samples sit on a mode
+  mode_collapse       images: few classes covered or diversity fell; 2-D: few of the mixture's modes reached by
+                      a narrow cloud (or one sitting on those few modes)
   oscillating         the losses swing up and down periodically instead of settling
   healthy             none of the above (with enough history to judge); `too_early` before that
 """
@@ -26,9 +27,11 @@ OSC_MIN_ROWS = 30
 D_SURE = 0.9  # D(real) at least this and D(fake) at most 1 − this: D tells them apart almost perfectly
 G_GRAD_COLLAPSE = 0.05  # ‖∇G‖ below this share of its peak: G's gradient has vanished
 EXPLODED = 1e4  # a loss or gradient norm beyond this has blown up
+D_LOSS_EXPLODED = 10.0  # BCE-family D loss averaging above this (balanced: ln 4 ≈ 1.39): every update overshoots
 FEW_CLASSES = 0.3  # image runs: at most this share of the classes covered, in the last evaluations
 FEW_MODES = 0.5  # 2-D runs: at most this share of the mixture's modes reached …
-ON_MODE_PERCENT = 50.0  # … while at least this share of samples sits on a mode (so G is not still spread out)
+ON_MODE_PERCENT = 50.0  # … while at least this share of samples sits on a mode (so G is not still spread out) …
+NARROW_SPREAD = 0.1  # … or the samples' spread is at most this share of the data's (one blob)
 COLLAPSE_EVALS = 2  # consecutive measurements a collapse must show
 
 
@@ -131,6 +134,29 @@ def check_diverged(train: pd.DataFrame, status: str | None, config) -> Diagnosis
         "normalisation also keeps D in check.", None, {**_halved_lrs(config), "grad_clip": 10.0}, step, evidence)
 
 
+def check_exploding(train: pd.DataFrame, score_kind: str, config) -> Diagnosis | None:
+    """Finite but wild: a BCE-family D loss that averages far above the balanced game's ln 4 ≈ 1.39 means D is
+    confidently wrong again and again: every update overshoots (the learning rate is too high)."""
+    recent = train.tail(RECENT)
+    if score_kind != "probability" or len(recent) < MIN_ROWS:
+        return None
+    d_loss = recent["d_loss"].astype(float)
+    if not d_loss.mean() >= D_LOSS_EXPLODED:
+        return None
+    step = int(recent["step"].iloc[-1])
+    ev = {**_levels(recent), "d_loss_max": _num(d_loss.max())}
+    if "g_loss" in recent and recent["g_loss"].notna().any():
+        ev["g_loss_max"] = _num(recent["g_loss"].astype(float).max())
+    lrs = f" (lr_d = {_cfg(config, 'lr_d', '?')}, lr_g = {_cfg(config, 'lr_g', '?')})" if config is not None else ""
+    return Diagnosis(
+        "diverged", "Diverged", "error",
+        f"Over the steps up to {step}, D's loss averages {ev['d_loss']:.3g} and jumps as high as {ev['d_loss_max']:.3g}, "
+        f"where a balanced game sits near 1.4; G's loss reaches {ev.get('g_loss_max', float('nan')):.3g}. Every update "
+        f"overshoots{lrs}: the weights are thrown around instead of learning, and the samples stay noise.",
+        "Use learning rates about 100× smaller (2e-4, the DCGAN default) and Adam's β1 = 0.5.",
+        None, {"lr_d": 2e-4, "lr_g": 2e-4, "beta1": 0.5}, step, ev)
+
+
 def _d_sure(recent: pd.DataFrame) -> bool:
     real, fake = recent["d_real"].astype(float).mean(), recent["d_fake"].astype(float).mean()
     return bool(real >= D_SURE and fake <= 1 - D_SURE)
@@ -216,12 +242,17 @@ def check_mode_collapse(metrics: pd.DataFrame, config, num_classes: int | None, 
     last = evals.tail(COLLAPSE_EVALS)
     step = int(evals["step"].iloc[-1])
     findings, ev = [], {"modes_covered": int(modes[-1])}
-    if n_modes:  # a 2-D mixture: modes reached by samples that sit on a mode
+    if n_modes:  # a 2-D mixture: few modes reached by a cloud that is narrow or sits on its few modes
         hq = last["hq_percent"].to_numpy(dtype=float) if "hq_percent" in last else np.full(len(last), np.nan)
-        ev.update(n_modes=int(n_modes), hq_percent=_num(hq[-1]))
-        if (last["modes_covered"] <= FEW_MODES * n_modes).all() and np.nan_to_num(hq).min() >= ON_MODE_PERCENT:
-            findings.append(f"only {modes[-1]:.0f} of the {n_modes} modes are reached, while {hq[-1]:.0f}% of the "
-                            f"samples sit on a mode")
+        spread = last["diversity"].to_numpy(dtype=float) if "diversity" in last else np.full(len(last), np.nan)
+        ev.update(n_modes=int(n_modes), hq_percent=_num(hq[-1]), spread=_num(spread[-1]))
+        few = (last["modes_covered"] <= FEW_MODES * n_modes).all()
+        narrow = (np.nan_to_num(spread, nan=1.0) <= NARROW_SPREAD).all()
+        on_modes = (np.nan_to_num(hq) >= ON_MODE_PERCENT).all()
+        if few and (narrow or on_modes):
+            findings.append(f"only {modes[-1]:.0f} of the {n_modes} modes are reached, and G's samples " + (
+                f"huddle in a cloud {100 * spread[-1]:.0f}% as wide as the data" if narrow else
+                f"sit on those few ({hq[-1]:.0f}% on a mode)"))
         kind = "points"
     else:
         k = num_classes or 10
@@ -314,6 +345,9 @@ def diagnose(metrics: pd.DataFrame, score_kind: str = "probability", status: str
         return [Diagnosis("too_early", "Too early to tell", "info",
                           f"{len(train)} logged steps so far; the diagnosis needs about {MIN_ROWS}.",
                           step=last_step, evidence={"rows": len(train)})]
+    exploding = check_exploding(train, score_kind, config)
+    if exploding:
+        return [exploding]
     vanishing = check_vanishing_gradient(train, score_kind, config)
     found = [d for d in (vanishing, None if vanishing else check_d_wins(train, score_kind, config),
                          check_mode_collapse(metrics, config, num_classes, n_modes), check_oscillating(train, config)) if d]

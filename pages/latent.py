@@ -3,11 +3,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 from gan_core.checkpoint import CheckpointError, load_generator
-from gan_core.latent import generate, load_run_generator, noise, to_gif, to_grid_image, walk
+from gan_core.latent import generate, load_run_generator, noise, points_with_data, to_gif, to_grid_image, walk
 from ui.state import get_store
 
 MAX_UPLOAD_BYTES = 200 * 2**20  # as server.maxUploadSize in .streamlit/config.toml
@@ -82,11 +83,25 @@ if G.num_classes:
 
 def draw(z: torch.Tensor, nrow=None) -> np.ndarray:
     labels = None if label is None else np.full(len(z), label)
-    x = generate(G, z, labels)
-    if cfg.is_2d:
-        return x
-    return to_grid_image(x, nrow)
+    return to_grid_image(generate(G, z, labels), nrow)
 
+
+if cfg.is_2d:  # a point cloud: z-sliders and walks do not apply; show G's samples over the data they imitate
+    st.subheader("Samples over the data")
+    seed = st.number_input("Seed", 0, 2**31 - 1, 0, 1, key="lat_seed", help="Which 500 noise vectors G maps.")
+    fake, real = points_with_data(G, cfg, 500, int(seed))
+    fig = go.Figure(dict(data=[
+        dict(type="scatter", x=real[:, 0], y=real[:, 1], mode="markers", name=f"real data ({cfg.dataset})",
+             marker=dict(size=5, color="#74a9e8", opacity=0.6)),
+        dict(type="scatter", x=fake[:, 0], y=fake[:, 1], mode="markers", name=f"G's samples (step {step})",
+             marker=dict(size=5, color="#E8590C", opacity=0.8))],
+        layout=dict(height=480, margin=dict(l=10, r=10, t=10, b=10), xaxis=dict(title=dict(text="x"), zeroline=True),
+                    yaxis=dict(title=dict(text="y"), scaleanchor="x", zeroline=True),
+                    legend=dict(orientation="h", y=-0.12, x=0, yanchor="top"))))
+    st.plotly_chart(fig, key="lat_points", width="stretch")
+    st.caption("500 samples of this checkpoint (orange) over 500 points of the real data (blue). A point-set GAN has "
+               "a 2-D z, so there are no image sliders here: the 2-D playground shows how G bends the plane.")
+    st.stop()
 
 st.subheader("Sliders")
 s1, s2 = st.columns([1, 3])
@@ -103,35 +118,31 @@ with s1:
             st.session_state[key] = float(np.clip(base[0, i].item(), lo, hi))
         z[0, i] = st.slider(f"z[{i}]", lo, hi, step=0.05, key=key)
 with s2:
-    if cfg.is_2d:
-        pts = generate(G, noise(cfg, 500, int(seed)))
-        st.scatter_chart({"x": pts[:, 0], "y": pts[:, 1]}, x="x", y="y", height=420)
-        st.caption("2-D run: 500 samples from this checkpoint (sliders do not apply to point clouds).")
-    else:
-        st.image(draw(z), width=280, caption=f"step {step} · seed {seed}")
+    st.image(draw(z), width=280, caption=f"step {step} · seed {seed}")
 
-if not cfg.is_2d:
-    st.subheader("Interpolation")
-    a, b, c, d = st.columns(4)
-    seed_a = a.number_input("From seed", 0, 2**31 - 1, 0, key="lat_a")
-    seed_b = b.number_input("To seed", 0, 2**31 - 1, 1, key="lat_b")
-    method = c.segmented_control("Path", ["slerp", "lerp"], default="slerp", key="lat_method",
-                                 help="slerp follows the sphere where Gaussian z lives; lerp goes straight through the "
-                                      "low-norm middle, which G rarely saw during training.") or "slerp"
-    frames = d.slider("Frames", 3, 32, 10, key="lat_frames")
-    t = st.slider("t", 0.0, 1.0, 0.5, 0.01, key="lat_t")
-    za, zb = noise(cfg, 1, int(seed_a)), noise(cfg, 1, int(seed_b))
-    path_z = walk(za[0], zb[0], frames, method)
-    one = walk(za[0], zb[0], 101, method)[int(round(t * 100))].unsqueeze(0)
-    i1, i2 = st.columns([1, 4])
-    i1.image(draw(one), width=140, caption=f"t = {t:.2f}")
-    i2.image(draw(path_z, nrow=frames), width="stretch", caption=f"{frames} frames from seed {seed_a} to seed {seed_b}")
+st.subheader("Interpolation")
+a, b, c, d = st.columns(4)
+seed_a = a.number_input("From seed", 0, 2**31 - 1, 0, key="lat_a")
+seed_b = b.number_input("To seed", 0, 2**31 - 1, 1, key="lat_b")
+method = c.segmented_control("Path", ["slerp", "lerp"], default="slerp", key="lat_method",
+                             help="slerp follows the sphere where Gaussian z lives; lerp goes straight through the "
+                                  "low-norm middle, which G rarely saw during training.") or "slerp"
+frames = d.slider("Frames", 3, 32, 10, key="lat_frames")
+t = st.slider("t", 0.0, 1.0, 0.5, 0.01, key="lat_t")
+za, zb = noise(cfg, 1, int(seed_a)), noise(cfg, 1, int(seed_b))
+path_z = walk(za[0], zb[0], frames, method)
+one = walk(za[0], zb[0], 101, method)[int(round(t * 100))].unsqueeze(0)
+i1, i2 = st.columns([1, 4])
+i1.image(draw(one), width=140, caption=f"t = {t:.2f}")
+i2.image(draw(path_z, nrow=frames), width="stretch", caption=f"{frames} frames from seed {seed_a} to seed {seed_b}")
 
-    def walk_gif() -> bytes:
-        labels = None if label is None else np.full(len(path_z), label)
-        xs = generate(G, path_z, labels)
-        there_and_back = list(xs) + list(xs[::-1][1:-1])
-        return to_gif([to_grid_image(x[None], 1) for x in there_and_back], duration_ms=90, scale=4)
 
-    st.download_button("Walk as GIF", walk_gif, file_name=f"{run_id}_walk_{seed_a}_{seed_b}.gif", mime="image/gif",
-                       icon=":material/gif_box:", on_click="ignore")
+def walk_gif() -> bytes:
+    labels = None if label is None else np.full(len(path_z), label)
+    xs = generate(G, path_z, labels)
+    there_and_back = list(xs) + list(xs[::-1][1:-1])
+    return to_gif([to_grid_image(x[None], 1) for x in there_and_back], duration_ms=90, scale=4)
+
+
+st.download_button("Walk as GIF", walk_gif, file_name=f"{run_id}_walk_{seed_a}_{seed_b}.gif", mime="image/gif",
+                   icon=":material/gif_box:", on_click="ignore")
