@@ -18,6 +18,7 @@ STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"
                 "finished": ("violet", "finished"), "stopped": ("gray", "stopped"), "failed": ("red", "failed"),
                 "diverged": ("red", "diverged"), "interrupted": ("orange", "interrupted")}
 MAX_GIF_FRAMES = 120
+DEFAULT_SMOOTHING = 0.6
 
 st.title("Monitor")
 store = get_store()
@@ -43,6 +44,11 @@ def run_label(rid: str) -> str:
     return f"{r['status']:>10} · {rid}"
 
 
+if "mon_smoothing" not in st.session_state:  # a fresh session (a reload): the URL may hold the smoothing
+    try:
+        st.session_state["mon_smoothing"] = min(max(float(st.query_params.get("smooth", DEFAULT_SMOOTHING)), 0.0), 0.99)
+    except ValueError:
+        st.session_state["mon_smoothing"] = DEFAULT_SMOOTHING
 run_id = st.selectbox("Run", ids, format_func=run_label, key="monitor_pick",
                       help="Every run in the runs folder, newest first, with its status.")
 st.session_state["monitor_run"] = st.session_state["monitor_shown"] = run_id
@@ -105,7 +111,7 @@ def quality(snap) -> None:
     dataset = snap.config.get("dataset", "")
     n_modes = mixture_modes(dataset)
     if n_modes:
-        fig = figures_for(snap, st.session_state.get("mon_smoothing", 0.6))[3]
+        fig = figures_for(snap, st.session_state.get("mon_smoothing", DEFAULT_SMOOTHING))[3]
         if fig is not None:
             st.markdown(f"**Mode coverage** — of the {n_modes} modes, measured on the fixed-noise samples at every grid "
                         f"(a mode counts when a sample lies within 3σ of it)")
@@ -114,7 +120,7 @@ def quality(snap) -> None:
     if not supports(dataset):
         return
     evaluation = (snap.extra or {}).get("eval") or {}
-    fig = figures_for(snap, st.session_state.get("mon_smoothing", 0.6))[3]
+    fig = figures_for(snap, st.session_state.get("mon_smoothing", DEFAULT_SMOOTHING))[3]
     if fig is None and not evaluation:
         if snap.config.get("eval_every"):
             st.caption("Quality metrics appear after the first evaluation (every "
@@ -189,8 +195,12 @@ def live_view() -> None:
 
     left, right = st.columns([3, 2])
     with left:
-        smoothing = st.slider("Curve smoothing", 0.0, 0.99, 0.6, 0.01, key="mon_smoothing",
+        smoothing = st.slider("Curve smoothing", 0.0, 0.99, key="mon_smoothing", step=0.01,
                               help="Exponential moving average, as in TensorBoard. 0 = raw values.")
+        if smoothing != DEFAULT_SMOOTHING:
+            st.query_params["smooth"] = f"{smoothing:g}"  # a reload keeps it, like ?run=
+        elif "smooth" in st.query_params:
+            del st.query_params["smooth"]
         if len(snap.metrics):
             loss, scores, grads, _ = figures_for(snap, smoothing)
             st.plotly_chart(loss, key="mon_loss", width="stretch")

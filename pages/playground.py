@@ -29,10 +29,33 @@ def _key(name: str) -> str:
     return f"pg_{name}"
 
 
+def _from_url(name: str, default):
+    """A setting a reload kept in the URL (?lr_d=0.01), read back as the default's type; the default if absent or bad."""
+    text = st.query_params.get(name)
+    if text is None or name == "dataset" and text == "custom":  # drawn points do not fit in a URL
+        return default
+    try:
+        return text == "true" if isinstance(default, bool) else type(default)(text)
+    except ValueError:
+        return default
+
+
+def settings_to_url() -> None:
+    """The settings that differ from the defaults, in the URL: a reload (or a shared link) keeps them."""
+    for name, default in DEFAULTS.items():
+        value = st.session_state[_key(name)]
+        if value != default and not (name == "dataset" and value == "custom"):
+            st.query_params[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        elif name in st.query_params:
+            del st.query_params[name]
+
+
 def _init_state() -> None:
     ss = st.session_state
+    from_url = {name: _from_url(name, value) for name, value in DEFAULTS.items()}
+    bad = PlaygroundSettings(**from_url).problems()  # a hand-edited URL loses only its bad values
     for name, value in DEFAULTS.items():
-        ss.setdefault(_key(name), value)
+        ss.setdefault(_key(name), value if name in bad else from_url[name])
     for layer in LAYERS:
         ss.setdefault(_key(f"show_{layer}"), layer != "density")
     ss.setdefault("pg_playing", False)
@@ -272,24 +295,33 @@ def _number(name: str, label: str, lo, hi, step=None, fmt=None) -> None:
     st.number_input(label, min_value=lo, max_value=hi, step=step, format=fmt, key=_key(name), help=settings_help(name))
 
 
-def sidebar_controls() -> None:
-    with st.sidebar:
-        st.subheader("Playground")
-        st.selectbox("Preset", list(PRESETS), key="pg_preset", help="A one-click scenario; it resets and plays.")
-        st.button("Load preset", on_click=_apply_preset, width="stretch", key="pg_load_preset")
-        st.selectbox("Data", DATASET_CHOICES, key=_key("dataset"), help=settings_help("dataset"))
-        with st.expander("Your own points", expanded=st.session_state[_key("dataset")] == "custom"):
+def custom_points_editor() -> None:
+    """Drawing and uploading points, under the plane where it has room (the sidebar left it 165 px wide)."""
+    with st.expander("Your own points", expanded=st.session_state[_key("dataset")] == "custom"):
+        left, right = st.columns([2, 1])
+        with right:
             st.file_uploader("Upload a CSV of x, y rows (≤ 1 MB)", type=["csv", "txt"], key="pg_csv",
                              on_change=_upload_csv, max_upload_size=1)
             if st.session_state.get("pg_csv_error"):
                 st.error(st.session_state["pg_csv_error"])
             custom = st.session_state["pg_custom"]
             st.caption("Click on the grid to add a point; box- or lasso-select to add a patch of them. "
-                       f"{0 if custom is None else len(custom)} points so far.")
+                       f"{0 if custom is None else len(custom)} points so far. Then pick Data → custom.")
+            st.button("Clear my points", on_click=_clear_points, key="pg_clear_points")
+        with left:
             st.plotly_chart(draw_figure(custom, 2.5 if custom is None else max(2.5, float(np.abs(custom).max()))),
                             key="pg_draw", on_select=_add_clicked_points, selection_mode=("points", "box", "lasso"),
                             width="stretch")
-            st.button("Clear my points", on_click=_clear_points, key="pg_clear_points")
+
+
+def sidebar_controls() -> None:
+    with st.sidebar:
+        st.subheader("Playground")
+        st.selectbox("Preset", list(PRESETS), key="pg_preset", help="A one-click scenario; it resets and plays.")
+        st.button("Load preset", on_click=_apply_preset, width="stretch", key="pg_load_preset")
+        st.selectbox("Data", DATASET_CHOICES, key=_key("dataset"), help=settings_help("dataset"))
+        if st.session_state[_key("dataset")] == "custom":
+            st.caption("Your own points: draw or upload them under the plane.")
         st.selectbox("Loss", list(LOSSES), key=_key("loss"), help=settings_help("loss"),
                      format_func=lambda n: f"{n} — {LOSSES[n].description.split(':')[0].split('(')[0].strip()}")
         c1, c2 = st.columns(2)
@@ -349,7 +381,7 @@ def sync_engine() -> Playground:
 
 def control_bar(engine: Playground) -> None:
     ss = st.session_state
-    cols = st.columns([1, 1, 1, 1.1, 1, 1.3, 1.5])
+    cols = st.columns([1, 1, 1, 1.1, 1, 1.3, 1.5], vertical_alignment="bottom")
     cols[0].button("Pause" if ss["pg_playing"] else "Play", key="pg_play", on_click=_toggle_play, type="primary",
                    icon=":material/pause:" if ss["pg_playing"] else ":material/play_arrow:", width="stretch")
     if cols[1].button("Step D", key="pg_step_d", on_click=_pause, width="stretch", help="One update of D only"):
@@ -364,7 +396,7 @@ def control_bar(engine: Playground) -> None:
         engine.flush()
     cols[4].button("Reset", key="pg_reset", on_click=_reset, width="stretch",
                    help="Back to iteration 0 with fresh weights from the seed")
-    cols[5].number_input("Iterations per refresh", 1, 2000, key="pg_iters", label_visibility="collapsed",
+    cols[5].number_input("Iterations per refresh", 1, 2000, key="pg_iters",
                          help="How many iterations run between two redraws (about once a second): the speed.")
     if ss["pg_walk"] is None:
         cols[6].button("Slow motion", key="pg_walk_start", on_click=_start_walk, width="stretch",
@@ -419,6 +451,7 @@ st.caption("Watch a GAN learn a 2-D distribution: green = real, purple = fake; t
 _init_state()
 sidebar_controls()
 engine = sync_engine()
+settings_to_url()
 control_bar(engine)
 if st.session_state["pg_message"]:
     st.info(st.session_state.pop("pg_message"))
@@ -461,3 +494,4 @@ def live_view() -> None:
 
 
 live_view()
+custom_points_editor()

@@ -1,7 +1,7 @@
 """Train: pick a preset or set every hyperparameter, then start a run and jump to Monitor."""
 import streamlit as st
 
-from gan_core.config import PRESETS, ConfigError, RunConfig
+from gan_core.config import DEFAULT_IMAGE_PRESET, PRESETS, ConfigError, RunConfig, build_config, field_choices
 from ui import form
 from ui.state import start_and_watch
 
@@ -32,6 +32,42 @@ def load_uploaded_config() -> None:
     st.session_state["config_load_note"] = ("success", f"Loaded {uploaded.name}: the form now holds exactly its settings.")
 
 
+def restore_from_url() -> None:
+    """A reload starts a fresh session: the form comes back from the URL (the preset plus the fields changed)."""
+    preset = st.query_params.get("preset")
+    if preset not in PRESETS:
+        return
+    form.load_config(build_config(preset))
+    for name in form.FIELDS:
+        text = st.query_params.get(name)
+        if text is None or name == "preset":
+            continue
+        choices = field_choices(name)
+        if form.is_bool(name):
+            value = text == "true"
+        elif choices is not None:
+            value = next((c for c in choices if str(c) == text), None)
+            if value is None:
+                continue  # a hand-edited URL loses only its bad values
+        else:
+            value = text
+        st.session_state[form.FORM][name] = st.session_state[f"w_{name}"] = value
+    st.session_state["preset_pick"] = preset
+
+
+def form_to_url() -> None:
+    """The preset and every field that differs from it, in the URL (like Monitor's ?run=), so a reload keeps them."""
+    values = st.session_state[form.FORM]
+    preset = values.get("preset") if values.get("preset") in PRESETS else DEFAULT_IMAGE_PRESET
+    base = build_config(preset)
+    changed = {name: value for name, value in values.items()
+               if name in form.FIELDS and name != "preset" and value != form.to_widget(name, getattr(base, name))}
+    st.query_params.from_dict({"preset": preset, **{k: str(v).lower() if isinstance(v, bool) else str(v)
+                                                    for k, v in changed.items()}})
+
+
+if form.FORM not in st.session_state:
+    restore_from_url()
 form.ensure_form()
 names = list(PRESETS)
 current = st.session_state[form.FORM].get("preset")
@@ -41,6 +77,7 @@ st.selectbox("Preset", names, index=names.index(current) if current in names els
 
 cfg, problems = form.evaluate()
 form.render(problems)
+form_to_url()
 
 left, mid, right = st.columns([1, 1, 2])
 start = left.button("Start training", type="primary", disabled=bool(problems), icon=":material/play_arrow:",

@@ -34,6 +34,10 @@ def _kind(name: str) -> str:
     return t if isinstance(t, str) else t.__name__
 
 
+def is_bool(name: str) -> bool:
+    return _kind(name) == "bool"
+
+
 def to_widget(name: str, value):
     """A config value as its widget shows it (numbers and lists as editable text)."""
     kind = _kind(name)
@@ -111,9 +115,12 @@ def relevant(name: str, form: dict) -> bool:
     return rules.get(name, True)
 
 
+AUTO_LABELS = {"image_size": "image size (0 = auto)", "channels": "channels (0 = auto)"}
+
+
 def label(name: str) -> str:
     """A field's label on screen (batch_size → "batch size"), also used when listing fields to fix."""
-    return name.replace("_", " ")
+    return AUTO_LABELS.get(name, name.replace("_", " "))
 
 
 def widget(name: str, problems: dict[str, str]) -> None:
