@@ -401,3 +401,73 @@ def test_sidebar_shows_the_device_and_links_to_live_runs(runs_root, tiny_config)
     assert any(run_id in str(link.proto) for link in at.sidebar.get("page_link"))
     store().stop(run_id)
     assert store().wait(run_id, timeout=60) == "stopped"
+
+
+def test_monitor_history_follows_new_grids_after_a_full_rerun_and_keeps_an_older_pick(runs_root, tiny_config):
+    """Issue 13: the history slider kept its stale pick (the newest grid at page load) after the run went on or
+    stopped. Now it follows the newest grid, unless the user picked an older one."""
+    import threading
+    gate = threading.Event()
+
+    def hold_at_step_10(trainer):
+        if trainer.step == 10:
+            gate.wait(60)
+
+    run_id = store().start(tiny_config(steps=30, arch="mlp", sample_every=5), hooks=[hold_at_step_10])
+    at = app("pages/monitor.py")
+    for _ in range(200):  # until the grid of step 10 is on disk (the hook holds the run right after step 10)
+        if 10 in store().snapshot(run_id).grid_steps:
+            break
+        gate.wait(0.05)
+    at.run()
+    key = f"mon_history_{run_id}"
+    assert at.select_slider(key=key).value == 10
+    gate.set()
+    wait_finished(run_id)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.select_slider(key=key).value == 30  # followed the run to its last grid
+    at.select_slider(key=key).set_value(15).run()
+    at.run()
+    assert at.select_slider(key=key).value == 15  # an older pick is respected
+
+
+def test_latent_explorer_draws_2d_runs_over_the_real_data_without_z_sliders(runs_root, tiny_config):
+    run_id = store().start(tiny_config(steps=6, dataset="ring-8", arch="mlp2d"))
+    wait_finished(run_id)
+    at = app("pages/latent.py")
+    at.selectbox(key="lat_run").select(run_id).run()
+    assert not at.exception, at.exception
+    assert not [s for s in at.slider if s.key and s.key.startswith("lat_z")]
+    spec = charts(at)
+    points = next(s for s in spec.values() if len(s.get("data", [])) == 2)
+    names = [t["name"] for t in points["data"]]
+    assert names[0].startswith("real data (ring-8)") and names[1].startswith("G's samples")
+    real_x = trace_values(points["data"][0]["x"])
+    assert max(abs(v) for v in real_x) > 1.5  # the ring of radius 2, drawn where it is
+
+
+def test_monitor_shows_the_words_the_diagnose_cli_prints(runs_root):
+    """One diagnosis for both: a real demo-d-too-strong run, named on Monitor exactly as `diagnose` names it."""
+    from gan_core.config import build_config
+    from gan_core.health import diagnose_run
+    run_id = store().start(build_config("demo-d-too-strong", steps=100, eval_every=0, device="cpu", threads=1))
+    wait_finished(run_id)
+    finding = diagnose_run(store().run_dir(run_id))
+    assert finding.code == "d_wins"
+    at = app("pages/monitor.py")
+    at.selectbox(key="monitor_pick").select(run_id).run()
+    assert not at.exception, at.exception
+    assert finding.text in [w.value for w in at.warning]
+    assert any(f"Evidence (step {finding.step})" in c.value for c in at.caption)
+
+
+def test_train_names_fields_by_their_labels_and_states_the_config_upload_limit(runs_root):
+    at = app()
+    set_fields(at, {"batch_size": "lots", "lr_d": "-1"})
+    warning = next(w.value for w in at.warning if w.value.startswith("Fix 2 fields"))
+    assert "batch size" in warning and "lr d" in warning and "batch_size" not in warning
+    uploader = at.get("file_uploader")[0].proto
+    assert uploader.max_upload_size_mb == 1  # the uploader says 1 MB, the limit the page enforces (not 200 MB)
+    labels = {t.label for t in at.text_input}
+    assert "image size (0 = auto)" in labels or "channels (0 = auto)" in {s.label for s in at.selectbox}

@@ -19,7 +19,7 @@ HEALTHY = {"fast-mnist": 60, "2d-default": 300}
 
 
 def run(store, preset: str, steps: int, **overrides):
-    config = build_config(preset, steps=steps, eval_every=0, device="cpu", **overrides).validate()
+    config = build_config(preset, steps=steps, eval_every=0, device="cpu", threads=1, **overrides).validate()
     run_id = store.start(config)
     assert store.wait(run_id, timeout=600) in ("finished", "diverged")
     return store.snapshot(run_id)

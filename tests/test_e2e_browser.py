@@ -114,3 +114,84 @@ def test_every_page_opens_without_a_traceback(server, browser):
         page.get_by_role("heading", name=heading).first.wait_for()
         no_tracebacks(page)
     page.close()
+
+
+def fill(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    if not box.is_visible():  # a field in a collapsed group of the form: open the group
+        page.locator('[data-testid="stExpander"]', has=box).locator("summary").click()
+    box.fill(value)
+    box.press("Enter")
+    expect(box).to_have_value(value)
+
+
+def test_a_saved_config_loads_back_and_starts_exactly_as_saved(server, browser):
+    """Issue 13: loading a config.json crashed (StreamlitWidgetAlreadyInstantiatedError) and left the form showing
+    one config while Start would use another. Save → change the form → load → Start must train what was saved."""
+    import json
+    from pathlib import Path
+
+    url, tmp = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.get_by_role("heading", name="Train a GAN").wait_for()
+    page.locator('[data-testid="stSelectbox"]', has_text="Preset").locator("input").click()
+    page.get_by_role("option", name=re.compile(r"^demo-lr-too-high")).click()
+    expect(page.get_by_label("batch size", exact=True)).to_have_value("64")
+    fill(page, "lr d", "0.0123456789")  # more digits than a %g rendering keeps
+    fill(page, "steps", "12")
+    fill(page, "max seconds", "0.0")
+    fill(page, "name", "roundtrip")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Save config").click()
+    saved_path = tmp / "saved-config.json"
+    download.value.save_as(saved_path)
+    saved = json.loads(saved_path.read_text())
+    assert saved["lr_d"] == 0.0123456789 and saved["steps"] == 12
+
+    # Change the form to another recipe, then load the saved file back.
+    page.locator('[data-testid="stSelectbox"]', has_text="Preset").locator("input").click()
+    page.get_by_role("option", name=re.compile(r"^classic-mlp")).click()
+    expect(page.get_by_label("batch size", exact=True)).to_have_value("128")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(saved_path))
+    page.get_by_text("Loaded saved-config.json").wait_for()
+    no_tracebacks(page)
+    expect(page.get_by_label("lr d", exact=True)).to_have_value("0.0123456789")
+    expect(page.get_by_label("batch size", exact=True)).to_have_value("64")
+    expect(page.get_by_label("name", exact=True)).to_have_value("roundtrip")
+
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_role("heading", name="Monitor").wait_for()
+    no_tracebacks(page)
+    runs = [p for p in (Path(tmp) / "runs").iterdir() if p.name.endswith("-roundtrip")]
+    assert len(runs) == 1
+    started = json.loads((runs[0] / "config.json").read_text())
+    assert {k: started.get(k) for k in saved} == saved  # what Start used is exactly what Save wrote
+    page.close()
+
+
+def test_monitor_history_and_run_selector_follow_a_live_run(server, browser):
+    """Issue 13: the sample-history slider covered only the grids that existed at page load (missing for a fresh run)
+    and the Run selector kept saying "running" after the run ended."""
+    url, tmp = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.get_by_role("heading", name="Train a GAN").wait_for()
+    page.locator('[data-testid="stSelectbox"]', has_text="Preset").locator("input").click()
+    page.get_by_role("option", name=re.compile(r"^demo-mode-collapse")).click()
+    expect(page.get_by_label("batch size", exact=True)).to_have_value("256")
+    fill(page, "steps", "400")
+    fill(page, "max seconds", "0.0")
+    fill(page, "sample every", "40")
+    fill(page, "name", "history")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_role("heading", name="Monitor").wait_for()
+    history_max = page.locator('[data-testid="stSliderTickBarMax"]')
+    history_max.first.wait_for()  # the slider appeared on its own once a second grid existed
+    expect(history_max.first).to_have_text("400")  # … and grew with the run, up to its last grid
+    selector = page.locator('[data-testid="stSelectbox"]', has_text="history")
+    expect(selector).to_contain_text("finished")  # the selector's label followed the run's end
+    no_tracebacks(page)
+    page.close()
