@@ -14,6 +14,7 @@ the same words. Rules, judged on the LEVELS of the recent rows (not only on tren
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -371,6 +372,7 @@ def diagnose_snapshot(snap) -> list[Diagnosis]:
                     mixture_modes(snap.config.get("dataset", "")))
 
 
+@functools.lru_cache(maxsize=32)
 def mixture_modes(dataset: str) -> int | None:
     """How many modes a 2-D mixture has (ring-8: 8), None for images and sets without modes."""
     from .data import DATASETS, dataset_info, load_points

@@ -65,8 +65,9 @@ def curve_figures(run_id: str, smoothing: float, version: tuple):
     plotly figures is Python work that competes with the training thread for the interpreter."""
     snap = store.snapshot(run_id)
     df = snap.metrics
+    points = mixture_modes(snap.config.get("dataset", "")) is not None
     return (charts.loss_figure(df, smoothing), charts.scores_figure(df, snap.score_kind, smoothing),
-            charts.grad_figure(df, smoothing), charts.quality_figure(df, points=mixture_modes(snap.config.get("dataset", "")) is not None))
+            charts.grad_figure(df, smoothing), charts.quality_figure(df, points=points))
 
 
 def figures_for(snap, smoothing: float):

@@ -407,18 +407,16 @@ def test_monitor_history_follows_new_grids_after_a_full_rerun_and_keeps_an_older
     """Issue 13: the history slider kept its stale pick (the newest grid at page load) after the run went on or
     stopped. Now it follows the newest grid, unless the user picked an older one."""
     import threading
-    gate = threading.Event()
+    reached, gate = threading.Event(), threading.Event()
 
-    def hold_at_step_10(trainer):
-        if trainer.step == 10:
-            gate.wait(60)
+    def hold_after_the_grid_of_step_10(trainer):  # hooks run before the step's logging: step 11 has grid 10 behind it
+        if trainer.step == 11:
+            reached.set()
+            gate.wait(120)
 
-    run_id = store().start(tiny_config(steps=30, arch="mlp", sample_every=5), hooks=[hold_at_step_10])
+    run_id = store().start(tiny_config(steps=30, arch="mlp", sample_every=5), hooks=[hold_after_the_grid_of_step_10])
+    assert reached.wait(120)
     at = app("pages/monitor.py")
-    for _ in range(200):  # until the grid of step 10 is on disk (the hook holds the run right after step 10)
-        if 10 in store().snapshot(run_id).grid_steps:
-            break
-        gate.wait(0.05)
     at.run()
     key = f"mon_history_{run_id}"
     assert at.select_slider(key=key).value == 10
@@ -471,3 +469,28 @@ def test_train_names_fields_by_their_labels_and_states_the_config_upload_limit(r
     assert uploader.max_upload_size_mb == 1  # the uploader says 1 MB, the limit the page enforces (not 200 MB)
     labels = {t.label for t in at.text_input}
     assert "image size (0 = auto)" in labels or "channels (0 = auto)" in {s.label for s in at.selectbox}
+
+
+def test_the_train_form_survives_a_reload_through_the_url(runs_root):
+    at = app()
+    at.selectbox(key="preset_pick").select("classic-mlp").run()
+    at.text_input(key="w_lr_d").input("0.00123").run()
+    assert at.query_params["preset"] == "classic-mlp" and at.query_params["lr_d"] == "0.00123"
+    reloaded = AppTest.from_file(APP, default_timeout=120)
+    reloaded.query_params.update({"preset": "classic-mlp", "lr_d": "0.00123", "loss": "no-such-loss"})
+    reloaded.run()
+    assert not reloaded.exception, reloaded.exception
+    assert reloaded.text_input(key="w_lr_d").value == "0.00123"
+    assert reloaded.text_input(key="w_batch_size").value == "128"  # the rest comes from the preset
+    assert reloaded.selectbox(key="w_loss").value == "bce"
+
+
+def test_compare_gives_each_run_its_own_hue_and_the_legend_clears_the_toolbar():
+    import pandas as pd
+    from ui import charts as figures
+    frames = {name: pd.DataFrame({"step": [10, 20], "d_loss": [1.0, 1.1], "fid": [300.0, 3.0]}) for name in "abc"}
+    fig = figures.compare_figure(frames, "d_loss", "step", 0.0)
+    colours = [t.line.color for t in fig.data]
+    assert len(set(colours)) == 3  # the first two were two blues
+    assert fig.layout.legend.y < 0  # under the plot, not over plotly's toolbar in the top right
+    assert figures.compare_figure(frames, "fid", "step", 0.6).layout.yaxis.type == "log"

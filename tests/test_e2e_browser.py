@@ -116,6 +116,25 @@ def test_every_page_opens_without_a_traceback(server, browser):
     page.close()
 
 
+def pick_preset(page, name: str) -> None:
+    """Type into the Preset selectbox (its option list is virtual: an option far from the current one is not drawn)."""
+    box = page.locator('[data-testid="stSelectbox"]', has_text="Preset").locator("input")
+    box.click()
+    box.fill(name)
+    page.get_by_role("option", name=re.compile(f"^{re.escape(name)} ")).click()
+
+
+def train_page_with(browser, url: str, preset: str, batch_size: str):
+    """A fresh page on Train with `preset` picked (and the form showing it)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.get_by_role("heading", name="Train a GAN").wait_for()
+    pick_preset(page, preset)
+    expect(page.get_by_label("batch size", exact=True)).to_have_value(batch_size)
+    return page
+
+
 def fill(page, label: str, value: str) -> None:
     box = page.get_by_label(label, exact=True)
     if not box.is_visible():  # a field in a collapsed group of the form: open the group
@@ -132,13 +151,7 @@ def test_a_saved_config_loads_back_and_starts_exactly_as_saved(server, browser):
     from pathlib import Path
 
     url, tmp = server
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    page.get_by_role("heading", name="Train a GAN").wait_for()
-    page.locator('[data-testid="stSelectbox"]', has_text="Preset").locator("input").click()
-    page.get_by_role("option", name=re.compile(r"^demo-lr-too-high")).click()
-    expect(page.get_by_label("batch size", exact=True)).to_have_value("64")
+    page = train_page_with(browser, url, "demo-lr-too-high", "64")
     fill(page, "lr d", "0.0123456789")  # more digits than a %g rendering keeps
     fill(page, "steps", "12")
     fill(page, "max seconds", "0.0")
@@ -151,8 +164,7 @@ def test_a_saved_config_loads_back_and_starts_exactly_as_saved(server, browser):
     assert saved["lr_d"] == 0.0123456789 and saved["steps"] == 12
 
     # Change the form to another recipe, then load the saved file back.
-    page.locator('[data-testid="stSelectbox"]', has_text="Preset").locator("input").click()
-    page.get_by_role("option", name=re.compile(r"^classic-mlp")).click()
+    pick_preset(page, "classic-mlp")
     expect(page.get_by_label("batch size", exact=True)).to_have_value("128")
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(saved_path))
     page.get_by_text("Loaded saved-config.json").wait_for()
@@ -175,13 +187,7 @@ def test_monitor_history_and_run_selector_follow_a_live_run(server, browser):
     """Issue 13: the sample-history slider covered only the grids that existed at page load (missing for a fresh run)
     and the Run selector kept saying "running" after the run ended."""
     url, tmp = server
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    page.get_by_role("heading", name="Train a GAN").wait_for()
-    page.locator('[data-testid="stSelectbox"]', has_text="Preset").locator("input").click()
-    page.get_by_role("option", name=re.compile(r"^demo-mode-collapse")).click()
-    expect(page.get_by_label("batch size", exact=True)).to_have_value("256")
+    page = train_page_with(browser, url, "demo-mode-collapse", "256")
     fill(page, "steps", "400")
     fill(page, "max seconds", "0.0")
     fill(page, "sample every", "40")
