@@ -303,11 +303,13 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
 # are shown by the CLI (`list --presets`) and the dashboard's preset picker.
 # The failure demos start from seed 002's MLP GAN so the only difference is the one thing each demo shows. They are
 # sized for a class: the phenomenon shows within ~100-300 steps (a few seconds on a quiet laptop, well inside a minute
-# on a busy one), they log every 5 steps so Monitor's diagnosis has its evidence early, and none runs past 60 s.
+# on a busy one), they log every 5 steps so Monitor's diagnosis has its evidence early, and none runs past 60 s. One
+# CPU thread and no quality evaluation: on a shared or busy machine two threads of these small ops stall (a 60-s CLI
+# run measured 11 steps on 2 threads under load 18, against ~15 steps/s on one), and an evaluator would first train.
 _DEMO_MLP = dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hidden=[256, 256], leaky_slope=0.2,
                  z_dim=100, noise="gaussian", optimizer="adam", lr_d=3e-4, lr_g=3e-4, beta1=0.9, beta2=0.999,
-                 batch_size=64, init="default", eval_every=100, log_every=5, sample_every=50, checkpoint_every=500,
-                 steps=1000, max_seconds=60)
+                 batch_size=64, init="default", eval_every=0, log_every=5, sample_every=50, checkpoint_every=500,
+                 steps=1000, max_seconds=60, threads=1)
 
 PRESETS: dict[str, dict] = {
     "fast-mnist": {
@@ -417,7 +419,7 @@ PRESETS: dict[str, dict] = {
         "config": dict(dataset="ring-8", arch="mlp2d", g_hidden=[128, 128, 128], d_hidden=[16, 16], leaky_slope=0.2,
                        z_dim=2, noise="gaussian", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999,
                        batch_size=256, steps=1500, max_seconds=60, grid_size=400, log_every=5, sample_every=25,
-                       checkpoint_every=500, init="default"),
+                       checkpoint_every=500, init="default", threads=1),
     },
 }
 DEFAULT_IMAGE_PRESET = "fast-mnist"

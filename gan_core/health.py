@@ -26,14 +26,16 @@ WINDOW = 40  # rows the critic-gap trend looks at
 OSC_WINDOW = 120  # rows the oscillation rule looks at (several swings)
 OSC_MIN_ROWS = 30
 D_SURE = 0.9  # D(real) at least this and D(fake) at most 1 − this: D tells them apart almost perfectly
-G_GRAD_COLLAPSE = 0.05  # ‖∇G‖ below this share of its peak: G's gradient has vanished
+G_GRAD_COLLAPSE = 0.05  # ‖∇G‖ below this share of its peak …
+G_GRAD_TINY = 0.05  # … and below this in absolute terms (minimax: ~0.005): G's gradient has vanished
 EXPLODED = 1e4  # a loss or gradient norm beyond this has blown up
 D_LOSS_EXPLODED = 10.0  # BCE-family D loss averaging above this (balanced: ln 4 ≈ 1.39): every update overshoots
 FEW_CLASSES = 0.3  # image runs: at most this share of the classes covered, in the last evaluations
 FEW_MODES = 0.5  # 2-D runs: at most this share of the mixture's modes reached …
 ON_MODE_PERCENT = 50.0  # … while at least this share of samples sits on a mode (so G is not still spread out) …
 NARROW_SPREAD = 0.1  # … or the samples' spread is at most this share of the data's (one blob)
-COLLAPSE_EVALS = 2  # consecutive measurements a collapse must show
+COLLAPSE_EVALS = 2  # consecutive evaluations a collapse must show (image runs)
+POINT_COLLAPSE_GRIDS = 4  # 2-D runs: the last grids judged together (a wandering blob stretches now and then)
 
 
 @dataclass(frozen=True)
@@ -138,21 +140,25 @@ def check_diverged(train: pd.DataFrame, status: str | None, config) -> Diagnosis
 def check_exploding(train: pd.DataFrame, score_kind: str, config) -> Diagnosis | None:
     """Finite but wild: a BCE-family D loss that averages far above the balanced game's ln 4 ≈ 1.39 means D is
     confidently wrong again and again: every update overshoots (the learning rate is too high)."""
-    recent = train.tail(RECENT)
-    if score_kind != "probability" or len(recent) < MIN_ROWS:
+    if score_kind != "probability" or len(train) < MIN_ROWS:
         return None
+    window_mean = train["d_loss"].astype(float).rolling(RECENT).mean().to_numpy()
+    exploded = np.nonzero(window_mean >= D_LOSS_EXPLODED)[0]
+    if not len(exploded):
+        return None  # judged over the whole run: a run that blew up and then sat still is still a blown-up run
+    worst = int(np.nanargmax(window_mean))
+    recent = train.iloc[worst - RECENT + 1: worst + 1]
     d_loss = recent["d_loss"].astype(float)
-    if not d_loss.mean() >= D_LOSS_EXPLODED:
-        return None
-    step = int(recent["step"].iloc[-1])
-    ev = {**_levels(recent), "d_loss_max": _num(d_loss.max())}
+    step = int(train["step"].iloc[exploded[0]])
+    ev = {**_levels(recent), "d_loss_max": _num(d_loss.max()), "worst_step": int(recent["step"].iloc[-1])}
     if "g_loss" in recent and recent["g_loss"].notna().any():
         ev["g_loss_max"] = _num(recent["g_loss"].astype(float).max())
     lrs = f" (lr_d = {_cfg(config, 'lr_d', '?')}, lr_g = {_cfg(config, 'lr_g', '?')})" if config is not None else ""
     return Diagnosis(
         "diverged", "Diverged", "error",
-        f"Over the steps up to {step}, D's loss averages {ev['d_loss']:.3g} and jumps as high as {ev['d_loss_max']:.3g}, "
-        f"where a balanced game sits near 1.4; G's loss reaches {ev.get('g_loss_max', float('nan')):.3g}. Every update "
+        f"From step {step} on, D's loss averaged {ev['d_loss']:.3g} (around step {ev['worst_step']}) and jumped as high "
+        f"as {ev['d_loss_max']:.3g}, "
+        f"where a balanced game sits near 1.4; G's loss reached {ev.get('g_loss_max', float('nan')):.3g}. Every update "
         f"overshoots{lrs}: the weights are thrown around instead of learning, and the samples stay noise.",
         "Use learning rates about 100× smaller (2e-4, the DCGAN default) and Adam's β1 = 0.5.",
         None, {"lr_d": 2e-4, "lr_g": 2e-4, "beta1": 0.5}, step, ev)
@@ -171,7 +177,7 @@ def check_vanishing_gradient(train: pd.DataFrame, score_kind: str, config) -> Di
     g = train["grad_norm_g"].astype(float).to_numpy()
     peak = float(np.nanmax(pd.Series(g).rolling(3, min_periods=1).median().to_numpy()))
     now = float(np.nanmedian(recent["grad_norm_g"].astype(float)))
-    if not (peak > 0 and now <= G_GRAD_COLLAPSE * peak):
+    if not (peak > 0 and now <= G_GRAD_COLLAPSE * peak and now <= G_GRAD_TINY):
         return None
     step = int(recent["step"].iloc[-1])
     ev = {**_levels(recent), "grad_norm_g_peak": _num(peak), "grad_norm_g_share_of_peak": _num(now / peak)}
@@ -180,8 +186,8 @@ def check_vanishing_gradient(train: pd.DataFrame, score_kind: str, config) -> Di
            if minimax else "G receives almost no signal about how to improve.")
     return Diagnosis(
         "vanishing_gradient", "Vanishing gradient", "warning",
-        f"D rejects every fake (D(real) ≈ {ev['d_real']:.2f}, D(fake) ≈ {ev['d_fake']:.4f} around step {step}) and "
-        f"G's gradient norm fell to {now:.3g}, {100 * now / peak:.1f}% of its peak {peak:.3g}. {why}",
+        f"D rejects every fake (D(real) ≈ {ev['d_real']:.2f}, D(fake) ≈ {ev['d_fake']:.2g} around step {step}) and "
+        f"G's gradient norm fell to {now:.3g}, {100 * now / peak:.2g}% of its peak {peak:.3g}. {why}",
         "Switch G to the non-saturating loss (loss = bce: maximise log D(G(z))), which is steep exactly where "
         "D wins; a Wasserstein critic (wgan-gp) also keeps G's gradients alive.",
         None, {"loss": "bce"} if minimax else {"loss": "wgan-gp", "n_critic": 5}, step, ev)
@@ -199,7 +205,7 @@ def check_d_wins(train: pd.DataFrame, score_kind: str, config) -> Diagnosis | No
         g_text = f", G's loss ≈ {ev['g_loss']:.3g}" if "g_loss" in ev else ""
         return Diagnosis(
             "d_wins", "D is winning", "warning",
-            f"Around step {step}, D(real) ≈ {ev['d_real']:.2f} and D(fake) ≈ {ev['d_fake']:.4f}{g_text}: the "
+            f"Around step {step}, D(real) ≈ {ev['d_real']:.2f} and D(fake) ≈ {ev['d_fake']:.2g}{g_text}: the "
             f"discriminator tells real from fake almost perfectly, so its verdict carries little information about "
             f"how G should improve, and the samples stop getting better.",
             "Handicap D: a smaller learning rate or fewer D steps per G step (n_critic), one-sided label smoothing "
@@ -240,19 +246,19 @@ def check_mode_collapse(metrics: pd.DataFrame, config, num_classes: int | None, 
     if len(evals) < COLLAPSE_EVALS:
         return None
     modes = evals["modes_covered"].to_numpy(dtype=float)
-    last = evals.tail(COLLAPSE_EVALS)
+    last = evals.tail(POINT_COLLAPSE_GRIDS if n_modes else COLLAPSE_EVALS)
     step = int(evals["step"].iloc[-1])
     findings, ev = [], {"modes_covered": int(modes[-1])}
     if n_modes:  # a 2-D mixture: few modes reached by a cloud that is narrow or sits on its few modes
         hq = last["hq_percent"].to_numpy(dtype=float) if "hq_percent" in last else np.full(len(last), np.nan)
         spread = last["diversity"].to_numpy(dtype=float) if "diversity" in last else np.full(len(last), np.nan)
         ev.update(n_modes=int(n_modes), hq_percent=_num(hq[-1]), spread=_num(spread[-1]))
-        few = (last["modes_covered"] <= FEW_MODES * n_modes).all()
-        narrow = (np.nan_to_num(spread, nan=1.0) <= NARROW_SPREAD).all()
-        on_modes = (np.nan_to_num(hq) >= ON_MODE_PERCENT).all()
+        few = len(last) >= POINT_COLLAPSE_GRIDS and (last["modes_covered"] <= FEW_MODES * n_modes).all()
+        narrow = np.median(np.nan_to_num(spread, nan=1.0)) <= NARROW_SPREAD  # median: a wandering blob stretches
+        on_modes = np.median(np.nan_to_num(hq)) >= ON_MODE_PERCENT
         if few and (narrow or on_modes):
             findings.append(f"only {modes[-1]:.0f} of the {n_modes} modes are reached, and G's samples " + (
-                f"huddle in a cloud {100 * spread[-1]:.0f}% as wide as the data" if narrow else
+                f"huddle in a cloud {100 * np.median(spread):.2g}% as wide as the data" if narrow else
                 f"sit on those few ({hq[-1]:.0f}% on a mode)"))
         kind = "points"
     else:

@@ -139,7 +139,9 @@ def fill(page, label: str, value: str) -> None:
     box = page.get_by_label(label, exact=True)
     if not box.is_visible():  # a field in a collapsed group of the form: open the group
         page.locator('[data-testid="stExpander"]', has=box).locator("summary").click()
-    box.fill(value)
+    box.click()
+    box.press("ControlOrMeta+a")  # replace the whole value (fill() can land before a rerun redraws the old one)
+    box.press_sequentially(value)
     box.press("Enter")
     expect(box).to_have_value(value)
 
@@ -194,10 +196,10 @@ def test_monitor_history_and_run_selector_follow_a_live_run(server, browser):
     fill(page, "name", "history")
     page.get_by_role("button", name="Start training").click()
     page.get_by_role("heading", name="Monitor").wait_for()
-    history_max = page.locator('[data-testid="stSliderTickBarMax"]')
-    history_max.first.wait_for()  # the slider appeared on its own once a second grid existed
-    expect(history_max.first).to_have_text("400")  # … and grew with the run, up to its last grid
-    selector = page.locator('[data-testid="stSelectbox"]', has_text="history")
-    expect(selector).to_contain_text("finished")  # the selector's label followed the run's end
+    history = page.locator('[data-testid="stSlider"]', has_text="Grid at step")
+    history.wait_for()  # the slider appeared on its own once a second grid existed
+    expect(history.locator('[data-testid="stSliderTickBar"]')).to_contain_text("400", timeout=TIMEOUT_MS)  # grew with the run
+    selector = page.locator('[data-testid="stSelectbox"]', has_text="Run").locator("input")
+    expect(selector).to_have_value(re.compile(r"finished · .*-history$"), timeout=TIMEOUT_MS)  # followed the run's end
     no_tracebacks(page)
     page.close()

@@ -175,6 +175,18 @@ def test_point_modes_counts_the_modes_a_cloud_reaches():
     assert point_modes(one_blob, ring)["diversity"] < 0.01
 
 
+def test_losses_that_exploded_and_then_calmed_down_are_still_diverged():
+    """demo-lr-too-high over a full minute: D's loss in the hundreds for a while, then D wins and it sits near 1.5.
+    The run diverged; it did not turn into a vanishing gradient."""
+    d_loss = trace()["d_loss"].to_numpy().copy()
+    d_loss[20:60] = 200.0
+    grad = np.full(ROWS, 30.0)
+    grad[20:60] = 1000.0
+    result = diagnose(trace(d_loss=d_loss, grad_norm_g=grad, d_real=np.full(ROWS, 0.95), d_fake=np.full(ROWS, 0.05)))
+    assert codes(result) == ["diverged"]
+    assert result[0].step == 21 * EVERY and result[0].evidence["d_loss_max"] == 200.0  # where it blew up
+
+
 def test_too_few_rows_is_too_early_not_healthy():
     assert codes(diagnose(trace().head(5))) == ["too_early"]
     assert codes(diagnose(pd.DataFrame(columns=METRIC_COLUMNS))) == ["too_early"]
