@@ -40,8 +40,9 @@ if st.session_state.get("monitor_pick") not in ids:
 
 
 def run_label(rid: str) -> str:
-    r = by_id[rid]
-    return f"{r['status']:>10} · {rid}"
+    """The run's id only: a status in this label went stale (the browser keeps the chosen entry's text until the
+    choice changes), so the status is the badge under the selector, refreshed every second."""
+    return rid
 
 
 if "mon_smoothing" not in st.session_state:  # a fresh session (a reload): the URL may hold the smoothing
@@ -50,7 +51,8 @@ if "mon_smoothing" not in st.session_state:  # a fresh session (a reload): the U
     except ValueError:
         st.session_state["mon_smoothing"] = DEFAULT_SMOOTHING
 run_id = st.selectbox("Run", ids, format_func=run_label, key="monitor_pick",
-                      help="Every run in the runs folder, newest first, with its status.")
+                      help="Every run in the runs folder, newest first. Its status is the badge below; live runs are "
+                           "also listed in the sidebar.")
 st.session_state["monitor_run"] = st.session_state["monitor_shown"] = run_id
 st.query_params["run"] = run_id
 snap = store.snapshot(run_id)

@@ -187,7 +187,8 @@ def test_a_saved_config_loads_back_and_starts_exactly_as_saved(server, browser):
 
 def test_monitor_history_and_run_selector_follow_a_live_run(server, browser):
     """Issue 13: the sample-history slider covered only the grids that existed at page load (missing for a fresh run)
-    and the Run selector kept saying "running" after the run ended."""
+    and the Run selector kept saying "running" after the run ended (the browser keeps a chosen entry's text, so the
+    selector now names runs only and the badge, redrawn every second, carries the status)."""
     url, tmp = server
     page = train_page_with(browser, url, "demo-mode-collapse", "256")
     fill(page, "steps", "400")
@@ -199,7 +200,9 @@ def test_monitor_history_and_run_selector_follow_a_live_run(server, browser):
     history = page.locator('[data-testid="stSlider"]', has_text="Grid at step")
     history.wait_for()  # the slider appeared on its own once a second grid existed
     expect(history.locator('[data-testid="stSliderTickBar"]')).to_contain_text("400", timeout=TIMEOUT_MS)  # grew with the run
+    page.get_by_text("finished", exact=True).first.wait_for()  # the status badge followed the run's end …
     selector = page.locator('[data-testid="stSelectbox"]', has_text="Run").locator("input")
-    expect(selector).to_have_value(re.compile(r"finished · .*-history$"), timeout=TIMEOUT_MS)  # followed the run's end
+    expect(selector).to_have_value(re.compile(r"-history$"))
+    expect(selector).not_to_have_value(re.compile("running"))  # … and no stale "running" stays in the selector
     no_tracebacks(page)
     page.close()
