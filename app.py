@@ -3,11 +3,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from gan_core.threads import one_intra_op_thread_here, serve_dashboard_here
+from gan_core.threads import one_intra_op_thread_here
 from ui.state import device_text, get_store
 
 one_intra_op_thread_here()  # pages compute on one core: an OpenMP pool on a script thread throttles training
-serve_dashboard_here()  # light nets then leave the server a core (gan_core/threads.py, trainer.cpu_threads)
 
 st.set_page_config(page_title="GAN Studio", page_icon=":material/blur_on:", layout="wide")
 

@@ -7,6 +7,9 @@ like fp32. Prints JSON lines; the `summary` lines carry the figures.
     python benchmarks/throughput.py --sections tutorial,flops --seconds 10 --repeats 5
 
 Sections (--sections, comma-separated; default all but `compile`):
+  choices    what `precision: auto` picks on this device and why (before: fp32 always), the CPU's AMX/bf16 features,
+             and a timed fp32-vs-auto A/B of the default preset where they differ. Whether a GPU was measured.
+             (Cores shared: benchmarks/busy.py; the dashboard vs headless: benchmarks/sessions.py --vs-headless.)
   tutorial   seed 002 (MLP) and seed 000 (DCGAN32) loops as the seeds write them (benchmarks/tutorial_loops.py:
              DataLoader + per-item PIL transforms) vs the `classic-mlp` / `classic-dcgan` presets trained by
              RunStore (the real loop: metrics, grids, checkpoints), same nets, batch 128, full MNIST. Goals ≥3× / ≥2×.
@@ -50,9 +53,11 @@ import torch  # noqa: E402
 
 from gan_core import RunStore, build_config  # noqa: E402
 from gan_core.threads import one_intra_op_thread_here  # noqa: E402
-from gan_core.trainer import Trainer, make_optimizer, resolve_device  # noqa: E402
+from gan_core.device import resolve_device  # noqa: E402
+from gan_core.gan import make_optimizer  # noqa: E402
+from gan_core.trainer import Trainer  # noqa: E402
 
-SECTIONS = ["tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision"]
+SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision"]
 DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
 HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (seed 002, seed 000)
 GOALS = {"classic-mlp": 3.0, "classic-dcgan": 2.0}
@@ -235,6 +240,30 @@ def section_flops(args, device, found: dict) -> None:
              load=load())
 
 
+def section_choices(args, device, found: dict) -> None:
+    from gan_core.device import amx_tiles, choose_precision
+    chosen = choose_precision("auto", device)
+    emit(section="choices", summary="precision", before="fp32 (the old default)", after=chosen.label,
+         cpu_amx_tiles=amx_tiles(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+         cpu_avx512_bf16=bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()),
+         gpu="measured here: " + torch.cuda.get_device_name() if device.type == "cuda" else
+         "unmeasured: no GPU on this machine", load=load())
+    if not chosen.bf16:
+        emit(section="choices", summary="precision speed", note="auto = fp32 here: nothing to compare (bf16 parity "
+             "and speed need a CUDA GPU with bf16 or a CPU with AMX tiles)")
+        return
+    cfg = preset_config("fast-mnist", args)
+    threads = Trainer(cfg).cpu_threads() if device.type == "cpu" else PROCESS_THREADS
+    rates = {"fp32": [], "auto": []}
+    trainers = {k: Trainer(cfg.replace(precision=k)) for k in rates}
+    for _ in range(args.repeats):
+        for k, t in trainers.items():
+            rates[k].append(timed(lambda: window_step(t), args.seconds, args.min_iters, device, threads))
+    emit(section="choices", summary="precision speed", fp32_images_per_s=median(rates["fp32"]),
+         auto_images_per_s=median(rates["auto"]), auto_vs_fp32=round(median(rates["auto"]) / median(rates["fp32"]), 2),
+         load=load())
+
+
 def window_step(trainer: Trainer, sync_every: int | None = None) -> int:
     """One iteration as the training loop does it, with its periodic metrics read (the one host sync)."""
     cfg = trainer.cfg
@@ -307,7 +336,7 @@ class LoaderBatches:
 
 def lever_settings(trainer: Trainer, args, device) -> dict:
     """name → (apply, undo, host sync period) on a live Trainer; "default" is what the trainer does on its own."""
-    cfg, t = trainer.cfg, trainer
+    cfg, t = trainer.cfg, trainer.gan
     conv = cfg.arch != "mlp"
 
     def adam(**impl):
@@ -317,8 +346,9 @@ def lever_settings(trainer: Trainer, args, device) -> dict:
         return apply
 
     def default_optimizers():
-        t.opt_g = make_optimizer(t.G.parameters(), cfg, cfg.lr_g, device)
-        t.opt_d = make_optimizer(t.D.parameters(), cfg, cfg.lr_d, device)
+        betas = (cfg.beta1, cfg.beta2)
+        t.opt_g = make_optimizer(cfg.optimizer, t.G.parameters(), cfg.lr_g, betas, device, cfg.beta1)
+        t.opt_d = make_optimizer(cfg.optimizer, t.D.parameters(), cfg.lr_d, betas, device, cfg.beta1)
 
     def memory_format(fmt):
         def apply():
@@ -328,15 +358,17 @@ def lever_settings(trainer: Trainer, args, device) -> dict:
         return apply
 
     nothing = lambda: None  # noqa: E731
-    batches = t.batches
+    batches = trainer.batches
     settings = {"default": (nothing, nothing, None)}
     if cfg.optimizer == "adam":
         default_impl = "fused" if device.type in ("cpu", "cuda") else "foreach"
         for impl, kw in (("fused", dict(fused=True)), ("foreach", dict(foreach=True)), ("per-tensor", dict(foreach=False))):
             if impl != default_impl:
                 settings[f"adam={impl} (default {default_impl})"] = (adam(**kw), default_optimizers, None)
-    settings["bf16 autocast"] = (lambda: setattr(t, "bf16", True), lambda: setattr(t, "bf16", False), None)
-    if conv and device.type == "cpu":  # the trainer's CPU default (trainer.py)
+    flip = not t.bf16  # precision auto may already have chosen bf16 (AMX, CUDA): then the lever is fp32
+    settings["bf16 autocast" if flip else "fp32 (default bf16 autocast)"] = (
+        lambda: setattr(t, "bf16", flip), lambda: setattr(t, "bf16", not flip), None)
+    if conv and device.type == "cpu":  # the GAN's CPU default (gan.py build_gan)
         settings["NCHW (default channels_last)"] = (memory_format(torch.contiguous_format),
                                                     memory_format(torch.channels_last), None)
     elif conv:
@@ -347,8 +379,8 @@ def lever_settings(trainer: Trainer, args, device) -> dict:
     if cfg.dataset in ("mnist", "mnist-embedded") and Path(args.data_root, "MNIST").is_dir():
         from gan_core.models import image_size_for
         loader = LoaderBatches(args.data_root, image_size_for(cfg), cfg.batch_size, device)
-        settings["DataLoader + per-item transforms"] = (lambda: setattr(t, "batches", loader),
-                                                        lambda: setattr(t, "batches", batches), None)
+        settings["DataLoader + per-item transforms"] = (lambda: setattr(trainer, "batches", loader),
+                                                        lambda: setattr(trainer, "batches", batches), None)
     settings["host sync every step"] = (nothing, nothing, 1)
     return settings
 
@@ -407,11 +439,12 @@ def section_compile(args, device, found: dict) -> None:
         for _ in range(2 * cfg.g_every):  # both graphs (with and without a G update), forward and backward
             timed(lambda: window_step(trainer), 0, 1, device, threads)
         compile_s = time.perf_counter() - start
-        compiled, eager = (trainer.G_fwd, trainer.D_fwd), (trainer.G, trainer.D)
+        gan = trainer.gan
+        compiled, eager = (gan.G_fwd, gan.D_fwd), (gan.G, gan.D)
         rates = {"compiled": [], "eager": []}
         for r in range(args.repeats):
             for name, nets in (("compiled", compiled), ("eager", eager)):
-                trainer.G_fwd, trainer.D_fwd = nets
+                gan.G_fwd, gan.D_fwd = nets
                 rates[name].append(timed(lambda: window_step(trainer), args.lever_seconds, args.min_iters, device, threads))
         fast, slow = statistics.median(rates["compiled"]), statistics.median(rates["eager"])
         emit(section="compile", summary=preset, compile_and_first_iterations_s=round(compile_s, 1), notes=trainer.notes,
@@ -476,10 +509,9 @@ def section_precision(args, device, found: dict) -> None:
     runs = {}
     for name, c in (("fp32", cfg), ("bf16", cfg.replace(precision="bf16")), ("fp32 seed 1", cfg.replace(seed=1))):
         trainer, d, g, seconds = on_own_thread(lambda: loss_curves(c, args.precision_steps), threads)
-        G = trainer.G_ema if trainer.G_ema is not None else trainer.G
-        result = metrics.evaluate_generator(G, ev, stats, z, labels)
+        result = metrics.evaluate_generator(trainer.gan.sampler, ev, stats, z, labels)
         runs[name] = (d, g)
-        emit(section="precision", run=name, bf16_active=trainer.bf16, notes=trainer.notes, steps=args.precision_steps,
+        emit(section="precision", run=name, bf16_active=trainer.gan.bf16, notes=trainer.notes, steps=args.precision_steps,
              seconds=round(seconds, 1), fid=round(result.fid, 2), modes_covered=result.modes_covered,
              label_accuracy=result.label_accuracy, confidence=round(result.confidence, 3), load=load())
     w = args.smooth

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .config import ConfigError, RunConfig
+from .errors import StudioError
+from .runfiles import atomic_file
 from .models import build_models
 
 FORMAT = "gan-studio/1"
@@ -22,7 +25,7 @@ SHAPE_FIELDS = ("arch", "z_dim", "conditional", "g_hidden", "d_hidden", "g_featu
                 "spectral_norm", "image_size", "channels", "dataset")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(StudioError, ValueError):
     """A checkpoint that cannot be used; the message names the file and what is wrong with it."""
 
 
@@ -54,31 +57,33 @@ def _restore_optimizer(opt, prefix: str, tensors: dict, groups_json: str) -> Non
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
-def save_training_state(path: str | os.PathLike, trainer) -> None:
+class Resumed(NamedTuple):
+    """Where a restored run stands: its step and training clock, and notes for its events."""
+    step: int
+    elapsed: float
+    notes: list
+
+
+def save_training_state(path: str | os.PathLike, gan, step: int, elapsed: float) -> None:
     """Everything needed to resume a run exactly where it was, written atomically (temp file + rename)."""
-    tensors = {**_module_tensors("G", trainer.G), **_module_tensors("D", trainer.D)}
-    if trainer.G_ema is not None:
-        tensors.update(_module_tensors("G_ema", trainer.G_ema))
-    opt_g, groups_g = _optimizer_tensors("opt_g", trainer.opt_g)
-    opt_d, groups_d = _optimizer_tensors("opt_d", trainer.opt_d)
+    tensors = {**_module_tensors("G", gan.G), **_module_tensors("D", gan.D)}
+    if gan.G_ema is not None:
+        tensors.update(_module_tensors("G_ema", gan.G_ema))
+    opt_g, groups_g = _optimizer_tensors("opt_g", gan.opt_g)
+    opt_d, groups_d = _optimizer_tensors("opt_d", gan.opt_d)
     tensors.update(opt_g)
     tensors.update(opt_d)
-    tensors["fixed_z"] = _cpu(trainer.fixed_z)
-    if trainer.fixed_y is not None:
-        tensors["fixed_y"] = _cpu(trainer.fixed_y)
-    tensors["rng_state"] = _cpu(trainer.rng.get_state())
-    meta = {"format": FORMAT, "config": trainer.cfg.to_json(), "step": str(trainer.step),
-            "elapsed": f"{trainer.elapsed:.3f}", "opt_g_groups": groups_g, "opt_d_groups": groups_d,
-            "channels": str(trainer.channels), "num_classes": str(trainer.num_classes)}
+    tensors["fixed_z"] = _cpu(gan.fixed_z)
+    if gan.fixed_y is not None:
+        tensors["fixed_y"] = _cpu(gan.fixed_y)
+    tensors["rng_state"] = _cpu(gan.rng.get_state())
+    meta = {"format": FORMAT, "config": gan.cfg.to_json(), "step": str(step),
+            "elapsed": f"{elapsed:.3f}", "opt_g_groups": groups_g, "opt_d_groups": groups_d,
+            "channels": str(gan.channels), "num_classes": str(gan.num_classes)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_file(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:  # a full disk: no half-written temp file left taking space
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_checkpoint(path: str | os.PathLike, max_bytes: int | None = None) -> tuple[dict, dict]:
@@ -139,16 +144,16 @@ def _damaged(name: str, e: Exception) -> CheckpointError:
     return CheckpointError(f"{name}: damaged checkpoint ({what})")
 
 
-def _check_sound(tensors: dict, trainer, name: str) -> None:
+def _check_sound(tensors: dict, gan, name: str) -> None:
     """Refuse what would only fail later inside the training thread: non-finite weights, wrong-shaped
     fixed noise or optimiser state (a hand-edited or damaged file that is still valid safetensors)."""
     for key, t in tensors.items():
         if key.split(".", 1)[0] in ("G", "D", "G_ema") and t.is_floating_point() and not torch.isfinite(t).all():
             raise CheckpointError(f"{name}: its weights contain NaN/Inf ({key}); resume from an earlier checkpoint")
-    if tuple(tensors["fixed_z"].shape) != tuple(trainer.fixed_z.shape):
+    if tuple(tensors["fixed_z"].shape) != tuple(gan.fixed_z.shape):
         raise CheckpointError(f"{name}: damaged checkpoint (fixed_z has shape {tuple(tensors['fixed_z'].shape)}, "
-                              f"this run needs {tuple(trainer.fixed_z.shape)})")
-    for prefix, opt in (("opt_g", trainer.opt_g), ("opt_d", trainer.opt_d)):
+                              f"this run needs {tuple(gan.fixed_z.shape)})")
+    for prefix, opt in (("opt_g", gan.opt_g), ("opt_d", gan.opt_d)):
         params = [p for g in opt.param_groups for p in g["params"]]
         for key, t in tensors.items():
             if key.startswith(prefix + ".") and t.ndim:
@@ -157,41 +162,42 @@ def _check_sound(tensors: dict, trainer, name: str) -> None:
                     raise CheckpointError(f"{name}: damaged checkpoint (optimiser state {key} does not fit its parameter)")
 
 
-def load_training_state(path, trainer) -> None:
-    """Restore a trainer built from the same config; refuses with every mismatching field named."""
+def load_training_state(path, gan) -> Resumed:
+    """Restore a GAN built from the same config; refuses with every mismatching field named."""
     tensors, meta = read_checkpoint(path)
     name = Path(path).name
     saved = checkpoint_config(meta, name)
-    problems = config_mismatches(saved, trainer.cfg)
+    problems = config_mismatches(saved, gan.cfg)
     if problems:
         raise CheckpointError(f"{name} does not match this run: " + "; ".join(problems))
     try:
-        _restore_training_state(trainer, tensors, meta, name)
+        return _restore_training_state(gan, tensors, meta, name)
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
         if isinstance(e, CheckpointError):
             raise
         raise _damaged(name, e) from None
 
 
-def _restore_training_state(trainer, tensors: dict, meta: dict, name: str) -> None:
-    _load_module(trainer.G, "G", tensors, name)
-    _load_module(trainer.D, "D", tensors, name)
-    if trainer.G_ema is not None:
-        _load_module(trainer.G_ema, "G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G", tensors, name)
-    _check_sound(tensors, trainer, name)
-    _restore_optimizer(trainer.opt_g, "opt_g", tensors, meta["opt_g_groups"])
-    _restore_optimizer(trainer.opt_d, "opt_d", tensors, meta["opt_d_groups"])
-    trainer.fixed_z = tensors["fixed_z"].to(trainer.device)
+def _restore_training_state(gan, tensors: dict, meta: dict, name: str) -> Resumed:
+    _load_module(gan.G, "G", tensors, name)
+    _load_module(gan.D, "D", tensors, name)
+    if gan.G_ema is not None:
+        _load_module(gan.G_ema, "G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G", tensors, name)
+    _check_sound(tensors, gan, name)
+    _restore_optimizer(gan.opt_g, "opt_g", tensors, meta["opt_g_groups"])
+    _restore_optimizer(gan.opt_d, "opt_d", tensors, meta["opt_d_groups"])
+    gan.fixed_z = tensors["fixed_z"].to(gan.device)
     if "fixed_y" in tensors:
-        trainer.fixed_y = tensors["fixed_y"].to(trainer.device)
+        gan.fixed_y = tensors["fixed_y"].to(gan.device)
+    notes = []
     try:
-        trainer.rng.set_state(tensors["rng_state"])
+        gan.rng.set_state(tensors["rng_state"])
     except (RuntimeError, KeyError, TypeError):
-        trainer.notes.append("resumed on a different device: the random stream restarts from a new state")
+        notes.append("resumed on a different device: the random stream restarts from a new state")
     step, elapsed = int(meta["step"]), float(meta["elapsed"])
     if step < 0 or not 0 <= elapsed < float("inf"):
         raise CheckpointError(f"{name}: damaged checkpoint (step {meta['step']}, elapsed {meta['elapsed']})")
-    trainer.step, trainer.elapsed = step, elapsed
+    return Resumed(step, elapsed, notes)
 
 
 def load_generator(path, device="cpu", prefer_ema: bool = True):

@@ -11,9 +11,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from .config import PRESETS, ConfigError, RunConfig, build_config, field_choices, field_help
+from .errors import StudioError
 
 
-class UsageError(Exception):
+class UsageError(StudioError):
     pass
 
 
@@ -145,7 +146,8 @@ def cmd_train(args) -> int:
         cfg = _train_config(args)
         store = RunStore(args.out)
         run_id = store.start(cfg)
-    print(f"run folder: {store.run_dir(run_id)}", file=sys.stderr)
+    snap = store.snapshot(run_id, max_points=2)
+    print(f"run folder: {store.run_dir(run_id)} · {snap.device} · {snap.precision}", file=sys.stderr)
     _follow(store, run_id, args.quiet)
     return _report(store, run_id)
 
@@ -156,7 +158,8 @@ def _report(store, run_id: str, ranks: int = 1) -> int:
     cfg = snap.config
     images = snap.step * cfg["batch_size"] * cfg["n_critic"] * ranks
     result = {"run_dir": str(store.run_dir(run_id)), "status": snap.status, "steps": snap.step,
-              "seconds": round(snap.elapsed, 2), "images_per_s": round(images / snap.elapsed, 1) if snap.elapsed else 0.0}
+              "seconds": round(snap.elapsed, 2), "images_per_s": round(images / snap.elapsed, 1) if snap.elapsed else 0.0,
+              "precision": snap.precision}
     if ranks > 1:
         result["ranks"] = ranks
     if snap.status in ("failed", "diverged"):
@@ -191,7 +194,7 @@ def _prepare_rank(plan: dict) -> str | None:
     from . import distributed
     from .data import dataset_info, load_images
     from .models import image_size_for
-    from .trainer import resolve_device
+    from .device import resolve_device
     try:
         cfg = RunConfig.from_json(plan["config"])
         device = distributed.local_device(resolve_device(cfg.device))
@@ -235,12 +238,11 @@ def _train_distributed(args) -> int:
             return 0
         cfg = RunConfig.from_json(plan["config"])
         if not ctx.is_main:
-            from .checkpoint import load_training_state
             from .trainer import Trainer
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # rank 0 decides when to stop, for every rank at once
             trainer = Trainer(cfg)
             if plan["checkpoint"]:
-                load_training_state(Path(plan["resume"]) / "checkpoints" / plan["checkpoint"], trainer)
+                trainer.resume_from(Path(plan["resume"]) / "checkpoints" / plan["checkpoint"])
             trainer.run()
             return 0 if trainer.status in ("finished", "stopped") else 1
         if plan["resume"]:
@@ -331,9 +333,6 @@ def cmd_list(args) -> int:
 
 
 def main(argv=None) -> int:
-    from .checkpoint import CheckpointError
-    from .data import DatasetError
-    from .runfiles import RunBusy
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -341,7 +340,7 @@ def main(argv=None) -> int:
                 "diagnose": cmd_diagnose}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
-    except (UsageError, DatasetError, CheckpointError, RunBusy, KeyError, ValueError) as e:
+    except (StudioError, KeyError, ValueError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
     except OSError as e:  # an unwritable -o file, a full disk: one line, not a traceback
         print(f"error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)

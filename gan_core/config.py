@@ -11,11 +11,12 @@ import math
 from dataclasses import dataclass, field, fields
 
 from .data import DATASETS, dataset_info
+from .errors import StudioError
 from .losses import LOSSES
 from .models import ARCHS, arch_info
 
 
-class ConfigError(ValueError):
+class ConfigError(StudioError, ValueError):
     """Raised with {field: message} for every field that is wrong, so a UI can show each next to its widget."""
 
     def __init__(self, problems: dict[str, str]):
@@ -57,8 +58,7 @@ class RunConfig:
     init: str = _f("dcgan", "Weight init: `dcgan` N(0, 0.02) (seed 004), `xavier` (seed 001) or `default` (PyTorch's; seeds 000/002).",
                    choices=["dcgan", "xavier", "default"])
     # --- loss and regularisers
-    loss: str = _f("bce", "Adversarial loss. `bce` = non-saturating (what the tutorials do), `minimax` = the paper's saturating one, "
-                   "`lsgan` (seed 001), `wgan` (weight clipping), `wgan-gp` (gradient penalty), `hinge`.",
+    loss: str = _f("bce", "Adversarial loss. " + " ".join(f"`{name}`: {loss.description}" for name, loss in LOSSES.items()),
                    choices=lambda: list(LOSSES))
     label_smoothing: float = _f(0.0, "One-sided label smoothing: real target = 1 - value for D. Typical 0.1.", min=0.0, max=0.5)
     instance_noise: float = _f(0.0, "Std of Gaussian noise added to D's inputs, annealed linearly to 0 over the run. Typical 0.1.",
@@ -84,15 +84,16 @@ class RunConfig:
     max_seconds: float = _f(0.0, "Stop after this many seconds of training; 0 = no time limit.", min=0.0, max=30 * 86400.0)
     seed: int = _f(0, "Random seed: same seed, same run (on the CPU).", min=0, max=2**31 - 1)
     device: str = _f("auto", "`auto` picks the GPU when there is one, else the CPU.", choices=["auto", "cpu", "cuda", "mps"])
-    precision: str = _f("fp32", "`bf16` autocast is faster on GPUs and recent CPUs (AMX/AVX512-BF16); falls back to fp32 if unsupported.",
-                        choices=["fp32", "bf16"])
+    precision: str = _f("auto", "`auto`: bf16 autocast where the hardware runs it natively (CUDA GPUs with bf16, CPUs "
+                        "with AMX), else fp32. `bf16` forces it (slower than fp32 on CPUs without AMX; falls back to "
+                        "fp32 if unsupported), `fp32` forbids it.", choices=["auto", "fp32", "bf16"])
     ema: float = _f(0.0, "Decay of an exponential moving average of G's weights used for samples (StyleGAN style); 0 = off, "
                     "typical 0.999.", min=0.0, max=0.99999)
     compile: bool = _f(False, "torch.compile the networks (falls back with a note if compilation is unavailable).")
-    threads: int = _f(0, "CPU threads per training step; 0 = auto: this process's share of the cores (torchrun splits "
-                      "them among its processes), half of it for light nets (under 10 MFLOP per image, such as MLPs "
-                      "and the fast default) when the dashboard runs in the same process: their small ops stall "
-                      "whenever the server takes a core. Set it to leave cores for other work. Ignored on a GPU.",
+    threads: int = _f(0, "CPU threads per training step; 0 = auto: at most this process's share of the cores (runs "
+                      "in one process and torchrun's processes split them), and the run measures 1 thread against "
+                      "that share and keeps the faster, checking again now and then (a pool of threads collapses "
+                      "when other programs keep the cores busy). Set it to fix the count. Ignored on a GPU.",
                       min=0, max=256)
     sync_bn: bool = _f(False, "Multi-GPU runs (torchrun) only: BatchNorm statistics over the whole global batch "
                        "(SyncBatchNorm, CUDA GPUs) instead of each GPU's own share; ignored in one process. "
@@ -291,6 +292,8 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
         out["channels"] = "2-D point sets have no colour channels; leave channels at 0"
     if cfg.arch == "dcgan28" and cfg.batch_size < 2:  # its G has BatchNorm1d, which cannot normalise one sample
         out["batch_size"] = "`dcgan28` normalises over the batch (BatchNorm), so it needs a batch size of at least 2"
+    if LOSSES[cfg.loss].r2 and not cfg.r1_gamma:
+        out["r1_gamma"] = f"`{cfg.loss}` needs its R1 + R2 penalty: set r1_gamma above 0 (0.1 on 2-D points, 1-10 on images)"
     if cfg.steps == 0 and cfg.max_seconds == 0:
         out["steps"] = "set a number of steps, or a time limit in max_seconds (both are 0: the run would never end)"
     if cfg.grid_size > 1 and cfg.conditional and cfg.grid_size < data.num_classes:

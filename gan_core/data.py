@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import StudioError
+
 ASSETS = Path(__file__).parent / "assets"
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_FOLDER_IMAGES = 100_000
@@ -33,7 +35,7 @@ DOWNLOAD_STALL_SECONDS = 30.0
 _DOWNLOAD_LOCK = threading.Lock()
 
 
-class DatasetError(RuntimeError):
+class DatasetError(StudioError, RuntimeError):
     """A dataset that cannot be loaded; the message says what to do about it."""
 
 
@@ -45,6 +47,7 @@ class DatasetInfo:
     num_classes: int  # 0 = no labels
     description: str
     load: Callable = field(repr=False, compare=False)
+    needs_data_root: bool = False  # reads or downloads into data_root (the Train form shows that field only then)
 
 
 @dataclass
@@ -285,13 +288,13 @@ DATASETS: dict[str, DatasetInfo] = {
     "mnist-embedded": DatasetInfo("mnist-embedded", "image", 1, 10, "The 10,000 MNIST test digits shipped inside the package "
                                   "(LeCun & Cortes, CC BY-SA 3.0). Works offline.", load_mnist_embedded),
     "mnist": DatasetInfo("mnist", "image", 1, 10, "MNIST's 60,000 training digits (torchvision download).",
-                         _torchvision_loader("MNIST", "MNIST", "MNIST")),
+                         _torchvision_loader("MNIST", "MNIST", "MNIST"), needs_data_root=True),
     "fashion-mnist": DatasetInfo("fashion-mnist", "image", 1, 10, "Fashion-MNIST: 60,000 clothing images (torchvision download).",
-                                 _torchvision_loader("FashionMNIST", "Fashion-MNIST", "FashionMNIST")),
+                                 _torchvision_loader("FashionMNIST", "Fashion-MNIST", "FashionMNIST"), needs_data_root=True),
     "cifar10": DatasetInfo("cifar10", "image", 3, 10, "CIFAR-10: 50,000 32×32 colour photos (torchvision download).",
-                           _torchvision_loader("CIFAR10", "CIFAR-10", "cifar-10-batches-py")),
+                           _torchvision_loader("CIFAR10", "CIFAR-10", "cifar-10-batches-py"), needs_data_root=True),
     "image-folder": DatasetInfo("image-folder", "image", 3, 0, "Your own folder of images (data_root), centre-cropped and resized.",
-                                load_image_folder),
+                                load_image_folder, needs_data_root=True),
     "ring-8": DatasetInfo("ring-8", "points", 0, 0, "8 Gaussians on a circle of radius 2, σ = 0.02.", ring_8),
     "grid-25": DatasetInfo("grid-25", "points", 0, 0, "25 Gaussians at {-4, -2, 0, 2, 4}², σ = 0.05.", grid_25),
     "spiral": DatasetInfo("spiral", "points", 0, 0, "A noisy 2-D spiral (swiss roll).", spiral),

@@ -33,6 +33,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .data import ImageBatches, ImageData, to_unit_range
+from .device import device_label
+from .gan import has_batchnorm
 from .losses import LOSSES
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets for every worker
@@ -95,41 +97,52 @@ class Context:
         error = self.first_error(check() if self.local_rank == 0 else None)
         return error or self.first_error(check() if self.local_rank != 0 else None)
 
-    def agree(self, trainer) -> None:
+    def agree(self, stop: "AgreedFlag", pause: "AgreedFlag", time_up: bool) -> None:
         """Rank 0's [stop, pause, time up] become every rank's. Called at every control poll, on every rank."""
-        cfg = trainer.cfg
         flags = torch.zeros(3, dtype=torch.int64)  # a CPU tensor: gloo, no device sync even next to NCCL
         if self.is_main:
-            flags[0] = trainer.stop_event.requested()
-            flags[1] = trainer.pause_event.requested()
-            flags[2] = bool(cfg.max_seconds and trainer.elapsed >= cfg.max_seconds)
+            flags[0], flags[1], flags[2] = stop.requested(), pause.requested(), time_up
         dist.broadcast(flags, src=0)
-        stop, pause, time_up = (bool(v) for v in flags.tolist())
-        trainer.stop_event.agreed, trainer.pause_event.agreed, self.time_up = stop, pause, time_up
+        stop.agreed, pause.agreed, self.time_up = (bool(v) for v in flags.tolist())
 
-    # ------------------------------------------------------------------ trainer hooks
-    def done(self, trainer) -> bool:
-        """Trainer.done() under DDP: the step count (the same everywhere) or rank 0's clock, never a local one."""
-        return bool(trainer.cfg.steps and trainer.step >= trainer.cfg.steps) or self.time_up
+    # ------------------------------------------------------------------ the loop's hooks
+    def done(self, step: int, steps: int) -> bool:
+        """The loop's done() under DDP: the step count (the same everywhere) or rank 0's clock, never a local one."""
+        return bool(steps and step >= steps) or self.time_up
 
-    def begin(self, trainer) -> "RankRecord":
-        """At the start of Trainer.run: fresh per-rank streams after a resume (the checkpoint restored rank 0's
-        stream on every rank), the device in the run's status, and the record this rank writes through."""
-        cfg = trainer.cfg
-        if trainer.device.type == "cuda":
-            torch.cuda.set_device(trainer.device)  # the current GPU is per thread: this is the trainer's
-        if trainer.step:
+    def attach(self, gan, batches, notes: list[str]):
+        """When a run is built: per-rank noise, this rank's shard of the data, SyncBatchNorm and DDP wrappers
+        around the GAN's forward passes. Returns the batches this rank trains on; appends notes."""
+        cfg = gan.cfg
+        if not self.is_main:  # rank 0 keeps the run's own stream (as a lone run); same generator object, reseeded
+            gan.rng.manual_seed(derived_seed(cfg.seed, "rank", self.rank))
+        if isinstance(batches, ImageBatches):  # 2-D point sets are distributions: per-rank noise is enough
+            batches = ShardedBatches(batches.data, derived_seed(cfg.seed, "order", 0), self.rank, self.world_size)
+        notes += sync_batchnorm(cfg, gan.device, gan.G, gan.D)
+        kwargs = {"device_ids": [gan.device.index] if gan.device.type == "cuda" else None, **NO_BUFFER_SYNC}
+        gan.G_fwd = FreezableDDP(gan.G_fwd, **kwargs)
+        gan.D_fwd = FreezableDDP(gan.D_fwd, **kwargs)
+        notes.append(f"DDP: {self.world_size} ranks ({self.backend}); batch {cfg.batch_size} per rank = "
+                     f"{cfg.batch_size * self.world_size} images per step; live evaluation on rank 0 only")
+        return batches
+
+    def begin(self, gan, batches, step: int, record) -> "RankRecord":
+        """When the loop starts: fresh per-rank streams after a resume (the checkpoint restored rank 0's stream on
+        every rank), the device in the run's status, and the record this rank writes through."""
+        cfg = gan.cfg
+        if gan.device.type == "cuda":
+            torch.cuda.set_device(gan.device)  # the current GPU is per thread: this is the trainer's
+        if step:
             if not self.is_main:
-                trainer.rng.manual_seed(derived_seed(cfg.seed, "rank", self.rank, "step", trainer.step))
-            if isinstance(trainer.batches, ShardedBatches):
-                trainer.batches.restart(derived_seed(cfg.seed, "order", trainer.step))
-        inner = trainer.record if self.is_main else None
+                gan.rng.manual_seed(derived_seed(cfg.seed, "rank", self.rank, "step", step))
+            if isinstance(batches, ShardedBatches):
+                batches.restart(derived_seed(cfg.seed, "order", step))
+        inner = record if self.is_main else None
         if inner is not None:
-            from .trainer import device_label
             with contextlib.suppress(OSError):  # a full disk is reported by the loop's first write
-                inner.set_status(device=f"{device_label(trainer.device)} × {self.world_size} ranks (DDP)",
+                inner.set_status(device=f"{device_label(gan.device)} × {self.world_size} ranks (DDP)",
                                  world_size=self.world_size)
-        return RankRecord(trainer, inner)
+        return RankRecord(self, gan, inner)
 
 
 def init_from_env() -> Context:
@@ -172,7 +185,7 @@ def local_device(device: torch.device) -> torch.device:
     return device
 
 
-# ---------------------------------------------------------------------- pieces attach() puts into a Trainer
+# ---------------------------------------------------------------------- pieces a DDP run trains with
 class AgreedFlag:
     """Stands in for a threading.Event under DDP: set()/clear() record this process's request (the dashboard's
     control.json, Ctrl-C), is_set() answers what rank 0 last broadcast, so every rank acts at the same step."""
@@ -241,10 +254,6 @@ class FreezableDDP(DistributedDataParallel):
         return super().forward(*inputs, **kwargs)
 
 
-def has_batchnorm(module: torch.nn.Module) -> bool:
-    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
-
-
 def sync_batchnorm(cfg, device: torch.device, G: torch.nn.Module, D: torch.nn.Module) -> list[str]:
     """Turn BatchNorm into SyncBatchNorm in place (the same Parameter objects, so optimisers stay valid) where
     `sync_bn` asks and it can work. Returns notes for the run's events."""
@@ -265,79 +274,71 @@ def sync_batchnorm(cfg, device: torch.device, G: torch.nn.Module, D: torch.nn.Mo
     return notes
 
 
-def attach(trainer) -> Context | None:
-    """The end of Trainer.__init__: per-rank noise, sharded batches, SyncBatchNorm, DDP wrappers, agreed
-    stop/pause flags, live evaluation on rank 0 only. Returns None (and changes nothing) in a lone process."""
-    ctx = _current
-    if ctx is None:
-        return None
-    cfg = trainer.cfg
-    if not ctx.is_main:  # rank 0 keeps the run's own stream (as a lone run); same generator object, reseeded
-        trainer.rng.manual_seed(derived_seed(cfg.seed, "rank", ctx.rank))
-        trainer.evals = None
-    if isinstance(trainer.batches, ImageBatches):  # 2-D point sets are distributions: per-rank noise is enough
-        trainer.batches = ShardedBatches(trainer.batches.data, derived_seed(cfg.seed, "order", 0), ctx.rank,
-                                         ctx.world_size)
-    trainer.notes += sync_batchnorm(cfg, trainer.device, trainer.G, trainer.D)
-    kwargs = {"device_ids": [trainer.device.index] if trainer.device.type == "cuda" else None, **NO_BUFFER_SYNC}
-    trainer.G_fwd = FreezableDDP(trainer.G_fwd, **kwargs)
-    trainer.D_fwd = FreezableDDP(trainer.D_fwd, **kwargs)
-    trainer.stop_event, trainer.pause_event = AgreedFlag(), AgreedFlag()
-    trainer.notes.append(f"DDP: {ctx.world_size} ranks ({ctx.backend}); batch {cfg.batch_size} per rank = "
-                         f"{cfg.batch_size * ctx.world_size} images per step; live evaluation on rank 0 only")
-    return ctx
-
-
 class RankRecord:
     """The run record as one rank sees it: rank 0 writes through to the real RunRecord, the other ranks write
-    nothing. Every rank takes part in the stop/pause/time agreement at each control poll."""
+    nothing. It remembers the last status, for the test-only weights dump at release."""
 
-    def __init__(self, trainer, inner=None):
-        self.trainer, self.inner = trainer, inner
+    def __init__(self, ctx: Context, gan, inner=None):
+        self.ctx, self.gan, self.inner = ctx, gan, inner
+        self.run_id = inner.run_id if inner is not None else ""
+        self.dir = inner.dir if inner is not None else None
+        self.status = {"step": 0, "status": "running"}
 
-    def poll_control(self, trainer) -> None:
+    def set_status(self, **changes) -> None:
+        self.status.update({k: v for k, v in changes.items() if k in ("step", "status")})
         if self.inner is not None:
-            self.inner.poll_control(trainer)  # rank 0 reads control.json into its requests...
-        trainer.dist.agree(trainer)  # ...and every rank adopts rank 0's
+            self.inner.set_status(**changes)
+
+    def heartbeat(self, step: int, elapsed: float) -> None:
+        if self.inner is not None:
+            self.inner.heartbeat(step, elapsed)
+
+    def note(self, message: str) -> None:
+        if self.inner is not None:
+            self.inner.note(message)
 
     def add_metrics(self, rows: list[dict]) -> None:
         if self.inner is None:
             return
-        world = self.trainer.dist.world_size
         for row in rows:  # losses arrive averaged over ranks (read_metrics); the rate counted one rank's images
             if row.get("images_per_s") is not None:
-                row["images_per_s"] *= world
+                row["images_per_s"] *= self.ctx.world_size
         self.inner.add_metrics(rows)
+
+    def add_grid(self, step: int, image) -> None:
+        if self.inner is not None:
+            self.inner.add_grid(step, image)
 
     def grid_steps(self) -> list[int]:
         return self.inner.grid_steps() if self.inner is not None else []
 
+    def checkpoint_path(self, step: int):
+        return self.inner.checkpoint_path(step) if self.inner is not None else None
+
+    def checkpoint_saved(self, step: int, path) -> None:
+        if self.inner is not None:
+            self.inner.checkpoint_saved(step, path)
+
+    def poll_control(self, controls) -> None:
+        if self.inner is not None:
+            self.inner.poll_control(controls)  # rank 0 reads control.json into its requests; the loop then agrees
+
     def release(self) -> None:
-        dump_weights(self.trainer)
+        dump_weights(self.ctx, self.gan, self.status["step"], self.status["status"])
         if self.inner is not None:
             self.inner.release()
 
-    def __getattr__(self, name):  # set_status, heartbeat, note, add_grid, checkpoint_saved, ...
-        if self.inner is not None:
-            return getattr(self.inner, name)
-        return _nothing
 
-
-def _nothing(*args, **kwargs):
-    return None
-
-
-def dump_weights(trainer) -> None:
+def dump_weights(ctx: Context, gan, step: int, status: str) -> None:
     """Tests only ($GAN_STUDIO_DDP_WEIGHTS_DUMP): this rank's final weights and random state, to compare ranks."""
     folder = os.environ.get(DUMP_ENV)
-    ctx = trainer.dist
-    if not folder or ctx is None:
+    if not folder:
         return
     from safetensors.torch import save_file
-    nets = {"G": trainer.G, "D": trainer.D, **({"G_ema": trainer.G_ema} if trainer.G_ema is not None else {})}
+    nets = {"G": gan.G, "D": gan.D, **({"G_ema": gan.G_ema} if gan.G_ema is not None else {})}
     tensors = {f"{prefix}.{name}": p.detach().cpu().contiguous().clone()
                for prefix, net in nets.items() for name, p in net.named_parameters()}
-    tensors["rng_state"] = trainer.rng.get_state().cpu()
+    tensors["rng_state"] = gan.rng.get_state().cpu()
     os.makedirs(folder, exist_ok=True)
     save_file(tensors, os.path.join(folder, f"rank{ctx.rank}.safetensors"),
-              metadata={"step": str(trainer.step), "status": trainer.status})
+              metadata={"step": str(step), "status": status})

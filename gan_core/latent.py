@@ -11,14 +11,24 @@ from torchvision.utils import make_grid
 
 from . import runfiles as rf
 from .checkpoint import CheckpointError, load_generator
+from .gan import sample_noise
 
 
 def noise(cfg, n: int, seed: int) -> torch.Tensor:
     """z for `seed`, on the CPU so the same seed gives the same z on any device."""
-    g = torch.Generator().manual_seed(int(seed))
-    if cfg.noise == "uniform":
-        return torch.rand(n, cfg.z_dim, generator=g).mul_(2).sub_(1)
-    return torch.randn(n, cfg.z_dim, generator=g)
+    return sample_noise(n, cfg.z_dim, cfg.noise, torch.Generator().manual_seed(int(seed)), "cpu")
+
+
+def slider_noise(cfg, seed: int, values: list[float]) -> torch.Tensor:
+    """The seed's z (one row) with its first len(values) dimensions set by the latent explorer's sliders."""
+    z = noise(cfg, 1, seed)
+    z[0, :len(values)] = torch.tensor(values, dtype=z.dtype)
+    return z
+
+
+def seed_walk(cfg, seed_a: int, seed_b: int, frames: int, method: str = "slerp") -> torch.Tensor:
+    """`frames` points from seed_a's z to seed_b's z inclusive (lerp or slerp)."""
+    return walk(noise(cfg, 1, seed_a)[0], noise(cfg, 1, seed_b)[0], frames, method)
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:

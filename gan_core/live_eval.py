@@ -46,8 +46,10 @@ def _lower_priority() -> None:
 
 
 class LiveEvaluation:
-    def __init__(self, trainer):
-        self.trainer, self.cfg = trainer, trainer.cfg
+    """Quality metrics of a GAN's samples while it trains (see the module's docstring)."""
+
+    def __init__(self, cfg, gan, channels: int):
+        self.cfg, self.gan, self.channels = cfg, gan, channels
         self.enabled = False
         self.evaluator = self.stats = self.shadow = None
         self.z = self.labels = None
@@ -62,10 +64,10 @@ class LiveEvaluation:
         self.thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ training thread
-    def prepare(self, record) -> None:
-        """Before the loop: evaluator (trained at first use), real statistics, fixed noise, shadow G, worker.
-        Any failure turns quality metrics off with a note; the run itself goes on."""
-        t, cfg = self.trainer, self.cfg
+    def prepare(self, record, step: int) -> None:
+        """Before the loop (at `step`): evaluator (trained at first use), real statistics, fixed noise, shadow G,
+        worker. Any failure turns quality metrics off with a note; the run itself goes on."""
+        cfg = self.cfg
         self.record = record
         try:
             if not metrics.supports(cfg.dataset):
@@ -74,11 +76,11 @@ class LiveEvaluation:
             if not metrics.evaluator_path(cfg.dataset).exists():
                 record.set_status(message=f"training the quality evaluator for {cfg.dataset} (first use only)")
             self.evaluator = metrics.get_evaluator(cfg.dataset, cfg.data_root, log=record.note)
-            self.stats = metrics.real_stats(self.evaluator, image_size_for(cfg), t.channels, cfg.data_root)
+            self.stats = metrics.real_stats(self.evaluator, image_size_for(cfg), self.channels, cfg.data_root)
             self.z, self.labels = metrics.eval_noise(cfg, cfg.eval_samples)
-            self.z = self.z.to(t.device)
-            self.shadow = copy.deepcopy(self._source()).requires_grad_(False).eval()
-            self.history = metrics_history(record.dir, t.step)
+            self.z = self.z.to(self.gan.device)
+            self.shadow = copy.deepcopy(self.gan.sampler).requires_grad_(False).eval()
+            self.history = metrics_history(record.dir, step)
             self.enabled = True
         except Exception as e:  # no data for the evaluator, unwritable cache, ...
             record.note(f"quality metrics are off: {type(e).__name__}: {e}")
@@ -88,12 +90,9 @@ class LiveEvaluation:
         self.thread = threading.Thread(target=self._work, name=f"gan-eval-{record.run_id}", daemon=True)
         self.thread.start()
 
-    def _source(self) -> torch.nn.Module:
-        return self.trainer.G_ema if self.trainer.G_ema is not None else self.trainer.G
-
     @torch.no_grad()
     def _copy_weights(self) -> None:
-        src = self._source()
+        src = self.gan.sampler
         torch._foreach_copy_(list(self.shadow.parameters()), list(src.parameters()))
         for b_shadow, b in zip(self.shadow.buffers(), src.buffers()):
             b_shadow.copy_(b)

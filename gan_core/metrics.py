@@ -27,6 +27,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .data import DatasetError, dataset_info, load_images, to_unit_range
+from .errors import StudioError
+from .runfiles import atomic_file
 
 FORMAT = "gan-studio-evaluator/2"  # bump when the network changes: old cache files are then rebuilt
 FEATURES = 64  # penultimate width: the space the Fréchet distance is measured in
@@ -38,7 +40,7 @@ DATA_ERROR_EXIT = 3  # the training child's exit code for "dataset unavailable"
 COVERED_SHARE = 0.25  # a class is "covered" when it gets ≥ 25% of its fair share 1/K of the samples
 
 
-class EvaluatorError(RuntimeError):
+class EvaluatorError(StudioError, RuntimeError):
     """The dataset has no evaluator, or a cached one cannot be read (then it is rebuilt)."""
 
 
@@ -234,9 +236,8 @@ def save_evaluator(ev: Evaluator) -> None:
 
 def _save(path: Path, tensors: dict, meta: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)  # readers never see half a file
+    with atomic_file(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def _read(path: Path) -> tuple[dict, dict]:

@@ -2,9 +2,10 @@
 functions that turn it into pictures (D's surface, G's manifold and gradient field, densities) and numbers
 (KL/JS on a grid, the VEEGAN mode metrics).
 
-Why a separate engine and not Trainer: the playground is stepped from the page a few hundred iterations
-per refresh, single D-only/G-only steps and a slow-motion walkthrough need the pieces of an iteration
-apart, and D and G get their own optimiser. Nothing here imports streamlit.
+The maths of an update is the GAN's (gan.py), the same as a training run's. What is the playground's own: it is
+stepped from the page a few hundred iterations per refresh, single D-only/G-only steps and a slow-motion
+walkthrough need the pieces of an iteration apart, and D and G get their own optimiser. Nothing here imports
+streamlit.
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
-from .config import build_config
+from .config import FIELD_INFO, build_config
 from .data import DatasetError, PointSet, load_points, points_from_array
-from .losses import LOSSES, gradient_penalty, r1_penalty
+from .gan import GAN, make_optimizer
+from .losses import LOSSES
 from .models import build_models
 from .threads import torch_threads
 
@@ -41,32 +43,43 @@ def _s(default, help, **meta):
     return field(default=default, metadata={"help": help, **meta})
 
 
+def _run(name: str, default, note: str = "", **narrower):
+    """A setting that is a RunConfig field: its help text, choices and range come from config.py (one place),
+    narrowed where the playground's widgets need tighter bounds; `note` adds what matters on 2-D points."""
+    meta = FIELD_INFO[name].metadata
+    choices = meta.get("choices")
+    shared = {k: meta[k] for k in ("min", "max") if k in meta}
+    if choices is not None:
+        shared["choices"] = choices() if callable(choices) else list(choices)
+    return _s(default, meta["help"] + (" " + note if note else ""), **{**shared, **narrower})
+
+
 @dataclass(frozen=True)
 class PlaygroundSettings:
     """Everything a student can change. `LIVE_FIELDS` apply to the running GAN; the rest rebuild it."""
     dataset: str = _s("ring-8", "The real distribution G must learn.", choices=DATASET_CHOICES)
-    loss: str = _s("bce", "Adversarial loss (all six of gan_core).", choices=list(LOSSES))
+    loss: str = _run("loss", "bce")
     z_dim: int = _s(2, "Noise dimensions: 1 (G draws a curve) or 2 (G folds a sheet).", choices=[1, 2])
-    noise: str = _s("gaussian", "Noise distribution: N(0, 1) or U(-1, 1).", choices=["gaussian", "uniform"])
+    noise: str = _run("noise", "gaussian")
     g_layers: int = _s(3, "Hidden layers of G.", min=1, max=6)
     g_width: int = _s(64, "Neurons per hidden layer of G.", min=2, max=512)
     d_layers: int = _s(3, "Hidden layers of D.", min=1, max=6)
     d_width: int = _s(64, "Neurons per hidden layer of D.", min=2, max=512)
     optimizer_d: str = _s("adam", "D's optimiser (SGD is plain SGD, no momentum).", choices=OPTIMIZERS)
-    lr_d: float = _s(1e-3, "D's learning rate.", min=1e-6, max=1.0)
+    lr_d: float = _run("lr_d", 1e-3, min=1e-6)
     optimizer_g: str = _s("adam", "G's optimiser.", choices=OPTIMIZERS)
-    lr_g: float = _s(1e-3, "G's learning rate.", min=1e-6, max=1.0)
-    beta1: float = _s(0.5, "Adam β1 (both nets). DCGAN: 0.5; WGAN-GP: 0.5 or 0.", min=0.0, max=0.999)
-    beta2: float = _s(0.999, "Adam β2 (both nets). WGAN-GP: 0.9.", min=0.0, max=0.9999)
-    n_critic: int = _s(1, "D steps per G step.", min=1, max=20)
-    batch_size: int = _s(128, "Points per batch.", min=2, max=4096)
-    label_smoothing: float = _s(0.0, "One-sided label smoothing for D's real target (BCE family).", min=0.0, max=0.5)
-    r1_gamma: float = _s(0.1, "R1 penalty γ on D's gradient at real points (Mescheder 2018); 0 = off. "
-                          "The default 0.1 keeps the vanilla GAN from dropping modes of ring-8.", min=0.0, max=100.0)
-    gp_lambda: float = _s(10.0, "Gradient-penalty λ (used by wgan-gp).", min=0.0, max=100.0)
-    clip_value: float = _s(0.01, "Weight clipping bound c (used by wgan).", min=1e-4, max=10.0)
-    spectral_norm: bool = _s(False, "Spectral normalisation on every D layer.")
-    seed: int = _s(0, "Random seed: same seed, same run.", min=0, max=2**31 - 1)
+    lr_g: float = _run("lr_g", 1e-3, min=1e-6)
+    beta1: float = _run("beta1", 0.5)
+    beta2: float = _run("beta2", 0.999)
+    n_critic: int = _run("n_critic", 1)
+    batch_size: int = _run("batch_size", 128, min=2)
+    label_smoothing: float = _run("label_smoothing", 0.0)
+    r1_gamma: float = _run("r1_gamma", 0.1, "On 2-D points the default 0.1 keeps the vanilla GAN from dropping modes "
+                           "of ring-8.", max=100.0)
+    gp_lambda: float = _run("gp_lambda", 10.0, max=100.0)
+    clip_value: float = _run("clip_value", 0.01, min=1e-4)
+    spectral_norm: bool = _run("spectral_norm", False)
+    seed: int = _run("seed", 0)
 
     def problems(self) -> dict[str, str]:
         out = {}
@@ -85,11 +98,13 @@ class PlaygroundSettings:
         return self
 
     def run_config(self):
-        """The gan_core RunConfig that builds these nets (the `2d-default` preset plus our choices)."""
+        """The gan_core RunConfig of this GAN (the `2d-default` preset plus our choices)."""
         return build_config("2d-default", dataset=self.dataset if self.dataset != "custom" else "ring-8",
                             z_dim=self.z_dim, noise=self.noise, loss=self.loss, g_hidden=[self.g_width] * self.g_layers,
                             d_hidden=[self.d_width] * self.d_layers, spectral_norm=self.spectral_norm, seed=self.seed,
-                            batch_size=self.batch_size)
+                            batch_size=self.batch_size, lr_d=self.lr_d, lr_g=self.lr_g, beta1=self.beta1,
+                            beta2=self.beta2, n_critic=self.n_critic, label_smoothing=self.label_smoothing,
+                            r1_gamma=self.r1_gamma, gp_lambda=self.gp_lambda, clip_value=self.clip_value)
 
 
 LIVE_FIELDS = {"loss", "optimizer_d", "lr_d", "optimizer_g", "lr_g", "beta1", "beta2", "n_critic", "batch_size",
@@ -195,9 +210,8 @@ class SubStep:
 
 
 def _optimizer(kind: str, params, lr: float, s: PlaygroundSettings):
-    if kind == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr, betas=(s.beta1, s.beta2))
+    """Plain SGD (no momentum) or per-tensor Adam: nets this small gain nothing from a fused kernel."""
+    return make_optimizer(kind, params, lr, (s.beta1, s.beta2), torch.device("cpu"), fused=False)
 
 
 def _locked(method):
@@ -229,11 +243,12 @@ class Playground:
         points = make_pointset(s.dataset, custom)
         self.settings, self.custom_points, self.points = s, custom, points
         self.extent = float(points.extent)
-        self.loss = LOSSES[s.loss]
         self.rng = torch.Generator().manual_seed(s.seed)
-        self.G, self.D = build_models(s.run_config(), 0, 0)
-        self.opt_d = _optimizer(s.optimizer_d, self.D.parameters(), s.lr_d, s)
-        self.opt_g = _optimizer(s.optimizer_g, self.G.parameters(), s.lr_g, s)
+        cfg = s.run_config()
+        G, D = build_models(cfg, 0, 0)
+        self.gan = GAN(cfg, G, D, "cpu", self.rng, opt_d=_optimizer(s.optimizer_d, D.parameters(), s.lr_d, s),
+                       opt_g=_optimizer(s.optimizer_g, G.parameters(), s.lr_g, s))
+        self.gan.joint_d = False  # D scores real and fake in two calls, as the playground always has (same numbers)
         self.iteration = self.d_steps = self.g_steps = 0
         self.history: deque = deque(maxlen=5000)  # rows of {iteration, d_steps, g_steps, d_loss, g_loss}
         self._acc = torch.zeros(2)
@@ -256,83 +271,55 @@ class Playground:
             self.reset(settings, custom)
             return True
         self.settings, self.custom_points = settings, custom
-        self.loss = LOSSES[settings.loss]
-        for opt, kind, lr, net in ((self.opt_d, "optimizer_d", "lr_d", self.D), (self.opt_g, "optimizer_g", "lr_g", self.G)):
-            rebuild = getattr(old, kind) != getattr(settings, kind) or (
-                getattr(settings, kind) == "adam" and (old.beta1, old.beta2) != (settings.beta1, settings.beta2))
+        gan = self.gan
+        gan.cfg, gan.loss = settings.run_config(), LOSSES[settings.loss]
+        for role, net in (("d", gan.D), ("g", gan.G)):
+            kind, lr = getattr(settings, f"optimizer_{role}"), getattr(settings, f"lr_{role}")
+            rebuild = getattr(old, f"optimizer_{role}") != kind or (
+                kind == "adam" and (old.beta1, old.beta2) != (settings.beta1, settings.beta2))
             if rebuild:
-                new = _optimizer(getattr(settings, kind), net.parameters(), getattr(settings, lr), settings)
-                if net is self.D:
-                    self.opt_d = new
-                else:
-                    self.opt_g = new
+                setattr(gan, f"opt_{role}", _optimizer(kind, net.parameters(), lr, settings))
             else:
-                for group in opt.param_groups:
-                    group["lr"] = getattr(settings, lr)
+                for group in getattr(gan, f"opt_{role}").param_groups:
+                    group["lr"] = lr
         return False
 
     # ------------------------------------------------------------------ pieces
+    @property
+    def G(self) -> torch.nn.Module:
+        return self.gan.G
+
+    @property
+    def D(self) -> torch.nn.Module:
+        return self.gan.D
+
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        g = generator or self.rng
-        if self.settings.noise == "uniform":
-            return torch.rand(n, self.settings.z_dim, generator=g).mul_(2).sub_(1)
-        return torch.randn(n, self.settings.z_dim, generator=g)
+        return self.gan.noise(n, generator)
 
     def real_batch(self, n: int | None = None) -> torch.Tensor:
         return self.points.sample(n or self.settings.batch_size, self.rng)
-
-    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """D's loss with its regularisers, plus the raw scores (for the slow-motion view)."""
-        s = self.settings
-        if s.r1_gamma:
-            real = real.detach().requires_grad_(True)
-        d_real, d_fake = self.D(real), self.D(fake)
-        loss = self.loss.d(d_real, d_fake, 1.0 - s.label_smoothing)
-        if self.loss.gradient_penalty:
-            loss = loss + s.gp_lambda * gradient_penalty(self.D, real.detach(), fake.detach(), generator=self.rng)
-        if s.r1_gamma:
-            loss = loss + 0.5 * s.r1_gamma * r1_penalty(d_real, real)
-        return loss, d_real, d_fake
-
-    def _after_d_update(self) -> None:
-        if self.loss.clip_weights:
-            with torch.no_grad():
-                for p in self.D.parameters():
-                    p.clamp_(-self.settings.clip_value, self.settings.clip_value)
 
     # ------------------------------------------------------------------ stepping
     @_locked
     def step_d(self) -> torch.Tensor:
         """One update of D on a fresh real batch and a fresh batch of fakes."""
         n = self.settings.batch_size
-        with torch.no_grad():
-            fake = self.G(self.noise(n))
-        loss, _, _ = self.d_loss(self.real_batch(n), fake)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
-        self._after_d_update()
+        z = self.noise(n)  # noise before the real batch: the order every playground number was measured with
+        loss = self.gan.d_step(self.real_batch(n), z=z).loss
         self.d_steps += 1
-        self._acc[0] += loss.detach()
+        self._acc[0] += loss
         self._acc_n[0] += 1
-        return loss.detach()
+        return loss
 
     @_locked
     def step_g(self) -> torch.Tensor:
-        """One update of G against the current D. autograd.grad asks for G's gradients only, so D's weights
-        get none and no requires_grad flag is ever flipped (an interrupted step cannot leave D frozen)."""
-        loss = self.loss.g(self.D(self.G(self.noise(self.settings.batch_size))))
-        params = list(self.G.parameters())
-        for p, g in zip(params, torch.autograd.grad(loss, params)):
-            p.grad = g
-        self.opt_g.step()
-        self._count_g(loss)
-        return loss.detach()
-
-    def _count_g(self, loss: torch.Tensor) -> None:
+        """One update of G against the current D."""
+        real = self.real_batch() if self.gan.loss.relativistic else None
+        loss = self.gan.g_step(real=real)
         self.g_steps += 1
-        self._acc[1] += loss.detach()
+        self._acc[1] += loss
         self._acc_n[1] += 1
+        return loss
 
     @_locked
     def step(self) -> None:
@@ -377,26 +364,27 @@ class Playground:
 
         Both gradients are taken before either update, so each picture shows exactly what its network saw;
         `show` caps how many points each stage carries for drawing."""
-        s, loss_info = self.settings, self.loss
+        s, gan = self.settings, self.gan
         z = self.noise(s.batch_size)
         real = self.real_batch()
         surface_before = d_surface(self.D, s.loss, self.extent)
         fake = self.G(z)
-        loss_d, d_real, d_fake = self.d_loss(real, fake.detach())
-        loss_g = loss_info.g(self.D(fake))
+        loss_d, d_real, d_fake = gan.d_loss(real, fake.detach())
+        loss_g = gan.g_loss(fake, real=real)
         g_params = list(self.G.parameters())
         grads = torch.autograd.grad(loss_g, [fake, *g_params], retain_graph=False)
         x_grad, g_grads = grads[0], grads[1:]
-        self.opt_d.zero_grad(set_to_none=True)
+        gan.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         d_grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self.D.parameters()])))
         g_grad_norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in g_grads])))
-        self.opt_d.step()
-        self._after_d_update()
-        self.opt_g.zero_grad(set_to_none=True)
+        gan.opt_d.step()
+        if gan.loss.clip_weights:
+            gan.clip_weights()
+        gan.opt_g.zero_grad(set_to_none=True)
         for p, g in zip(g_params, g_grads):
             p.grad = g
-        self.opt_g.step()
+        gan.opt_g.step()
         with torch.no_grad():
             fake_after = self.G(z)
         self.d_steps += 1
@@ -407,7 +395,7 @@ class Playground:
         self.flush()
 
         np_ = lambda t: t.detach()[:show].numpy().copy()  # noqa: E731
-        prob = loss_info.scores == "probability"
+        prob = gan.loss.scores == "probability"
         score_word = "the probability that it is real (sigmoid of D's logit)" if prob else \
             "a critic score (higher means 'looks more real'; not a probability)"
         noise_words = f"{'N(0, 1)' if s.noise == 'gaussian' else 'U(-1, 1)'} noise in {s.z_dim}-D"
@@ -456,7 +444,7 @@ class Playground:
         out = {"iteration": self.iteration, "d_steps": self.d_steps, "g_steps": self.g_steps,
                "d_loss": last.get("d_loss"), "g_loss": last.get("g_loss")}
         out.update(kl_js(real, fake, self.extent))
-        push = gradient_field(self.G, self.D, self.settings.loss, self.eval_z[:256])["direction"]
+        push = gradient_field(self.G, self.D, self.settings.loss, self.eval_z[:256], self.eval_real)["direction"]
         out["g_push"] = float(np.linalg.norm(push, axis=1).mean())  # ≈ 0: G gets no signal (vanishing gradients)
         if self.points.centres is not None:
             out.update(mode_metrics(fake, self.points.centres.numpy(), self.points.sigma))
@@ -476,7 +464,7 @@ class Playground:
             "fake": self.generate(self.eval_z[:500]),
             "surface": d_surface(self.D, s.loss, self.extent, heatmap_n),
             "manifold": generator_manifold(self.G, s.z_dim, s.noise),
-            "gradients": gradient_field(self.G, self.D, s.loss, self.eval_z[:arrows]),
+            "gradients": gradient_field(self.G, self.D, s.loss, self.eval_z[:arrows], self.eval_real),
             "density": self.true_density(),
         }
 
@@ -524,14 +512,19 @@ def generator_manifold(G, z_dim: int, noise: str, lines: int = 11, points: int =
     return out
 
 
-def gradient_field(G, D, loss: str, z: torch.Tensor) -> dict:
-    """Where G pushes its points: −∇x of G's per-sample loss at x = G(z), for each z.
+def gradient_field(G, D, loss: str, z: torch.Tensor, real: torch.Tensor | None = None) -> dict:
+    """Where G pushes its points: −∇x of G's per-sample loss at x = G(z), for each z (a relativistic loss pairs
+    each with a point of `real`).
 
     The loss functions average over the batch, so the gradient of the mean is scaled back by N."""
+    info = LOSSES[loss]
     with torch.no_grad():
         x = G(z).detach().requires_grad_(True)  # detach: a new leaf even when G returns its input
+        partner = D(real[:len(z)]) if info.relativistic else None
     with torch.enable_grad():
-        (grad,) = torch.autograd.grad(LOSSES[loss].g(D(x)), x)  # w.r.t. x only: D's weights are left alone
+        scores = D(x)
+        g_loss = info.g(scores, partner) if info.relativistic else info.g(scores)
+        (grad,) = torch.autograd.grad(g_loss, x)  # w.r.t. x only: D's weights are left alone
     return {"points": x.detach().numpy(), "direction": (-grad * x.shape[0]).numpy()}
 
 

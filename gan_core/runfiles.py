@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -19,10 +20,13 @@ import math
 import os
 import re
 import socket
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .errors import StudioError
 
 METRIC_COLUMNS = ["step", "wall_time", "d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g",
                   "lr_d", "lr_g", "images_per_s", "fid", "modes_covered", "confidence", "label_accuracy", "diversity",
@@ -32,7 +36,7 @@ RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 HOST = socket.gethostname()
 
 
-class RunBusy(RuntimeError):
+class RunBusy(StudioError, RuntimeError):
     """Another live process or thread is already writing this run."""
 
 
@@ -55,16 +59,24 @@ def new_run_id(root: Path, label: str) -> str:
     return run_id
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write to a temp file in the same folder, then rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+@contextlib.contextmanager
+def atomic_file(path: Path):
+    """A temp path in `path`'s folder to write to; renamed onto `path` when the block ends, so readers never see
+    half a file. The one way GAN Studio replaces a file (JSON, checkpoints, evaluator weights)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{time.monotonic_ns()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:  # a full disk: the old file stays whole and no temp file is left taking space
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    with atomic_file(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
 
 
 def remove_temp_files(run_dir: Path) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import runfiles as rf
 from .config import ConfigError, RunConfig
+from .device import device_label
 from .losses import LOSSES
 from .threads import torch_threads
 
@@ -52,6 +53,7 @@ class RunSnapshot:
     checkpoints: list[str]
     live_here: bool  # trained by a thread of this process
     run_dir: str = ""
+    precision: str = ""  # what the run trains in and why ("fp32 — auto: no AMX")
     extra: dict = field(default_factory=dict)
 
 
@@ -81,9 +83,9 @@ class RunRecord:
             self._status_written = time.monotonic()
         rf.atomic_write(self.dir / "status.json", data)
 
-    def heartbeat(self, trainer) -> None:
+    def heartbeat(self, step: int, elapsed: float) -> None:
         with self.lock:
-            self.status.update(step=trainer.step, elapsed=round(trainer.elapsed, 3))
+            self.status.update(step=step, elapsed=round(elapsed, 3))
             if time.monotonic() - self._status_written < 1.0:
                 return
         self.set_status()
@@ -119,7 +121,7 @@ class RunRecord:
             old.unlink(missing_ok=True)
         self.set_status(last_checkpoint=path.name, checkpoint_step=step)
 
-    def poll_control(self, trainer) -> None:
+    def poll_control(self, controls) -> None:
         """Apply a pause/resume/stop request another process left in control.json."""
         path = self.dir / "control.json"
         if not path.exists():
@@ -128,11 +130,11 @@ class RunRecord:
         path.unlink(missing_ok=True)
         command = request.get("command")
         if command == "pause":
-            trainer.request_pause()
+            controls.request_pause()
         elif command == "resume":
-            trainer.request_resume()
+            controls.request_resume()
         elif command == "stop":
-            trainer.request_stop()
+            controls.request_stop()
 
     def release(self) -> None:
         rf.release_writer_lock(self.dir)
@@ -259,7 +261,7 @@ class RunRecord:
             score_kind=LOSSES[loss].scores if loss in LOSSES else "critic", metrics=metrics, grid_steps=steps,
             latest_grid=self.grid(latest) if latest is not None else None, latest_grid_step=latest,
             events=events, device=s.get("device", ""), checkpoints=[p.name for p in rf.list_checkpoints(self.dir)],
-            live_here=self.live_here(), run_dir=str(self.dir), extra={"eval": self.evaluation()})
+            live_here=self.live_here(), run_dir=str(self.dir), precision=s.get("precision", ""), extra={"eval": self.evaluation()})
 
     def evaluation(self) -> dict | None:
         """The latest quality evaluation (eval.json, see live_eval.py), None before the first one."""
@@ -324,6 +326,13 @@ class RunStore:
     def checkpoints(self, run_id: str) -> list[Path]:
         return rf.list_checkpoints(self._record(run_id).dir)
 
+    def grid_png(self, run_id: str, step: int) -> bytes:
+        """The saved sample grid of `step` as PNG bytes (for downloads)."""
+        return rf.grid_path(self._record(run_id).dir, step).read_bytes()
+
+    def metrics_csv(self, run_id: str) -> bytes:
+        return (self._record(run_id).dir / "metrics.csv").read_bytes()
+
     def config(self, run_id: str) -> RunConfig:
         return RunConfig.from_dict(self._record(run_id).config)
 
@@ -333,7 +342,7 @@ class RunStore:
 
         `hooks` go into trainer.hooks before the thread starts, so a test's hook sees every iteration.
         Anything wrong raises before a folder or a thread exists (ConfigError, DatasetError, ValueError)."""
-        from .trainer import Trainer, device_label
+        from .trainer import Trainer
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
         trainer = Trainer(cfg)
@@ -351,7 +360,7 @@ class RunStore:
                 rec = RunRecord(run_id, run_dir)
                 rec.set_status(status="starting", step=0, elapsed=0.0, message="", started_at=time.time(),
                                pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
-                               precision="bf16" if trainer.bf16 else "fp32")
+                               precision=trainer.precision.label)
             except BaseException:  # a full or read-only disk: no half-made run folder left behind
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
@@ -396,8 +405,8 @@ class RunStore:
     @torch_threads(1)  # the checkpoint is read on the caller's thread: no OpenMP pool left there (threads.py)
     def continue_run(self, run_id: str, **changes) -> None:
         """Restart training from the newest checkpoint; `changes` (e.g. steps=...) extend or adjust the config."""
-        from .checkpoint import CheckpointError, load_training_state
-        from .trainer import Trainer, device_label
+        from .checkpoint import CheckpointError
+        from .trainer import Trainer
         rec = self._record(run_id)
         with self._lock:
             if rec.live_here():
@@ -411,7 +420,7 @@ class RunStore:
                 raise CheckpointError(f"run {run_id} has no checkpoint to resume from")
             cfg = RunConfig.from_dict({**rec.config, **changes}).validate()
             trainer = Trainer(cfg)
-            load_training_state(ckpts[-1], trainer)
+            trainer.resume_from(ckpts[-1])
             if trainer.done():
                 raise ConfigError({"steps": f"run {run_id} already reached its end at step {trainer.step}; "
                                             f"raise steps or max_seconds to train further"})
@@ -432,7 +441,8 @@ class RunStore:
                     rec._tail_metrics()
                 trainer.notes.insert(0, f"resumed from {ckpts[-1].name} at step {trainer.step}")
                 rec.set_status(status="starting", step=trainer.step, elapsed=trainer.elapsed, message="",
-                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device))
+                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
+                               precision=trainer.precision.label)
             except BaseException:  # e.g. a full disk: the run stays resumable later, not locked by this process
                 rec.release()
                 raise

@@ -1,5 +1,5 @@
-"""Which threads may use a pool of OpenMP threads: only the training thread. And whether a dashboard shares the
-process (then light nets leave it a core: trainer.cpu_threads).
+"""Which threads may use a pool of OpenMP threads (only training threads), how runs share the cores, and how a run
+finds the thread count the machine actually rewards (AdaptiveThreads).
 
 GNU OpenMP (PyTorch's on Linux) spins briefly before a waiting thread sleeps, which is what makes many small
 parallel ops fast. Once a process holds more pooled threads than cores it cuts that spin to ~100 iterations, and a
@@ -10,6 +10,8 @@ dashboard script, the evaluation worker) throttles the training thread's own: cl
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 
 import torch
 
@@ -32,14 +34,129 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-_dashboard = False
+# ---------------------------------------------------------------------- sharing the cores
+_runs_here = 0
+_runs_lock = threading.Lock()
 
 
-def serve_dashboard_here() -> None:
-    """Called by the dashboard's script: its server threads (websocket, page runs) compete with training for cores."""
-    global _dashboard
-    _dashboard = True
+def usable_cores() -> int:
+    """Cores this process may use (its affinity mask), divided among torchrun's processes on this node."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
-def dashboard_in_process() -> bool:
-    return _dashboard
+@contextlib.contextmanager
+def training_run():
+    """Count a run as training in this process while the block runs (the dashboard's store may train several)."""
+    global _runs_here
+    with _runs_lock:
+        _runs_here += 1
+    try:
+        yield
+    finally:
+        with _runs_lock:
+            _runs_here -= 1
+
+
+def runs_training_here() -> int:
+    return _runs_here
+
+
+def core_share() -> int:
+    """One run's share of the cores: runs in one process split them, so their OpenMP pools never hold more threads
+    than there are cores (beyond that libgomp stops spin-waiting and every barrier sleeps)."""
+    return max(1, usable_cores() // max(1, _runs_here))
+
+
+def idle_cpu_ticks() -> tuple[int, int] | None:
+    """(idle, total) CPU ticks of the whole machine since boot (Linux /proc/stat), None elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; user..steal
+
+
+class IdleCores:
+    """How many cores nobody used between two calls (other processes included): a pool only helps if they exist."""
+
+    def __init__(self):
+        self.cores = os.cpu_count() or 1
+        self._last = idle_cpu_ticks()
+
+    def since_last(self) -> float | None:
+        now = idle_cpu_ticks()
+        last, self._last = self._last, now
+        if now is None or last is None or now[1] <= last[1]:
+            return None
+        return self.cores * (now[0] - last[0]) / (now[1] - last[1])
+
+
+class AdaptiveThreads:
+    """Picks a run's intra-op thread count from what the machine actually gives it, fed timings of ~1-s spans.
+
+    On a busy machine a pool of N threads waits at every barrier for whichever thread the OS descheduled (fast-mnist
+    beside other work: 5-70 images/s on 2 threads against ~200-400 on one), while one thread never waits. So: time
+    at least `probe_seconds` at 1 thread; if the machine had cores to spare meanwhile (`idle_cores`, when known),
+    time as much at the ceiling (the run's share of the cores) and keep the faster, else stay on 1 without paying
+    for a probe that can only lose. Probe again after `recheck_seconds` (doubled while the answer stays the same, up
+    to `max_recheck_seconds`, and at least `probe_cost` times the span a losing pool took, so probing costs ~10%),
+    at once when the share changes, and when the kept pool's rate falls below `drop` of what it measured (the
+    machine became busy). Pure logic: no clock, no torch; the trainer measures and applies the count.
+    """
+
+    def __init__(self, ceiling: int, probe_seconds: float = 1.0, recheck_seconds: float = 20.0,
+                 max_recheck_seconds: float = 160.0, drop: float = 0.5, probe_cost: float = 10.0):
+        self.probe_seconds, self.base_recheck, self.max_recheck, self.drop, self.probe_cost = \
+            probe_seconds, recheck_seconds, max_recheck_seconds, drop, probe_cost
+        self.recheck = recheck_seconds
+        self.rates: dict[int, float] = {}  # images/s measured per thread count in the latest probe
+        self.chosen: int | None = None
+        self.busy_cores = False  # the latest probe skipped the pool: no core was free
+        self._start_probe(ceiling)
+
+    def _start_probe(self, ceiling: int) -> None:
+        self.ceiling = max(1, ceiling)
+        self._todo = [1] if self.ceiling == 1 else [1, self.ceiling]
+        self.rates, self._spans = {}, {}
+        self.threads = self._todo[0]
+        self._window = [0.0, 0.0, 0.0, 0.0]  # seconds, images, idle core-seconds, seconds with idle known
+
+    def observe(self, seconds: float, images: float, ceiling: int, idle_cores: float | None = None) -> int:
+        """A span ran at `self.threads`; returns the count for the next one."""
+        if ceiling != self.ceiling:  # a run started or ended beside this one
+            self._start_probe(ceiling)
+            return self.threads
+        w = self._window
+        w[0] += seconds
+        w[1] += images
+        if idle_cores is not None:
+            w[2] += idle_cores * seconds
+            w[3] += seconds
+        if w[0] < self.probe_seconds:
+            return self.threads
+        span, rate, idle = w[0], w[1] / w[0], (w[2] / w[3] if w[3] else None)
+        self._window = [0.0, 0.0, 0.0, 0.0]
+        if self._todo:  # probing: this span measured one candidate
+            n = self._todo.pop(0)
+            self.rates[n], self._spans[n] = rate, span
+            self.busy_cores = bool(self._todo) and idle is not None and idle < 0.5 * (self._todo[0] - 1)
+            if self._todo and not self.busy_cores:
+                self.threads = self._todo[0]
+                return self.threads
+            self._todo = []
+            best = max(self.rates, key=self.rates.get)
+            self.recheck = min(self.recheck * 2, self.max_recheck) if best == self.chosen else self.base_recheck
+            losing_pools = [self._spans[k] for k in self.rates if k != best and k > 1]
+            self.recheck = max([self.recheck] + [self.probe_cost * s for s in losing_pools])
+            self.chosen = self.threads = best
+            self._held = 0.0
+            return self.threads
+        self._held += span
+        if self.threads > 1 and rate < self.drop * self.rates[self.threads]:  # the machine became busy
+            self.recheck = self.base_recheck
+            self._start_probe(self.ceiling)
+        elif self._held >= self.recheck:
+            self._start_probe(self.ceiling)
+        return self.threads

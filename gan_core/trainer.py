@@ -1,138 +1,61 @@
-"""One training iteration, readable top to bottom, and the stoppable loop a background thread runs.
+"""The training loop, readable top to bottom, over one GAN (gan.py): schedule, logging, control and checkpoint
+cadence; the maths of an update lives in the GAN.
 
-The loop never talks to a UI: it writes rows, grids, notes and status to a run record (see store.py),
-and reads pause/stop requests from threading.Events. Metrics are accumulated on the device and read
-back once every `log_every` iterations, so there is no host sync per step.
+The loop never talks to a UI: it writes rows, grids, notes and status to a RunSink (the store's RunRecord, or a
+DDP rank's RankRecord) and reads pause/stop requests from threading.Events. Metrics are accumulated on the device
+and read back once every `log_every` iterations, so there is no host sync per step.
 """
 from __future__ import annotations
 
 import contextlib
-import copy
 import errno
 import math
-import os
 import threading
 import time
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from torchvision.utils import make_grid
 
+from . import distributed
+from .checkpoint import load_training_state, save_training_state
 from .config import RunConfig
 from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
+from .device import choose_precision, cpu_threads, resolve_device
+from .gan import build_gan, grad_norm
 from .health import point_modes
-from . import distributed
 from .live_eval import LiveEvaluation
-from .threads import dashboard_in_process, torch_threads
-from .losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
-from .models import build_models, image_size_for, use_generator
-
-FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed grid noise comes from its own stream, identical on every device
+from .models import image_size_for
+from .threads import AdaptiveThreads, IdleCores, torch_threads, training_run
 
 
 class Diverged(RuntimeError):
     pass
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` → CUDA if present, else Apple MPS, else CPU. An unavailable explicit choice raises."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: CUDA was requested but no CUDA GPU is available; use `auto` or `cpu`")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device: MPS was requested but is not available here; use `auto` or `cpu`")
-    return torch.device(name)
+class Controls(Protocol):
+    def request_pause(self) -> None: ...
+    def request_resume(self) -> None: ...
+    def request_stop(self) -> None: ...
 
 
-def device_label(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"GPU: {torch.cuda.get_device_name(device)}"
-    return {"mps": "Apple GPU (MPS)"}.get(device.type, "CPU")
+class RunSink(Protocol):
+    """Everything the loop writes to: the store's RunRecord (runs/<id>/ and memory) or a DDP rank's RankRecord."""
+    run_id: str
+    dir: Path
 
-
-def bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")() in ("AVX512", "AMX")) or \
-            torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    return False
-
-
-def bf16_is_slow(device: torch.device) -> bool:
-    """A CPU with AVX512-BF16 but no AMX tiles: bf16 autocast measured about half fp32's speed there
-    (benchmarks/throughput.py), because every cast costs more than the narrower maths saves."""
-    return device.type == "cpu" and not getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-
-
-def make_optimizer(params, cfg: RunConfig, lr: float, device: torch.device):
-    """Adam as one fused kernel over all tensors where the device has it (CPU, CUDA): the fastest of fused,
-    foreach and per-tensor in benchmarks/throughput.py; foreach elsewhere."""
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=cfg.beta1)
-    impl = {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
-    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), **impl)
-
-
-def _uncompiled(module: torch.nn.Module) -> torch.nn.Module:
-    """The eager module behind a torch.compile wrapper, also when a DDP wrapper sits around the compiled one."""
-    if hasattr(module, "_orig_mod"):
-        return module._orig_mod
-    inner = getattr(module, "module", None)
-    if inner is not None and hasattr(inner, "_orig_mod"):
-        module.module = inner._orig_mod
-    return module
-
-
-LIGHT_MFLOPS = 10.0  # G + D forward MFLOPs per image below which a step counts as light (see cpu_threads)
-
-
-def cpu_threads(cfg: RunConfig, light: bool | None = None) -> int:
-    """Intra-op threads for a CPU run: the config's, else this process's share of the cores (torchrun splits them
-    among its local processes), halved for light nets (`light`; default: MLPs) in a process that also serves the
-    dashboard. A light step (classic-mlp 1.1, fast-mnist 4.8 MFLOP/image) is many small ops whose OpenMP barriers
-    stall whenever another thread takes a core; heavy conv nets are compute-bound and gain from every core anyway.
-    Measured on a 2-core CPU, 2 threads vs 1: headless with live evaluation (benchmarks/throughput.py --sections
-    threads) classic-mlp 17.8k vs 13.2k images/s, fast-mnist 2.76k vs 1.63k, classic-dcgan 645 vs 334; in the
-    dashboard (benchmarks/sessions.py) classic-mlp 5.1k vs 13.5k unwatched and 1.1k vs 8.6k with 5 viewers,
-    classic-dcgan 381 vs 278 with 3 viewers."""
-    if cfg.threads:
-        return cfg.threads
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
-    share = max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
-    if light is None:
-        light = cfg.arch in ("mlp", "mlp2d")
-    return max(1, share // 2) if light and dashboard_in_process() else share
-
-
-@torch.no_grad()
-@torch_threads(1)  # any thread may ask (threads.py)
-def forward_mflops(G: torch.nn.Module, D: torch.nn.Module, z_dim: int, device) -> float:
-    """MFLOPs of G then D on one image (eval mode, counted on two), to size a step's work without timing it."""
-    from torch.utils.flop_counter import FlopCounterMode
-    modes = G.training, D.training
-    G.eval()
-    D.eval()
-    try:
-        y = torch.zeros(2, dtype=torch.long, device=device) if G.num_classes else None
-        with FlopCounterMode(display=False) as counter:
-            D(G(torch.zeros(2, z_dim, device=device), y), y)
-    finally:
-        G.train(modes[0])
-        D.train(modes[1])
-    return counter.get_total_flops() / 2 / 1e6
-
-
-def grad_norm(module: torch.nn.Module) -> torch.Tensor:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return torch.zeros((), device=next(module.parameters()).device)
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    def set_status(self, **changes) -> None: ...
+    def heartbeat(self, step: int, elapsed: float) -> None: ...
+    def note(self, message: str) -> None: ...
+    def add_metrics(self, rows: list[dict]) -> None: ...
+    def add_grid(self, step: int, image: np.ndarray) -> None: ...
+    def grid_steps(self) -> list[int]: ...
+    def checkpoint_path(self, step: int) -> Path: ...
+    def checkpoint_saved(self, step: int, path: Path) -> None: ...
+    def poll_control(self, controls: Controls) -> None: ...
+    def release(self) -> None: ...
 
 
 def points_image(real: np.ndarray, fake: np.ndarray, extent: float, size: int = 320) -> np.ndarray:
@@ -160,50 +83,35 @@ def points_image(real: np.ndarray, fake: np.ndarray, extent: float, size: int = 
 
 
 class Trainer:
-    """Everything one run needs: data, G, D, optimisers, fixed noise, and the loop."""
+    """One run: its data, its GAN, the fixed-noise grid, and the loop."""
 
     @torch_threads(1)  # built on the caller's thread (the UI's, the CLI's main): no OpenMP pool left there (threads.py)
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg.validate()
-        self.dist = distributed.current()  # DDP hook: None unless torchrun started this process (distributed.py)
-        self.device = distributed.local_device(resolve_device(cfg.device))  # DDP hook: cuda:LOCAL_RANK per rank
-        self.loss = LOSSES[cfg.loss]
+        self.dist = distributed.current()  # DDP: None unless torchrun started this process (distributed.py)
+        self.device = distributed.local_device(resolve_device(cfg.device))  # DDP: cuda:LOCAL_RANK per rank
         self.notes: list[str] = []
-        self.rng = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        rng = torch.Generator(device=self.device).manual_seed(cfg.seed)
         info = dataset_info(cfg.dataset)
         if cfg.is_2d:
             self.points = load_points(cfg.dataset)
-            self.batches = PointBatches(self.points, self.rng, self.device)
-            self.channels, self.num_classes = 0, 0
+            self.batches = PointBatches(self.points, rng, self.device)
+            channels, num_classes = 0, 0
         else:
             self.points = None
-            self.channels = cfg.channels or info.channels
-            data = load_images(cfg.dataset, cfg.data_root, image_size_for(cfg), self.channels, self.device)
+            channels = cfg.channels or info.channels
+            data = load_images(cfg.dataset, cfg.data_root, image_size_for(cfg), channels, self.device)
             self.notes += data.notes
-            self.batches = ImageBatches(data, self.rng)
-            self.num_classes = data.num_classes
-        self.G, self.D = build_models(cfg, self.channels, self.num_classes)
-        use_generator(self.D, self.rng)  # dropout masks from the run's own seeded stream (determinism)
-        self.G.to(self.device)
-        self.D.to(self.device)
-        if self.device.type == "cpu" and any(isinstance(m, torch.nn.Conv2d) for m in self.D.modules()):
-            for net in (self.G, self.D):  # oneDNN's own layout: no reorder around each conv (1.1× on dcgan32, dcgan28)
-                net.to(memory_format=torch.channels_last)
-        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema else None
-        self.opt_g = make_optimizer(self.G.parameters(), cfg, cfg.lr_g, self.device)
-        self.opt_d = make_optimizer(self.D.parameters(), cfg, cfg.lr_d, self.device)
-        self.bf16 = cfg.precision == "bf16"
-        if self.bf16 and not bf16_supported(self.device):
-            self.bf16 = False
-            self.notes.append(f"bf16 is not supported on this {self.device.type}; training in fp32 instead")
-        elif self.bf16 and bf16_is_slow(self.device):
-            self.notes.append("bf16 on this CPU (no AMX) is usually slower than fp32; it saves memory, not time")
-        self.G_fwd, self.D_fwd = self.G, self.D
+            self.batches = ImageBatches(data, rng)
+            num_classes = data.num_classes
+        self.precision = choose_precision(cfg.precision, self.device)  # auto: bf16 only where the hardware has it
+        self.notes += [self.precision.note] if self.precision.note else []
+        self.gan = build_gan(cfg, channels, num_classes, self.device, rng, self.precision.bf16)
+        self._compile_unproven = False  # torch.compile really happens in the first iteration: see train_iteration
         if cfg.compile:
-            self._try_compile()
-        fixed = torch.Generator().manual_seed(cfg.seed + FIXED_NOISE_SEED_OFFSET)
-        self.fixed_z = self._noise(cfg.grid_size, fixed, "cpu").to(self.device)
-        self.fixed_y = (torch.arange(cfg.grid_size) % self.num_classes).to(self.device) if self.G.num_classes else None
+            note = self.gan.compile()
+            self.notes += [note] if note else []
+            self._compile_unproven = note is None
         # Progress and control
         self.step = 0
         self.elapsed = 0.0  # seconds spent training (pauses excluded)
@@ -211,31 +119,18 @@ class Trainer:
         self.message = ""
         self.stop_event, self.pause_event, self._wake = threading.Event(), threading.Event(), threading.Event()
         self.hooks: list = []  # callables (trainer) run after every iteration: tests inject faults here
-        self.record = None
+        self.record: RunSink | None = None
         self._acc = torch.zeros(5, device=self.device)
         self._g_step_flags = torch.tensor([0.0, 1.0], device=self.device)
-        # D scores real and fake in one call unless batch statistics (BatchNorm) would then mix the two batches
-        self.joint_d = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
         self._acc_iters = 0
-        self.evals = LiveEvaluation(self) if cfg.eval_every and not cfg.is_2d else None  # quality metrics, off-thread
-        distributed.attach(self)  # DDP hook: per-rank noise and shard, DDP wrappers, agreed stop/pause (else no-op)
+        self.thread_policy: AdaptiveThreads | None = None  # set when a CPU run with `threads: 0` starts
+        evaluate = cfg.eval_every and not cfg.is_2d and (self.dist is None or self.dist.is_main)
+        self.evals = LiveEvaluation(cfg, self.gan, channels) if evaluate else None  # quality metrics, off-thread
+        if self.dist is not None:  # DDP: per-rank noise and shard, DDP wrappers, stop/pause agreed by all ranks
+            self.batches = self.dist.attach(self.gan, self.batches, self.notes)
+            self.stop_event, self.pause_event = distributed.AgreedFlag(), distributed.AgreedFlag()
 
     # ------------------------------------------------------------------ pieces
-    def _noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        g = generator or self.rng
-        device = device or self.device
-        if self.cfg.noise == "uniform":
-            return torch.rand(n, self.cfg.z_dim, generator=g, device=device).mul_(2).sub_(1)
-        return torch.randn(n, self.cfg.z_dim, generator=g, device=device)
-
-    def _try_compile(self):
-        try:
-            self.G_fwd, self.D_fwd = torch.compile(self.G), torch.compile(self.D)
-            self._compile_unproven = True  # compilation really happens in the first iteration: see train_iteration
-        except Exception as e:  # no compiler, unsupported platform
-            self.G_fwd, self.D_fwd = self.G, self.D
-            self.notes.append(f"torch.compile unavailable ({type(e).__name__}: {e}); running eagerly")
-
     def _first_compiled_iteration(self) -> None:
         """torch.compile is lazy: a missing C++ compiler or Triton, or an unsupported op, only shows in the first
         forward/backward. Then the run goes on eagerly (that iteration again) with a note instead of failing."""
@@ -243,8 +138,7 @@ class Trainer:
         try:
             self.train_iteration()
         except Exception as e:
-            self.G_fwd, self.D_fwd = _uncompiled(self.G_fwd), _uncompiled(self.D_fwd)
-            self.D.requires_grad_(True)
+            self.gan.uncompile()
             reason = (str(e).strip().splitlines() or [""])[0][:200]
             note = f"torch.compile failed ({type(e).__name__}: {reason}); training eagerly instead"
             self.notes.append(note)
@@ -253,29 +147,33 @@ class Trainer:
             self.train_iteration()
 
     def cpu_threads(self) -> int:
-        """This run's intra-op thread count on a CPU (see cpu_threads: light nets beside the dashboard take half)."""
-        if self.cfg.threads or not dashboard_in_process():
-            return cpu_threads(self.cfg)
-        return cpu_threads(self.cfg, forward_mflops(self.G, self.D, self.cfg.z_dim, self.device) < LIGHT_MFLOPS)
+        """This run's intra-op thread count on a CPU, or with `threads: 0` the most it may take (device.cpu_threads)."""
+        return cpu_threads(self.cfg)
 
     def _use_cpu_threads(self) -> int:
-        """Set this thread's intra-op thread count for a CPU run (see cpu_threads); returns the count to restore."""
+        """Set this thread's intra-op thread count for a CPU run: the config's, or with `threads: 0` what the
+        adaptive policy starts on (threads.py); returns the count to restore."""
         if self.device.type != "cpu":
             return 0
         before = torch.get_num_threads()
-        torch.set_num_threads(self.cpu_threads())
+        self.thread_policy = None if self.cfg.threads else AdaptiveThreads(self.cpu_threads())
+        self._idle_cores = IdleCores()
+        torch.set_num_threads(self.cfg.threads or self.thread_policy.threads)
         return before
 
-    def _autocast(self):
-        if not self.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
-
-    def _instance_noise(self, x: torch.Tensor) -> torch.Tensor:
-        sigma = self.cfg.instance_noise * max(0.0, 1.0 - self.progress())
-        if sigma <= 0:
-            return x
-        return x + sigma * torch.randn(x.shape, generator=self.rng, device=x.device, dtype=x.dtype)
+    def _adapt_threads(self, seconds: float, images: int) -> None:
+        """Every ~second of training (not every log_every steps: on a busy machine ten steps on a pool may take
+        half a minute): tell the policy how the span went and follow its choice. Host clock and counts only: on a
+        CPU each step has finished when Python moves on, so no sync is needed."""
+        policy = self.thread_policy
+        chosen = policy.chosen
+        threads = policy.observe(seconds, images, self.cpu_threads(), self._idle_cores.since_last())
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        if policy.chosen != chosen and self.record is not None:
+            rates = ", ".join(f"{n} thread{'s' * (n > 1)} {r:,.0f}" for n, r in sorted(policy.rates.items()))
+            busy = "; no core free for more" if policy.busy_cores else ""
+            self.record.note(f"CPU threads: {policy.chosen} (images/s measured: {rates}{busy})")
 
     def progress(self) -> float:
         cfg = self.cfg
@@ -287,89 +185,43 @@ class Trainer:
         return min(1.0, max(parts)) if parts else 0.0
 
     def done(self) -> bool:
-        if self.dist is not None:  # DDP hook: ranks end together, on rank 0's clock
-            return self.dist.done(self)
-        return (self.cfg.steps and self.step >= self.cfg.steps) or \
-            (self.cfg.max_seconds and self.elapsed >= self.cfg.max_seconds)
+        if self.dist is not None:  # DDP: ranks end together, on rank 0's clock
+            return self.dist.done(self.step, self.cfg.steps)
+        return bool((self.cfg.steps and self.step >= self.cfg.steps) or
+                    (self.cfg.max_seconds and self.elapsed >= self.cfg.max_seconds))
+
+    def resume_from(self, path) -> None:
+        """Continue from a checkpoint of this run (same config): weights, optimisers, noise, step and clock."""
+        state = load_training_state(path, self.gan)
+        self.step, self.elapsed = state.step, state.elapsed
+        self.notes += state.notes
 
     # ------------------------------------------------------------------ one iteration
     def train_iteration(self) -> None:
         """n_critic D updates, then (every g_every-th iteration) one G update. Nothing here syncs with the host."""
-        if getattr(self, "_compile_unproven", False):
+        if self._compile_unproven:
             return self._first_compiled_iteration()
-        cfg, G, D, loss = self.cfg, self.G_fwd, self.D_fwd, self.loss
-        g_step = self.step % cfg.g_every == 0
-        reuse_fake = g_step and cfg.n_critic == 1  # as pytorch/examples dcgan: one G forward serves both updates
-        for k in range(cfg.n_critic):
+        cfg, gan = self.cfg, self.gan
+        gan.instance_sigma = cfg.instance_noise * max(0.0, 1.0 - self.progress())  # annealed to 0 over the run
+        g_update = self.step % cfg.g_every == 0
+        reuse_fake = g_update and cfg.n_critic == 1  # as pytorch/examples dcgan: one G forward serves both updates
+        for _ in range(cfg.n_critic):
             real, y = self.batches.sample(cfg.batch_size)
-            z = self._noise(cfg.batch_size)
-            with self._autocast():
-                if reuse_fake:
-                    fake = G(z, y)
-                else:
-                    with torch.no_grad():
-                        fake = G(z, y)
-                real_in = self._instance_noise(real)
-                if cfg.r1_gamma:
-                    real_in.requires_grad_(True)
-                fake_in = self._instance_noise(fake.detach())
-                if self.joint_d:  # one D call over [real; fake]: the same maths, bigger matmuls, no gradient adds
-                    both = D(torch.cat([real_in, fake_in.to(real_in.dtype)]), None if y is None else torch.cat([y, y]))
-                    d_real, d_fake = both.float().split(real_in.shape[0])
-                else:
-                    d_real = D(real_in, y).float()
-                    d_fake = D(fake_in, y).float()
-                loss_d = loss.d(d_real, d_fake, 1.0 - cfg.label_smoothing)
-                if loss.gradient_penalty:
-                    loss_d = loss_d + cfg.gp_lambda * gradient_penalty(D, real, fake.detach().to(real.dtype), y, self.rng)
-                if cfg.r1_gamma:
-                    loss_d = loss_d + 0.5 * cfg.r1_gamma * r1_penalty(d_real, real_in)
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.D.parameters(), cfg.grad_clip, foreach=True)
-            self.opt_d.step()
-            if loss.clip_weights:
-                with torch.no_grad():
-                    torch._foreach_clamp_min_(list(self.D.parameters()), -cfg.clip_value)
-                    torch._foreach_clamp_max_(list(self.D.parameters()), cfg.clip_value)
-
-        loss_g = torch.zeros((), device=self.device)
-        if g_step:
-            self.D.requires_grad_(False)  # G's update needs D's input gradient only, not D's weight gradients
-            with self._autocast():
-                if not reuse_fake:
-                    fake = G(self._noise(cfg.batch_size), y)
-                loss_g = loss.g(D(self._instance_noise(fake), y).float())
-            self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.G.parameters(), cfg.grad_clip, foreach=True)
-            self.opt_g.step()
-            self.D.requires_grad_(True)
-            if self.G_ema is not None:
-                self._update_ema()
-
+            d = gan.d_step(real, y, keep_fake=reuse_fake)
+        loss_g = gan.g_step(y, d.fake, real) if g_update else torch.zeros((), device=self.device)
         with torch.no_grad():
-            self._acc += torch.stack([loss_d.detach(), loss_g.detach(),
-                                      d_scores_for_display(d_real.detach(), cfg.loss).mean(),
-                                      d_scores_for_display(d_fake.detach(), cfg.loss).mean(),
-                                      self._g_step_flags[int(g_step)]])  # a device view: no host→device copy
+            self._acc += torch.stack([d.loss, loss_g, gan.loss.display(d.d_real).mean(),
+                                      gan.loss.display(d.d_fake).mean(),
+                                      self._g_step_flags[int(g_update)]])  # a device view: no host→device copy
         self._acc_iters += 1
         self.step += 1
-
-    @torch.no_grad()
-    def _update_ema(self):
-        ema_p, p = list(self.G_ema.parameters()), list(self.G.parameters())
-        torch._foreach_lerp_(ema_p, p, 1.0 - self.cfg.ema)
-        for eb, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            eb.copy_(b)
 
     # ------------------------------------------------------------------ reading results
     def read_metrics(self, seconds: float, images: int) -> dict:
         """The one host sync: averages since the last read, gradient norms, rates."""
-        packed = torch.cat([self._acc, grad_norm(self.D).reshape(1), grad_norm(self.G).reshape(1)])
-        if self.dist is not None:  # DDP hook: every rank's window, averaged (rank 0 writes the row)
+        gan = self.gan
+        packed = torch.cat([self._acc, grad_norm(gan.D).reshape(1), grad_norm(gan.G).reshape(1)])
+        if self.dist is not None:  # DDP: every rank's window, averaged (rank 0 writes the row)
             packed = self.dist.mean(packed)
         packed = packed.tolist()
         self._acc.zero_()
@@ -380,45 +232,35 @@ class Trainer:
             "d_loss": packed[0] / n, "g_loss": packed[1] / n_g if n_g else None,
             "d_real": packed[2] / n, "d_fake": packed[3] / n,
             "grad_norm_d": packed[5], "grad_norm_g": packed[6],
-            "lr_d": self.opt_d.param_groups[0]["lr"], "lr_g": self.opt_g.param_groups[0]["lr"],
+            "lr_d": gan.opt_d.param_groups[0]["lr"], "lr_g": gan.opt_g.param_groups[0]["lr"],
             "images_per_s": images / seconds if seconds > 0 else float("nan"),
         }
 
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Samples in [-1, 1] (EMA weights when enabled), G in eval mode so BatchNorm uses running stats."""
-        net = self.G_ema if self.G_ema is not None else self.G
-        was_training = net.training
-        net.eval()
-        try:
-            with self._autocast():
-                return net(z.to(self.device), None if y is None else y.to(self.device)).float()
-        finally:
-            net.train(was_training)
-
     def sample_image(self) -> np.ndarray:
         """The fixed-noise grid (images) or scatter (2-D) as uint8 HWC."""
-        x = self.generate(self.fixed_z, self.fixed_y)
+        gan = self.gan
+        x = gan.generate(gan.fixed_z, gan.fixed_y)
         if self.points is not None:
             real = self.points.sample(self.cfg.grid_size, torch.Generator(self.device).manual_seed(0)).cpu().numpy()
             return points_image(real, x.cpu().numpy(), self.points.extent)
-        nrow = 10 if self.fixed_y is not None else int(math.ceil(math.sqrt(x.shape[0])))
+        nrow = 10 if gan.fixed_y is not None else int(math.ceil(math.sqrt(x.shape[0])))
         grid = make_grid(x, nrow=nrow, padding=2, pad_value=-1.0)
         return grid.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-    def params_finite(self) -> bool:
-        return bool(torch.stack([p.isfinite().all() for p in self.G.parameters()] +
-                                [p.isfinite().all() for p in self.D.parameters()]).all())
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
         """Train until done or stopped. Ends with status finished / stopped / diverged / failed; never raises."""
-        if self.dist is not None:  # DDP hook: rank 0 writes through, other ranks write nothing; all poll control
-            self.record = self.dist.begin(self)
+        with training_run():  # counted while it trains: runs in one process split the cores (threads.py)
+            self._run()
+
+    def _run(self) -> None:
+        if self.dist is not None:  # DDP: rank 0 writes through, other ranks write nothing; all poll control
+            self.record = self.dist.begin(self.gan, self.batches, self.step, self.record)
         rec, cfg = self.record, self.cfg
         images = last_images = 0
         last_time = tick = time.perf_counter()
         threads_before = self._use_cpu_threads()
+        measured = self.elapsed, images  # the thread policy's span: training seconds (host clock), images
         try:
             self.status = "running"
             rec.set_status(status="running", message="")
@@ -427,7 +269,7 @@ class Trainer:
             if self.step == 0:
                 rec.add_grid(0, self.sample_image())
             if self.evals is not None:
-                self.evals.prepare(rec)  # the first run on a dataset trains its evaluator: not counted as training time
+                self.evals.prepare(rec, self.step)  # the first run on a dataset trains its evaluator: not training time
                 last_time = tick = time.perf_counter()
             while not self.done() and not self.stop_event.is_set():
                 if self.pause_event.is_set():
@@ -443,6 +285,9 @@ class Trainer:
                 self.elapsed += now - tick
                 tick = now
                 step = self.step
+                if self.thread_policy is not None and self.elapsed - measured[0] >= self.thread_policy.probe_seconds:
+                    self._adapt_threads(self.elapsed - measured[0], images - measured[1])
+                    measured = self.elapsed, images
                 if self.evals is not None and step % cfg.eval_every == 0 and not self.done():  # the end has its own
                     self.evals.submit(step, self.elapsed)  # copies G's weights; a worker thread measures them
                 sample_now = step % cfg.sample_every == 0
@@ -453,16 +298,16 @@ class Trainer:
                     if self.evals is not None:
                         row.update(self.evals.take())  # the latest finished evaluation, if any
                     if sample_now and self.points is not None:
-                        row.update(point_modes(self.generate(self.fixed_z).cpu().numpy(), self.points))
+                        row.update(point_modes(self.gan.generate(self.gan.fixed_z).cpu().numpy(), self.points))
                     rec.add_metrics([row])
                     if not row_is_finite(row):
                         raise Diverged(f"losses became NaN/Inf at step {step} (d_loss={row['d_loss']}, g_loss={row['g_loss']})")
-                    rec.heartbeat(self)
+                    rec.heartbeat(self.step, self.elapsed)
                     if sample_now:
                         rec.add_grid(step, self.sample_image())
                     if ckpt_now:
                         self._checkpoint()
-                    rec.poll_control(self)
+                    self._poll_control()
                     now = time.perf_counter()
                     self.elapsed += now - tick  # logging, grids and checkpoints count as training time
                     tick = now
@@ -475,7 +320,7 @@ class Trainer:
         except Exception as e:  # the run fails, the process lives on
             self.status, self.message = "failed", f"{type(e).__name__}: {e}"
             with contextlib.suppress(Exception):  # keep what was learned, if it is still sound
-                if self.step and self.params_finite():
+                if self.step and self.gan.params_finite():
                     self._checkpoint()
         finally:
             if threads_before:
@@ -499,19 +344,26 @@ class Trainer:
         self.stop_event.set()
         self._wake.set()
 
+    def _poll_control(self) -> None:
+        """Requests left in control.json; under DDP every rank then adopts rank 0's stop / pause / time-up."""
+        self.record.poll_control(self)
+        if self.dist is not None:
+            time_up = bool(self.cfg.max_seconds and self.elapsed >= self.cfg.max_seconds)
+            self.dist.agree(self.stop_event, self.pause_event, time_up)
+
     def _pause_until_resumed(self):
         self.status = "paused"
         self.record.set_status(status="paused", step=self.step, elapsed=self.elapsed)
         while self.pause_event.is_set() and not self.stop_event.is_set():
             self._wake.wait(0.5)
             self._wake.clear()
-            self.record.poll_control(self)
+            self._poll_control()
         self.status = "running"
         self.record.set_status(status="running")
 
     def _finish(self):
         """Last grid and checkpoint, whatever ended the run (unless the weights are no longer finite)."""
-        if not self.params_finite():
+        if not self.gan.params_finite():
             raise Diverged(f"weights became NaN/Inf by step {self.step}")
         final = self.evals.finish(self.step, self.elapsed) if self.evals is not None else {}  # the run's summary
         if self._acc_iters:
@@ -524,13 +376,12 @@ class Trainer:
         self._checkpoint()
 
     def _checkpoint(self):
-        from .checkpoint import save_training_state
-        if not self.params_finite():
+        if not self.gan.params_finite():
             raise Diverged(f"weights became NaN/Inf by step {self.step}")
-        if self.dist is not None and not self.dist.is_main:  # DDP hook: only rank 0 writes checkpoints
+        if self.dist is not None and not self.dist.is_main:  # DDP: only rank 0 writes checkpoints
             return
         path = self.record.checkpoint_path(self.step)
-        save_training_state(path, self)
+        save_training_state(path, self.gan, self.step, self.elapsed)
         self.record.checkpoint_saved(self.step, path)
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 
 from gan_core.checkpoint import CheckpointError, load_generator
-from gan_core.latent import generate, load_run_generator, noise, points_with_data, to_gif, to_grid_image, walk
+from gan_core.latent import (generate, load_run_generator, noise, points_with_data, seed_walk, slider_noise, to_gif,
+                             to_grid_image)
 from ui.state import get_store
 
 MAX_UPLOAD_BYTES = 200 * 2**20  # as server.maxUploadSize in .streamlit/config.toml
@@ -81,7 +81,7 @@ if G.num_classes:
     label = 0 if label is None else label
 
 
-def draw(z: torch.Tensor, nrow=None) -> np.ndarray:
+def draw(z, nrow=None) -> np.ndarray:
     labels = None if label is None else np.full(len(z), label)
     return to_grid_image(generate(G, z, labels), nrow)
 
@@ -107,42 +107,41 @@ st.subheader("Sliders")
 s1, s2 = st.columns([1, 3])
 seed = s1.number_input("Seed", 0, 2**31 - 1, 0, 1, key="lat_seed", help="Each seed is a different starting point z.")
 k = s1.slider("Sliders shown (first k dims)", 1, min(cfg.z_dim, 16), min(cfg.z_dim, 6), key="lat_k")
-base = noise(cfg, 1, int(seed))
-z = base.clone()
+base = noise(cfg, 1, int(seed))[0].tolist()
+values = []
 reset = s1.button("Reset sliders to the seed", key="lat_reset")
 lo, hi = (-1.0, 1.0) if cfg.noise == "uniform" else (-3.0, 3.0)
 with s1:
     for i in range(k):
         key = f"lat_z{i}_{seed}"
         if reset or key not in st.session_state:
-            st.session_state[key] = float(np.clip(base[0, i].item(), lo, hi))
-        z[0, i] = st.slider(f"z[{i}]", lo, hi, step=0.05, key=key)
+            st.session_state[key] = float(np.clip(base[i], lo, hi))
+        values.append(st.slider(f"z[{i}]", lo, hi, step=0.05, key=key))
+z = slider_noise(cfg, int(seed), values)
 with s2:
     st.image(draw(z), width=280, caption=f"step {step} · seed {seed}")
 
-st.subheader("Interpolation")
-a, b, c, d = st.columns(4)
-seed_a = a.number_input("From seed", 0, 2**31 - 1, 0, key="lat_a")
-seed_b = b.number_input("To seed", 0, 2**31 - 1, 1, key="lat_b")
-method = c.segmented_control("Path", ["slerp", "lerp"], default="slerp", key="lat_method",
-                             help="slerp follows the sphere where Gaussian z lives; lerp goes straight through the "
-                                  "low-norm middle, which G rarely saw during training.") or "slerp"
-frames = d.slider("Frames", 3, 32, 10, key="lat_frames")
-t = st.slider("t", 0.0, 1.0, 0.5, 0.01, key="lat_t")
-za, zb = noise(cfg, 1, int(seed_a)), noise(cfg, 1, int(seed_b))
-path_z = walk(za[0], zb[0], frames, method)
-one = walk(za[0], zb[0], 101, method)[int(round(t * 100))].unsqueeze(0)
-i1, i2 = st.columns([1, 4])
-i1.image(draw(one), width=140, caption=f"t = {t:.2f}")
-i2.image(draw(path_z, nrow=frames), width="stretch", caption=f"{frames} frames from seed {seed_a} to seed {seed_b}")
+if not cfg.is_2d:
+    st.subheader("Interpolation")
+    a, b, c, d = st.columns(4)
+    seed_a = a.number_input("From seed", 0, 2**31 - 1, 0, key="lat_a")
+    seed_b = b.number_input("To seed", 0, 2**31 - 1, 1, key="lat_b")
+    method = c.segmented_control("Path", ["slerp", "lerp"], default="slerp", key="lat_method",
+                                 help="slerp follows the sphere where Gaussian z lives; lerp goes straight through the "
+                                      "low-norm middle, which G rarely saw during training.") or "slerp"
+    frames = d.slider("Frames", 3, 32, 10, key="lat_frames")
+    t = st.slider("t", 0.0, 1.0, 0.5, 0.01, key="lat_t")
+    path_z = seed_walk(cfg, int(seed_a), int(seed_b), frames, method)
+    one = seed_walk(cfg, int(seed_a), int(seed_b), 101, method)[int(round(t * 100))][None]
+    i1, i2 = st.columns([1, 4])
+    i1.image(draw(one), width=140, caption=f"t = {t:.2f}")
+    i2.image(draw(path_z, nrow=frames), width="stretch", caption=f"{frames} frames from seed {seed_a} to seed {seed_b}")
 
+    def walk_gif() -> bytes:
+        labels = None if label is None else np.full(len(path_z), label)
+        xs = generate(G, path_z, labels)
+        there_and_back = list(xs) + list(xs[::-1][1:-1])
+        return to_gif([to_grid_image(x[None], 1) for x in there_and_back], duration_ms=90, scale=4)
 
-def walk_gif() -> bytes:
-    labels = None if label is None else np.full(len(path_z), label)
-    xs = generate(G, path_z, labels)
-    there_and_back = list(xs) + list(xs[::-1][1:-1])
-    return to_gif([to_grid_image(x[None], 1) for x in there_and_back], duration_ms=90, scale=4)
-
-
-st.download_button("Walk as GIF", walk_gif, file_name=f"{run_id}_walk_{seed_a}_{seed_b}.gif", mime="image/gif",
-                   icon=":material/gif_box:", on_click="ignore")
+    st.download_button("Walk as GIF", walk_gif, file_name=f"{run_id}_walk_{seed_a}_{seed_b}.gif", mime="image/gif",
+                       icon=":material/gif_box:", on_click="ignore")

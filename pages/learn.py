@@ -15,7 +15,7 @@ def launch(preset: str) -> None:
     try:
         config = build_config(preset, name=f"learn-{preset}")
     except ConfigError as e:
-        st.error("; ".join(f"{k}: {v}" for k, v in e.problems.items()))
+        st.error(str(e))
         return
     start_and_watch(config)
 

@@ -3,13 +3,11 @@ import time
 
 import streamlit as st
 
-from gan_core.checkpoint import CheckpointError
 from gan_core.config import ConfigError, RunConfig, build_config
-from gan_core.data import DatasetError
+from gan_core.errors import StudioError
 from gan_core.health import diagnose_snapshot, mixture_modes
 from gan_core.metrics import cache_help, supports
 from gan_core.latent import to_gif
-from gan_core.runfiles import RunBusy
 from gan_core.store import LIVE_STATUSES
 from ui import charts, form
 from ui.state import get_store
@@ -90,7 +88,7 @@ def open_fix(snap, preset, settings) -> None:
         base = build_config(preset) if preset else RunConfig.from_dict(snap.config)
         form.load_config(RunConfig.from_dict({**base.to_dict(), **settings}))
     except ConfigError as e:
-        st.error("; ".join(f"{k}: {v}" for k, v in e.problems.items()))
+        st.error(str(e))
         return
     st.switch_page("pages/train.py")
 
@@ -157,7 +155,7 @@ def controls(snap) -> None:
                           help=f"Continue from the last checkpoint ({snap.checkpoints[-1]})"):
             store.resume(run_id)
             st.rerun()
-    except (KeyError, RunBusy, CheckpointError, ConfigError, DatasetError, ValueError) as e:
+    except (KeyError, StudioError, ValueError) as e:
         st.error(f"{e.args[0] if e.args else e}")
 
 
@@ -182,7 +180,7 @@ def live_view() -> None:
     snap = store.snapshot(run_id)
     colour, text = STATUS_BADGE.get(snap.status, ("gray", snap.status))
     st.markdown(f":{colour}-badge[{text}] &nbsp; **{snap.config.get('arch')}** · {snap.config.get('loss')} on "
-                f"{snap.config.get('dataset')} · {snap.device or ''}")
+                f"{snap.config.get('dataset')} · {snap.device or ''}" + (f" · {snap.precision}" if snap.precision else ""))
     if snap.message:
         (st.error if snap.status in ("failed", "diverged") else st.info)(snap.message)
     controls(snap)
@@ -246,7 +244,7 @@ def sample_history() -> None:
         return to_gif(frames, duration_ms=150)
 
     def latest_png() -> bytes:
-        return (store.run_dir(run_id) / "samples" / f"step_{steps[-1]:08d}.png").read_bytes()
+        return store.grid_png(run_id, steps[-1])
 
     def checkpoint_bytes() -> bytes:
         return store.checkpoints(run_id)[-1].read_bytes()
@@ -259,7 +257,7 @@ def sample_history() -> None:
     d3.download_button("Checkpoint (.safetensors)", checkpoint_bytes, file_name=f"{run_id}_{(snap.checkpoints or ['none'])[-1]}",
                        mime="application/octet-stream", icon=":material/save:", on_click="ignore",
                        disabled=not snap.checkpoints)
-    d4.download_button("Metrics (CSV)", lambda: (store.run_dir(run_id) / "metrics.csv").read_bytes(),
+    d4.download_button("Metrics (CSV)", lambda: store.metrics_csv(run_id),
                        file_name=f"{run_id}_metrics.csv", mime="text/csv", icon=":material/table:", on_click="ignore")
 
 
@@ -273,7 +271,7 @@ if not was_live and snap.status == "finished" and snap.checkpoints:
                 cfg = snap.config
                 store.continue_run(run_id, steps=max(snap.step, int(cfg.get("steps") or 0)) + int(more), max_seconds=0.0)
                 st.rerun()
-            except (KeyError, RunBusy, CheckpointError, ConfigError, DatasetError, ValueError) as e:
+            except (KeyError, StudioError, ValueError) as e:
                 st.error(f"{e.args[0] if e.args else e}")
 
 with st.expander("Run log and config"):

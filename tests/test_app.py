@@ -233,7 +233,7 @@ def test_diverged_run_is_named_and_its_fix_opens_in_train(runs_root, tiny_config
     def poison(trainer):
         if trainer.step == 6:
             with torch.no_grad():
-                next(trainer.G.parameters()).fill_(float("nan"))
+                next(trainer.gan.G.parameters()).fill_(float("nan"))
     run_id = store().start(tiny_config(steps=50, arch="mlp"), hooks=[poison])
     assert store().wait(run_id, timeout=60) == "diverged"
     at = app("pages/monitor.py")
@@ -275,6 +275,14 @@ def test_runs_from_another_process_appear_in_every_session_and_an_interrupted_on
     assert store().wait(run_id, timeout=60) == "stopped"
     tab2.run()
     assert any(":gray-badge[stopped]" in m.value for m in tab2.markdown)
+
+
+def test_monitor_says_which_precision_auto_chose_and_why(runs_root, tiny_config, monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    run_id = store().start(tiny_config(arch="mlp", steps=2))  # precision: auto, the default
+    assert store().wait(run_id, timeout=60) == "finished"
+    at = app("pages/monitor.py")
+    assert any("fp32 — auto: no AMX" in m.value for m in at.markdown)
 
 
 def test_monitor_with_no_runs_points_to_train_and_learn(runs_root):

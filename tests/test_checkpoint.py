@@ -5,8 +5,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from gan_core.checkpoint import (CheckpointError, load_generator, load_training_state, read_checkpoint,
-                                 save_training_state)
+from gan_core.checkpoint import CheckpointError, load_generator, read_checkpoint, save_training_state
 from gan_core.trainer import Trainer
 
 
@@ -16,6 +15,10 @@ def trained(cfg, iterations=3) -> Trainer:
         trainer.train_iteration()
     trainer.elapsed = 1.25
     return trainer
+
+
+def save(path, trainer: Trainer) -> None:
+    save_training_state(path, trainer.gan, trainer.step, trainer.elapsed)
 
 
 def assert_same_tensors(a: dict, b: dict):
@@ -41,9 +44,11 @@ def test_round_trip_is_exact(tmp_path, tiny_config, variant):
     cfg = tiny_config(**variant)
     a = trained(cfg)
     path = tmp_path / "step_3.safetensors"
-    save_training_state(path, a)
+    save(path, a)
     b = Trainer(cfg)
-    load_training_state(path, b)
+    b.resume_from(path)
+    assert b.step == 3 and b.elapsed == pytest.approx(1.25)
+    a, b = a.gan, b.gan
     assert_same_tensors(a.G.state_dict(), b.G.state_dict())
     assert_same_tensors(a.D.state_dict(), b.D.state_dict())
     if a.G_ema is not None:
@@ -52,7 +57,6 @@ def test_round_trip_is_exact(tmp_path, tiny_config, variant):
     assert_same_optimizer(a.opt_d, b.opt_d)
     assert torch.equal(a.fixed_z, b.fixed_z) and torch.equal(a.rng.get_state(), b.rng.get_state())
     assert (a.fixed_y is None) == (b.fixed_y is None)
-    assert b.step == 3 and b.elapsed == pytest.approx(1.25)
     assert torch.equal(a.generate(a.fixed_z, a.fixed_y), b.generate(b.fixed_z, b.fixed_y))
 
 
@@ -60,24 +64,24 @@ def test_resumed_2d_training_continues_exactly(tmp_path, tiny_config):
     """Point batches are drawn from the saved random stream, so a resumed run retraces the original."""
     cfg = tiny_config(dataset="ring-8", steps=10)
     a = trained(cfg)
-    save_training_state(tmp_path / "c.safetensors", a)
+    save(tmp_path / "c.safetensors", a)
     b = Trainer(cfg)
-    load_training_state(tmp_path / "c.safetensors", b)
+    b.resume_from(tmp_path / "c.safetensors")
     for _ in range(3):
         a.train_iteration()
         b.train_iteration()
-    assert_same_tensors(a.G.state_dict(), b.G.state_dict())
-    assert_same_tensors(a.D.state_dict(), b.D.state_dict())
+    assert_same_tensors(a.gan.G.state_dict(), b.gan.G.state_dict())
+    assert_same_tensors(a.gan.D.state_dict(), b.gan.D.state_dict())
 
 
 def test_load_generator_rebuilds_g_from_the_file_alone(tmp_path, tiny_config):
     cfg = tiny_config(ema=0.0)
     a = trained(cfg)
-    save_training_state(tmp_path / "c.safetensors", a)
+    save(tmp_path / "c.safetensors", a)
     G, saved_cfg, meta = load_generator(tmp_path / "c.safetensors")
     assert saved_cfg == cfg and meta["step"] == "3" and not G.training
     with torch.no_grad():
-        assert torch.equal(G(a.fixed_z, a.fixed_y), a.generate(a.fixed_z, a.fixed_y))
+        assert torch.equal(G(a.gan.fixed_z, a.gan.fixed_y), a.gan.generate(a.gan.fixed_z, a.gan.fixed_y))
 
 
 @pytest.mark.parametrize("zipfile", [True, False], ids=["zip", "legacy"])
@@ -99,7 +103,7 @@ def test_pickle_is_refused_without_unpickling(tmp_path, monkeypatch, zipfile):
 @pytest.mark.parametrize("keep", [0.5, 0.999, 4, 0])
 def test_truncated_file_is_refused(tmp_path, tiny_config, keep):
     path = tmp_path / "step_00000003.safetensors"
-    save_training_state(path, trained(tiny_config(), 1))
+    save(path, trained(tiny_config(), 1))
     data = path.read_bytes()
     cut = int(len(data) * keep) if isinstance(keep, float) else keep
     path.write_bytes(data[:cut])
@@ -123,29 +127,29 @@ def test_foreign_safetensors_and_missing_files_are_refused(tmp_path):
 
 def test_oversized_file_is_refused_before_reading(tmp_path, tiny_config):
     path = tmp_path / "big.safetensors"
-    save_training_state(path, trained(tiny_config(), 1))
+    save(path, trained(tiny_config(), 1))
     with pytest.raises(CheckpointError, match="big.safetensors.*larger than"):
         read_checkpoint(path, max_bytes=1024)
 
 
 def test_checkpoint_from_another_architecture_names_the_field(tmp_path, tiny_config):
-    save_training_state(tmp_path / "mlp.safetensors", trained(tiny_config(arch="mlp"), 1))
+    save(tmp_path / "mlp.safetensors", trained(tiny_config(arch="mlp"), 1))
     other = Trainer(tiny_config(arch="dcgan28"))
     with pytest.raises(CheckpointError) as e:
-        load_training_state(tmp_path / "mlp.safetensors", other)
+        other.resume_from(tmp_path / "mlp.safetensors")
     msg = str(e.value)
     assert "mlp.safetensors" in msg and "arch: checkpoint has 'mlp', this run uses 'dcgan28'" in msg
 
 
 def test_every_mismatching_field_is_named(tmp_path, tiny_config):
-    save_training_state(tmp_path / "c.safetensors", trained(tiny_config(arch="mlp"), 1))
+    save(tmp_path / "c.safetensors", trained(tiny_config(arch="mlp"), 1))
     other = Trainer(tiny_config(arch="mlp", z_dim=32, g_hidden=[16]))
     with pytest.raises(CheckpointError) as e:
-        load_training_state(tmp_path / "c.safetensors", other)
+        other.resume_from(tmp_path / "c.safetensors")
     assert "z_dim: checkpoint has 64" in str(e.value) and "g_hidden: checkpoint has [32]" in str(e.value)
     assert "arch" not in str(e.value)
 
 
 def test_atomic_save_leaves_no_temp_file(tmp_path, tiny_config):
-    save_training_state(tmp_path / "ckpt" / "c.safetensors", trained(tiny_config(), 1))
+    save(tmp_path / "ckpt" / "c.safetensors", trained(tiny_config(), 1))
     assert [p.name for p in (tmp_path / "ckpt").iterdir()] == ["c.safetensors"]

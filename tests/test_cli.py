@@ -48,6 +48,7 @@ def test_train_sample_resume_end_to_end(tmp_path):
     result = last_json(train.stdout)
     assert set(result) >= RESULT_KEYS
     assert result["status"] == "finished" and result["steps"] == 4 and result["images_per_s"] > 0
+    assert " — auto: " in result["precision"] and result["precision"] in train.stderr  # the default, and why
     run_dir = result["run_dir"]
     assert os.path.dirname(run_dir) == str(out.resolve())
 

@@ -167,3 +167,21 @@ def test_every_field_has_help_and_choices_are_valid():
     for name in RunConfig().to_dict():
         assert field_help(name)
     assert "ring-8" in field_choices("dataset") and "wgan-gp" in field_choices("loss")
+
+
+def test_registries_declare_their_settings_and_the_form_follows_them():
+    """Each arch / loss / dataset entry names the config fields it uses; the Train form shows exactly those."""
+    from gan_core.config import FIELD_INFO
+    from gan_core.data import DATASETS
+    from gan_core.losses import LOSSES
+    from gan_core.models import ARCHS
+    from ui.form import relevant
+    for entry in [*ARCHS.values(), *LOSSES.values()]:
+        assert set(entry.settings) <= set(FIELD_INFO), entry
+    form = {"arch": "dcgan32", "loss": "wgan-gp", "dataset": "mnist-embedded"}
+    assert relevant("d_norm", form) and relevant("gp_lambda", form) and not relevant("clip_value", form)
+    assert not relevant("g_hidden", form) and not relevant("data_root", form) and relevant("r1_gamma", form)
+    form = {"arch": "mlp2d", "loss": "wgan", "dataset": "ring-8"}
+    assert relevant("g_hidden", form) and relevant("clip_value", form) and not relevant("conditional", form)
+    assert {name for name, info in DATASETS.items() if info.needs_data_root} == {"mnist", "fashion-mnist", "cifar10",
+                                                                                 "image-folder"}

@@ -236,7 +236,7 @@ def test_sync_bn_converts_in_place_only_where_it_can_work(tiny_config):
 def test_a_lone_process_trains_as_before(tiny_config):
     assert not distributed.launched() and distributed.current() is None
     trainer = Trainer(tiny_config())
-    assert trainer.dist is None and trainer.G_fwd is trainer.G and isinstance(trainer.stop_event, threading.Event)
+    assert trainer.dist is None and trainer.gan.G_fwd is trainer.gan.G and isinstance(trainer.stop_event, threading.Event)
 
 
 def test_continue_refuses_a_run_another_live_process_writes(store, tiny_config):

@@ -230,7 +230,7 @@ def test_diagnose_snapshot_reports_a_real_divergence(store, tiny_config):
     """End to end: a run whose D weights turn NaN is diagnosed as diverged from its snapshot alone."""
     def poison(trainer):
         if trainer.step == 3:
-            for p in trainer.D.parameters():
+            for p in trainer.gan.D.parameters():
                 p.data.fill_(float("nan"))
 
     run_id = store.start(tiny_config(steps=12), hooks=[poison])

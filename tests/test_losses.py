@@ -5,12 +5,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gan_core.losses import LOSSES, d_scores_for_display, gradient_penalty, r1_penalty
+from gan_core.losses import LOSSES, gradient_penalty, r1_penalty
 
-EXPECTED = {"minimax", "bce", "lsgan", "wgan", "wgan-gp", "hinge"}
+EXPECTED = {"minimax", "bce", "lsgan", "wgan", "wgan-gp", "hinge", "r3gan"}
 
 
-def test_registry_has_the_six_losses():
+def test_registry_has_every_documented_loss():
     assert EXPECTED <= set(LOSSES)
 
 
@@ -59,14 +59,16 @@ def test_d_steps_raise_real_and_lower_fake_scores(name):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_g_loss_pushes_fake_scores_up(name):
     fake = torch.tensor([-2.0, -0.5, 0.0, 0.5], requires_grad=True)
-    LOSSES[name].g(fake).backward()
+    loss = LOSSES[name]
+    (loss.g(fake, torch.zeros(4)) if loss.relativistic else loss.g(fake)).backward()
     assert (fake.grad <= 0).all() and (fake.grad < 0).any(), f"{name}: dL_G/dD(fake) = {fake.grad.tolist()}"
 
 
 def test_losses_are_stable_on_extreme_logits():
     big = torch.tensor([80.0, -80.0, 1e4, -1e4])
     for name, loss in LOSSES.items():
-        assert torch.isfinite(loss.d(big, -big, 1.0)) and torch.isfinite(loss.g(big)), name
+        g = loss.g(big, -big) if loss.relativistic else loss.g(big)
+        assert torch.isfinite(loss.d(big, -big, 1.0)) and torch.isfinite(g), name
 
 
 def test_bce_d_loss_value():
@@ -127,7 +129,37 @@ def test_r1_penalty_known_value():
 def test_scores_for_display():
     s = torch.tensor([-3.0, 0.0, 3.0])
     for name in ("bce", "minimax"):
-        p = d_scores_for_display(s, name)
+        p = LOSSES[name].display(s)
         assert LOSSES[name].scores == "probability" and ((p > 0) & (p < 1)).all() and p[1] == 0.5
     for name in ("lsgan", "wgan", "wgan-gp", "hinge"):
-        assert LOSSES[name].scores == "critic" and torch.equal(d_scores_for_display(s, name), s)
+        assert LOSSES[name].scores == "critic" and torch.equal(LOSSES[name].display(s), s)
+
+
+class LinearD(nn.Module):
+    """D(x) = w·x with w = (3, 4): ‖∇D‖² = 25 at every point, real or fake."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([3.0, 4.0]))
+
+    def forward(self, x, y=None):
+        return x @ self.w
+
+
+@pytest.mark.parametrize("loss, penalty", [("r3gan", 0.5 * 0.1 * (25 + 25)), ("hinge", 0.5 * 0.1 * 25)])
+def test_r3gan_pairs_real_with_fake_and_penalises_both(loss, penalty):
+    """R3GAN (Huang et al. 2024): L_D = E softplus(D(fake) − D(real)) + γ/2 (R1 + R2), G's loss the mirror pairing.
+    Other losses with r1_gamma get R1 only."""
+    from gan_core import build_config
+    from gan_core.gan import GAN
+    from gan_core.models import build_models
+    cfg = build_config("2d-default", loss=loss, r1_gamma=0.1).validate()
+    G, _ = build_models(cfg, 0, 0)
+    gan = GAN(cfg, G, LinearD())
+    real, fake = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    loss_d, d_real, d_fake = gan.d_loss(real, fake)
+    assert d_real.tolist() == [3.0, 4.0] and d_fake.tolist() == [0.0, 7.0]
+    assert loss_d.item() == pytest.approx(gan.loss.d(d_real, d_fake).item() + penalty, rel=1e-6)
+    pairing = LOSSES["r3gan"]
+    assert float(pairing.d(d_real, d_fake)) == pytest.approx((math.log1p(math.exp(-3)) + math.log1p(math.exp(3))) / 2)
+    assert float(pairing.g(d_fake, d_real)) == pytest.approx(float(pairing.d(d_fake, d_real)))

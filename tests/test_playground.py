@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from gan_core.data import DatasetError, grid_25, ring_8
+from gan_core.losses import LOSSES
 from gan_core.models.common import Discriminator, Generator
 from gan_core.playground import (PRESETS, Playground, PlaygroundSettings, d_surface, generator_manifold, gradient_field,
                                  grid_density, kl_js, mode_metrics, parse_points_csv, preset_settings, true_density)
@@ -205,14 +206,14 @@ def test_live_settings_keep_the_nets_and_structural_ones_rebuild():
     pg = Playground(PlaygroundSettings(**TINY))
     pg.run(3)
     assert pg.apply(PlaygroundSettings(**{**TINY, "lr_g": 0.01, "loss": "hinge", "optimizer_d": "sgd"})) is False
-    assert pg.iteration == 3 and pg.opt_g.param_groups[0]["lr"] == 0.01
-    assert isinstance(pg.opt_d, torch.optim.SGD)
+    assert pg.iteration == 3 and pg.gan.opt_g.param_groups[0]["lr"] == 0.01
+    assert isinstance(pg.gan.opt_d, torch.optim.SGD)
     assert pg.apply(PlaygroundSettings(**{**TINY, "g_width": 16})) is True
     assert pg.iteration == 0 and pg.G.body[0].out_features == 16
 
 
 def test_every_loss_and_noise_runs_and_draws():
-    for loss in ("minimax", "bce", "lsgan", "wgan", "wgan-gp", "hinge"):
+    for loss in LOSSES:
         for z_dim, noise in ((1, "uniform"), (2, "gaussian")):
             pg = Playground(PlaygroundSettings(**TINY, loss=loss, z_dim=z_dim, noise=noise, r1_gamma=1.0,
                                                label_smoothing=0.1))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-import gan_core.trainer as trainer_module
+import gan_core.device as device_module
+from gan_core.device import choose_precision
 
 
 def losses(store, config) -> np.ndarray:
@@ -16,7 +17,7 @@ def losses(store, config) -> np.ndarray:
     return df[["d_loss", "g_loss"]].to_numpy(dtype=float)
 
 
-@pytest.mark.skipif(not trainer_module.bf16_supported(torch.device("cpu")),
+@pytest.mark.skipif(not device_module.bf16_supported(torch.device("cpu")),
                     reason="this CPU has no bf16 support (the fallback is tested below)")
 def test_seeded_bf16_run_tracks_the_fp32_one(store, tiny_config):
     common = dict(arch="mlp", g_hidden=[64], d_hidden=[64], batch_size=32, steps=60, seed=3, log_every=5,
@@ -32,10 +33,43 @@ def test_seeded_bf16_run_tracks_the_fp32_one(store, tiny_config):
 
 
 def test_bf16_without_support_falls_back_to_fp32_with_a_note(store, tiny_config, monkeypatch):
-    monkeypatch.setattr(trainer_module, "bf16_supported", lambda device: False)
+    monkeypatch.setattr(device_module, "bf16_supported", lambda device: False)
     run_id = store.start(tiny_config(arch="mlp", precision="bf16", steps=4))
     assert store.wait(run_id, timeout=60) == "finished"
     assert any("bf16 is not supported" in e and "fp32" in e for e in store.snapshot(run_id).events)
+
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+@pytest.mark.parametrize("amx, bf16, label", [(True, True, "bf16 — auto: AMX"), (False, False, "fp32 — auto: no AMX")])
+def test_auto_takes_bf16_on_a_cpu_exactly_when_it_has_amx_tiles(monkeypatch, amx, bf16, label):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    chosen = choose_precision("auto", CPU)
+    assert (chosen.bf16, chosen.label, chosen.note) == (bf16, label, "")
+
+
+@pytest.mark.parametrize("has_bf16, bf16", [(True, True), (False, False)])
+def test_auto_takes_bf16_on_a_gpu_exactly_when_it_supports_bf16(monkeypatch, has_bf16, bf16):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: has_bf16)
+    chosen = choose_precision("auto", CUDA)
+    assert chosen.bf16 is bf16 and chosen.label.startswith(("bf16" if bf16 else "fp32") + " — auto: GPU")
+
+
+def test_explicit_choices_stay_explicit_whatever_the_hardware(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert not choose_precision("fp32", CPU).bf16  # AMX present, fp32 asked: fp32
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(device_module, "bf16_supported", lambda device: True)
+    forced = choose_precision("bf16", CPU)  # no AMX, bf16 asked: bf16, with a word on its speed
+    assert forced.bf16 and forced.label == "bf16" and "slower" in forced.note
+
+
+def test_a_run_reports_its_precision_and_why(store, tiny_config, monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    run_id = store.start(tiny_config(arch="mlp", steps=2))  # the default: auto
+    assert store.wait(run_id, timeout=60) == "finished"
+    assert store.snapshot(run_id).precision == "fp32 — auto: no AMX"
 
 
 class BrokenCompiled(torch.nn.Module):

@@ -661,7 +661,7 @@ def test_dashboard_resume_after_kill_continues(killed_copy):
         assert store.snapshot(run_id).status == "interrupted"
         assert store.resume(run_id) == "running"  # what the Resume button calls
         trainer = store.trainer(run_id)
-        assert torch.equal(trainer.fixed_z, facts["fixed_z"])
+        assert torch.equal(trainer.gan.fixed_z, facts["fixed_z"])
         target = facts["ckpt_step"] + SAMPLE_EVERY + 2
         wait_for(lambda: store.snapshot(run_id, max_points=2).step >= target, f"step {target}")
         store.stop(run_id)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import gan_threads
-from gan_core.checkpoint import load_generator, load_training_state
+from gan_core.checkpoint import load_generator
 from gan_core.config import build_config
 from gan_core.losses import LOSSES
 from gan_core.trainer import Trainer
@@ -152,7 +152,7 @@ def test_nan_means_diverged_and_the_last_good_checkpoint_survives(store, tiny_co
     def poison(trainer):
         if trainer.step == poison_step:
             with torch.no_grad():
-                for p in getattr(trainer, net).parameters():
+                for p in getattr(trainer.gan, net).parameters():
                     p.fill_(float("nan"))
 
     cfg = tiny_config(steps=50, checkpoint_every=2, ema=0.0)
@@ -167,8 +167,8 @@ def test_nan_means_diverged_and_the_last_good_checkpoint_survives(store, tiny_co
     assert int(meta["step"]) == last_good
     assert all(torch.isfinite(p).all() for p in G.parameters())
     trainer = Trainer(cfg)
-    load_training_state(path, trainer)
-    assert trainer.step == last_good and trainer.params_finite()
+    trainer.resume_from(path)
+    assert trainer.step == last_good and trainer.gan.params_finite()
 
 
 def test_exception_in_a_hook_fails_the_run_and_others_keep_training(store, tiny_config):
@@ -213,7 +213,7 @@ def test_same_seed_same_run_on_cpu(store, tiny_config, arch):
 
 
 def mean_distance_to_nearest_mode(trainer, z):
-    x = trainer.generate(z)
+    x = trainer.gan.generate(z)
     return float(torch.cdist(x, trainer.points.centres).min(1).values.mean())
 
 
@@ -238,20 +238,20 @@ def test_every_loss_and_regulariser_trains(tiny_config, loss):
     for _ in range(4):
         trainer.train_iteration()
     row = trainer.read_metrics(1.0, 64)
-    assert row["step"] == 4 and trainer.params_finite()
+    assert row["step"] == 4 and trainer.gan.params_finite()
     assert all(math.isfinite(row[k]) for k in ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"))
     if loss == "wgan":
-        assert all(p.abs().max() <= cfg.clip_value for p in trainer.D.parameters())
+        assert all(p.abs().max() <= cfg.clip_value for p in trainer.gan.D.parameters())
 
 
 def test_g_every_skips_generator_updates(tiny_config):
     trainer = Trainer(tiny_config(arch="mlp", g_every=2, steps=4, ema=0.0))
-    before = [p.detach().clone() for p in trainer.G.parameters()]
+    before = [p.detach().clone() for p in trainer.gan.G.parameters()]
     trainer.train_iteration()  # step 0: G updates
-    after_0 = [p.detach().clone() for p in trainer.G.parameters()]
+    after_0 = [p.detach().clone() for p in trainer.gan.G.parameters()]
     trainer.train_iteration()  # step 1: D only
     assert not all(torch.equal(a, b) for a, b in zip(before, after_0))
-    assert all(torch.equal(a, b) for a, b in zip(after_0, trainer.G.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(after_0, trainer.gan.G.parameters()))
 
 
 def test_time_limited_run_finishes(store, tiny_config):
@@ -263,6 +263,6 @@ def test_time_limited_run_finishes(store, tiny_config):
 
 def test_conditional_grid_shows_every_class_in_order(tiny_config):
     trainer = Trainer(tiny_config(conditional=True, grid_size=20))
-    assert trainer.fixed_y.tolist() == list(range(10)) * 2
+    assert trainer.gan.fixed_y.tolist() == list(range(10)) * 2
     grid = trainer.sample_image()
     assert grid.shape == (2 * 30 + 2, 10 * 30 + 2, 3)  # 10 per row, 28 px + 2 px padding

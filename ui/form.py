@@ -9,8 +9,9 @@ from dataclasses import fields
 import streamlit as st
 
 from gan_core.config import PRESETS, ConfigError, RunConfig, build_config, field_choices, field_help
-from gan_core.data import dataset_info
-from gan_core.models import arch_info
+from gan_core.data import DATASETS, dataset_info
+from gan_core.losses import LOSSES
+from gan_core.models import ARCHS, arch_info
 
 FORM = "train_form"
 GROUPS = [
@@ -26,7 +27,8 @@ GROUPS = [
 FIELDS = {f.name: f for f in fields(RunConfig)}
 GROUPED = {name for _, names in GROUPS for name in names}
 EXTRA = [n for n in FIELDS if n not in GROUPED and n != "preset"]  # fields added later land in "More"
-TORCHVISION_SETS = ("mnist", "fashion-mnist", "cifar10")
+ARCH_FIELDS = {name for info in ARCHS.values() for name in info.settings}  # shown only where an entry uses them
+LOSS_FIELDS = {name for loss in LOSSES.values() for name in loss.settings}
 
 
 def _kind(name: str) -> str:
@@ -101,18 +103,18 @@ def _follow_dataset() -> None:
 
 
 def relevant(name: str, form: dict) -> bool:
-    """Hide the knobs that do nothing for the chosen dataset / architecture / loss."""
-    arch, loss, dataset = form.get("arch"), form.get("loss"), form.get("dataset")
-    conv = arch in ("dcgan28", "dcgan32", "dcgan64", "upconv")
-    points = dataset in ("ring-8", "grid-25", "spiral", "two-moons", "line")
-    rules = {
-        "data_root": dataset in TORCHVISION_SETS or dataset == "image-folder",
-        "image_size": arch == "mlp", "channels": not points,
-        "g_hidden": arch in ("mlp", "mlp2d"), "d_hidden": arch in ("mlp", "mlp2d"), "leaky_slope": arch in ("mlp", "mlp2d"),
-        "g_features": conv, "d_features": conv, "d_norm": arch in ("dcgan32", "dcgan64", "upconv"),
-        "gp_lambda": loss == "wgan-gp", "clip_value": loss == "wgan", "conditional": not points,
-    }
-    return rules.get(name, True)
+    """Hide the knobs that do nothing for the chosen dataset / architecture / loss: each registry entry declares
+    the fields it uses (ArchInfo.settings, Loss.settings, DatasetInfo.needs_data_root)."""
+    arch, loss, data = ARCHS.get(form.get("arch")), LOSSES.get(form.get("loss")), DATASETS.get(form.get("dataset"))
+    if name in ARCH_FIELDS:
+        return arch is None or name in arch.settings
+    if name in LOSS_FIELDS:
+        return loss is None or name in loss.settings
+    if name == "data_root":
+        return data is None or data.needs_data_root
+    if name in ("channels", "conditional"):
+        return data is None or data.kind != "points"
+    return True
 
 
 AUTO_LABELS = {"image_size": "image size (0 = auto)", "channels": "channels (0 = auto)"}

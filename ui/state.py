@@ -7,7 +7,7 @@ import os
 import streamlit as st
 
 from gan_core import RunStore
-from gan_core.trainer import device_label, resolve_device
+from gan_core.device import device_label, resolve_device
 
 
 def runs_root() -> str:
@@ -32,14 +32,13 @@ def device_text() -> str:
 def start_and_watch(config) -> None:
     """Start a run and open Monitor on it; a refusal (bad config, missing data, busy run, disk) is shown, not raised."""
     from gan_core.config import ConfigError
-    from gan_core.data import DatasetError
-    from gan_core.runfiles import RunBusy
+    from gan_core.errors import StudioError
     try:
         with st.spinner("Loading data and building the networks…"):
             run_id = get_store().start(config)
     except ConfigError as e:
-        st.error("; ".join(f"{k}: {v}" for k, v in e.problems.items()))
-    except (DatasetError, RunBusy, ValueError, OSError) as e:
+        st.error(str(e))
+    except (StudioError, ValueError, OSError) as e:
         st.error(str(e))
     else:
         st.session_state["monitor_run"] = run_id

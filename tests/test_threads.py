@@ -1,0 +1,107 @@
+"""Cores are shared, never fought over: runs in one process split them, and a run settles on the thread count
+that actually trains faster on the machine as it is (fed faked timings here; real speed: benchmarks/busy.py)."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import gan_core.threads as threads_module
+from gan_core.threads import AdaptiveThreads, core_share, training_run
+
+
+def run_windows(policy: AdaptiveThreads, images_per_s, seconds: float, window: float = 0.25, ceiling: int = 4) -> list:
+    """Feed `seconds` of logged windows whose speed is images_per_s(threads); returns the thread count per window."""
+    used = []
+    for _ in range(round(seconds / window)):
+        used.append(policy.threads)
+        policy.observe(window, images_per_s(policy.threads) * window, ceiling)
+    return used
+
+
+QUIET = {1: 1000.0, 4: 3000.0}.get  # every core is free: the pool wins
+BUSY = {1: 900.0, 4: 60.0}.get  # another process burns the cores: the pool waits at every barrier
+
+
+@pytest.mark.parametrize("machine, best", [(QUIET, 4), (BUSY, 1)])
+def test_the_faster_thread_count_is_kept(machine, best):
+    policy = AdaptiveThreads(ceiling=4, probe_seconds=1.0, recheck_seconds=20.0)
+    used = run_windows(policy, machine, seconds=15)
+    assert policy.chosen == best
+    assert used[-30:] == [best] * 30  # after the probe it stays on the winner until the re-check
+    assert set(used[:8]) == {1, 4}  # it measured both, a second each
+
+
+def test_a_machine_that_becomes_busy_is_noticed_within_seconds_and_quiet_again_at_the_recheck():
+    policy = AdaptiveThreads(ceiling=4, probe_seconds=1.0, recheck_seconds=20.0)
+    run_windows(policy, QUIET, seconds=10)
+    assert policy.chosen == 4
+    used = run_windows(policy, BUSY, seconds=5)  # the pool's rate falls below half: probe again at once
+    assert policy.chosen == 1 and used[-4:] == [1] * 4
+    run_windows(policy, QUIET, seconds=25)  # the re-check (20 s later) finds the free cores again
+    assert policy.chosen == 4
+
+
+def test_rechecks_back_off_while_the_answer_stays_the_same():
+    policy = AdaptiveThreads(ceiling=4, probe_seconds=1.0, recheck_seconds=20.0, max_recheck_seconds=80.0)
+    used = run_windows(policy, BUSY, seconds=400)
+    probes_at_4 = sum(1 for a, b in zip(used, used[1:]) if a == 1 and b == 4)
+    assert 3 <= probes_at_4 <= 7  # 20, 40, 80, 80, … s apart, not every 20 s (would be ~18)
+    assert used.count(4) / len(used) < 0.05  # the busy machine costs the probe little
+
+
+def test_a_share_that_changes_is_probed_afresh():
+    policy = AdaptiveThreads(ceiling=4)
+    run_windows(policy, QUIET, seconds=5)
+    assert policy.chosen == 4
+    policy.observe(0.25, 250, ceiling=1)  # a second run started beside it: one core each
+    assert policy.threads == 1
+    assert set(run_windows(policy, QUIET, seconds=60, ceiling=1)) == {1}
+
+
+def test_runs_in_one_process_split_the_cores(monkeypatch):
+    monkeypatch.setattr(threads_module, "usable_cores", lambda: 4)
+    assert core_share() == 4
+    with training_run():
+        assert core_share() == 4
+        with training_run():
+            assert core_share() == 2
+    assert core_share() == 4
+
+
+def test_two_live_runs_in_one_store_each_get_half_the_cores(store, tiny_config, monkeypatch):
+    monkeypatch.setattr(threads_module, "usable_cores", lambda: 4)
+    both_running = threading.Barrier(2, timeout=60)
+    seen: dict[str, int] = {}
+
+    def at_first_step(trainer):
+        if trainer.step == 1:
+            both_running.wait()  # the two training loops are live together
+            seen[trainer.cfg.name] = core_share()
+            both_running.wait()  # neither ends before the other has looked
+
+    ids = [store.start(tiny_config(arch="mlp", name=name, steps=3), hooks=[at_first_step]) for name in ("a", "b")]
+    assert [store.wait(i, timeout=60) for i in ids] == ["finished", "finished"]
+    assert seen == {"a": 2, "b": 2}
+    alone = store.start(tiny_config(arch="mlp", name="alone", steps=2),
+                        hooks=[lambda t: seen.setdefault("alone", core_share())])
+    assert store.wait(alone, timeout=60) == "finished"
+    assert seen["alone"] == 4
+
+
+def test_no_pool_is_tried_while_other_work_leaves_no_core_free():
+    policy = AdaptiveThreads(ceiling=4, probe_seconds=1.0, recheck_seconds=20.0)
+    used = []
+    for _ in range(200):  # 50 s of spans during which the machine had 0.3 cores idle
+        used.append(policy.threads)
+        policy.observe(0.25, BUSY(policy.threads) * 0.25, 4, idle_cores=0.3)
+    assert set(used) == {1} and policy.chosen == 1 and policy.busy_cores
+    run_windows(policy, QUIET, seconds=25)  # cores free again (idle unknown here): the next re-check tries the pool
+    assert policy.chosen == 4
+
+
+def test_a_pool_that_lost_slowly_is_not_retried_soon():
+    policy = AdaptiveThreads(ceiling=4, probe_seconds=1.0, recheck_seconds=20.0, probe_cost=10.0)
+    policy.observe(1.0, 900, 4)  # 1 thread: 900 images/s
+    policy.observe(6.0, 6 * 60, 4)  # the pool: one 6-s span at 60 images/s
+    assert policy.chosen == 1 and policy.recheck >= 60  # such a probe may come back once a minute at most
