@@ -109,6 +109,7 @@ def test_every_bad_value_of_every_field_is_refused_in_the_form(runs_root):
     """The CLI's generated bad values (tests/test_reliability.py), typed into the form: each one shows a message,
     names its field in the summary, keeps Start disabled, and starts nothing."""
     from test_reliability import CASES
+    from ui.form import label as field_label
     bad = {}
     for name, argv in CASES:
         if len(argv) == 2 and field_choices(name) is None:  # the fields a text box edits (choices are selectboxes)
@@ -127,7 +128,7 @@ def test_every_bad_value_of_every_field_is_refused_in_the_form(runs_root):
                 at.text_input(key=key).input(value).run()
                 assert not at.exception, (name, value, at.exception)
                 summary = " ".join(w.value for w in at.warning)
-                assert name in summary and at.error, (name, value, summary)
+                assert field_label(name) in summary and at.error, (name, value, summary)  # its label, as on screen
                 assert start_button(at).disabled, (name, value)
             at.text_input(key=key).input(good).run()
             assert not start_button(at).disabled, (name, [e.value for e in at.error])
