@@ -139,10 +139,15 @@ def fill(page, label: str, value: str) -> None:
     box = page.get_by_label(label, exact=True)
     if not box.is_visible():  # a field in a collapsed group of the form: open the group
         page.locator('[data-testid="stExpander"]', has=box).locator("summary").click()
-    box.click()
-    box.press("ControlOrMeta+a")  # replace the whole value (fill() can land before a rerun redraws the old one)
-    box.press_sequentially(value)
-    box.press("Enter")
+    for _ in range(3):  # a rerun still redrawing the previous value can land between clearing and typing: retype
+        box.click(click_count=3)  # select the whole value, then type over it
+        box.press_sequentially(value)
+        box.press("Enter")
+        try:
+            expect(box).to_have_value(value)
+            return
+        except AssertionError:
+            continue
     expect(box).to_have_value(value)
 
 
