@@ -8,12 +8,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import reprlib
 from dataclasses import dataclass, field, fields
 
 from .data import DATASETS, dataset_info
 from .errors import StudioError
 from .losses import LOSSES
 from .models import ARCHS, arch_info
+from .safe_io import UnsafeFile, parse_json, read_bytes
+from .tasks import TASKS
+from .tracking import EXTRAS, install_hint
+
+MAX_CONFIG_BYTES = 100_000  # a config.json is ~2 kB; the same cap for the CLI, uploads, checkpoints and run folders
+_SHOW = reprlib.Repr()
+_SHOW.maxstring, _SHOW.maxother, _SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 40, 40, 2, 6, 4
+
+
+def show(value) -> str:
+    """A value quoted in a message: short, one line, whatever it is."""
+    return _SHOW.repr(value).replace("\n", "\\n").replace("\r", "\\r")
 
 
 class ConfigError(StudioError, ValueError):
@@ -29,8 +43,9 @@ def _f(default, help, **meta):
     return field(metadata={"help": help, **meta}, **kw)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
+    """Frozen: built and validated once at the edge (form, CLI, JSON), then trusted everywhere inside."""
     # --- data
     dataset: str = _f("mnist-embedded", "Training data. `mnist-embedded` (10k digits shipped inside the package) works offline.",
                       choices=lambda: list(DATASETS))
@@ -57,6 +72,19 @@ class RunConfig:
     spectral_norm: bool = _f(False, "Spectral normalisation on every D layer (Miyato et al. 2018): keeps D Lipschitz, steadier training.")
     init: str = _f("dcgan", "Weight init: `dcgan` N(0, 0.02) (seed 004), `xavier` (seed 001) or `default` (PyTorch's; seeds 000/002).",
                    choices=["dcgan", "xavier", "default"])
+    # --- task: generate, or restore (inpainting / super-resolution)
+    task: str = _f("generate", "What the run learns. `generate`: new images from noise (every tutorial). `inpaint`: fill "
+                   "holes in damaged images; `superres`: draw low-resolution images at full size (an image-to-image GAN, "
+                   "pix2pix/SRGAN style: G sees the damaged image, D judges (damaged, restored) pairs).",
+                   choices=lambda: list(TASKS))
+    mask: str = _f("centre", "`inpaint`: the holes made in each training image: `centre` (a square, half the side), "
+                   "`left`/`bottom` half, `random` blocks, `strokes` (scratches) or `mixed` (a random kind per batch).",
+                   choices=["centre", "left", "bottom", "random", "strokes", "mixed"])
+    factor: int = _f(4, "`superres`: how much smaller the input is (4: 7×7 → 28×28 digits).", choices=[2, 4])
+    downsample: str = _f("area", "`superres`: how the low-res input is made: `area` (each pixel the mean of a block; the "
+                         "restorer keeps those means exactly) or `bicubic`.", choices=["area", "bicubic"])
+    l1_weight: float = _f(100.0, "Restorers: weight λ of the L1 reconstruction loss beside the adversarial one "
+                          "(pix2pix uses 100). 0 = adversarial only.", min=0.0, max=10_000.0)
     # --- loss and regularisers
     loss: str = _f("bce", "Adversarial loss. " + " ".join(f"`{name}`: {loss.description}" for name, loss in LOSSES.items()),
                    choices=lambda: list(LOSSES))
@@ -108,6 +136,12 @@ class RunConfig:
                          "(ignored for 2-D runs).", min=0, max=10_000_000)
     eval_samples: int = _f(1000, "Generated samples per quality measurement: more = steadier numbers, slower to measure.",
                            min=100, max=20_000)
+    tensorboard: bool = _f(False, "Also write a TensorBoard event file to runs/<id>/tb/: every curve, every grid, the config. "
+                           "Needs the optional tensorboard package (pip install tensorboard); view with "
+                           "`tensorboard --logdir runs`.")
+    mlflow: bool = _f(False, "Also log to MLflow: the config as params, metrics by step, grids and the final checkpoint as "
+                      "artifacts, to MLFLOW_TRACKING_URI or else a file store `mlruns/` beside the runs folder. Needs the "
+                      "optional mlflow-skinny package (pip install mlflow-skinny).")
     name: str = _f("", "Optional run name (letters, digits, - and _).")
     preset: str = _f("", "The preset this config started from (for the record).")
 
@@ -120,12 +154,14 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
-        """Build from a dict (JSON, widgets); coerces types and reports every bad field at once."""
+        """Build from a dict (JSON, widgets): coerces types and checks every field's range, reporting every bad
+        field at once. (Combinations of fields are validate()'s.) A RunConfig that exists has sane fields, so
+        nothing downstream sizes a model or a buffer from an unchecked number."""
         if not isinstance(data, dict):
             raise ConfigError({"config": f"expected a JSON object, got {type(data).__name__}"})
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        problems = {k: "unknown setting" for k in unknown}
+        unknown = sorted(set(data) - set(known), key=str)
+        problems = {show(k)[1:-1] if isinstance(k, str) else show(k): "unknown setting" for k in unknown[:10]}
         values = {}
         for name, value in data.items():
             if name in known:
@@ -133,21 +169,40 @@ class RunConfig:
                     values[name] = _coerce(known[name], value)
                 except ValueError as e:
                     problems[name] = str(e)
-        if problems:  # report the out-of-range values too, so a form shows every problem at once
-            for name, value in values.items():
-                msg = _check_field(known[name], value)
-                if msg:
-                    problems[name] = msg
+        for name, value in values.items():
+            msg = _check_field(known[name], value)
+            if msg:
+                problems[name] = msg
+        if problems:
             raise ConfigError(problems)
         return cls(**values)
 
     @classmethod
-    def from_json(cls, text: str) -> "RunConfig":
+    def from_json(cls, text: str | bytes, source: str = "config") -> "RunConfig":
+        """The one loader for a config we did not build: size cap, nesting cap, then from_dict's checks."""
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError({"config": f"{source} is {len(text):,} bytes; a config is a small JSON file (at most "
+                                         f"{MAX_CONFIG_BYTES:,} bytes)"})
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError({"config": f"not valid JSON: {e}"}) from None
+            data = parse_json(text, source)
+        except ValueError as e:
+            raise ConfigError({"config": str(e)}) from None
         return cls.from_dict(data)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "RunConfig":
+        """A config.json on disk: a regular file only (a FIFO or /dev/urandom is refused at once, unread),
+        at most MAX_CONFIG_BYTES."""
+        name = str(path)
+        if not name.strip():
+            raise ConfigError({"config": "the config file name is empty"})
+        try:
+            data = read_bytes(os.path.abspath(path), max_bytes=MAX_CONFIG_BYTES)
+        except UnsafeFile as e:
+            raise ConfigError({"config": f"{name}: {str(e).split(': ', 1)[-1]}"}) from None
+        except OSError as e:
+            raise ConfigError({"config": f"{name}: {e.strerror or e}"}) from None
+        return cls.from_json(data, name)
 
     def replace(self, **changes) -> "RunConfig":
         return RunConfig.from_dict({**self.to_dict(), **changes})
@@ -203,10 +258,14 @@ def _coerce(f, value):
             return value.strip().lower() in ("true", "1", "yes", "on")
         if isinstance(value, (int, float)) and value in (0, 1):
             return bool(value)
-        raise ValueError(f"{label} must be true or false, got {value!r}")
+        raise ValueError(f"{label} must be true or false, got {show(value)}")
     if kind == "str":
         if not isinstance(value, str):
-            raise ValueError(f"{label} must be text, got {value!r}")
+            raise ValueError(f"{label} must be text, got {show(value)}")
+        if len(value) > 4096:
+            raise ValueError(f"{label} is {len(value):,} characters long; at most 4096")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(f"{label} must not contain control characters such as newlines, got {show(value)}")
         return value.strip()
     if kind == "list":
         if isinstance(value, str):
@@ -214,13 +273,14 @@ def _coerce(f, value):
             try:
                 value = [int(p) for p in parts]
             except ValueError:
-                raise ValueError(f"{label} must be comma-separated whole numbers like 256,256, got {value!r}") from None
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise ValueError(f"{label} must be a list of whole numbers like [256, 256], got {value!r}")
+                raise ValueError(f"{label} must be comma-separated whole numbers like 256,256, got {show(value)}") from None
+        if not isinstance(value, (list, tuple)) or len(value) > 64 or \
+                not all(isinstance(v, int) and not isinstance(v, bool) and abs(v) < 1e15 for v in value):
+            raise ValueError(f"{label} must be a list of whole numbers like [256, 256], got {show(value)}")
         return list(value)
     if kind in ("int", "float"):
         if isinstance(value, bool):
-            raise ValueError(f"{label} must be a number, got {value!r}")
+            raise ValueError(f"{label} must be a number, got {show(value)}")
         if isinstance(value, str):
             text = value.strip()
             if not text:
@@ -228,11 +288,13 @@ def _coerce(f, value):
             try:
                 value = float(text)
             except ValueError:
-                raise ValueError(f"{label} must be a number, got {value!r}") from None
+                raise ValueError(f"{label} must be a number, got {show(value)}") from None
         if not isinstance(value, (int, float)):
-            raise ValueError(f"{label} must be a number, got {value!r}")
+            raise ValueError(f"{label} must be a number, got {show(value)}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{label} must be a finite number, got {value}")
+        if abs(value) > 1e15:
+            raise ValueError(f"{label} is out of range, got {show(value)}")
         if kind == "int":
             if float(value) != int(value):
                 raise ValueError(f"{label} must be a whole number, got {value}")
@@ -250,7 +312,7 @@ def _check_field(f, value) -> str | None:
     choices = meta.get("choices")
     choices = choices() if callable(choices) else choices
     if choices is not None and value not in choices:
-        return f"{label} must be one of {', '.join(map(str, choices))}; got {value!r}"
+        return f"{label} must be one of {', '.join(map(str, choices))}; got {show(value)}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
             return f"{label} must be a finite number, got {value}"
@@ -292,12 +354,33 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
         out["channels"] = "2-D point sets have no colour channels; leave channels at 0"
     if cfg.arch == "dcgan28" and cfg.batch_size < 2:  # its G has BatchNorm1d, which cannot normalise one sample
         out["batch_size"] = "`dcgan28` normalises over the batch (BatchNorm), so it needs a batch size of at least 2"
+    if cfg.task != "generate":
+        out.update(_restorer_problems(cfg, data))
     if LOSSES[cfg.loss].r2 and not cfg.r1_gamma:
         out["r1_gamma"] = f"`{cfg.loss}` needs its R1 + R2 penalty: set r1_gamma above 0 (0.1 on 2-D points, 1-10 on images)"
+    for extra in EXTRAS:  # an optional package asked for but not installed: say how to install it
+        if getattr(cfg, extra) and install_hint(extra):
+            out[extra] = install_hint(extra)
     if cfg.steps == 0 and cfg.max_seconds == 0:
         out["steps"] = "set a number of steps, or a time limit in max_seconds (both are 0: the run would never end)"
     if cfg.grid_size > 1 and cfg.conditional and cfg.grid_size < data.num_classes:
         out["grid_size"] = f"a conditional grid needs at least {data.num_classes} samples (one per class), got {cfg.grid_size}"
+    return out
+
+
+def _restorer_problems(cfg: RunConfig, data) -> dict[str, str]:
+    from .losses import LOSSES
+    from .models import image_size_for
+    out = {}
+    if data.kind != "image":
+        out["task"] = f"`{cfg.task}` restores images, and `{cfg.dataset}` is a 2-D point set"
+        return out
+    if LOSSES[cfg.loss].gradient_penalty or cfg.r1_gamma:
+        out["loss"] = "restorers train with bce, lsgan or hinge (no gradient penalty on their patch critic)"
+    if cfg.conditional:
+        out["conditional"] = "a restorer is conditioned on the damaged image, not on a class label; turn conditional off"
+    if image_size_for(cfg) % 4:  # its U-Net halves the size twice (and ×2/×4 super-resolution divides it)
+        out["image_size"] = f"a restorer needs an image size divisible by 4, got {image_size_for(cfg)}"
     return out
 
 
@@ -369,6 +452,14 @@ PRESETS: dict[str, dict] = {
         "config": dict(dataset="mnist-embedded", arch="dcgan64", g_features=64, d_features=64, z_dim=100, init="dcgan",
                        loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, batch_size=64, steps=2000),
     },
+    "dcgan64-celeba": {
+        "description": "Seed 004's recipe on faces (its closing exercise): DCGAN at 64×64 on CelebA's aligned faces in "
+                       "colour, features 64, N(0, 0.02) init, BCE, Adam 2e-4 β=(0.5, 0.999), batch 64, about 4 epochs. "
+                       "A GPU preset; needs CelebA in data_root/celeba.",
+        "config": dict(dataset="celeba", channels=3, arch="dcgan64", g_features=64, d_features=64, z_dim=100,
+                       noise="gaussian", init="dcgan", loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999,
+                       batch_size=64, steps=10000, sample_every=500, checkpoint_every=2000),
+    },
     "wgan-gp-dcgan": {
         "description": "WGAN-GP (Gulrajani 2017) on dcgan32: layer-norm critic, λ = 10, 5 critic steps, Adam 1e-4 β=(0.0, 0.9).",
         "config": dict(dataset="mnist-embedded", arch="dcgan32", g_features=32, d_features=32, d_norm="layer",
@@ -425,6 +516,19 @@ PRESETS: dict[str, dict] = {
                        checkpoint_every=500, init="default", threads=1),
     },
 }
+_RESTORER = dict(arch="dcgan28", g_features=16, d_features=16, loss="bce", lr_d=2e-4, lr_g=1e-3, beta1=0.5,
+                 beta2=0.999, batch_size=64, l1_weight=100.0, steps=0, max_seconds=240, grid_size=10, sample_every=100,
+                 log_every=10, eval_every=200, checkpoint_every=1000, init="dcgan")
+for _data, _arch, _short in (("mnist-embedded", "dcgan28", "mnist"), ("fashion-mnist", "dcgan28", "fashion-mnist"),
+                             ("cifar10", "dcgan32", "cifar10")):
+    PRESETS[f"inpaint-{_short}"] = {
+        "description": f"Inpainting restorer on {_data}: a U-Net G fills a centre hole (half the side), a PatchGAN D "
+                       f"judges (damaged, restored) pairs; adversarial + 100·L1, 4 minutes on a CPU.",
+        "config": dict(_RESTORER, dataset=_data, arch=_arch, task="inpaint", mask="centre")}
+    PRESETS[f"superres-{_short}"] = {
+        "description": f"Super-resolution restorer on {_data}: ×4 (average-pooled input, e.g. 7×7 → 28×28), U-Net G, "
+                       f"PatchGAN D; adversarial + 100·L1, 4 minutes on a CPU.",
+        "config": dict(_RESTORER, dataset=_data, arch=_arch, task="superres", factor=4)}
 DEFAULT_IMAGE_PRESET = "fast-mnist"
 DEFAULT_POINTS_PRESET = "2d-default"
 

@@ -6,7 +6,9 @@ a previous server) are read from their folder, so they appear too, and are contr
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
 import os
 import shutil
 import threading
@@ -19,15 +21,46 @@ import numpy as np
 import pandas as pd
 
 from . import runfiles as rf
+from . import tracking
+from .budget import check_model_budget
 from .config import ConfigError, RunConfig
 from .device import device_label
 from .losses import LOSSES
 from .threads import torch_threads
 
 LIVE_STATUSES = ("starting", "running", "paused")
+QUEUED = "queued"  # waiting for a free slot (RunStore.max_runs); starts by itself, in order
 MAX_ROWS_IN_MEMORY = 4000
 MAX_GRIDS_IN_MEMORY = 24
 KEEP_CHECKPOINTS = 5
+MAX_RECORDS = 2000  # runs remembered (status + config, a few kB each); least recently used forgotten first
+MAX_DETAILED = 12  # runs whose curves and grids stay in memory (up to ~10 MB each); others reload from disk
+CSV_CHUNK = 1 << 20  # metrics.csv is read a MiB at a time, downsampled as it goes: a 100 MB file never sits in memory
+UNREADABLE = "unreadable"
+# status.json keys and the types a page may rely on; a run whose file disagrees is listed as unreadable
+STATUS_TYPES = {"status": str, "step": int, "elapsed": float, "message": str, "started_at": float, "updated_at": float,
+                "pid": int, "host": str, "device": str, "precision": str, "last_checkpoint": str, "checkpoint_step": int}
+
+
+def checked_status(data: dict) -> dict:
+    """status.json with every known key of its type (finite, non-negative numbers); ValueError naming the first
+    that is not."""
+    out = dict(data)
+    for key, kind in STATUS_TYPES.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if kind is str:
+            ok = isinstance(value, str) and len(value) <= 10_000
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and \
+                0 <= value <= 1e13 and (kind is float or float(value).is_integer())
+            value = kind(value) if ok else value
+        if not ok:
+            raise ValueError(f"status.json: {key} must be {'text' if kind is str else 'a number ≥ 0'}, "
+                             f"got {rf.one_line(repr(value))[:60]}")
+        out[key] = value
+    return out
 
 
 @dataclass
@@ -63,8 +96,9 @@ class RunRecord:
     def __init__(self, run_id: str, run_dir: Path):
         self.run_id, self.dir = run_id, run_dir
         self.lock = threading.RLock()
-        self.config: dict = rf.read_json(run_dir / "config.json") or {}
-        self.status: dict = rf.read_json(run_dir / "status.json") or {"status": "unknown", "step": 0}
+        self.problem: str | None = None  # why the run's files cannot be used (listed as "unreadable: ...")
+        self.config: dict = {}
+        self.status: dict = {"status": "unknown", "step": 0}
         self.rows: list[dict] = []
         self.events: deque = deque(maxlen=200)
         self._grid_steps: list[int] = []
@@ -74,6 +108,17 @@ class RunRecord:
         self._status_written = 0.0
         self.trainer = None
         self.thread: threading.Thread | None = None
+        self.hooks: list = []  # a queued run's trainer hooks, given to its Trainer when it starts
+        self.tracker: tracking.Tracker | None = None  # TensorBoard / MLflow, when the config asks for them
+        try:
+            self.config = RunConfig.from_dict(rf.load_json(run_dir / "config.json", run_dir)).to_dict()
+        except FileNotFoundError:  # the store lists only folders with one; a bare record (tests) has none
+            pass
+        except ConfigError as e:
+            self.problem = "config.json: " + rf.one_line(str(e))[:300]
+        except (OSError, ValueError) as e:
+            self.problem = rf.one_line(str(e))[:300]
+        self._read_status()
 
     # ------------------------------------------------------------------ writer side (trainer thread)
     def set_status(self, **changes) -> None:
@@ -81,7 +126,7 @@ class RunRecord:
             self.status.update(changes, updated_at=time.time())
             data = json.dumps(self.status, indent=1)
             self._status_written = time.monotonic()
-        rf.atomic_write(self.dir / "status.json", data)
+        write_status(self.dir, data)
 
     def heartbeat(self, step: int, elapsed: float) -> None:
         with self.lock:
@@ -95,23 +140,25 @@ class RunRecord:
             self.rows.extend(rows)
             if len(self.rows) > MAX_ROWS_IN_MEMORY:  # halve the resolution, keep the whole run's span
                 self.rows = self.rows[:-1:2] + [self.rows[-1]]
-            with open(self.dir / "metrics.csv", "a") as f:
-                f.write(rf.csv_lines(rows))
+            rf.append_text(self.dir / "metrics.csv", rf.csv_lines(rows), self.dir)
             self._csv_pos = (self.dir / "metrics.csv").stat().st_size
+        if self.tracker is not None:
+            self.tracker.log_rows(rows)
 
     def add_grid(self, step: int, image: np.ndarray) -> None:
-        rf.save_png(rf.grid_path(self.dir, step), image)
+        rf.save_png(rf.grid_path(self.dir, step), image, self.dir)
         with self.lock:
             if step not in self._grid_steps:
                 self._grid_steps.append(step)
             self._remember_grid(step, image)
+        if self.tracker is not None:
+            self.tracker.log_grid(step, rf.grid_path(self.dir, step))
 
     def note(self, message: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {rf.one_line(message)}"  # a value with a newline forges no line
         with self.lock:
             self.events.append(line)
-            with open(self.dir / "events.log", "a") as f:
-                f.write(line + "\n")
+            rf.append_text(self.dir / "events.log", line + "\n", self.dir)
 
     def checkpoint_path(self, step: int) -> Path:
         return rf.checkpoint_path(self.dir, step)
@@ -120,13 +167,15 @@ class RunRecord:
         for old in rf.list_checkpoints(self.dir)[:-KEEP_CHECKPOINTS]:
             old.unlink(missing_ok=True)
         self.set_status(last_checkpoint=path.name, checkpoint_step=step)
+        if self.tracker is not None:
+            self.tracker.log_checkpoint(step, path)
 
     def poll_control(self, controls) -> None:
         """Apply a pause/resume/stop request another process left in control.json."""
         path = self.dir / "control.json"
         if not path.exists():
             return
-        request = rf.read_json(path) or {}
+        request = rf.read_json(path, self.dir) or {}
         path.unlink(missing_ok=True)
         command = request.get("command")
         if command == "pause":
@@ -137,6 +186,9 @@ class RunRecord:
             controls.request_stop()
 
     def release(self) -> None:
+        if self.tracker is not None:  # flushed before the lock goes: a resume then starts from a closed run
+            tracker, self.tracker = self.tracker, None
+            tracker.close(self.status.get("status", "finished"))
         rf.release_writer_lock(self.dir)
 
     # ------------------------------------------------------------------ reader side
@@ -149,46 +201,82 @@ class RunRecord:
     def live_here(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
-    def refresh(self) -> None:
-        """Catch up with the folder (a run written by another process, or one loaded after a restart)."""
+    def _read_status(self) -> None:
+        try:
+            status = checked_status(rf.load_json(self.dir / "status.json", self.dir))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            if self.thread is None:  # a run this process trains keeps its own status
+                self.problem = self.problem or rf.one_line(str(e))[:300]
+            return
+        if self.problem and self.problem.startswith("status.json"):
+            self.problem = None
+        # A run this process trained keeps its own last word when the disk could not take it (disk full)
+        if self.thread is None or status.get("updated_at", 0) >= self.status.get("updated_at", 0):
+            self.status = status
+
+    def refresh(self, details: bool = True) -> None:
+        """Catch up with the folder (a run written by another process, or one loaded after a restart).
+        `details`: also the curves and grids (a listing needs only the status)."""
         if self.live_here():
             return
         with self.lock:
-            status = rf.read_json(self.dir / "status.json")
-            # A run this process trained keeps its own last word when the disk could not take it (disk full)
-            if status and (self.thread is None or status.get("updated_at", 0) >= self.status.get("updated_at", 0)):
-                self.status = status
+            self._read_status()
+            if self.problem:
+                return
+            if self.status.get("status") == QUEUED and not rf.writer_alive(self.dir):
+                self.status["status"] = "cancelled"
+                self.status["message"] = "it waited in the queue of a server that has stopped; start it again " \
+                                         "from Train (its config is saved)"
+                with contextlib.suppress(OSError, ValueError):
+                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1), self.dir)
             if self.status.get("status") in LIVE_STATUSES and not rf.writer_alive(self.dir):
                 self.status["status"] = "interrupted"
                 self.status["message"] = "the process training this run ended unexpectedly; press Resume to continue " \
                                          "from the last checkpoint"
-                with contextlib.suppress(OSError):  # reading never fails because the disk is full or read-only
-                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1))
-            self._tail_metrics()
-            self._rescan_samples()
+                with contextlib.suppress(OSError, ValueError):  # reading never fails because the disk is full or read-only
+                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1), self.dir)
+            if details:
+                self._tail_metrics()
+                self._rescan_samples()
+
+    def forget_details(self) -> None:
+        """Drop the curves and grids held in memory (they reload from disk on the next snapshot)."""
+        with self.lock:
+            self.rows, self._csv_pos, self._csv_header = [], 0, rf.METRIC_COLUMNS
+            self._grids.clear()
 
     def _tail_metrics(self) -> None:
+        """Read what was appended to metrics.csv since last time, a chunk at a time, halving the resolution
+        whenever the rows pass MAX_ROWS_IN_MEMORY: memory stays bounded whatever the file's size."""
         path = self.dir / "metrics.csv"
         try:
-            size = path.stat().st_size
-        except OSError:
+            f = rf.safe_io.open_inside(path, "rb", inside=self.dir)
+        except (OSError, ValueError):
             return
-        if size < self._csv_pos:  # rewritten (a resume truncated it): start over
-            self._csv_pos, self.rows = 0, []
-        if size == self._csv_pos:
-            return
-        with open(path, "rb") as f:
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if size < self._csv_pos:  # rewritten (a resume truncated it): start over
+                self._csv_pos, self.rows = 0, []
             f.seek(self._csv_pos)
-            chunk = f.read(size - self._csv_pos)
-        end = chunk.rfind(b"\n") + 1  # only whole lines; a half-written row waits for the next refresh
-        text = chunk[:end].decode(errors="replace")
-        if self._csv_pos == 0 and text:
-            first, _, text = text.partition("\n")
-            self._csv_header = first.split(",")
-        self._csv_pos += end
-        self.rows.extend(rf.parse_csv_text(text, self._csv_header))
-        while len(self.rows) > MAX_ROWS_IN_MEMORY:
-            self.rows = self.rows[:-1:2] + [self.rows[-1]]
+            while self._csv_pos < size:
+                chunk = f.read(min(CSV_CHUNK, size - self._csv_pos))
+                end = chunk.rfind(b"\n") + 1  # only whole lines; a half-written row waits for the next refresh
+                if not chunk or (end == 0 and len(chunk) < CSV_CHUNK):
+                    break
+                if end == 0:  # a line longer than a chunk is no metrics row: skip it
+                    self._csv_pos += len(chunk)
+                    continue
+                f.seek(self._csv_pos + end)
+                text = chunk[:end].decode(errors="replace")
+                if self._csv_pos == 0 and text:
+                    first, _, text = text.partition("\n")
+                    self._csv_header = first.split(",")[:64]
+                self._csv_pos += end
+                self.rows.extend(rf.parse_csv_text(text, self._csv_header))
+                while len(self.rows) > MAX_ROWS_IN_MEMORY:
+                    self.rows = self.rows[:-1:2] + [self.rows[-1]]
 
     def _rescan_samples(self) -> None:
         try:
@@ -209,8 +297,8 @@ class RunRecord:
                 return self._grids[step]
         path = rf.grid_path(self.dir, step)
         try:
-            image = rf.load_png(path)
-        except (OSError, ValueError):
+            image = rf.load_png(path, self.dir)
+        except (OSError, ValueError, SyntaxError):  # PIL raises SyntaxError for some broken PNGs
             return None
         with self.lock:
             self._remember_grid(step, image)
@@ -219,6 +307,10 @@ class RunRecord:
     def summary(self) -> dict:
         with self.lock:
             s, c = dict(self.status), self.config
+        if self.problem:
+            return {"run_id": self.run_id, "name": "", "status": UNREADABLE, "step": 0, "total_steps": 0, "dataset": "?",
+                    "arch": "?", "loss": "?", "preset": "", "started_at": 0.0, "updated_at": 0.0, "live_here": False,
+                    "message": f"unreadable: {self.problem}"}
         return {"run_id": self.run_id, "name": c.get("name") or "", "status": s.get("status", "unknown"),
                 "step": int(s.get("step", 0)), "total_steps": int(c.get("steps", 0) or 0),
                 "dataset": c.get("dataset", "?"), "arch": c.get("arch", "?"), "loss": c.get("loss", "?"),
@@ -227,6 +319,13 @@ class RunRecord:
 
     def snapshot(self, max_points: int = 1500) -> RunSnapshot:
         self.refresh()
+        if self.problem:
+            return RunSnapshot(
+                run_id=self.run_id, status=UNREADABLE, message=f"unreadable: {self.problem}", step=0, total_steps=0,
+                max_seconds=0.0, elapsed=0.0, progress=0.0, images_per_s=None, eta_seconds=None, config={},
+                score_kind="critic", metrics=pd.DataFrame(columns=rf.METRIC_COLUMNS, dtype=float), grid_steps=[],
+                latest_grid=None, latest_grid_step=None, events=[], device="", checkpoints=[], live_here=False,
+                run_dir=str(self.dir), extra={"eval": None})
         with self.lock:
             s, c = dict(self.status), dict(self.config)
             rows = self.rows[:: max(1, len(self.rows) // max_points)] if len(self.rows) > max_points else list(self.rows)
@@ -264,18 +363,51 @@ class RunRecord:
             live_here=self.live_here(), run_dir=str(self.dir), precision=s.get("precision", ""), extra={"eval": self.evaluation()})
 
     def evaluation(self) -> dict | None:
-        """The latest quality evaluation (eval.json, see live_eval.py), None before the first one."""
-        return rf.read_json(self.dir / rf.EVAL_FILE)
+        """The latest quality evaluation (eval.json, see live_eval.py), None before the first one or when the
+        file is not what live_eval writes."""
+        data = rf.read_json(self.dir / rf.EVAL_FILE, self.dir)
+        if not data:
+            return None
+        numbers = ("fid", "step", "num_samples")
+        if any(k in data and (isinstance(data[k], bool) or not isinstance(data[k], (int, float))) for k in numbers) \
+                or not isinstance(data.get("histogram", []), list) or not isinstance(data.get("modes_text", ""), str) \
+                or not all(isinstance(v, (int, float)) for v in data.get("histogram", [])):
+            return None
+        return data
+
+    def read_file(self, relative: str, max_bytes: int) -> bytes:
+        """A file of this run for a download: a regular file inside the run folder, never a link out of it."""
+        return rf.safe_io.read_bytes(self.dir / relative, inside=self.dir, max_bytes=max_bytes)
+
+
+def write_status(run_dir: Path, data: str) -> None:
+    """status.json, atomically; on a full disk rewritten in place (its own blocks are freed first), so other
+    processes learn why the run stopped instead of guessing "interrupted"."""
+    try:
+        rf.atomic_write(run_dir / "status.json", data, run_dir)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        with rf.safe_io.open_inside(run_dir / "status.json", "r+b", inside=run_dir) as f:
+            f.truncate(0)
+            f.write(data.encode())
+        raise
 
 
 class RunStore:
     """All runs under one folder. One per server process (the dashboard caches it); safe from any thread."""
 
-    def __init__(self, root: str | os.PathLike = "runs"):
+    def __init__(self, root: str | os.PathLike = "runs", max_runs: int | None = None):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._records: dict[str, RunRecord] = {}
+        self._changed = threading.Condition(self._lock)  # a queued run started, failed or was cancelled
+        self._records: OrderedDict[str, RunRecord] = OrderedDict()  # least recently used first
+        self._detailed: OrderedDict[str, None] = OrderedDict()  # runs whose curves/grids are in memory
+        self._active: set[str] = set()  # runs holding a training slot (building or training in this process)
+        self._queue: list[str] = []  # queued run ids, first to start first
+        self._closing = False
+        self.max_runs = max_runs  # None: no limit
 
     # ------------------------------------------------------------------ lookup
     def run_dir(self, run_id: str) -> Path:
@@ -287,35 +419,93 @@ class RunStore:
             raise KeyError(f"invalid run id {run_id!r}")
         return path
 
+    @staticmethod
+    def _is_run_folder(path: Path) -> bool:
+        return rf.is_valid_run_id(path.name) and not path.is_symlink() and path.is_dir() and \
+            (path / "config.json").exists()
+
     def _record(self, run_id: str) -> RunRecord:
         with self._lock:
             rec = self._records.get(run_id)
+            if rec is not None and not self._pinned(run_id) and not rec.dir.is_dir():  # its folder was deleted
+                self._forget(run_id)
+                rec = None
             if rec is None:
                 path = self.run_dir(run_id)
-                if not (path / "config.json").is_file():
+                if not self._is_run_folder(path):
                     raise KeyError(f"no run {run_id!r} in {self.root}")
                 rec = self._records[run_id] = RunRecord(run_id, path)
+            self._records.move_to_end(run_id)
+            self._evict()
             return rec
 
-    def _scan(self) -> None:
-        for path in self.root.iterdir():
-            if path.name not in self._records and rf.is_valid_run_id(path.name) and (path / "config.json").is_file():
-                with self._lock:
-                    self._records.setdefault(path.name, RunRecord(path.name, path))
+    def _pinned(self, run_id: str) -> bool:
+        """A run this process trains, trained, or has queued: its record holds state the disk may not."""
+        rec = self._records.get(run_id)
+        return (rec is not None and rec.thread is not None) or run_id in self._active or run_id in self._queue
+
+    def _forget(self, run_id: str) -> None:
+        self._records.pop(run_id, None)
+        self._detailed.pop(run_id, None)
+
+    def _evict(self) -> None:
+        """Forget the least recently used runs beyond MAX_RECORDS, and the curves/grids of all but the
+        MAX_DETAILED most recently viewed; never a run this process is training."""
+        for run_id in list(self._records)[:max(0, len(self._records) - MAX_RECORDS)]:
+            if not self._pinned(run_id):
+                self._forget(run_id)
+        for run_id in list(self._detailed)[:max(0, len(self._detailed) - MAX_DETAILED)]:
+            rec = self._records.get(run_id)
+            if rec is None or not rec.live_here():
+                self._detailed.pop(run_id)
+                if rec is not None:
+                    rec.forget_details()
+
+    def _scan(self) -> list[RunRecord]:
+        """The records of every run folder there is now; records of deleted folders are dropped."""
+        try:
+            names = {p.name for p in self.root.iterdir() if self._is_run_folder(p)}
+        except OSError:
+            names = set()
+        with self._lock:
+            for run_id in [r for r in self._records if r not in names and not self._pinned(r)]:
+                self._forget(run_id)
+            for name in names - set(self._records):
+                self._records[name] = RunRecord(name, self.root / name)
+                self._records.move_to_end(name, last=False)  # listed, not viewed: first to go
+            listed = [rec for rec in self._records.values() if rec.run_id in names or rec.live_here()]
+            self._evict()
+            return listed
 
     def runs(self) -> list[dict]:
-        """Every run in the folder, newest first."""
-        self._scan()
-        with self._lock:
-            records = list(self._records.values())
+        """Every run in the folder, newest first. A run whose files cannot be used is listed with status
+        "unreadable" and a message saying why; it never hides the others."""
         out = []
-        for rec in records:
-            rec.refresh()
-            out.append(rec.summary())
+        for rec in self._scan():
+            try:
+                rec.refresh(details=False)
+                out.append(rec.summary())
+            except Exception as e:  # anything else a hostile folder finds: this run only
+                rec.problem = rf.one_line(f"{type(e).__name__}: {e}")[:300]
+                out.append(rec.summary())
         return sorted(out, key=lambda r: (r["started_at"] or 0, r["run_id"]), reverse=True)
 
     def snapshot(self, run_id: str, max_points: int = 1500) -> RunSnapshot:
-        return self._record(run_id).snapshot(max_points)
+        rec = self._record(run_id)
+        with self._lock:
+            self._detailed[run_id] = None
+            self._detailed.move_to_end(run_id)
+            self._evict()
+        try:
+            return rec.snapshot(max_points)
+        except Exception as e:  # a run file no check foresaw: this run shows as unreadable, the page lives on
+            rec.problem = rf.one_line(f"{type(e).__name__}: {e}")[:300]
+            return rec.snapshot(max_points)
+
+    def read_file(self, run_id: str, relative: str, max_bytes: int = 2 * 1024 ** 3) -> bytes:
+        """A run file for a download (e.g. "metrics.csv", "samples/step_00000200.png"): regular files inside the
+        run folder only; UnsafeFile (a ValueError) for a link or device put there."""
+        return self._record(run_id).read_file(relative, max_bytes)
 
     def grid(self, run_id: str, step: int) -> np.ndarray | None:
         return self._record(run_id).grid(step)
@@ -327,14 +517,17 @@ class RunStore:
         return rf.list_checkpoints(self._record(run_id).dir)
 
     def grid_png(self, run_id: str, step: int) -> bytes:
-        """The saved sample grid of `step` as PNG bytes (for downloads)."""
-        return rf.grid_path(self._record(run_id).dir, step).read_bytes()
+        """The saved sample grid of `step` as PNG bytes (for downloads; never a link planted in the folder)."""
+        return self.read_file(run_id, f"samples/{rf.grid_path(Path(), step).name}")
 
     def metrics_csv(self, run_id: str) -> bytes:
-        return (self._record(run_id).dir / "metrics.csv").read_bytes()
+        return self.read_file(run_id, "metrics.csv")
 
     def config(self, run_id: str) -> RunConfig:
-        return RunConfig.from_dict(self._record(run_id).config)
+        rec = self._record(run_id)
+        if rec.problem:
+            raise ConfigError({"run": f"run {run_id} is unreadable: {rec.problem}"})
+        return RunConfig.from_dict(rec.config)
 
     # ------------------------------------------------------------------ commands
     def start(self, config: RunConfig | dict, hooks=()) -> str:
@@ -342,12 +535,14 @@ class RunStore:
 
         `hooks` go into trainer.hooks before the thread starts, so a test's hook sees every iteration.
         Anything wrong raises before a folder or a thread exists (ConfigError, DatasetError, ValueError)."""
-        from .trainer import Trainer
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
-        trainer = Trainer(cfg)
+        check_model_budget(cfg)  # before a single weight is allocated (or the engine is even imported)
+        from .tasks import make_trainer
+        trainer = make_trainer(cfg)
         trainer.hooks.extend(hooks)
         with self._lock:
+            queued = self._full() or bool(self._queue)  # a new Start never overtakes the runs already waiting
             run_id = rf.new_run_id(self.root, cfg.name or f"{cfg.arch}-{cfg.loss}-{cfg.dataset}")
             run_dir = self.root / run_id
             run_dir.mkdir()
@@ -355,26 +550,117 @@ class RunStore:
                 (run_dir / "samples").mkdir()
                 (run_dir / "checkpoints").mkdir()
                 rf.acquire_writer_lock(run_dir)
-                rf.atomic_write(run_dir / "config.json", cfg.to_json())
-                (run_dir / "metrics.csv").write_text(",".join(rf.METRIC_COLUMNS) + "\n")
+                rf.atomic_write(run_dir / "config.json", cfg.to_json(), run_dir)
+                rf.atomic_write(run_dir / "metrics.csv", ",".join(rf.METRIC_COLUMNS) + "\n", run_dir)
                 rec = RunRecord(run_id, run_dir)
-                rec.set_status(status="starting", step=0, elapsed=0.0, message="", started_at=time.time(),
-                               pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
-                               precision=trainer.precision.label)
+                rec.set_status(status=QUEUED if queued else "starting", step=0, elapsed=0.0, message="",
+                               started_at=time.time(), pid=os.getpid(), host=rf.HOST,
+                               device=device_label(trainer.device), precision=trainer.precision.label)
             except BaseException:  # a full or read-only disk: no half-made run folder left behind
+                rf.release_writer_lock(run_dir)
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
             self._records[run_id] = rec
-            self._launch(rec, trainer)
+            if queued:
+                self._queue.append(run_id)
+                rec.note(f"queued: {len(self._active)} runs are training, the server's limit is {self.max_runs}")
+                rec.hooks = list(hooks)
+            else:
+                self._launch(rec, trainer)
         return run_id
 
     def _launch(self, rec: RunRecord, trainer) -> None:
+        """Start the run's thread (called holding self._lock); it gives its slot to the queue when it ends."""
         trainer.record, rec.trainer = rec, trainer
+        rec.tracker = tracking.open_tracker(trainer.cfg.to_dict(), rec.dir, trainer.step,
+                                            rec.status.get("started_at") or time.time(), rec.note)
         rec._csv_pos = (rec.dir / "metrics.csv").stat().st_size
-        rec.thread = threading.Thread(target=trainer.run, name=f"gan-train-{rec.run_id}", daemon=True)
+        self._active.add(rec.run_id)
+        rec.thread = threading.Thread(target=self._train, args=(rec, trainer), name=f"gan-train-{rec.run_id}",
+                                      daemon=True)
         rec.thread.start()
+        self._changed.notify_all()
+
+    def _train(self, rec: RunRecord, trainer) -> None:
+        try:
+            trainer.run()
+        finally:
+            with self._lock:
+                self._active.discard(rec.run_id)
+            self._start_queued()
+
+    # ------------------------------------------------------------------ the queue (a fair server)
+    def _full(self) -> bool:
+        return self.max_runs is not None and len(self._active) >= self.max_runs
+
+    def set_max_runs(self, max_runs: int | None) -> None:
+        """Change the concurrent-run limit (None: no limit); a higher limit starts waiting runs at once."""
+        with self._lock:
+            self.max_runs = None if max_runs is None else max(1, int(max_runs))
+        self._start_queued()
+
+    def _start_queued(self) -> None:
+        """Start waiting runs, in order, while slots are free. Runs on whichever thread freed the slot."""
+        from .trainer import Trainer
+        while True:
+            with self._lock:
+                if self._closing or not self._queue or self._full():
+                    return
+                run_id = self._queue.pop(0)
+                rec = self._records[run_id]
+                self._active.add(run_id)  # the slot is taken while its data loads, outside the lock
+            try:
+                trainer = Trainer(RunConfig.from_dict(rec.config).validate())
+                trainer.hooks.extend(rec.hooks)
+            except Exception as e:  # the data went away since it was queued, or memory ran out
+                with self._lock:
+                    self._active.discard(run_id)
+                    self._changed.notify_all()
+                with contextlib.suppress(OSError):
+                    rec.set_status(status="failed", message=f"could not start after waiting: {e}")
+                rec.release()
+                continue
+            with self._lock:
+                if self._closing:
+                    self._active.discard(run_id)
+                    self._changed.notify_all()
+                    return
+                rec.note("a training slot freed: starting")
+                rec.set_status(status="starting", started_at=time.time(), device=device_label(trainer.device))
+                self._launch(rec, trainer)
+
+    def queue(self) -> list[dict]:
+        """The waiting runs in order: run_id, name, position (1 = next) and waits_for (the run whose end frees
+        its slot, by expected finishing order, or None when that cannot be told)."""
+        with self._lock:
+            waiting, active = list(self._queue), [self._records[r] for r in self._active if r in self._records]
+        finishing = [r.run_id for r in sorted(active, key=_seconds_left)] + waiting
+        out = []
+        for i, run_id in enumerate(waiting):
+            rec = self._records.get(run_id)
+            name = (rec.config.get("name") if rec else "") or run_id
+            out.append({"run_id": run_id, "name": name, "position": i + 1,
+                        "waits_for": finishing[i] if i < len(finishing) and finishing[i] != run_id else None})
+        return out
+
+    def cancel(self, run_id: str) -> None:
+        """Take a waiting run out of the queue and delete its folder (it has trained nothing)."""
+        with self._lock:
+            if run_id not in self._queue:
+                raise KeyError(f"run {run_id} is not waiting in the queue")
+            self._queue.remove(run_id)
+            rec = self._records.pop(run_id)
+            rec.release()
+            shutil.rmtree(rec.dir, ignore_errors=True)
+            self._changed.notify_all()
+
+    def _refuse_queued(self, run_id: str, what: str) -> None:
+        with self._lock:
+            if run_id in self._queue:
+                raise KeyError(f"run {run_id} is waiting in the queue and cannot {what}; cancel it instead")
 
     def pause(self, run_id: str) -> None:
+        self._refuse_queued(run_id, "pause")
         rec = self._record(run_id)
         if rec.live_here():
             rec.trainer.request_pause()
@@ -382,6 +668,11 @@ class RunStore:
             self._send(rec, "pause")
 
     def stop(self, run_id: str) -> None:
+        """Stop a training run; a waiting one leaves the queue."""
+        with self._lock:
+            if run_id in self._queue:
+                self.cancel(run_id)
+                return
         rec = self._record(run_id)
         if rec.live_here():
             rec.trainer.request_stop()
@@ -391,6 +682,7 @@ class RunStore:
     def resume(self, run_id: str) -> str:
         """Unpause a paused run, or continue a stopped/interrupted/finished one from its last checkpoint
         (same step count, curves and fixed noise). Returns the run's status afterwards."""
+        self._refuse_queued(run_id, "resume")
         rec = self._record(run_id)
         if rec.live_here():
             rec.trainer.request_resume()
@@ -406,20 +698,26 @@ class RunStore:
     def continue_run(self, run_id: str, **changes) -> None:
         """Restart training from the newest checkpoint; `changes` (e.g. steps=...) extend or adjust the config."""
         from .checkpoint import CheckpointError
-        from .trainer import Trainer
+        from .tasks import make_trainer
         rec = self._record(run_id)
         with self._lock:
             if rec.live_here():
                 raise rf.RunBusy(f"run {run_id} is already training")
-            held = rf.read_json(rec.dir / "writer.lock") or {}
-            if held.get("pid") != os.getpid() and rf.writer_alive(rec.dir):  # another process (a CLI, a torchrun rank 0)
-                raise rf.RunBusy(f"run {run_id} is already being trained by process {held.get('pid')} on "
-                                 f"{held.get('host', rf.HOST)}; pause or stop it there")
+            if rec.problem:
+                raise ConfigError({"run": f"run {run_id} is unreadable: {rec.problem}"})
+            if self._full() or self._queue:
+                raise rf.RunBusy(f"{len(self._active)} runs are training, this server's limit, and "
+                                 f"{len(self._queue)} wait; resume this one when one of them finishes")
+            if not rf.holds_writer_lock(rec.dir) and rf.writer_alive(rec.dir):  # another process (a CLI, torchrun rank 0)
+                held = rf.lock_holder(rec.dir)
+                raise rf.RunBusy(f"run {run_id} is already being trained by process {held.get('pid', '?')} on "
+                                 f"{rf.one_line(str(held.get('host', rf.HOST)))[:100]}; pause or stop it there")
             ckpts = rf.list_checkpoints(rec.dir)
             if not ckpts:
                 raise CheckpointError(f"run {run_id} has no checkpoint to resume from")
             cfg = RunConfig.from_dict({**rec.config, **changes}).validate()
-            trainer = Trainer(cfg)
+            check_model_budget(cfg)
+            trainer = make_trainer(cfg)
             trainer.resume_from(ckpts[-1])
             if trainer.done():
                 raise ConfigError({"steps": f"run {run_id} already reached its end at step {trainer.step}; "
@@ -427,8 +725,8 @@ class RunStore:
             rf.acquire_writer_lock(rec.dir)
             try:
                 rf.remove_temp_files(rec.dir)
-                rf.atomic_write(rec.dir / "config.json", cfg.to_json())
-                rf.truncate_metrics(rec.dir / "metrics.csv", trainer.step)
+                rf.atomic_write(rec.dir / "config.json", cfg.to_json(), rec.dir)
+                rf.truncate_metrics(rec.dir / "metrics.csv", trainer.step, rec.dir)
                 for step in rf.list_grid_steps(rec.dir):
                     if step > trainer.step:
                         rf.grid_path(rec.dir, step).unlink(missing_ok=True)
@@ -451,15 +749,26 @@ class RunStore:
     def _send(self, rec: RunRecord, command: str) -> None:
         if not rf.writer_alive(rec.dir):
             raise KeyError(f"run {rec.run_id} is not training (status {rec.status.get('status')})")
-        rf.atomic_write(rec.dir / "control.json", json.dumps({"command": command, "at": time.time()}))
+        rf.atomic_write(rec.dir / "control.json", json.dumps({"command": command, "at": time.time()}), rec.dir)
 
     # ------------------------------------------------------------------ threads
     def wait(self, run_id: str, timeout: float | None = None) -> str:
-        """Block until the run's thread ends (or timeout); returns its status."""
+        """Block until the run's thread ends (or timeout), through its time in the queue; returns its status."""
         rec = self._record(run_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            self._changed.wait_for(lambda: rec.thread is not None or (run_id not in self._queue
+                                                                       and run_id not in self._active), timeout)
         if rec.thread is not None:
-            rec.thread.join(timeout)
+            rec.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return rec.status.get("status", "unknown")
+
+    def wait_started(self, run_id: str, timeout: float | None = None) -> bool:
+        """Block until a queued run has left the queue (started, failed or cancelled); True if it did."""
+        with self._changed:
+            return self._changed.wait_for(lambda: run_id not in self._queue and run_id not in self._active
+                                          or self._records.get(run_id) is None
+                                          or self._records[run_id].thread is not None, timeout)
 
     def live_runs(self) -> list[str]:
         with self._lock:
@@ -471,10 +780,26 @@ class RunStore:
         return rec.trainer if rec.live_here() else None
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop every run this process trains and wait for their threads."""
+        """Stop every run this process trains and wait for their threads; waiting runs stay queued on disk
+        (the next server shows them as cancelled)."""
         with self._lock:
+            self._closing = True
+            for run_id in self._queue:
+                self._records[run_id].release()
+            self._queue.clear()
             records = [r for r in self._records.values() if r.live_here()]
         for rec in records:
             rec.trainer.request_stop()
         for rec in records:
             rec.thread.join(timeout)
+
+
+def _seconds_left(rec: RunRecord) -> float:
+    """A training run's expected remaining seconds from its status (steps or max_seconds), inf when unknown."""
+    with rec.lock:
+        s, c = dict(rec.status), rec.config
+    step, total, elapsed = int(s.get("step", 0)), int(c.get("steps", 0) or 0), float(s.get("elapsed", 0.0))
+    left = [max(0.0, float(c.get("max_seconds") or 0) - elapsed)] if c.get("max_seconds") else []
+    if total and step and elapsed:
+        left.append((total - step) * elapsed / step)
+    return min(left) if left else float("inf")

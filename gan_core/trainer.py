@@ -85,9 +85,11 @@ def points_image(real: np.ndarray, fake: np.ndarray, extent: float, size: int = 
 class Trainer:
     """One run: its data, its GAN, the fixed-noise grid, and the loop."""
 
+    build_gan = staticmethod(build_gan)  # a task hook: restorer runs build an image-to-image GAN (restore/training.py)
+
     @torch_threads(1)  # built on the caller's thread (the UI's, the CLI's main): no OpenMP pool left there (threads.py)
     def __init__(self, cfg: RunConfig):
-        self.cfg = cfg.validate()
+        self.cfg = cfg  # validated at the edge (store.start / continue_run, the CLI): trusted here
         self.dist = distributed.current()  # DDP: None unless torchrun started this process (distributed.py)
         self.device = distributed.local_device(resolve_device(cfg.device))  # DDP: cuda:LOCAL_RANK per rank
         self.notes: list[str] = []
@@ -106,7 +108,7 @@ class Trainer:
             num_classes = data.num_classes
         self.precision = choose_precision(cfg.precision, self.device)  # auto: bf16 only where the hardware has it
         self.notes += [self.precision.note] if self.precision.note else []
-        self.gan = build_gan(cfg, channels, num_classes, self.device, rng, self.precision.bf16)
+        self.gan = self.build_gan(cfg, channels, num_classes, self.device, rng, self.precision.bf16)
         self._compile_unproven = False  # torch.compile really happens in the first iteration: see train_iteration
         if cfg.compile:
             note = self.gan.compile()
@@ -381,7 +383,7 @@ class Trainer:
         if self.dist is not None and not self.dist.is_main:  # DDP: only rank 0 writes checkpoints
             return
         path = self.record.checkpoint_path(self.step)
-        save_training_state(path, self.gan, self.step, self.elapsed)
+        save_training_state(path, self.gan, self.step, self.elapsed, inside=self.record.dir)  # no link followed
         self.record.checkpoint_saved(self.step, path)
 
 

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from gan_core.store import LIVE_STATUSES
-from ui import charts
+from ui import charts, present
 from ui.state import get_store
 
 st.title("Compare runs")
@@ -14,6 +14,11 @@ if len(runs) < 1:
     st.stop()
 
 ids = [r["run_id"] for r in runs]
+if present.presenting():  # ?runs=a,b&present=1: two runs side by side for a projector
+    shown = [r for r in str(st.query_params.get("runs", "")).split(",") if r in ids][:2] or ids[:2]
+    present.compare_view(store, shown)
+    present.leave_link("compare", {})
+    st.stop()
 chosen = st.multiselect("Runs", ids, default=ids[: min(3, len(ids))], key="cmp_runs", max_selections=8)
 if not chosen:
     st.caption("Choose at least one run.")
@@ -25,6 +30,8 @@ metrics = c2.multiselect("Curves", ["d_loss", "g_loss", "d_real", "d_fake", "gra
                                     "fid", "modes_covered", "confidence", "label_accuracy"],
                          default=["d_loss", "g_loss"], format_func=lambda c: charts.LABELS.get(c, c), key="cmp_metrics")
 smoothing = c3.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="cmp_smooth")
+st.page_link("pages/compare.py", label="Presenter view: the first two side by side", icon=":material/slideshow:",
+             query_params={"runs": ",".join(chosen[:2]), "present": "1"})
 live = any(r["status"] in LIVE_STATUSES for r in runs if r["run_id"] in chosen)
 
 

@@ -1,14 +1,15 @@
 """Latent explorer: drag the first k noise dimensions of a trained G, and walk between two seeds."""
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from gan_core.checkpoint import CheckpointError, load_generator
-from gan_core.latent import (generate, load_run_generator, noise, points_with_data, seed_walk, slider_noise, to_gif,
-                             to_grid_image)
+from gan_core.checkpoint import CheckpointError
+from gan_core.latent import (generate, load_run_generator, load_uploaded_generator, noise, points_with_data, seed_walk,
+                             slider_noise, to_gif, to_grid_image)
+from gan_core.runfiles import slug
+from ui import roles
 from ui.state import get_store
 
 MAX_UPLOAD_BYTES = 200 * 2**20  # as server.maxUploadSize in .streamlit/config.toml
@@ -28,14 +29,11 @@ def generator(run_dir: str, checkpoint: str, mtime: float):
 @st.cache_resource(max_entries=2, show_spinner="Checking and loading the checkpoint…")
 def uploaded_generator(file_id: str, name: str, _data: bytes):
     """A checkpoint someone uploaded: read through the same safetensors-only checks as every other load."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(name).name
-        path.write_bytes(_data)
-        G, cfg, meta = load_generator(path)
-    return G, cfg, int(meta.get("step", 0))
+    return load_uploaded_generator(_data, name)
 
 
-source = st.segmented_control("Generator from", ["a run", "a checkpoint file"], default="a run" if runs else
+sources = ["a run", "a checkpoint file"] if roles.can_control() else ["a run"]  # viewers upload nothing
+source = st.segmented_control("Generator from", sources, default="a run" if runs or len(sources) == 1 else
                               "a checkpoint file", key="lat_source") or "a run"
 if source == "a checkpoint file":
     up = st.file_uploader("A GAN Studio checkpoint (.safetensors)", type=["safetensors", "pth", "pt", "ckpt"],
@@ -43,13 +41,13 @@ if source == "a checkpoint file":
                                                  f"Limit {MAX_UPLOAD_BYTES // 2**20} MB.")
     if up is None:
         st.stop()
-    run_id = Path(up.name).stem
+    run_id = slug(Path(up.name).stem, 60)  # only names the downloads
     try:
         if up.size > MAX_UPLOAD_BYTES:
             raise CheckpointError(f"{up.name}: {up.size / 2**20:.0f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MB "
                                   f"upload limit")
         G, cfg, step = uploaded_generator(up.file_id, up.name, up.getvalue())
-    except CheckpointError as e:
+    except (CheckpointError, OSError) as e:
         st.error(f"Cannot load this file. {e}", icon=":material/block:")
         st.stop()
 else:

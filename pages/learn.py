@@ -4,6 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from gan_core.config import PRESETS, ConfigError, build_config
+from ui import roles
 from ui.state import start_and_watch
 
 st.title("Learn: how GANs train, and how they fail")
@@ -25,7 +26,7 @@ def demo_buttons(*presets: tuple[str, str], key: str = "learn") -> None:
     for col, (preset, label) in zip(cols, presets):
         with col:
             if st.button(label, key=f"{key}_{preset}", icon=":material/play_arrow:", width="stretch",
-                         help=PRESETS[preset]["description"]):
+                         help=roles.reason() or PRESETS[preset]["description"], disabled=not roles.can_control()):
                 launch(preset)
             st.caption(PRESETS[preset]["description"])
 

@@ -8,15 +8,19 @@ from gan_core.errors import StudioError
 from gan_core.health import diagnose_snapshot, mixture_modes
 from gan_core.metrics import cache_help, supports
 from gan_core.latent import to_gif
-from gan_core.store import LIVE_STATUSES
-from ui import charts, form
+from gan_core.store import LIVE_STATUSES, QUEUED
+from gan_core.tracking import where_logged
+from ui import charts, form, links, present, roles
 from ui.state import get_store
 
 STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"), "paused": ("orange", "paused"),
                 "finished": ("violet", "finished"), "stopped": ("gray", "stopped"), "failed": ("red", "failed"),
-                "diverged": ("red", "diverged"), "interrupted": ("orange", "interrupted")}
+                "diverged": ("red", "diverged"), "interrupted": ("orange", "interrupted"),
+                QUEUED: ("blue", "waiting in the queue"), "cancelled": ("gray", "cancelled")}
+WATCHED = LIVE_STATUSES + (QUEUED,)  # statuses that change by themselves: the view refreshes
 MAX_GIF_FRAMES = 120
 DEFAULT_SMOOTHING = 0.6
+MARKDOWN_CHARS = set("\\`[]()<>!")
 
 st.title("Monitor")
 store = get_store()
@@ -35,6 +39,11 @@ for wanted in (st.query_params.get("run"), st.session_state.get("monitor_run")):
         break
 if st.session_state.get("monitor_pick") not in ids:
     st.session_state["monitor_pick"] = ids[0]
+if present.presenting():  # ?run=<id>&present=1: the projector view, nothing to click
+    shown = st.query_params.get("run") if st.query_params.get("run") in ids else ids[0]
+    present.run_view(store, shown)
+    present.leave_link("monitor", {"run": shown})
+    st.stop()
 
 
 def run_label(rid: str) -> str:
@@ -54,9 +63,9 @@ run_id = st.selectbox("Run", ids, format_func=run_label, key="monitor_pick",
 st.session_state["monitor_run"] = st.session_state["monitor_shown"] = run_id
 st.query_params["run"] = run_id
 snap = store.snapshot(run_id)
-was_live = snap.status in LIVE_STATUSES
+was_live = snap.status in WATCHED
 statuses_drawn = {r["run_id"]: r["status"] for r in runs}
-any_live = any(status in LIVE_STATUSES for status in statuses_drawn.values())
+any_live = any(status in WATCHED for status in statuses_drawn.values())
 
 
 @st.cache_resource(max_entries=64, ttl=120, show_spinner=False)
@@ -75,6 +84,13 @@ def figures_for(snap, smoothing: float):
     return curve_figures(snap.run_id, smoothing, (snap.status, snap.step, int(time.monotonic()) if live else 0))
 
 
+def plain(text) -> str:
+    """A value from a run's files inside Markdown (alerts render it): no image, link, HTML or code can come of it.
+    Brackets, parentheses, angle brackets, `!` and backticks are escaped, and bare URLs are not linked."""
+    out = "".join("\\" + c if c in MARKDOWN_CHARS else c for c in str(text))
+    return out.replace("://", ":\\/\\/").replace("www.", "www\\.")
+
+
 def fmt_seconds(s) -> str:
     if s is None:
         return "—"
@@ -88,7 +104,7 @@ def open_fix(snap, preset, settings) -> None:
         base = build_config(preset) if preset else RunConfig.from_dict(snap.config)
         form.load_config(RunConfig.from_dict({**base.to_dict(), **settings}))
     except ConfigError as e:
-        st.error(str(e))
+        st.error(plain(str(e)))
         return
     st.switch_page("pages/train.py")
 
@@ -125,7 +141,7 @@ def quality(snap) -> None:
     if fig is None and not evaluation:
         if snap.config.get("eval_every"):
             st.caption("Quality metrics appear after the first evaluation (every "
-                       f"{snap.config.get('eval_every')} steps).")
+                       f"{plain(snap.config.get('eval_every'))} steps).")
         return
     st.markdown("**Quality** — measured by a small digit classifier on generated samples")
     left, right = st.columns([3, 2])
@@ -135,11 +151,33 @@ def quality(snap) -> None:
         label = "final" if evaluation.get("final") else f"step {evaluation.get('step')}"
         right.plotly_chart(charts.histogram_figure(evaluation["histogram"], f"Classes of generated samples ({label})"),
                            key="mon_hist", width="stretch")
-        right.caption(f"{evaluation.get('modes_text', '')} · FID {evaluation.get('fid', float('nan')):.2f} · "
+        right.caption(f"{plain(evaluation.get('modes_text', ''))} · FID {evaluation.get('fid', float('nan')):.2f} · "
                       f"{evaluation.get('num_samples', '?')} samples")
 
 
+def waiting(snap) -> None:
+    """A queued run: where it stands, and Cancel (for whoever may control runs)."""
+    spot = next((q for q in store.queue() if q["run_id"] == snap.run_id), None)
+    if spot is None:
+        return
+    after = f"; it starts when {spot['waits_for']} finishes" if spot["waits_for"] else ""
+    st.info(f"Waiting for a free training slot (this server trains {store.max_runs} at once): position "
+            f"{spot['position']}{after}. It starts by itself.", icon=":material/hourglass_top:")
+    if roles.can_control() and st.button("Cancel", icon=":material/close:", key="btn_cancel"):
+        try:
+            store.cancel(snap.run_id)
+        except KeyError:
+            pass  # it started meanwhile
+        st.rerun(scope="app")
+
+
 def controls(snap) -> None:
+    if snap.status == QUEUED:
+        return waiting(snap)
+    if not roles.can_control():
+        if snap.status in LIVE_STATUSES:
+            st.caption(f":material/lock: {roles.REASON}.")
+        return
     c1, c2, c3, _ = st.columns([2, 1, 1, 2])
     try:
         if snap.status == "running" and c1.button("Pause", icon=":material/pause:", key="btn_pause"):
@@ -156,7 +194,7 @@ def controls(snap) -> None:
             store.resume(run_id)
             st.rerun()
     except (KeyError, StudioError, ValueError) as e:
-        st.error(f"{e.args[0] if e.args else e}")
+        st.error(plain(f"{e.args[0] if e.args else e}"))
 
 
 def statuses_changed() -> bool:
@@ -178,11 +216,16 @@ def live_view() -> None:
     if any_live and statuses_changed():
         st.rerun()  # a run started or ended: redraw the whole page (selector labels, history, downloads)
     snap = store.snapshot(run_id)
-    colour, text = STATUS_BADGE.get(snap.status, ("gray", snap.status))
-    st.markdown(f":{colour}-badge[{text}] &nbsp; **{snap.config.get('arch')}** · {snap.config.get('loss')} on "
-                f"{snap.config.get('dataset')} · {snap.device or ''}" + (f" · {snap.precision}" if snap.precision else ""))
+    colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))
+    # Values from the run folder go through plain(): a hostile config.json or status.json must not fetch an image
+    # or draw a link here.
+    st.markdown(f":{colour}-badge[{text}] &nbsp; **{plain(snap.config.get('arch', '?'))}** · "
+                f"{plain(snap.config.get('loss', '?'))} on {plain(snap.config.get('dataset', '?'))} · "
+                f"{plain(snap.device or '')}" + (f" · {plain(snap.precision)}" if snap.precision else ""))
     if snap.message:
-        (st.error if snap.status in ("failed", "diverged") else st.info)(snap.message)
+        (st.error if snap.status in ("failed", "diverged", "unreadable") else st.info)(plain(snap.message))
+    if snap.status == "unreadable":  # nothing of it can be trusted: no controls, curves or diagnosis
+        return
     controls(snap)
     health(snap)
     total = f" / {snap.total_steps}" if snap.total_steps else ""
@@ -221,15 +264,26 @@ def live_view() -> None:
 
 live_view()
 
+with st.expander("Share and present", icon=":material/cast_for_education:"):
+    st.page_link("pages/monitor.py", label="Presenter view (full screen, for a projector)",
+                 icon=":material/slideshow:", query_params={"run": run_id, "present": "1"})
+    history_key = f"mon_history_{run_id}"
+    shared = {"run": run_id, **({"step": st.session_state[history_key]} if history_key in st.session_state else {})}
+    links.show_link("A link to this run" + (" at this step of its history" if "step" in shared else ""),
+                    links.page_url("monitor", shared))
+
+
 @st.fragment(run_every=2.0 if was_live else None)
 def sample_history() -> None:
-    """Every saved grid of the run, live: the slider follows the newest grid until someone picks an older one."""
+    """Every saved grid of the run, live: the slider follows the newest grid until someone picks an older one
+    (or a link's ?step= does)."""
     snap = store.snapshot(run_id)
     steps = snap.grid_steps
     if not steps:
         return
     st.subheader("Sample history")
     key, last_key = f"mon_history_{run_id}", f"mon_history_last_{run_id}"
+    links.apply_step_link(steps, key)
     if st.session_state.get(key) not in steps or st.session_state.get(key) == st.session_state.get(last_key):
         st.session_state[key] = steps[-1]  # following the newest grid
     st.session_state[last_key] = steps[-1]
@@ -243,11 +297,12 @@ def sample_history() -> None:
         frames = [f for f in (store.grid(run_id, s) for s in chosen) if f is not None]
         return to_gif(frames, duration_ms=150)
 
+    # Downloads read through the store: regular files inside the run folder only, never a link put there.
     def latest_png() -> bytes:
         return store.grid_png(run_id, steps[-1])
 
     def checkpoint_bytes() -> bytes:
-        return store.checkpoints(run_id)[-1].read_bytes()
+        return store.read_file(run_id, f"checkpoints/{store.checkpoints(run_id)[-1].name}")
 
     d1, d2, d3, d4 = st.columns(4)
     d1.download_button("Latest grid (PNG)", latest_png, file_name=f"{run_id}_step{steps[-1]}.png", mime="image/png",
@@ -261,9 +316,10 @@ def sample_history() -> None:
                        file_name=f"{run_id}_metrics.csv", mime="text/csv", icon=":material/table:", on_click="ignore")
 
 
+
 sample_history()
 
-if not was_live and snap.status == "finished" and snap.checkpoints:
+if not was_live and snap.status == "finished" and snap.checkpoints and roles.can_control():
     with st.expander("Train longer"):
         more = st.number_input("Extra steps", min_value=1, max_value=1_000_000, value=1000, step=100, key="mon_more")
         if st.button("Continue training", key="btn_more", icon=":material/fast_forward:"):
@@ -272,11 +328,13 @@ if not was_live and snap.status == "finished" and snap.checkpoints:
                 store.continue_run(run_id, steps=max(snap.step, int(cfg.get("steps") or 0)) + int(more), max_seconds=0.0)
                 st.rerun()
             except (KeyError, StudioError, ValueError) as e:
-                st.error(f"{e.args[0] if e.args else e}")
+                st.error(plain(f"{e.args[0] if e.args else e}"))
 
 with st.expander("Run log and config"):
     st.code("\n".join(snap.events) or "(no notes)", language=None)
     st.json(snap.config, expanded=False)
-    st.caption(f"Folder: `{snap.run_dir}`")
+    st.text(f"Folder: {snap.run_dir}")
+    for line in where_logged(snap.run_dir, snap.config):  # TensorBoard / MLflow, when the run logs there
+        st.text(line)
     if supports(snap.config.get("dataset", "")):
         st.caption(cache_help(snap.config.get("dataset", "")))

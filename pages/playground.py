@@ -15,6 +15,7 @@ from gan_core.data import DatasetError
 from gan_core.losses import LOSSES
 from gan_core.playground import (DATASET_CHOICES, PRESETS, Playground, PlaygroundSettings, parse_points_csv,
                                  preset_settings, settings_help)
+from ui import links, present
 
 REFRESH_S = 1.0
 TIME_BUDGET_S = 0.6  # training time per refresh, so drawing keeps up even with big nets
@@ -29,33 +30,16 @@ def _key(name: str) -> str:
     return f"pg_{name}"
 
 
-def _from_url(name: str, default):
-    """A setting a reload kept in the URL (?lr_d=0.01), read back as the default's type; the default if absent or bad."""
-    text = st.query_params.get(name)
-    if text is None or name == "dataset" and text == "custom":  # drawn points do not fit in a URL
-        return default
-    try:
-        return text == "true" if isinstance(default, bool) else type(default)(text)
-    except ValueError:
-        return default
-
-
 def settings_to_url() -> None:
-    """The settings that differ from the defaults, in the URL: a reload (or a shared link) keeps them."""
-    for name, default in DEFAULTS.items():
-        value = st.session_state[_key(name)]
-        if value != default and not (name == "dataset" and value == "custom"):
-            st.query_params[name] = str(value).lower() if isinstance(value, bool) else str(value)
-        elif name in st.query_params:
-            del st.query_params[name]
+    """The settings that differ from the defaults, in the URL: a reload reads them back like a share link."""
+    links.keep_in_url({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in _changed_settings().items()},
+                      "pg_link_applied")
 
 
 def _init_state() -> None:
     ss = st.session_state
-    from_url = {name: _from_url(name, value) for name, value in DEFAULTS.items()}
-    bad = PlaygroundSettings(**from_url).problems()  # a hand-edited URL loses only its bad values
     for name, value in DEFAULTS.items():
-        ss.setdefault(_key(name), value if name in bad else from_url[name])
+        ss.setdefault(_key(name), value)
     for layer in LAYERS:
         ss.setdefault(_key(f"show_{layer}"), layer != "density")
     ss.setdefault("pg_playing", False)
@@ -379,6 +363,50 @@ def sync_engine() -> Playground:
     return engine
 
 
+def apply_link() -> None:
+    """A share link (?dataset=ring-8&loss=wgan-gp&lr_d=0.0005…) sets the playground once per link, then plays."""
+    ss = st.session_state
+    params = {k: st.query_params[k] for k in st.query_params}
+    applied = links.link_key(params)
+    if not params or ss.get("pg_link_applied") == applied:
+        return
+    ss["pg_link_applied"] = applied
+    good, notes = links.settings_from_query(params, PlaygroundSettings, PlaygroundSettings())
+    if good.get("dataset") == "custom":
+        good.pop("dataset")
+        notes.append("dataset 'custom' needs your own points")
+    for name, value in good.items():
+        ss[_key(name)] = value
+    if good:
+        ss["pg_reset_now"], ss["pg_playing"] = True, True
+    if notes:
+        ss["pg_message"] = "Ignored from the link: " + "; ".join(notes)
+
+
+def _changed_settings() -> dict:
+    """What differs from the defaults; drawn points ('custom') do not fit in a URL."""
+    return {k: v for k, v in asdict(_settings_from_widgets()).items() if v != DEFAULTS[k] and v != "custom"}
+
+
+def share_links() -> None:
+    changed = _changed_settings()
+    with st.expander("Share and present", icon=":material/cast_for_education:"):
+        st.markdown(f"[:material/slideshow: Presenter view (big plot, Play and Step only)]"
+                    f"({links.page_url('playground', {**changed, 'present': '1'})})")
+        links.show_link("A link that opens the playground with these settings", links.page_url("playground", changed))
+
+
+def present_bar() -> None:
+    """The presenter's only controls: Play/Pause and one step."""
+    ss = st.session_state
+    cols = st.columns([1, 1, 4])
+    cols[0].button("Pause" if ss["pg_playing"] else "Play", key="pg_play", on_click=_toggle_play, type="primary",
+                   icon=":material/pause:" if ss["pg_playing"] else ":material/play_arrow:", width="stretch")
+    if cols[1].button("Step", key="pg_step", on_click=_pause, width="stretch", help="One iteration"):
+        _engine().step()
+        _engine().flush()
+
+
 def control_bar(engine: Playground) -> None:
     ss = st.session_state
     cols = st.columns([1, 1, 1, 1.1, 1, 1.3, 1.5], vertical_alignment="bottom")
@@ -449,10 +477,18 @@ st.set_page_config(layout="wide")  # the plane needs the room; app.py's title an
 st.title("2-D GAN playground")
 st.caption("Watch a GAN learn a 2-D distribution: green = real, purple = fake; the background is what D thinks.")
 _init_state()
-sidebar_controls()
+apply_link()
+presenting = present.presenting()
+if presenting:
+    present.big_page()
+else:
+    sidebar_controls()
 engine = sync_engine()
 settings_to_url()
-control_bar(engine)
+if presenting:
+    present_bar()
+else:
+    control_bar(engine)
 if st.session_state["pg_message"]:
     st.info(st.session_state.pop("pg_message"))
 
@@ -463,7 +499,7 @@ def live_view() -> None:
     engine = _engine()
     plane_col, side = st.columns([3, 1])
     with plane_col:
-        show = layer_toggles()  # drawn before training, so nothing below can keep them from rendering
+        show = {layer: ss[_key(f"show_{layer}")] for layer in LAYERS} if presenting else layer_toggles()
         if ss["pg_playing"] and ss["pg_walk"] is None:
             start = time.perf_counter()
             try:
@@ -482,6 +518,8 @@ def live_view() -> None:
             fig = substep_figure(step, engine.extent, engine.settings.loss)
         else:
             fig = plane_figure(engine.figure_layers(), show)
+        if presenting:
+            fig.update_layout(height=820, font=dict(size=20))
         st.plotly_chart(fig, key="pg_plane", width="stretch")
     with side:
         metrics_column(engine.metrics())
@@ -494,4 +532,8 @@ def live_view() -> None:
 
 
 live_view()
-custom_points_editor()
+if presenting:
+    present.leave_link("playground", {})
+else:
+    custom_points_editor()
+    share_links()

@@ -1,8 +1,8 @@
 """Train: pick a preset or set every hyperparameter, then start a run and jump to Monitor."""
 import streamlit as st
 
-from gan_core.config import DEFAULT_IMAGE_PRESET, PRESETS, ConfigError, RunConfig, build_config, field_choices
-from ui import form
+from gan_core.config import PRESETS, ConfigError, RunConfig
+from ui import form, links, roles
 from ui.state import start_and_watch
 
 MAX_CONFIG_MB = 1  # a config.json is about 2 KB; the uploader shows this limit and refuses bigger files
@@ -32,43 +32,9 @@ def load_uploaded_config() -> None:
     st.session_state["config_load_note"] = ("success", f"Loaded {uploaded.name}: the form now holds exactly its settings.")
 
 
-def restore_from_url() -> None:
-    """A reload starts a fresh session: the form comes back from the URL (the preset plus the fields changed)."""
-    preset = st.query_params.get("preset")
-    if preset not in PRESETS:
-        return
-    form.load_config(build_config(preset))
-    for name in form.FIELDS:
-        text = st.query_params.get(name)
-        if text is None or name == "preset":
-            continue
-        choices = field_choices(name)
-        if form.is_bool(name):
-            value = text == "true"
-        elif choices is not None:
-            value = next((c for c in choices if str(c) == text), None)
-            if value is None:
-                continue  # a hand-edited URL loses only its bad values
-        else:
-            value = text
-        st.session_state[form.FORM][name] = st.session_state[f"w_{name}"] = value
-    st.session_state["preset_pick"] = preset
-
-
-def form_to_url() -> None:
-    """The preset and every field that differs from it, in the URL (like Monitor's ?run=), so a reload keeps them."""
-    values = st.session_state[form.FORM]
-    preset = values.get("preset") if values.get("preset") in PRESETS else DEFAULT_IMAGE_PRESET
-    base = build_config(preset)
-    changed = {name: value for name, value in values.items()
-               if name in form.FIELDS and name != "preset" and value != form.to_widget(name, getattr(base, name))}
-    st.query_params.from_dict({"preset": preset, **{k: str(v).lower() if isinstance(v, bool) else str(v)
-                                                    for k, v in changed.items()}})
-
-
-if form.FORM not in st.session_state:
-    restore_from_url()
+links.apply_train_link()  # a share link or a reload (?preset=…&lr_d=…) fills the form once
 form.ensure_form()
+links.show_train_link_notes()
 names = list(PRESETS)
 current = st.session_state[form.FORM].get("preset")
 st.selectbox("Preset", names, index=names.index(current) if current in names else 0, format_func=form.preset_label,
@@ -77,11 +43,13 @@ st.selectbox("Preset", names, index=names.index(current) if current in names els
 
 cfg, problems = form.evaluate()
 form.render(problems)
-form_to_url()
+if cfg is not None and not problems:
+    links.keep_in_url(links.config_params(cfg), "train_link_applied")  # a reload keeps the form
 
 left, mid, right = st.columns([1, 1, 2])
-start = left.button("Start training", type="primary", disabled=bool(problems), icon=":material/play_arrow:",
-                    help="Disabled while any field is invalid" if problems else "Start this run in the background")
+start = left.button("Start training", type="primary", disabled=bool(problems) or not roles.can_control(),
+                    icon=":material/play_arrow:", help=roles.reason() or ("Disabled while any field is invalid"
+                                                                           if problems else "Start this run in the background"))
 if cfg is not None and not problems:
     mid.download_button("Save config", cfg.to_json(), file_name="config.json", mime="application/json",
                         icon=":material/download:")
@@ -91,6 +59,10 @@ right.file_uploader("Load a config.json", type=["json"], key="config_upload", la
 note = st.session_state.pop("config_load_note", None)
 if note:
     (st.error if note[0] == "error" else st.success)(note[1])
+
+if cfg is not None and not problems:
+    with st.expander("Share this form", icon=":material/link:"):
+        links.show_link("A link that opens Train with this config", links.page_url("", links.config_params(cfg)))
 
 if problems:
     st.warning(f"Fix {len(problems)} field{'s' if len(problems) > 1 else ''} before starting: "

@@ -37,10 +37,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(runs_dir: Path, log_path: Path, timeout: float = 90.0):
-    """`streamlit run app.py` on a free port; yields (base URL, server pid) once /_stcore/health answers."""
+def streamlit_server(runs_dir: Path, log_path: Path, timeout: float = 90.0, env: dict | None = None):
+    """`streamlit run app.py` on a free port (with `env` added to its environment); yields (base URL, server pid)
+    once /_stcore/health answers."""
     port = free_port()
-    env = {**os.environ, "GAN_STUDIO_RUNS": str(runs_dir), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "GAN_STUDIO_RUNS": str(runs_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                                  "--server.headless", "true", "--browser.gatherUsageStats", "false"],

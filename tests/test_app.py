@@ -40,8 +40,9 @@ def store():
     return get_store()
 
 
-def app(page: str | None = None) -> AppTest:
+def app(page: str | None = None, query: dict | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(query or {})
     at.run()
     assert not at.exception, at.exception
     if page:

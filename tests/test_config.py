@@ -184,4 +184,4 @@ def test_registries_declare_their_settings_and_the_form_follows_them():
     form = {"arch": "mlp2d", "loss": "wgan", "dataset": "ring-8"}
     assert relevant("g_hidden", form) and relevant("clip_value", form) and not relevant("conditional", form)
     assert {name for name, info in DATASETS.items() if info.needs_data_root} == {"mnist", "fashion-mnist", "cifar10",
-                                                                                 "image-folder"}
+                                                                                 "celeba", "image-folder"}

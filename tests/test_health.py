@@ -36,11 +36,10 @@ def trace(seed: int = 0, critic: bool = False, **columns) -> pd.DataFrame:
     df["modes_covered"] = np.where(evals, 10.0, np.nan)
     df["confidence"] = np.where(evals, 0.7 + 0.2 * settle, np.nan)
     df["label_accuracy"] = np.nan
-    df["hq_percent"] = np.nan
     df["diversity"] = np.where(evals, 0.5 + 0.45 * settle + noise(0.03), np.nan)
     for name, values in columns.items():
         df[name] = values if name not in ("fid", "modes_covered", "diversity") else np.where(evals, values, np.nan)
-    return df[METRIC_COLUMNS]
+    return df.reindex(columns=METRIC_COLUMNS)  # columns a trace does not set (2-D, restorer) stay empty
 
 
 def ramp(start: float, end: float, begin_row: int = ROWS // 2) -> np.ndarray:

@@ -7,6 +7,7 @@ import os
 import streamlit as st
 
 from gan_core import RunStore
+from gan_core.classroom import max_runs_setting
 from gan_core.device import device_label, resolve_device
 
 
@@ -16,7 +17,7 @@ def runs_root() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _store_for(root: str) -> RunStore:
-    return RunStore(root)
+    return RunStore(root, max_runs=max_runs_setting()[0])  # the teacher may change it later (sidebar)
 
 
 def get_store() -> RunStore:
@@ -33,6 +34,9 @@ def start_and_watch(config) -> None:
     """Start a run and open Monitor on it; a refusal (bad config, missing data, busy run, disk) is shown, not raised."""
     from gan_core.config import ConfigError
     from gan_core.errors import StudioError
+    from ui import roles
+    if not roles.require_control():
+        return
     try:
         with st.spinner("Loading data and building the networks…"):
             run_id = get_store().start(config)

@@ -1,0 +1,73 @@
+"""Classroom roles, the one place every page asks "may this session change anything?".
+
+No teacher password set (the default): one local user with full control. Password set: everyone watches
+(viewer); a session that enters the password in the sidebar is the teacher and may start, pause, stop, resume,
+cancel and upload. Pages hide or disable what a viewer cannot use and say why (`REASON`)."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from gan_core.classroom import password_matches, teacher_password
+
+REASON = "Only the teacher can do this in classroom mode (unlock in the sidebar)"
+TEACHER = "roles_teacher"  # session_state: True once this session entered the password
+WRONG_PASSWORD_DELAY_S = 1.0  # slows guessing from one session; a proxy with TLS and login is the real guard
+
+
+def _password() -> str | None:
+    return teacher_password(st.secrets)
+
+
+def classroom() -> bool:
+    """True when a teacher password is set: everyone is a viewer until they unlock."""
+    return _password() is not None
+
+
+def can_control() -> bool:
+    """May this session start, pause, stop, resume, cancel runs or upload files?"""
+    return not classroom() or st.session_state.get(TEACHER) is True
+
+
+def reason() -> str | None:
+    """Why a control is disabled for this session (for `help=`), None when it is not."""
+    return None if can_control() else REASON
+
+
+def require_control() -> bool:
+    """Guard for an action: True if allowed, else a short notice (a viewer's click never reaches the store)."""
+    if can_control():
+        return True
+    st.warning(REASON, icon=":material/lock:")
+    return False
+
+
+def _unlock() -> None:
+    guess, st.session_state["roles_guess"] = st.session_state.get("roles_guess", ""), ""
+    if password_matches(guess, _password()):
+        st.session_state[TEACHER] = True
+        st.session_state.pop("roles_wrong", None)
+    else:
+        time.sleep(WRONG_PASSWORD_DELAY_S)
+        st.session_state["roles_wrong"] = True
+
+
+def _lock() -> None:
+    st.session_state[TEACHER] = False
+
+
+def sidebar() -> None:
+    """The role line and the teacher's unlock / lock control (nothing at all outside classroom mode)."""
+    if not classroom():
+        return
+    if can_control():
+        st.caption(":material/key: **Teacher** — you control runs")
+        st.button("Lock (back to viewer)", key="roles_lock", on_click=_lock, icon=":material/lock:")
+        return
+    st.caption(":material/visibility: **Viewer** — you can watch every page and use the 2-D playground")
+    with st.popover("Teacher login", icon=":material/key:"):
+        st.text_input("Teacher password", type="password", key="roles_guess", on_change=_unlock)
+        st.button("Unlock control", key="roles_unlock")
+        if st.session_state.get("roles_wrong"):
+            st.error("Wrong password", icon=":material/block:")
