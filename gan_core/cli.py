@@ -1,4 +1,4 @@
-"""`python -m gan_core train|sample|list|evaluate|restore|export|export-script`: the same library the dashboard uses, headless.
+"""`python -m gan_core train|sample|list|evaluate|diagnose|restore|export|export-script`: the same library the dashboard uses, headless.
 
 Bad input → exit code 2 and one line on stderr saying what is wrong. `train` ends its stdout with one JSON
 object so scripts can pick up the result."""
@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog="Then: python my_gan.py --data-root DIR --steps N (DIR in torchvision's dataset layout).")
     xs.add_argument("run_dir")
     xs.add_argument("-o", "--output", default="my_gan.py", help="the .py file to write (default: my_gan.py)")
+    dg = sub.add_parser("diagnose", help="the health finding of a run (what Monitor shows), as one JSON line",
+                        epilog='prints {"finding": ..., "text": ..., "step": ..., "evidence": {...}}; findings: healthy, '
+                               "too_early, d_wins, vanishing_gradient, mode_collapse, diverged, oscillating")
+    dg.add_argument("run_dir")
     x = sub.add_parser("export", help="write a run's curves and grids to TensorBoard or MLflow (for runs recorded without "
                                       "--tensorboard/--mlflow)")
     x.add_argument("target", choices=["tensorboard", "mlflow"])
@@ -383,6 +387,12 @@ def cmd_export_script(args) -> int:
     return 0
 
 
+def cmd_diagnose(args) -> int:
+    from .health import diagnose_run
+    print(json.dumps(diagnose_run(args.run_dir).to_json()))
+    return 0
+
+
 def cmd_export(args) -> int:
     from .tracking import export_run
     print(json.dumps(export_run(args.target, args.run_dir, args.out)))
@@ -445,7 +455,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate,
-                "export": cmd_export, "restore": cmd_restore, "export-script": cmd_export_script}[args.command](args)
+                "diagnose": cmd_diagnose, "export": cmd_export, "restore": cmd_restore,
+                "export-script": cmd_export_script}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
     except (StudioError, KeyError, ValueError) as e:

@@ -51,6 +51,12 @@ def overlay() -> None:
         st.caption(f"`{plain(rid)}` is a fork of `{plain(info['parent'])}` at step {info['fork_step']} ({plain(changed)}): "
                    f"the curves overlay from that step on.")
     start = min((info["fork_step"] for info in forks.values()), default=None)
+    losses = {s.config.get("loss", "?") for s in snaps.values()}
+    kinds = {s.score_kind for s in snaps.values()}
+    if len(losses) > 1 and any(c in metrics for c in ("d_loss", "g_loss", "d_real", "d_fake")):
+        st.caption(f"These runs use different losses ({plain(', '.join(sorted(map(str, losses))))}): their loss values are on different "
+                   f"scales and are not comparable" + (" — and their D(real)/D(fake) are probabilities for some runs, "
+                   "raw critic scores for others" if len(kinds) > 1 else "") + ". Compare them by the quality curves.")
     for col in metrics:
         fig = charts.compare_figure(frames, col, align, smoothing)
         if align == "step":

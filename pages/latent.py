@@ -2,11 +2,12 @@
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from gan_core.checkpoint import CheckpointError
 from gan_core.latent import (along, class_walk, direction_strip, generate, load_run_generator, load_uploaded_generator, noise,
-                             principal_directions, seed_walk, slider_noise, to_gif, to_grid_image)
+                             points_with_data, principal_directions, seed_walk, slider_noise, to_gif, to_grid_image)
 from gan_core.runfiles import slug
 from ui import roles
 from ui.state import get_store
@@ -80,11 +81,26 @@ if G.num_classes:
 
 def draw(z, nrow=None) -> np.ndarray:
     labels = None if label is None else np.full(len(z), label)
-    x = generate(G, z, labels)
-    if cfg.is_2d:
-        return x
-    return to_grid_image(x, nrow)
+    return to_grid_image(generate(G, z, labels), nrow)
 
+
+if cfg.is_2d:  # a point cloud: z-sliders and walks do not apply; show G's samples over the data they imitate
+    st.subheader("Samples over the data")
+    seed = st.number_input("Seed", 0, 2**31 - 1, 0, 1, key="lat_seed", help="Which 500 noise vectors G maps.")
+    fake, real = points_with_data(G, cfg, 500, int(seed))
+    fig = go.Figure(dict(data=[
+        dict(type="scatter", x=real[:, 0], y=real[:, 1], mode="markers", name=f"real data ({cfg.dataset})",
+             marker=dict(size=5, color="#74a9e8", opacity=0.6)),
+        dict(type="scatter", x=fake[:, 0], y=fake[:, 1], mode="markers", name=f"G's samples (step {step})",
+             marker=dict(size=5, color="#E8590C", opacity=0.8))],
+        layout=dict(height=480, margin=dict(l=10, r=10, t=10, b=10), xaxis=dict(title=dict(text="x"), zeroline=True),
+                    yaxis=dict(title=dict(text="y"), scaleanchor="x", zeroline=True),
+                    legend=dict(orientation="h", y=-0.12, x=0, yanchor="top"))))
+    st.plotly_chart(fig, key="lat_points", width="stretch")
+    st.caption("500 samples of this checkpoint (orange) over 500 points of the real data (blue). A point-set GAN has "
+               "a 2-D z, so there are no image sliders here: the 2-D playground shows how G bends the plane.")
+    st.info("Meaningful directions and the class walk apply to image runs; a 2-D run's noise is only 2 numbers.")
+    st.stop()
 
 st.subheader("Sliders")
 s1, s2 = st.columns([1, 3])
@@ -102,12 +118,7 @@ with s1:
         values.append(st.slider(f"z[{i}]", lo, hi, step=0.05, key=key))
 z = slider_noise(cfg, int(seed), values)
 with s2:
-    if cfg.is_2d:
-        pts = generate(G, noise(cfg, 500, int(seed)))
-        st.scatter_chart({"x": pts[:, 0], "y": pts[:, 1]}, x="x", y="y", height=420)
-        st.caption("2-D run: 500 samples from this checkpoint (sliders do not apply to point clouds).")
-    else:
-        st.image(draw(z), width=280, caption=f"step {step} · seed {seed}")
+    st.image(draw(z), width=280, caption=f"step {step} · seed {seed}")
 
 if not cfg.is_2d:
     st.subheader("Interpolation")
@@ -146,29 +157,25 @@ def directions_for(key: tuple, _G, _cfg):
 
 
 st.subheader("Meaningful directions")
-if cfg.is_2d:
-    st.info("Meaningful directions and the class walk apply to image runs; a 2-D run's noise is only 2 numbers, "
-            "its sliders above already are the whole latent space.")
+dirs = directions_for((run_id, step, id(G)), G, cfg)
+st.caption("GANSpace (Härkönen et al. 2020): the principal components of G's first hidden layer, carried back to "
+           "z. Unlike single z dimensions, each changes something visible; its strip previews −2.5σ … +2.5σ from "
+           "the z of the sliders above.")
+left, right = st.columns([3, 1])
+amounts = []
+with left:
+    for i in range(len(dirs.explained)):
+        c1, c2 = st.columns([1, 2])
+        amounts.append(c1.slider(f"Direction {i + 1} · {dirs.explained[i]:.0%} of the variance", -3.0, 3.0, 0.0, 0.1,
+                                 key=f"lat_dir{i}"))
+        c2.image(direction_strip(G, z, dirs, i, label), width="stretch")
+right.image(draw(along(z, dirs, amounts)), width="stretch", caption="z moved along the directions")
+if G.num_classes:
+    st.markdown("**Class vector walk** — the same z, its class vector slid from one class to another")
+    a, b, f = st.columns(3)
+    start = a.selectbox("From class", list(range(G.num_classes)), index=min(3, G.num_classes - 1), key="lat_walk_from")
+    end = b.selectbox("To class", list(range(G.num_classes)), index=min(8, G.num_classes - 1), key="lat_walk_to")
+    frames = f.slider("Frames ", 3, 16, 8, key="lat_walk_frames")
+    st.image(class_walk(G, z, start, end, frames), width="stretch", caption=f"class {start} → class {end}")
 else:
-    dirs = directions_for((run_id, step, id(G)), G, cfg)
-    st.caption("GANSpace (Härkönen et al. 2020): the principal components of G's first hidden layer, carried back to "
-               "z. Unlike single z dimensions, each changes something visible; its strip previews −2.5σ … +2.5σ from "
-               "the z of the sliders above.")
-    left, right = st.columns([3, 1])
-    amounts = []
-    with left:
-        for i in range(len(dirs.explained)):
-            c1, c2 = st.columns([1, 2])
-            amounts.append(c1.slider(f"Direction {i + 1} · {dirs.explained[i]:.0%} of the variance", -3.0, 3.0, 0.0, 0.1,
-                                     key=f"lat_dir{i}"))
-            c2.image(direction_strip(G, z, dirs, i, label), width="stretch")
-    right.image(draw(along(z, dirs, amounts)), width="stretch", caption="z moved along the directions")
-    if G.num_classes:
-        st.markdown("**Class vector walk** — the same z, its class vector slid from one class to another")
-        a, b, f = st.columns(3)
-        start = a.selectbox("From class", list(range(G.num_classes)), index=min(3, G.num_classes - 1), key="lat_walk_from")
-        end = b.selectbox("To class", list(range(G.num_classes)), index=min(8, G.num_classes - 1), key="lat_walk_to")
-        frames = f.slider("Frames ", 3, 16, 8, key="lat_walk_frames")
-        st.image(class_walk(G, z, start, end, frames), width="stretch", caption=f"class {start} → class {end}")
-    else:
-        st.caption("The class vector walk needs a conditional run (one trained with `conditional`).")
+    st.caption("The class vector walk needs a conditional run (one trained with `conditional`).")

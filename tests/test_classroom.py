@@ -126,7 +126,7 @@ def test_a_train_link_fills_the_form_and_ignores_hostile_values_with_a_note(runs
 
 
 def test_share_links_round_trip_a_config():
-    cfg = build_config("classic-mlp", lr_d=0.0005, g_hidden=[64, 64], name="class demo")
+    cfg = build_config("classic-mlp", lr_d=0.0005, g_hidden=[64, 64], name="class-demo.1")  # names are run-id safe (security)
     params = config_params(cfg)
     assert params["preset"] == "classic-mlp" and params["lr_d"] == "0.0005" and "batch_size" not in params
     assert config_from_query(params) == (cfg, [])
