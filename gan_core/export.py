@@ -136,11 +136,23 @@ folder = os.path.join(opt.data_root, "{folder}")
 images = torch.from_numpy(read_idx(folder, "{prefix}-images-idx3-ubyte").copy()).unsqueeze(1)
 labels = torch.from_numpy(read_idx(folder, "{prefix}-labels-idx1-ubyte").astype(np.int64))'''
     elif cfg.dataset == "cifar10":
-        load = '''folder = os.path.join(opt.data_root, "cifar-10-batches-py")  # torchvision's CIFAR-10 layout
+        load = '''class ArraysOnly(Unpickler):
+    """The official CIFAR-10 files are pickles: rebuild only the numpy arrays, lists and dicts they hold; any other
+    object (a pickle can name any callable) is refused, so a planted file cannot run code."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}  # bytes in protocol-2 pickles
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise UnpicklingError(f"{module}.{name} is not part of a CIFAR-10 batch")
+        return super().find_class(module, name)
+
+
+folder = os.path.join(opt.data_root, "cifar-10-batches-py")  # torchvision's CIFAR-10 layout
 parts = []
 for i in range(1, 6):
     with open(os.path.join(folder, f"data_batch_{i}"), "rb") as f:
-        parts.append(pickle.load(f, encoding="latin1"))  # the official CIFAR-10 files are pickles
+        parts.append(ArraysOnly(f, encoding="latin1").load())
 images = torch.from_numpy(np.concatenate([p["data"] for p in parts]).reshape(-1, 3, 32, 32))
 labels = torch.tensor(sum((p["labels"] for p in parts), []), dtype=torch.long)'''
     else:
@@ -214,8 +226,8 @@ import copy
 import gzip
 import math
 import os
-import pickle
 from collections import namedtuple
+from pickle import Unpickler, UnpicklingError
 
 import numpy as np
 import torch

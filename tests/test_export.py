@@ -119,3 +119,35 @@ def test_runs_without_a_script_form_are_refused_in_one_line(preset, tmp_path):
     (folder / "config.json").write_text(build_config(preset).to_json())
     with pytest.raises(ExportError, match=NO_SCRIPT[preset]):
         export_run(folder)
+
+
+def cifar_layout(root, planted: bool = False):
+    """Five tiny CIFAR-10 batches as pickled dicts of a uint8 array and a label list (the official files are Python 2
+    pickles; loaded with encoding="latin1" they give these same str keys)."""
+    import pickle
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(1, 6):
+        batch = {"data": rng.integers(0, 256, (8, 3072), dtype=np.uint8), "labels": list(range(8))}  # as loaded
+        if planted and i == 1:
+            batch["extra"] = shutil.rmtree  # any callable a pickle names, instead of an array
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch, protocol=2))
+    return root
+
+
+@pytest.mark.parametrize("planted", [False, True], ids=["cifar-batches", "planted-callable"])
+def test_the_script_reads_cifar_batches_and_refuses_anything_else_in_them(planted, tmp_path, capsys, monkeypatch):
+    from gan_core.export import script_for
+    cfg = build_config("classic-mlp", dataset="cifar10", channels=3, batch_size=8, log_every=1, g_hidden=[16],
+                       d_hidden=[16], grid_size=4)
+    path = tmp_path / "my_gan.py"
+    path.write_text(script_for(cfg, 1))
+    root = cifar_layout(tmp_path / "data", planted)
+    if planted:
+        from pickle import UnpicklingError
+        with pytest.raises(UnpicklingError, match="not part of a CIFAR-10 batch"):
+            script_losses(path, root, tmp_path / "s.png", capsys, monkeypatch)
+    else:
+        losses = script_losses(path, root, tmp_path / "s.png", capsys, monkeypatch)
+        assert losses.shape == (STEPS, 5) and np.isfinite(losses).all()
