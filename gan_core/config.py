@@ -39,8 +39,8 @@ class RunConfig:
     image_size: int = _f(0, "Side of the square images in pixels; 0 = the architecture's native size (28, 32 or 64).", min=0, max=256)
     channels: int = _f(0, "1 = grayscale, 3 = RGB; 0 = the dataset's own.", choices=[0, 1, 3])
     # --- model
-    arch: str = _f("dcgan28", "Network family for G and D. `mlp` = seeds 001/002, `dcgan32` = seed 000, `dcgan64` = seed 004, "
-                   "`dcgan28` = seed 001's InfoGAN net, `upconv` = seed 003, `mlp2d` for 2-D point sets.",
+    arch: str = _f("dcgan28", "Network family for G and D. " + " ".join(f"`{name}`: {arch.description}"
+                                                                          for name, arch in ARCHS.items()),
                    choices=lambda: list(ARCHS))
     z_dim: int = _f(100, "Length of the noise vector z fed to G. Tutorials use 100 (seed 001 uses 96); 2-D demos use 2.", min=1, max=1024)
     noise: str = _f("gaussian", "Distribution of z: `gaussian` N(0, 1) (seeds 000/002/004) or `uniform` U(-1, 1) (seed 001).",
