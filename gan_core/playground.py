@@ -23,7 +23,7 @@ import torch
 from .config import FIELD_INFO, build_config
 from .data import DatasetError, PointSet, load_points, points_from_array
 from .gan import GAN, make_optimizer
-from .losses import LOSSES
+from .losses import LOSSES, Loss
 from .models import build_models
 from .plane import (d_surface, generator_manifold, gradient_field, grid_density, kl_js, mode_metrics,  # noqa: F401
                     plane_grid, true_density)
@@ -291,6 +291,11 @@ class Playground:
     def D(self) -> torch.nn.Module:
         return self.gan.D
 
+    @property
+    def loss(self) -> Loss:
+        """The registry's Loss object the GAN trains with (what D's scores mean, how G is pushed)."""
+        return self.gan.loss
+
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.gan.noise(n, generator)
 
@@ -365,7 +370,7 @@ class Playground:
         s, gan = self.settings, self.gan
         z = self.noise(s.batch_size)
         real = self.real_batch()
-        surface_before = d_surface(self.D, s.loss, self.extent)
+        surface_before = d_surface(self.D, gan.loss, self.extent)
         fake = self.G(z)
         loss_d, d_real, d_fake = gan.d_loss(real, fake.detach())
         loss_g = gan.g_loss(fake, real=real)
@@ -442,7 +447,7 @@ class Playground:
         out = {"iteration": self.iteration, "d_steps": self.d_steps, "g_steps": self.g_steps,
                "d_loss": last.get("d_loss"), "g_loss": last.get("g_loss")}
         out.update(kl_js(real, fake, self.extent))
-        push = gradient_field(self.G, self.D, self.settings.loss, self.eval_z[:256], self.eval_real)["direction"]
+        push = gradient_field(self.G, self.D, self.loss, self.eval_z[:256], self.eval_real)["direction"]
         out["g_push"] = float(np.linalg.norm(push, axis=1).mean())  # ≈ 0: G gets no signal (vanishing gradients)
         if self.points.centres is not None:
             out.update(mode_metrics(fake, self.points.centres.numpy(), self.points.sigma))
@@ -460,9 +465,9 @@ class Playground:
             "extent": self.extent,
             "real": self.eval_real[:500].numpy(),
             "fake": self.generate(self.eval_z[:500]),
-            "surface": d_surface(self.D, s.loss, self.extent, heatmap_n),
+            "surface": d_surface(self.D, self.loss, self.extent, heatmap_n),
             "manifold": generator_manifold(self.G, s.z_dim, s.noise),
-            "gradients": gradient_field(self.G, self.D, s.loss, self.eval_z[:arrows], self.eval_real),
+            "gradients": gradient_field(self.G, self.D, self.loss, self.eval_z[:arrows], self.eval_real),
             "density": self.true_density(),
         }
 
