@@ -18,6 +18,7 @@ PAGES = [
     ("pages/monitor.py", "Monitor", ":material/monitoring:"),
     ("pages/latent.py", "Latent explorer", ":material/tune:"),
     ("pages/compare.py", "Compare", ":material/compare:"),
+    ("pages/restore.py", "Restore", ":material/healing:"),
     ("pages/playground.py", "2-D playground", ":material/scatter_plot:"),
     ("pages/learn.py", "Learn", ":material/school:"),
 ]

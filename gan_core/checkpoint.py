@@ -22,7 +22,7 @@ FORMAT = "gan-studio/1"
 MAX_CHECKPOINT_BYTES = 2 * 1024 ** 3
 # Config fields that decide tensor shapes: a checkpoint only fits a run that agrees on all of them.
 SHAPE_FIELDS = ("arch", "z_dim", "conditional", "g_hidden", "d_hidden", "g_features", "d_features", "d_norm",
-                "spectral_norm", "image_size", "channels", "dataset")
+                "spectral_norm", "image_size", "channels", "dataset", "task")
 
 
 class CheckpointError(StudioError, ValueError):
@@ -200,13 +200,14 @@ def _restore_training_state(gan, tensors: dict, meta: dict, name: str) -> Resume
     return Resumed(step, elapsed, notes)
 
 
-def load_generator(path, device="cpu", prefer_ema: bool = True):
-    """(G in eval mode, its RunConfig, metadata) from a checkpoint, built from the checkpoint's own config."""
+def load_generator(path, device="cpu", prefer_ema: bool = True, build=None):
+    """(G in eval mode, its RunConfig, metadata) from a checkpoint, built from the checkpoint's own config
+    (by `build(cfg, channels, num_classes)`: build_models, or a restorer's builder)."""
     tensors, meta = read_checkpoint(path)
     name = Path(path).name
     cfg = checkpoint_config(meta, name)
     try:
-        G, _ = build_models(cfg, int(meta.get("channels", 1)), int(meta.get("num_classes", 0)))
+        G, _ = (build or build_models)(cfg, int(meta.get("channels", 1)), int(meta.get("num_classes", 0)))
         int(meta.get("step", 0))
     except (ValueError, TypeError, RuntimeError) as e:
         raise _damaged(name, e) from None

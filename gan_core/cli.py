@@ -1,4 +1,4 @@
-"""`python -m gan_core train|sample|list|evaluate`: the same library the dashboard uses, headless.
+"""`python -m gan_core train|sample|list|evaluate|restore`: the same library the dashboard uses, headless.
 
 Bad input → exit code 2 and one line on stderr saying what is wrong. `train` ends its stdout with one JSON
 object so scripts can pick up the result."""
@@ -75,11 +75,31 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
     e.add_argument("--rebuild", action="store_true", help="retrain the dataset's evaluator first (where it is cached: see below)")
 
+    _add_restore_parser(sub)
+
     ls = sub.add_parser("list", help="list runs (or presets)")
     ls.add_argument("--out", default="runs")
     ls.add_argument("--presets", action="store_true", help="list the presets instead")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     return p
+
+
+def _add_restore_parser(sub) -> None:
+    from .restore import FACTORS, MASKS, TASKS
+    r = sub.add_parser("restore", help="inpaint or super-resolve images with a run: a restorer run (method trained), "
+                                       "or a generator run (method prior: a search of its latent space)",
+                       epilog="Last stdout line: {output, n, task, method, seconds} as JSON.")
+    r.add_argument("run_dir")
+    r.add_argument("--task", required=True, choices=TASKS)
+    r.add_argument("--input", required=True, metavar="FILE.npy",
+                   help="float32 in [-1, 1], (N, C, H, W): damaged images, or the low-res ones for superres")
+    r.add_argument("--mask", metavar="FILE.npy|" + "|".join(MASKS),
+                   help="inpaint: (N, 1 or C, H, W) with 1 = known pixel, 0 = missing; or a named mask")
+    r.add_argument("--factor", type=int, default=None, choices=FACTORS,
+                   help="superres: up-sampling factor (default: a restorer run's own, else 4)")
+    r.add_argument("-o", "--output", required=True, metavar="FILE.npy", help="(N, C, H, W) float32 in [-1, 1]")
+    r.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the search's random restarts")
 
 
 def _overrides(args) -> dict:
@@ -233,9 +253,9 @@ def _train_distributed(args) -> int:
             return 0
         cfg = RunConfig.from_json(plan["config"])
         if not ctx.is_main:
-            from .trainer import Trainer
+            from .tasks import make_trainer
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # rank 0 decides when to stop, for every rank at once
-            trainer = Trainer(cfg)
+            trainer = make_trainer(cfg)
             if plan["checkpoint"]:
                 trainer.resume_from(Path(plan["resume"]) / "checkpoints" / plan["checkpoint"])
             trainer.run()
@@ -293,12 +313,49 @@ def cmd_evaluate(args) -> int:
     from .metrics import EvaluatorError, cache_help, evaluate_run
     if not 2 <= args.n <= 100_000:
         raise UsageError(f"-n must be between 2 and 100000, got {args.n}")
+    from .runfiles import read_json
+    if ((read_json(Path(args.run_dir) / "config.json") or {}).get("task") or "generate") != "generate":
+        from .restore import evaluate_restorer  # a restorer run: how well it repairs, not what it draws
+        print(json.dumps(evaluate_restorer(args.run_dir, args.n, args.checkpoint)))
+        return 0
     try:
         result = evaluate_run(args.run_dir, args.n, args.checkpoint, rebuild=args.rebuild,
                               log=lambda msg: print(msg, file=sys.stderr))
     except EvaluatorError as e:
         raise UsageError(f"{e}. {cache_help()}") from None
     print(json.dumps(result))
+    return 0
+
+
+def cmd_restore(args) -> int:
+    import time
+
+    import numpy as np
+    from . import restore as rs
+    start = time.perf_counter()
+    out = Path(args.output)
+    if out.suffix.lower() != ".npy":
+        raise UsageError(f"-o {args.output}: use a .npy file name")
+    images = rs.check_images(rs.load_npy(args.input, "--input"))
+    mask = None
+    if args.task == "inpaint":
+        if args.mask is None:
+            raise UsageError("--mask is needed for --task inpaint (a .npy of 0/1, or " + "|".join(rs.MASKS) + ")")
+        if args.mask in rs.MASKS:
+            if images.shape[-1] != images.shape[-2]:
+                raise UsageError(f"--mask {args.mask}: named masks need square images, got {tuple(images.shape[2:])}")
+            mask = rs.make_mask(args.mask, len(images), images.shape[-1], args.seed)
+        else:
+            mask = rs.check_mask(rs.load_npy(args.mask, "--mask"), images)
+    elif args.mask is not None:
+        raise UsageError("--mask is for --task inpaint; super-resolution takes only the low-res --input")
+    restorer = rs.load_restorer(args.run_dir, args.checkpoint)
+    factor = args.factor or (restorer.cfg.factor if restorer.method == "trained" else 4)
+    result = rs.restore(restorer, args.task, images, mask, factor, rs.SearchSettings(seed=args.seed, frames=0))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, result.images.numpy().astype(np.float32))
+    print(json.dumps({"output": str(out), "n": len(images), "task": args.task, "method": restorer.method,
+                      "seconds": round(time.perf_counter() - start, 2)}))
     return 0
 
 
@@ -325,7 +382,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate}[args.command](args)
+        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate,
+                "restore": cmd_restore}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
     except (StudioError, KeyError, ValueError) as e:

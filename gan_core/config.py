@@ -14,6 +14,7 @@ from .data import DATASETS, dataset_info
 from .errors import StudioError
 from .losses import LOSSES
 from .models import ARCHS, arch_info
+from .tasks import TASKS
 
 
 class ConfigError(StudioError, ValueError):
@@ -58,6 +59,19 @@ class RunConfig:
     spectral_norm: bool = _f(False, "Spectral normalisation on every D layer (Miyato et al. 2018): keeps D Lipschitz, steadier training.")
     init: str = _f("dcgan", "Weight init: `dcgan` N(0, 0.02) (seed 004), `xavier` (seed 001) or `default` (PyTorch's; seeds 000/002).",
                    choices=["dcgan", "xavier", "default"])
+    # --- task: generate, or restore (inpainting / super-resolution)
+    task: str = _f("generate", "What the run learns. `generate`: new images from noise (every tutorial). `inpaint`: fill "
+                   "holes in damaged images; `superres`: draw low-resolution images at full size (an image-to-image GAN, "
+                   "pix2pix/SRGAN style: G sees the damaged image, D judges (damaged, restored) pairs).",
+                   choices=lambda: list(TASKS))
+    mask: str = _f("centre", "`inpaint`: the holes made in each training image: `centre` (a square, half the side), "
+                   "`left`/`bottom` half, `random` blocks, `strokes` (scratches) or `mixed` (a random kind per batch).",
+                   choices=["centre", "left", "bottom", "random", "strokes", "mixed"])
+    factor: int = _f(4, "`superres`: how much smaller the input is (4: 7×7 → 28×28 digits).", choices=[2, 4])
+    downsample: str = _f("area", "`superres`: how the low-res input is made: `area` (each pixel the mean of a block; the "
+                         "restorer keeps those means exactly) or `bicubic`.", choices=["area", "bicubic"])
+    l1_weight: float = _f(100.0, "Restorers: weight λ of the L1 reconstruction loss beside the adversarial one "
+                          "(pix2pix uses 100). 0 = adversarial only.", min=0.0, max=10_000.0)
     # --- loss and regularisers
     loss: str = _f("bce", "Adversarial loss. " + " ".join(f"`{name}`: {loss.description}" for name, loss in LOSSES.items()),
                    choices=lambda: list(LOSSES))
@@ -293,12 +307,30 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
         out["channels"] = "2-D point sets have no colour channels; leave channels at 0"
     if cfg.arch == "dcgan28" and cfg.batch_size < 2:  # its G has BatchNorm1d, which cannot normalise one sample
         out["batch_size"] = "`dcgan28` normalises over the batch (BatchNorm), so it needs a batch size of at least 2"
+    if cfg.task != "generate":
+        out.update(_restorer_problems(cfg, data))
     if LOSSES[cfg.loss].r2 and not cfg.r1_gamma:
         out["r1_gamma"] = f"`{cfg.loss}` needs its R1 + R2 penalty: set r1_gamma above 0 (0.1 on 2-D points, 1-10 on images)"
     if cfg.steps == 0 and cfg.max_seconds == 0:
         out["steps"] = "set a number of steps, or a time limit in max_seconds (both are 0: the run would never end)"
     if cfg.grid_size > 1 and cfg.conditional and cfg.grid_size < data.num_classes:
         out["grid_size"] = f"a conditional grid needs at least {data.num_classes} samples (one per class), got {cfg.grid_size}"
+    return out
+
+
+def _restorer_problems(cfg: RunConfig, data) -> dict[str, str]:
+    from .losses import LOSSES
+    from .models import image_size_for
+    out = {}
+    if data.kind != "image":
+        out["task"] = f"`{cfg.task}` restores images, and `{cfg.dataset}` is a 2-D point set"
+        return out
+    if LOSSES[cfg.loss].gradient_penalty or cfg.r1_gamma:
+        out["loss"] = "restorers train with bce, lsgan or hinge (no gradient penalty on their patch critic)"
+    if cfg.conditional:
+        out["conditional"] = "a restorer is conditioned on the damaged image, not on a class label; turn conditional off"
+    if image_size_for(cfg) % 4:  # its U-Net halves the size twice (and ×2/×4 super-resolution divides it)
+        out["image_size"] = f"a restorer needs an image size divisible by 4, got {image_size_for(cfg)}"
     return out
 
 
@@ -416,6 +448,19 @@ PRESETS: dict[str, dict] = {
                        checkpoint_every=1000, init="default"),
     },
 }
+_RESTORER = dict(arch="dcgan28", g_features=16, d_features=16, loss="bce", lr_d=2e-4, lr_g=1e-3, beta1=0.5,
+                 beta2=0.999, batch_size=64, l1_weight=100.0, steps=0, max_seconds=240, grid_size=10, sample_every=100,
+                 log_every=10, eval_every=200, checkpoint_every=1000, init="dcgan")
+for _data, _arch, _short in (("mnist-embedded", "dcgan28", "mnist"), ("fashion-mnist", "dcgan28", "fashion-mnist"),
+                             ("cifar10", "dcgan32", "cifar10")):
+    PRESETS[f"inpaint-{_short}"] = {
+        "description": f"Inpainting restorer on {_data}: a U-Net G fills a centre hole (half the side), a PatchGAN D "
+                       f"judges (damaged, restored) pairs; adversarial + 100·L1, 4 minutes on a CPU.",
+        "config": dict(_RESTORER, dataset=_data, arch=_arch, task="inpaint", mask="centre")}
+    PRESETS[f"superres-{_short}"] = {
+        "description": f"Super-resolution restorer on {_data}: ×4 (average-pooled input, e.g. 7×7 → 28×28), U-Net G, "
+                       f"PatchGAN D; adversarial + 100·L1, 4 minutes on a CPU.",
+        "config": dict(_RESTORER, dataset=_data, arch=_arch, task="superres", factor=4)}
 DEFAULT_IMAGE_PRESET = "fast-mnist"
 DEFAULT_POINTS_PRESET = "2d-default"
 

@@ -253,16 +253,16 @@ class GAN:
 
 
 def build_gan(cfg, channels: int, num_classes: int, device: torch.device, rng: torch.Generator,
-              bf16: bool = False) -> GAN:
-    """The GAN a run trains: the registry's nets on `device` (channels_last for conv nets on a CPU), dropout
-    masks from the run's own stream, optimisers, EMA and the grid's fixed noise."""
-    G, D = build_models(cfg, channels, num_classes)
+              bf16: bool = False, nets: tuple | None = None, cls: type = GAN) -> GAN:
+    """The GAN a run trains: the registry's nets (or `nets`, a task's own) on `device` (channels_last for conv nets
+    on a CPU), dropout masks from the run's own stream, optimisers, EMA and the grid's fixed noise."""
+    G, D = nets or build_models(cfg, channels, num_classes)
     use_generator(D, rng)  # dropout masks from the run's own seeded stream (determinism)
     G.to(device)
     D.to(device)
     if device.type == "cpu" and any(isinstance(m, torch.nn.Conv2d) for m in D.modules()):
         for net in (G, D):  # oneDNN's own layout: no reorder around each conv (1.1× on dcgan32, dcgan28)
             net.to(memory_format=torch.channels_last)
-    gan = GAN(cfg, G, D, device, rng, bf16=bf16, channels=channels, num_classes=num_classes)
+    gan = cls(cfg, G, D, device, rng, bf16=bf16, channels=channels, num_classes=num_classes)
     gan.set_fixed_noise(cfg.grid_size)
     return gan

@@ -355,10 +355,10 @@ class RunStore:
 
         `hooks` go into trainer.hooks before the thread starts, so a test's hook sees every iteration.
         Anything wrong raises before a folder or a thread exists (ConfigError, DatasetError, ValueError)."""
-        from .trainer import Trainer
+        from .tasks import make_trainer
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
-        trainer = Trainer(cfg)
+        trainer = make_trainer(cfg)
         trainer.hooks.extend(hooks)
         with self._lock:
             queued = self._full() or bool(self._queue)  # a new Start never overtakes the runs already waiting
@@ -514,7 +514,7 @@ class RunStore:
     def continue_run(self, run_id: str, **changes) -> None:
         """Restart training from the newest checkpoint; `changes` (e.g. steps=...) extend or adjust the config."""
         from .checkpoint import CheckpointError
-        from .trainer import Trainer
+        from .tasks import make_trainer
         rec = self._record(run_id)
         with self._lock:
             if rec.live_here():
@@ -530,7 +530,7 @@ class RunStore:
             if not ckpts:
                 raise CheckpointError(f"run {run_id} has no checkpoint to resume from")
             cfg = RunConfig.from_dict({**rec.config, **changes}).validate()
-            trainer = Trainer(cfg)
+            trainer = make_trainer(cfg)
             trainer.resume_from(ckpts[-1])
             if trainer.done():
                 raise ConfigError({"steps": f"run {run_id} already reached its end at step {trainer.step}; "

@@ -74,6 +74,8 @@ def points_image(real: np.ndarray, fake: np.ndarray, extent: float, size: int = 
 class Trainer:
     """One run: its data, its GAN, the fixed-noise grid, and the loop."""
 
+    build_gan = staticmethod(build_gan)  # a task hook: restorer runs build an image-to-image GAN (restore/training.py)
+
     @torch_threads(1)  # built on the caller's thread (the UI's, the CLI's main): no OpenMP pool left there (threads.py)
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg  # validated at the edge (store.start / continue_run, the CLI): trusted here
@@ -95,7 +97,7 @@ class Trainer:
             num_classes = data.num_classes
         self.precision = choose_precision(cfg.precision, self.device)  # auto: bf16 only where the hardware has it
         self.notes += [self.precision.note] if self.precision.note else []
-        self.gan = build_gan(cfg, channels, num_classes, self.device, rng, self.precision.bf16)
+        self.gan = self.build_gan(cfg, channels, num_classes, self.device, rng, self.precision.bf16)
         self._compile_unproven = False  # torch.compile really happens in the first iteration: see train_iteration
         if cfg.compile:
             note = self.gan.compile()

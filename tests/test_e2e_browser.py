@@ -109,8 +109,30 @@ def test_every_page_opens_without_a_traceback(server, browser):
     page = browser.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     for path, heading in [("", "Train a GAN"), ("monitor", "Monitor"), ("latent", "Latent explorer"),
-                          ("compare", "Compare"), ("learn", "Learn: how GANs train, and how they fail")]:
+                          ("compare", "Compare"), ("learn", "Learn: how GANs train, and how they fail"), ("restore", "Restore")]:
         page.goto(f"{url}/{path}")
         page.get_by_role("heading", name=heading).first.wait_for()
         no_tracebacks(page)
+    page.close()
+
+
+def test_restore_page_repairs_digits_in_the_browser(server, browser, tiny_config):
+    """A generator run from another process, the Restore page, the centre hole, Restore: the result and its numbers."""
+    from gan_core import RunStore
+    url, tmp = server
+    runs = RunStore(tmp / "runs")
+    run_id = runs.start(tiny_config(steps=2, name="restore-e2e"))
+    assert runs.wait(run_id, timeout=120) == "finished"
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{url}/restore")
+    page.get_by_role("heading", name="Restore").first.wait_for()
+    page.locator('[data-testid="stSelectbox"]', has_text="Run").locator("input").click()
+    page.get_by_role("option", name=run_id).click()
+    page.get_by_role("button", name="Restore").click()
+    page.get_by_role("heading", name="Result").wait_for()
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()
+    expect(page.locator('[data-testid="stImage"]').first).to_be_visible()
+    no_tracebacks(page)
+    page.screenshot(path=str(tmp / "restore.png"), full_page=True)
     page.close()

@@ -12,8 +12,9 @@ COLOURS = {"d_loss": "#1f77b4", "g_loss": "#E8590C", "d_real": "#2b8a3e", "d_fak
 LABELS = {"d_loss": "D loss", "g_loss": "G loss", "d_real": "D(real)", "d_fake": "D(fake)",
           "grad_norm_d": "‖∇D‖", "grad_norm_g": "‖∇G‖", "fid": "Fréchet distance", "modes_covered": "classes covered",
           "confidence": "top-class confidence", "label_accuracy": "label accuracy",
-          "diversity": "diversity (fake / real spread)"}
-QUALITY = ["fid", "modes_covered", "confidence", "label_accuracy", "diversity"]
+          "diversity": "diversity (fake / real spread)", "l1_loss": "L1 to the truth (restorers)",
+          "psnr": "PSNR of the repair, dB (restorers)"}
+QUALITY = ["fid", "modes_covered", "confidence", "label_accuracy", "diversity", "psnr"]
 
 
 def smooth(series: pd.Series, amount: float) -> pd.Series:
@@ -49,7 +50,7 @@ def lines(df: pd.DataFrame, columns: list[str], title: str, ytitle: str, smoothi
 
 
 def loss_figure(df: pd.DataFrame, smoothing: float) -> go.Figure:
-    return lines(df, ["d_loss", "g_loss"], "Losses", "loss", smoothing)
+    return lines(df, ["d_loss", "g_loss", "l1_loss"], "Losses", "loss", smoothing)  # l1_loss: restorer runs only
 
 
 def scores_figure(df: pd.DataFrame, score_kind: str, smoothing: float) -> go.Figure:

@@ -12,6 +12,7 @@ from gan_core.config import PRESETS, ConfigError, RunConfig, build_config, field
 from gan_core.data import DATASETS, dataset_info
 from gan_core.losses import LOSSES
 from gan_core.models import ARCHS, arch_info
+from gan_core.tasks import TASKS
 
 FORM = "train_form"
 GROUPS = [
@@ -29,6 +30,7 @@ GROUPED = {name for _, names in GROUPS for name in names}
 EXTRA = [n for n in FIELDS if n not in GROUPED and n != "preset"]  # fields added later land in "More"
 ARCH_FIELDS = {name for info in ARCHS.values() for name in info.settings}  # shown only where an entry uses them
 LOSS_FIELDS = {name for loss in LOSSES.values() for name in loss.settings}
+TASK_FIELDS = {name for task in TASKS.values() for name in task.settings}
 
 
 def _kind(name: str) -> str:
@@ -108,6 +110,8 @@ def relevant(name: str, form: dict) -> bool:
         return loss is None or name in loss.settings
     if name == "data_root":
         return data is None or data.needs_data_root
+    if name in TASK_FIELDS:
+        return form.get("task") in TASKS and name in TASKS[form.get("task")].settings
     if name in ("channels", "conditional"):
         return data is None or data.kind != "points"
     return True

@@ -1,0 +1,136 @@
+"""Restoration with a GAN prior: search G's latent space (and its class) for the sample that agrees with what is
+known, with no extra training.
+
+Inpainting (Yeh et al. 2017): minimise the error on the known pixels, then keep those pixels and take the holes
+from G. Super-resolution (PULSE, Menon et al. 2020): minimise the error between the down-sampled sample and the
+low-res input, with z kept on the sphere where Gaussian noise lives.
+
+All images and all restarts are one batch: a screen of random (class, z) candidates without gradients, then Adam
+on the best few per image. 300 digits take well under a minute on a 2-core CPU with the fast default's G.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .damage import downsample, keep_known, match_low_res
+
+
+@dataclass
+class SearchSettings:
+    restarts: int = 3  # candidates per image that Adam refines (the best screened ones)
+    screen: int = 48  # random z per class (or in all, for an unconditional G) tried before Adam
+    steps: int = 80  # Adam iterations
+    lr: float = 0.2
+    batch: int = 2400  # candidates per forward pass (bounds memory)
+    frames: int = 12  # snapshots of the search kept for the page and the GIF
+    frame_images: int = 16  # images shown in each snapshot
+    seed: int = 0
+
+
+@dataclass
+class SearchResult:
+    images: torch.Tensor  # (N, C, H, W) restored, known part kept
+    raw: torch.Tensor  # G's best sample itself, before the known part is put back
+    labels: torch.Tensor | None  # the class the search settled on (conditional G)
+    losses: list[float] = field(default_factory=list)  # mean best loss per Adam iteration
+    frames: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (iteration, first images' samples)
+
+
+def _project(z: torch.Tensor, noise: str) -> torch.Tensor:
+    """Back onto where G's noise lives: the √d sphere for Gaussian z (PULSE), the cube for uniform z."""
+    if noise == "uniform":
+        return z.clamp(-1, 1)
+    return z * (math.sqrt(z.shape[1]) / z.norm(dim=1, keepdim=True).clamp_min(1e-6))
+
+
+def _fit_loss(task: str, sample: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, factor: int,
+              mode: str) -> torch.Tensor:
+    """Per-candidate mean squared disagreement with what is known."""
+    if task == "inpaint":
+        err = (sample - target) ** 2 * mask
+        return err.flatten(1).sum(1) / (mask.expand_as(sample).flatten(1).sum(1).clamp_min(1.0))
+    return ((downsample(sample, factor, mode) - target) ** 2).flatten(1).mean(1)
+
+
+def _in_chunks(fn, *tensors, batch: int):
+    return torch.cat([fn(*(t[i:i + batch] if t is not None else None for t in tensors))
+                      for i in range(0, len(tensors[0]), batch)])
+
+
+def prior_search(G, noise: str, task: str, target: torch.Tensor, mask: torch.Tensor | None = None, factor: int = 4,
+                 mode: str = "area", settings: SearchSettings | None = None,
+                 on_progress: Callable[[int, float], None] | None = None) -> SearchResult:
+    """Restore `target` ((N, C, H, W) damaged images, or low-res ones for super-resolution) with generator G."""
+    s = settings or SearchSettings()
+    n, z_dim = len(target), G.z_dim
+    classes = G.num_classes or 0
+    gen = torch.Generator().manual_seed(s.seed)
+    G.eval().requires_grad_(False)
+    device = next(G.parameters()).device
+    target = target.to(device)
+    mask = None if mask is None else mask.to(device)
+
+    def loss_of(z, y, tgt, msk):
+        return _fit_loss(task, G(z, y), tgt, msk, factor, mode)
+
+    # 1. screen: `screen` random z per class per image, no gradients; keep the best `restarts` (class, z) per image
+    per_image = s.screen * max(classes, 1)
+    z0 = torch.randn(n * per_image, z_dim, generator=gen).to(device)
+    if noise == "uniform":
+        z0 = torch.rand(n * per_image, z_dim, generator=gen).mul_(2).sub_(1).to(device)
+    y0 = (torch.arange(per_image, device=device) // s.screen).repeat(n) if classes else None
+    rep = lambda t: None if t is None else t.repeat_interleave(per_image, 0)  # noqa: E731
+    with torch.no_grad():
+        screened = _in_chunks(loss_of, z0, y0, rep(target), rep(mask), batch=s.batch).view(n, per_image)
+    k = min(s.restarts, per_image)
+    if classes:  # best z of each class, then the best k classes: restarts explore different digits
+        best_in_class = screened.view(n, classes, s.screen).min(2)
+        top_classes = best_in_class.values.topk(k, dim=1, largest=False).indices
+        pick = top_classes * s.screen + best_in_class.indices.gather(1, top_classes)
+    else:
+        pick = screened.topk(k, dim=1, largest=False).indices
+    flat = (pick + torch.arange(n, device=device)[:, None] * per_image).reshape(-1)
+    z = z0[flat].clone().requires_grad_(True)
+    y = y0[flat] if classes else None
+    tgt = target.repeat_interleave(k, 0)
+    msk = None if mask is None else mask.repeat_interleave(k, 0)
+
+    # 2. refine: Adam on all n·k candidates at once
+    opt = torch.optim.Adam([z], lr=s.lr)
+    result = SearchResult(target, target, None)
+    frame_at = {round(i * (s.steps - 1) / max(s.frames - 1, 1)) for i in range(s.frames)} if s.frames else set()
+    shown = min(s.frame_images, n)
+    for it in range(s.steps):
+        per_candidate = loss_of(z, y, tgt, msk)
+        per_candidate.sum().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            z.copy_(_project(z, noise))
+        best = per_candidate.detach().view(n, k).min(1).values.mean()
+        result.losses.append(float(best))
+        if on_progress:
+            on_progress(it + 1, result.losses[-1])
+        if it in frame_at:
+            with torch.no_grad():
+                idx = per_candidate.detach().view(n, k)[:shown].argmin(1) + torch.arange(shown, device=device) * k
+                result.frames.append((it + 1, G(z[idx], None if y is None else y[idx]).float().cpu()))
+
+    # 3. the best candidate per image, known pixels (or block means) put back
+    with torch.no_grad():
+        final = _in_chunks(loss_of, z.detach(), y, tgt, msk, batch=s.batch).view(n, k)
+        winner = final.argmin(1) + torch.arange(n, device=device) * k
+        raw = G(z.detach()[winner], None if y is None else y[winner]).float().clamp(-1, 1)
+    if task == "inpaint":
+        images = keep_known(raw, target, mask)
+    elif mode == "area":
+        images = match_low_res(raw, target, factor)
+    else:
+        images = raw
+    result.images, result.raw = images.cpu(), raw.cpu()
+    result.labels = None if y is None else y[winner].cpu()
+    return result
