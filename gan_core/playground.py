@@ -15,12 +15,12 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
 
-from .config import FIELD_INFO, build_config
+from .config import FIELD_INFO, PRESETS as CONFIG_PRESETS, build_config, playground_presets
 from .data import DatasetError, PointSet, load_points, points_from_array
 from .gan import GAN, make_optimizer
 from .losses import LOSSES, Loss
@@ -95,6 +95,17 @@ class PlaygroundSettings:
             raise ValueError("; ".join(problems.values()))
         return self
 
+    @classmethod
+    def from_config(cls, cfg) -> "PlaygroundSettings":
+        """The playground's view of a 2-D RunConfig: equal hidden widths become layers × width, its one
+        optimiser drives both nets. The inverse of `run_config` on the fields the playground has."""
+        shared = {f.name: getattr(cfg, f.name) for f in fields(cls) if f.name in FIELD_INFO}
+        for role, hidden in (("g", cfg.g_hidden), ("d", cfg.d_hidden)):
+            if len(set(hidden)) != 1:
+                raise ValueError(f"the playground's {role.upper()} has equal layers; got {role}_hidden = {hidden}")
+            shared[f"{role}_layers"], shared[f"{role}_width"] = len(hidden), hidden[0]
+        return cls(**shared, optimizer_d=cfg.optimizer, optimizer_g=cfg.optimizer)
+
     def run_config(self):
         """The gan_core RunConfig of this GAN (the `2d-default` preset plus our choices)."""
         return build_config("2d-default", dataset=self.dataset if self.dataset != "custom" else "ring-8",
@@ -113,49 +124,18 @@ def settings_help(name: str) -> str:
     return PlaygroundSettings.__dataclass_fields__[name].metadata["help"]
 
 
-# Presets: plain overrides of PlaygroundSettings. `iterations` is how long each needs to show its behaviour on
-# ring-8 (benchmarks/playground_speed.py --presets prints the measured outcome; the tests check the default).
-PRESETS: dict[str, dict] = {
-    "Default": {
-        "description": "Non-saturating GAN, 3×64 MLPs, Adam 1e-3, batch 128 and a light R1 penalty (γ = 0.1): "
-                       "covers all 8 modes of ring-8 within about 3,000 iterations.",
-        "settings": {}, "iterations": 3000,
-    },
-    "Vanilla GAN collapses on ring-8": {
-        "description": "Non-saturating GAN with no regulariser and a small D (2×16): D can only draw one bump, so "
-                       "G squeezes all its points into one blob that D then chases around the ring — at most one "
-                       "mode at a time, and a huge KL.",
-        "settings": dict(loss="bce", r1_gamma=0.0, d_layers=2, d_width=16), "iterations": 3000,
-    },
-    "WGAN-GP covers every mode": {
-        "description": "Wasserstein critic with a gradient penalty, 5 critic steps per G step, Adam β = (0.5, 0.9). "
-                       "λ = 1 here: the paper's λ = 10 also gets there but needs more iterations on modes this sharp.",
-        "settings": dict(loss="wgan-gp", r1_gamma=0.0, n_critic=5, gp_lambda=1.0, beta2=0.9), "iterations": 2000,
-    },
-    "LSGAN": {
-        "description": "Least-squares loss (Mao et al. 2017): D regresses real to 1 and fake to 0, so its surface is "
-                       "a smooth bowl and far-away fakes still get a strong pull. With no regulariser it wobbles on "
-                       "the way (modes found, lost and found again) and covers all 8 by about 2,000 iterations.",
-        "settings": dict(loss="lsgan", r1_gamma=0.0), "iterations": 2000,
-    },
-    "D too strong": {
-        "description": "The saturating minimax loss with D trained 3× per G step at 30× G's rate: D rejects every "
-                       "fake with certainty, log(1 − D(G(z))) goes flat, G's push falls to ~0 and G stops learning.",
-        "settings": dict(loss="minimax", r1_gamma=0.0, n_critic=3, lr_d=3e-3, lr_g=1e-4, g_layers=2, g_width=32),
-        "iterations": 1000,
-    },
-    "Learning rate too high": {
-        "description": "Adam at 0.05 (β1 = 0.9) for both nets: every update overshoots, G's push explodes and the "
-                       "points are flung across (and off) the plane instead of settling on the modes.",
-        "settings": dict(lr_d=5e-2, lr_g=5e-2, beta1=0.9, r1_gamma=0.0), "iterations": 1000,
-    },
-}
+# The playground's presets are entries of config.PRESETS (one table): those with a `playground` title, keyed by it.
+PRESETS: dict[str, dict] = {title: {"preset": name, "description": CONFIG_PRESETS[name]["description"],
+                                    "iterations": CONFIG_PRESETS[name]["iterations"]}
+                            for title, name in playground_presets().items()}
 
 
 def preset_settings(name: str, **overrides) -> PlaygroundSettings:
+    """The settings of a playground preset (by its title), from its RunConfig entry."""
     if name not in PRESETS:
         raise KeyError(f"unknown playground preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PlaygroundSettings(**{**PRESETS[name]["settings"], **overrides}).validate()
+    settings = PlaygroundSettings.from_config(build_config(PRESETS[name]["preset"]))
+    return replace(settings, **overrides).validate()
 
 
 # ---------------------------------------------------------------------- data

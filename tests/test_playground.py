@@ -284,3 +284,18 @@ def test_default_settings_cover_all_eight_modes_of_ring_8():
     m = pg.metrics()
     assert m["modes"] == 8, m  # the VEEGAN rule (>= 1 high-quality sample per mode)
     assert m["kl"] < 0.5 and m["hq_percent"] > 25, m  # and not by a few stray samples: a fair share is on the modes
+
+
+def test_playground_presets_are_entries_of_the_one_presets_table():
+    """The Learn page's mode-collapse demo and the playground's "Vanilla GAN collapses" are one entry: a run
+    started from any playground preset trains the GAN the playground shows."""
+    from gan_core.config import build_config
+    assert PRESETS["Vanilla GAN collapses on ring-8"]["preset"] == "demo-mode-collapse"
+    trained = ("dataset", "arch", "z_dim", "noise", "loss", "g_hidden", "d_hidden", "leaky_slope", "init", "optimizer",
+               "lr_d", "lr_g", "beta1", "beta2", "n_critic", "batch_size", "label_smoothing", "r1_gamma", "gp_lambda",
+               "clip_value", "spectral_norm", "seed")
+    for title, entry in PRESETS.items():
+        settings, cfg = preset_settings(title), build_config(entry["preset"]).validate()
+        assert PlaygroundSettings.from_config(cfg) == settings
+        shown = settings.run_config()
+        assert {k: getattr(shown, k) for k in trained} == {k: getattr(cfg, k) for k in trained}, title
