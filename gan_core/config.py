@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 
 from .data import DATASETS, dataset_info
 from .errors import StudioError
-from .losses import LOSSES
+from .losses import LOSSES, Loss
 from .models import ARCHS, arch_info
 from .tasks import TASKS
 
@@ -157,6 +157,22 @@ class RunConfig:
         return cls(**values)
 
     @classmethod
+    def from_saved(cls, data) -> "RunConfig":
+        """A run folder's config.json, read leniently for display: a field this version does not know, or whose
+        value no longer passes its own check, keeps its default (an old or hand-edited run still shows)."""
+        known = {f.name: f for f in fields(cls)}
+        values = {}
+        for name, value in (data.items() if isinstance(data, dict) else ()):
+            if name in known:
+                try:
+                    value = _coerce(known[name], value)
+                except ValueError:
+                    continue
+                if _check_field(known[name], value) is None:
+                    values[name] = value
+        return cls(**values)
+
+    @classmethod
     def from_json(cls, text: str) -> "RunConfig":
         try:
             data = json.loads(text)
@@ -184,6 +200,11 @@ class RunConfig:
         if problems:
             raise ConfigError(problems)
         return self
+
+    @property
+    def loss_info(self) -> Loss:
+        """The registry's Loss object for `loss` (what D's scores mean, which penalties it needs)."""
+        return LOSSES[self.loss]
 
     @property
     def is_2d(self) -> bool:
@@ -309,7 +330,7 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
         out["batch_size"] = "`dcgan28` normalises over the batch (BatchNorm), so it needs a batch size of at least 2"
     if cfg.task != "generate":
         out.update(_restorer_problems(cfg, data))
-    if LOSSES[cfg.loss].r2 and not cfg.r1_gamma:
+    if cfg.loss_info.r2 and not cfg.r1_gamma:
         out["r1_gamma"] = f"`{cfg.loss}` needs its R1 + R2 penalty: set r1_gamma above 0 (0.1 on 2-D points, 1-10 on images)"
     if cfg.steps == 0 and cfg.max_seconds == 0:
         out["steps"] = "set a number of steps, or a time limit in max_seconds (both are 0: the run would never end)"
@@ -319,13 +340,12 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
 
 
 def _restorer_problems(cfg: RunConfig, data) -> dict[str, str]:
-    from .losses import LOSSES
     from .models import image_size_for
     out = {}
     if data.kind != "image":
         out["task"] = f"`{cfg.task}` restores images, and `{cfg.dataset}` is a 2-D point set"
         return out
-    if LOSSES[cfg.loss].gradient_penalty or cfg.r1_gamma:
+    if cfg.loss_info.gradient_penalty or cfg.r1_gamma:
         out["loss"] = "restorers train with bce, lsgan or hinge (no gradient penalty on their patch critic)"
     if cfg.conditional:
         out["conditional"] = "a restorer is conditioned on the damaged image, not on a class label; turn conditional off"

@@ -23,7 +23,7 @@ import torch
 from .config import FIELD_INFO, PRESETS as CONFIG_PRESETS, build_config, playground_presets
 from .data import DatasetError, PointSet, load_points, points_from_array
 from .gan import GAN, make_optimizer
-from .losses import LOSSES, Loss
+from .losses import Loss
 from .models import build_models
 from .plane import (d_surface, generator_manifold, gradient_field, grid_density, kl_js, mode_metrics,  # noqa: F401
                     plane_grid, true_density)
@@ -54,7 +54,10 @@ def _run(name: str, default, note: str = "", **narrower):
 
 @dataclass(frozen=True)
 class PlaygroundSettings:
-    """Everything a student can change. `LIVE_FIELDS` apply to the running GAN; the rest rebuild it."""
+    """Everything a student can change: a view of a 2-D RunConfig (`run_config()` and back, `from_config()`);
+    the fields it shares take their help and ranges from config.py. Its own knobs: `custom` data, equal-width
+    layers (layers × width = g_hidden / d_hidden) and an optimiser per net. `LIVE_FIELDS` apply to the running
+    GAN; the rest rebuild it."""
     dataset: str = _s("ring-8", "The real distribution G must learn.", choices=DATASET_CHOICES)
     loss: str = _run("loss", "bce")
     z_dim: int = _s(2, "Noise dimensions: 1 (G draws a curve) or 2 (G folds a sheet).", choices=[1, 2])
@@ -250,7 +253,8 @@ class Playground:
             return True
         self.settings, self.custom_points = settings, custom
         gan = self.gan
-        gan.cfg, gan.loss = settings.run_config(), LOSSES[settings.loss]
+        gan.cfg = settings.run_config()
+        gan.loss = gan.cfg.loss_info
         for role, net in (("d", gan.D), ("g", gan.G)):
             kind, lr = getattr(settings, f"optimizer_{role}"), getattr(settings, f"lr_{role}")
             rebuild = getattr(old, f"optimizer_{role}") != kind or (

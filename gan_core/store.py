@@ -21,7 +21,6 @@ import pandas as pd
 from . import runfiles as rf
 from .config import ConfigError, RunConfig
 from .device import device_label
-from .losses import LOSSES
 from .threads import torch_threads
 
 LIVE_STATUSES = ("starting", "running", "paused")
@@ -43,7 +42,7 @@ class RunSnapshot:
     progress: float
     images_per_s: float | None
     eta_seconds: float | None
-    config: dict
+    config: RunConfig  # typed; read leniently from the run folder (RunConfig.from_saved)
     score_kind: str  # "probability" or "critic": how to label D(real)/D(fake)
     metrics: pd.DataFrame
     grid_steps: list[int]
@@ -261,12 +260,12 @@ class RunRecord:
                 etas.append(max(0.0, max_s - elapsed))
             eta = min(etas) if etas else None
         latest = steps[-1] if steps else None
-        loss = c.get("loss", "bce")
+        cfg = RunConfig.from_saved(c)
         return RunSnapshot(
             run_id=self.run_id, status=s.get("status", "unknown"), message=s.get("message", ""), step=step,
             total_steps=total, max_seconds=max_s, elapsed=elapsed, progress=min(1.0, progress),
-            images_per_s=images_per_s, eta_seconds=eta, config=c,
-            score_kind=LOSSES[loss].scores if loss in LOSSES else "critic", metrics=metrics, grid_steps=steps,
+            images_per_s=images_per_s, eta_seconds=eta, config=cfg,
+            score_kind=cfg.loss_info.scores, metrics=metrics, grid_steps=steps,
             latest_grid=self.grid(latest) if latest is not None else None, latest_grid_step=latest,
             events=events, device=s.get("device", ""), checkpoints=[p.name for p in rf.list_checkpoints(self.dir)],
             live_here=self.live_here(), run_dir=str(self.dir), precision=s.get("precision", ""), extra={"eval": self.evaluation()})

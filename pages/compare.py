@@ -70,7 +70,7 @@ def overlay() -> None:
 overlay()
 
 st.subheader("How their configs differ")
-configs = pd.DataFrame({rid: {k: str(v) for k, v in store.snapshot(rid).config.items()} for rid in chosen})
+configs = pd.DataFrame({rid: {k: str(v) for k, v in store.snapshot(rid).config.to_dict().items()} for rid in chosen})
 differ = configs[configs.nunique(axis=1) > 1] if len(chosen) > 1 else configs
 if len(chosen) > 1 and differ.empty:
     st.caption("Identical configs (the runs differ only in when they ran).")

@@ -80,7 +80,7 @@ def fmt_seconds(s) -> str:
 def open_fix(snap, preset, settings) -> None:
     """Load the suggested recipe into the Train form: the run's own config with the fix applied, or a preset."""
     try:
-        base = build_config(preset) if preset else RunConfig.from_dict(snap.config)
+        base = build_config(preset) if preset else snap.config
         form.load_config(RunConfig.from_dict({**base.to_dict(), **settings}))
     except ConfigError as e:
         st.error(str(e))
@@ -102,15 +102,14 @@ def health(snap) -> None:
 
 def quality(snap) -> None:
     """Live quality metrics (issue: loss curves alone don't say whether a GAN learns)."""
-    dataset = snap.config.get("dataset", "")
+    dataset = snap.config.dataset
     if not supports(dataset):
         return
     evaluation = (snap.extra or {}).get("eval") or {}
     fig = figures_for(snap, st.session_state.get("mon_smoothing", 0.6))[3]
     if fig is None and not evaluation:
-        if snap.config.get("eval_every"):
-            st.caption("Quality metrics appear after the first evaluation (every "
-                       f"{snap.config.get('eval_every')} steps).")
+        if snap.config.eval_every:
+            st.caption(f"Quality metrics appear after the first evaluation (every {snap.config.eval_every} steps).")
         return
     st.markdown("**Quality** — measured by a small digit classifier on generated samples")
     left, right = st.columns([3, 2])
@@ -172,8 +171,8 @@ def live_view() -> None:
     if was_live and snap.status not in WATCHED:
         st.rerun()  # the run just ended: redraw the whole page (history, downloads)
     colour, text = STATUS_BADGE.get(snap.status, ("gray", snap.status))
-    st.markdown(f":{colour}-badge[{text}] &nbsp; **{snap.config.get('arch')}** · {snap.config.get('loss')} on "
-                f"{snap.config.get('dataset')} · {snap.device or ''}" + (f" · {snap.precision}" if snap.precision else ""))
+    st.markdown(f":{colour}-badge[{text}] &nbsp; **{snap.config.arch}** · {snap.config.loss} on "
+                f"{snap.config.dataset} · {snap.device or ''}" + (f" · {snap.precision}" if snap.precision else ""))
     if snap.message:
         (st.error if snap.status in ("failed", "diverged") else st.info)(snap.message)
     controls(snap)
@@ -199,7 +198,7 @@ def live_view() -> None:
             st.caption("The first metrics appear after `log_every` steps.")
     with right:
         if snap.latest_grid is not None:
-            conditional = snap.config.get("conditional")
+            conditional = snap.config.conditional
             st.image(snap.latest_grid, width="stretch",
                      caption=f"Fixed noise at step {snap.latest_grid_step}" + (" — column k is digit k" if conditional else ""))
         else:
@@ -252,13 +251,12 @@ if not was_live and snap.status == "finished" and snap.checkpoints and roles.can
         more = st.number_input("Extra steps", min_value=1, max_value=1_000_000, value=1000, step=100, key="mon_more")
         if st.button("Continue training", key="btn_more", icon=":material/fast_forward:"):
             try:
-                cfg = snap.config
-                store.continue_run(run_id, steps=max(snap.step, int(cfg.get("steps") or 0)) + int(more), max_seconds=0.0)
+                store.continue_run(run_id, steps=max(snap.step, snap.config.steps) + int(more), max_seconds=0.0)
                 st.rerun()
             except (KeyError, StudioError, ValueError) as e:
                 st.error(f"{e.args[0] if e.args else e}")
 
 with st.expander("Run log and config"):
     st.code("\n".join(snap.events) or "(no notes)", language=None)
-    st.json(snap.config, expanded=False)
+    st.json(snap.config.to_dict(), expanded=False)
     st.caption(f"Folder: `{snap.run_dir}`")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gan_core import runfiles as rf
-from gan_core.config import ConfigError
+from gan_core.config import ConfigError, RunConfig
 from gan_core.store import KEEP_CHECKPOINTS, MAX_GRIDS_IN_MEMORY, MAX_ROWS_IN_MEMORY, RunRecord, RunStore
 
 WAIT = 120
@@ -193,3 +193,15 @@ def test_only_the_newest_checkpoints_are_kept(store, tiny_config):
     assert store.wait(run_id, WAIT) == "finished"
     steps = [int(name[5:13]) for name in store.snapshot(run_id).checkpoints]
     assert steps == list(range(4, KEEP_CHECKPOINTS + 4))
+
+
+def test_an_old_or_hand_edited_config_still_shows_typed(tmp_path):
+    """A run folder written by another version (a field it no longer has, a value that no longer passes) still
+    lists and snapshots: pages get a RunConfig with every readable field kept and the rest at their defaults."""
+    run_dir = tmp_path / "runs" / "old-run"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"dataset": "ring-8", "arch": "mlp2d", "loss": "wgan-gp",
+                                                     "steps": "300", "batch_size": -5, "retired_knob": 3}))
+    snap = RunStore(tmp_path / "runs").snapshot("old-run")
+    assert (snap.config.dataset, snap.config.arch, snap.config.loss, snap.config.steps) == ("ring-8", "mlp2d", "wgan-gp", 300)
+    assert snap.config.batch_size == RunConfig().batch_size and snap.score_kind == "critic"
