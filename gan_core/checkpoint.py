@@ -9,11 +9,12 @@ from typing import NamedTuple
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
+from . import safe_io
 from .config import ConfigError, RunConfig
+from .budget import check_model_budget
 from .errors import StudioError
-from .runfiles import atomic_file
 from .models import build_models
 
 FORMAT = "gan-studio/1"
@@ -64,8 +65,10 @@ class Resumed(NamedTuple):
     notes: list
 
 
-def save_training_state(path: str | os.PathLike, gan, step: int, elapsed: float) -> None:
-    """Everything needed to resume a run exactly where it was, written atomically (temp file + rename)."""
+def save_training_state(path: str | os.PathLike, gan, step: int, elapsed: float,
+                        inside: str | os.PathLike | None = None) -> None:
+    """Everything needed to resume a run exactly where it was, written atomically (temp file + rename).
+    `inside`: the run folder; no link below it is followed (default: the checkpoint's own folder)."""
     tensors = {**_module_tensors("G", gan.G), **_module_tensors("D", gan.D)}
     if gan.G_ema is not None:
         tensors.update(_module_tensors("G_ema", gan.G_ema))
@@ -81,24 +84,39 @@ def save_training_state(path: str | os.PathLike, gan, step: int, elapsed: float)
             "elapsed": f"{elapsed:.3f}", "opt_g_groups": groups_g, "opt_d_groups": groups_d,
             "channels": str(gan.channels), "num_classes": str(gan.num_classes)}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    if inside is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialised here, written by safe_io: a full disk is an OSError (errno 28) the trainer words as "disk full",
+    # not a SafetensorError; no temp file is left taking space.
+    safe_io.atomic_write(path, safetensors_bytes(tensors, metadata=meta), inside=inside)
 
 
-def read_checkpoint(path: str | os.PathLike, max_bytes: int | None = None) -> tuple[dict, dict]:
-    """(tensors, metadata) of a GAN Studio checkpoint, or CheckpointError saying exactly why not."""
+def read_checkpoint(path: str | os.PathLike, max_bytes: int | None = None,
+                    inside: str | os.PathLike | None = None) -> tuple[dict, dict]:
+    """(tensors, metadata) of a GAN Studio checkpoint, or CheckpointError saying exactly why not. A regular file
+    only (`inside`: the run folder, no link below it followed); its config is range-checked and its models'
+    size budgeted before a tensor is read."""
     max_bytes = MAX_CHECKPOINT_BYTES if max_bytes is None else max_bytes
     path = Path(path)
     name = path.name
-    if not path.is_file():
-        raise CheckpointError(f"{name}: no such checkpoint file ({path})")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise CheckpointError(f"{name}: {size / 2**20:.1f} MiB is larger than the {max_bytes / 2**20:.1f} MiB limit for "
-                              f"checkpoints (MAX_CHECKPOINT_BYTES)")
-    with open(path, "rb") as f:
+    try:
+        fd = safe_io.open_fd(path, os.O_RDONLY, inside=inside)
+    except FileNotFoundError:
+        raise CheckpointError(f"{name}: no such checkpoint file ({path})") from None
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{name}: {str(e).split(': ', 1)[-1] if isinstance(e, ValueError) else e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > max_bytes:
+            raise CheckpointError(f"{name}: {size / 2**20:.1f} MiB is larger than the {max_bytes / 2**20:.1f} MiB limit "
+                                  f"for checkpoints (MAX_CHECKPOINT_BYTES)")
         head = f.read(9)
+        # the same open file from here on (Linux): swapping the name for a link now changes nothing
+        source = f"/proc/self/fd/{f.fileno()}" if os.path.exists(f"/proc/self/fd/{f.fileno()}") else str(path)
+        return _read_safetensors(source, name, head, size)
+
+
+def _read_safetensors(source: str, name: str, head: bytes, size: int) -> tuple[dict, dict]:
     # safetensors: an 8-byte header length, then the JSON header. A header length whose first byte is 0x80 (or
     # 'PK') is common, so a file only counts as a pickle / zip when it does not also look like safetensors.
     looks_safetensors = len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") <= size - 8
@@ -108,21 +126,28 @@ def read_checkpoint(path: str | os.PathLike, max_bytes: int | None = None) -> tu
     if len(head) < 8 or int.from_bytes(head[:8], "little") > size - 8:
         raise CheckpointError(f"{name}: truncated or not a safetensors file ({size} bytes)")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(source, framework="pt") as f:
             meta = f.metadata() or {}
+            if meta.get("format") != FORMAT:
+                raise CheckpointError(f"{name}: a safetensors file, but not a GAN Studio checkpoint (format "
+                                      f"{str(meta.get('format'))[:40]!r})")
+            cfg = checkpoint_config(meta, name)
+            try:
+                check_model_budget(cfg)
+            except ConfigError as e:
+                raise CheckpointError(f"{name}: {next(iter(e.problems.values()))}") from None
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{name}: not a readable safetensors file ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{name}: a safetensors file, but not a GAN Studio checkpoint (format {meta.get('format')!r})")
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise CheckpointError(f"{name}: not a readable safetensors file ({str(e)[:200]})") from None
     return tensors, meta
 
 
 def checkpoint_config(meta: dict, name: str = "checkpoint") -> RunConfig:
+    """The run config stored in a checkpoint, through the same bounded, range-checked loader as any config."""
     try:
-        return RunConfig.from_json(meta["config"])
+        return RunConfig.from_json(meta["config"], "its config")
     except (KeyError, ConfigError) as e:
-        raise CheckpointError(f"{name}: its stored config is unusable ({e})") from None
+        raise CheckpointError(f"{name}: its stored config is unusable ({str(e)[:300]})") from None
 
 
 def config_mismatches(saved: RunConfig, wanted: RunConfig) -> list[str]:

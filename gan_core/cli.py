@@ -1,10 +1,11 @@
-"""`python -m gan_core train|sample|list|evaluate|restore`: the same library the dashboard uses, headless.
+"""`python -m gan_core train|sample|list|evaluate|restore|export`: the same library the dashboard uses, headless.
 
 Bad input → exit code 2 and one line on stderr saying what is wrong. `train` ends its stdout with one JSON
 object so scripts can pick up the result."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from dataclasses import fields
@@ -46,7 +47,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m gan_core", description="GAN Studio: train and sample GANs headless.")
+    prog = "gan-core" if Path(sys.argv[0]).stem == "gan-core" else "python -m gan_core"  # the installed command
+    p = OneLineParser(prog=prog, description="GAN Studio: train and sample GANs headless.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a run (no flags: the fast MNIST default, offline)",
@@ -75,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
     e.add_argument("--rebuild", action="store_true", help="retrain the dataset's evaluator first (where it is cached: see below)")
 
+    x = sub.add_parser("export", help="write a run's curves and grids to TensorBoard or MLflow (for runs recorded without "
+                                      "--tensorboard/--mlflow)")
+    x.add_argument("target", choices=["tensorboard", "mlflow"])
+    x.add_argument("run_dir")
+    x.add_argument("--out", default=None, help="tensorboard: the log folder (default RUN_DIR/tb, replacing an earlier "
+                                               "export); mlflow: the tracking URI (default MLFLOW_TRACKING_URI, else "
+                                               "mlruns/ beside the runs folder)")
     _add_restore_parser(sub)
 
     ls = sub.add_parser("list", help="list runs (or presets)")
@@ -109,13 +118,13 @@ def _overrides(args) -> dict:
 
 def _train_config(args) -> RunConfig:
     overrides = _overrides(args)
-    if args.config:
+    if args.config is not None:  # `--config ""` is a mistake to report, not a request for the defaults
         try:
-            base = RunConfig.from_json(Path(args.config).read_text()).to_dict()
-        except OSError as e:
-            raise UsageError(f"--config {args.config}: {e.strerror}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"--config {args.config}: not a text file (expected a config.json)") from None
+            base = RunConfig.from_file(args.config).to_dict()
+        except ConfigError as e:
+            if set(e.problems) == {"config"}:  # the file itself (missing, a FIFO, too big, not JSON): one line
+                raise UsageError(f"--config: {e.problems['config']}") from None
+            raise
         cfg = RunConfig.from_dict({**base, **overrides})
     else:
         cfg = build_config(args.preset, **overrides)
@@ -150,10 +159,8 @@ def cmd_train(args) -> int:
     from .store import RunStore
     if distributed.launched():  # DDP hook: started by torchrun, this process is one rank of the run
         return _train_distributed(args)
-    if args.resume:
-        run_dir = Path(args.resume).resolve()
-        if not (run_dir / "config.json").is_file():
-            raise UsageError(f"--resume {args.resume}: not a run folder (no config.json)")
+    if args.resume is not None:
+        run_dir = _resume_dir(args.resume)
         store = RunStore(run_dir.parent)
         run_id = run_dir.name
         store.continue_run(run_id, **_overrides(args))
@@ -165,6 +172,15 @@ def cmd_train(args) -> int:
     print(f"run folder: {store.run_dir(run_id)} · {snap.device} · {snap.precision}", file=sys.stderr)
     _follow(store, run_id, args.quiet)
     return _report(store, run_id)
+
+
+def _resume_dir(value: str) -> Path:
+    if not value.strip():
+        raise UsageError("--resume needs a run folder, e.g. --resume runs/<run-id> (got an empty name)")
+    run_dir = Path(value).resolve()
+    if not (run_dir / "config.json").is_file():
+        raise UsageError(f"--resume {value}: not a run folder (no config.json)")
+    return run_dir
 
 
 def _report(store, run_id: str, ranks: int = 1) -> int:
@@ -188,18 +204,24 @@ def _distributed_plan(args) -> dict:
     """Rank 0's decision for every rank: the validated config and, for --resume, the folder and checkpoint.
     Raises (on rank 0 only) whatever a lone `train` would refuse."""
     from . import runfiles as rf
+    from .budget import check_model_budget
     from .checkpoint import CheckpointError
-    if not args.resume:
-        return {"config": _train_config(args).to_json(), "resume": None, "checkpoint": None}
-    run_dir = Path(args.resume).resolve()
-    if not (run_dir / "config.json").is_file():
-        raise UsageError(f"--resume {args.resume}: not a run folder (no config.json)")
+    if args.resume is None:
+        cfg = _train_config(args)
+        check_model_budget(cfg)
+        return {"config": cfg.to_json(), "resume": None, "checkpoint": None}
+    run_dir = _resume_dir(args.resume)
     if rf.writer_alive(run_dir):
         raise rf.RunBusy(f"run {run_dir.name} is already being trained by another process (see its writer.lock)")
     checkpoints = rf.list_checkpoints(run_dir)
     if not checkpoints:
         raise CheckpointError(f"run {run_dir.name} has no checkpoint to resume from")
-    cfg = RunConfig.from_dict({**(rf.read_json(run_dir / "config.json") or {}), **_overrides(args)}).validate()
+    try:
+        saved = rf.load_json(run_dir / "config.json", run_dir)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--resume {args.resume}: config.json is unreadable ({e})") from None
+    cfg = RunConfig.from_dict({**saved, **_overrides(args)}).validate()
+    check_model_budget(cfg)
     return {"config": cfg.to_json(), "resume": str(run_dir), "checkpoint": checkpoints[-1].name}
 
 
@@ -327,6 +349,12 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .tracking import export_run
+    print(json.dumps(export_run(args.target, args.run_dir, args.out)))
+    return 0
+
+
 def cmd_restore(args) -> int:
     import time
 
@@ -383,11 +411,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate,
-                "restore": cmd_restore}[args.command](args)
+                "export": cmd_export, "restore": cmd_restore}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
     except (StudioError, KeyError, ValueError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
     except OSError as e:  # an unwritable -o file, a full disk: one line, not a traceback
-        print(f"error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            print(f"error: {'disk full' if e.errno == errno.ENOSPC else 'disk quota exceeded'}: could not write "
+                  f"{e.filename or 'a file'} ({e.strerror}); free some space (or point --out, -o or GAN_STUDIO_CACHE "
+                  f"at a folder with room) and try again", file=sys.stderr)
+        else:
+            print(f"error: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+    except RecursionError:  # a hostile file nested deeper than any check foresaw
+        print("error: an input file is nested too deeply to read", file=sys.stderr)
     return 2

@@ -8,13 +8,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import reprlib
 from dataclasses import dataclass, field, fields
 
 from .data import DATASETS, dataset_info
 from .errors import StudioError
 from .losses import LOSSES, Loss
 from .models import ARCHS, arch_info
+from .safe_io import UnsafeFile, parse_json, read_bytes
 from .tasks import TASKS
+from .tracking import EXTRAS, install_hint
+
+MAX_CONFIG_BYTES = 100_000  # a config.json is ~2 kB; the same cap for the CLI, uploads, checkpoints and run folders
+_SHOW = reprlib.Repr()
+_SHOW.maxstring, _SHOW.maxother, _SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 40, 40, 2, 6, 4
+
+
+def show(value) -> str:
+    """A value quoted in a message: short, one line, whatever it is."""
+    return _SHOW.repr(value).replace("\n", "\\n").replace("\r", "\\r")
 
 
 class ConfigError(StudioError, ValueError):
@@ -123,6 +136,12 @@ class RunConfig:
                          "(ignored for 2-D runs).", min=0, max=10_000_000)
     eval_samples: int = _f(1000, "Generated samples per quality measurement: more = steadier numbers, slower to measure.",
                            min=100, max=20_000)
+    tensorboard: bool = _f(False, "Also write a TensorBoard event file to runs/<id>/tb/: every curve, every grid, the config. "
+                           "Needs the optional tensorboard package (pip install tensorboard); view with "
+                           "`tensorboard --logdir runs`.")
+    mlflow: bool = _f(False, "Also log to MLflow: the config as params, metrics by step, grids and the final checkpoint as "
+                      "artifacts, to MLFLOW_TRACKING_URI or else a file store `mlruns/` beside the runs folder. Needs the "
+                      "optional mlflow-skinny package (pip install mlflow-skinny).")
     name: str = _f("", "Optional run name (letters, digits, - and _).")
     preset: str = _f("", "The preset this config started from (for the record).")
 
@@ -135,12 +154,14 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
-        """Build from a dict (JSON, widgets); coerces types and reports every bad field at once."""
+        """Build from a dict (JSON, widgets): coerces types and checks every field's range, reporting every bad
+        field at once. (Combinations of fields are validate()'s.) A RunConfig that exists has sane fields, so
+        nothing downstream sizes a model or a buffer from an unchecked number."""
         if not isinstance(data, dict):
             raise ConfigError({"config": f"expected a JSON object, got {type(data).__name__}"})
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        problems = {k: "unknown setting" for k in unknown}
+        unknown = sorted(set(data) - set(known), key=str)
+        problems = {show(k)[1:-1] if isinstance(k, str) else show(k): "unknown setting" for k in unknown[:10]}
         values = {}
         for name, value in data.items():
             if name in known:
@@ -148,37 +169,40 @@ class RunConfig:
                     values[name] = _coerce(known[name], value)
                 except ValueError as e:
                     problems[name] = str(e)
-        if problems:  # report the out-of-range values too, so a form shows every problem at once
-            for name, value in values.items():
-                msg = _check_field(known[name], value)
-                if msg:
-                    problems[name] = msg
+        for name, value in values.items():
+            msg = _check_field(known[name], value)
+            if msg:
+                problems[name] = msg
+        if problems:
             raise ConfigError(problems)
         return cls(**values)
 
     @classmethod
-    def from_saved(cls, data) -> "RunConfig":
-        """A run folder's config.json, read leniently for display: a field this version does not know, or whose
-        value no longer passes its own check, keeps its default (an old or hand-edited run still shows)."""
-        known = {f.name: f for f in fields(cls)}
-        values = {}
-        for name, value in (data.items() if isinstance(data, dict) else ()):
-            if name in known:
-                try:
-                    value = _coerce(known[name], value)
-                except ValueError:
-                    continue
-                if _check_field(known[name], value) is None:
-                    values[name] = value
-        return cls(**values)
+    def from_json(cls, text: str | bytes, source: str = "config") -> "RunConfig":
+        """The one loader for a config we did not build: size cap, nesting cap, then from_dict's checks."""
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError({"config": f"{source} is {len(text):,} bytes; a config is a small JSON file (at most "
+                                         f"{MAX_CONFIG_BYTES:,} bytes)"})
+        try:
+            data = parse_json(text, source)
+        except ValueError as e:
+            raise ConfigError({"config": str(e)}) from None
+        return cls.from_dict(data)
 
     @classmethod
-    def from_json(cls, text: str) -> "RunConfig":
+    def from_file(cls, path: str | os.PathLike) -> "RunConfig":
+        """A config.json on disk: a regular file only (a FIFO or /dev/urandom is refused at once, unread),
+        at most MAX_CONFIG_BYTES."""
+        name = str(path)
+        if not name.strip():
+            raise ConfigError({"config": "the config file name is empty"})
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError({"config": f"not valid JSON: {e}"}) from None
-        return cls.from_dict(data)
+            data = read_bytes(os.path.abspath(path), max_bytes=MAX_CONFIG_BYTES)
+        except UnsafeFile as e:
+            raise ConfigError({"config": f"{name}: {str(e).split(': ', 1)[-1]}"}) from None
+        except OSError as e:
+            raise ConfigError({"config": f"{name}: {e.strerror or e}"}) from None
+        return cls.from_json(data, name)
 
     def replace(self, **changes) -> "RunConfig":
         return RunConfig.from_dict({**self.to_dict(), **changes})
@@ -239,10 +263,14 @@ def _coerce(f, value):
             return value.strip().lower() in ("true", "1", "yes", "on")
         if isinstance(value, (int, float)) and value in (0, 1):
             return bool(value)
-        raise ValueError(f"{label} must be true or false, got {value!r}")
+        raise ValueError(f"{label} must be true or false, got {show(value)}")
     if kind == "str":
         if not isinstance(value, str):
-            raise ValueError(f"{label} must be text, got {value!r}")
+            raise ValueError(f"{label} must be text, got {show(value)}")
+        if len(value) > 4096:
+            raise ValueError(f"{label} is {len(value):,} characters long; at most 4096")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(f"{label} must not contain control characters such as newlines, got {show(value)}")
         return value.strip()
     if kind == "list":
         if isinstance(value, str):
@@ -250,13 +278,14 @@ def _coerce(f, value):
             try:
                 value = [int(p) for p in parts]
             except ValueError:
-                raise ValueError(f"{label} must be comma-separated whole numbers like 256,256, got {value!r}") from None
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise ValueError(f"{label} must be a list of whole numbers like [256, 256], got {value!r}")
+                raise ValueError(f"{label} must be comma-separated whole numbers like 256,256, got {show(value)}") from None
+        if not isinstance(value, (list, tuple)) or len(value) > 64 or \
+                not all(isinstance(v, int) and not isinstance(v, bool) and abs(v) < 1e15 for v in value):
+            raise ValueError(f"{label} must be a list of whole numbers like [256, 256], got {show(value)}")
         return list(value)
     if kind in ("int", "float"):
         if isinstance(value, bool):
-            raise ValueError(f"{label} must be a number, got {value!r}")
+            raise ValueError(f"{label} must be a number, got {show(value)}")
         if isinstance(value, str):
             text = value.strip()
             if not text:
@@ -264,11 +293,13 @@ def _coerce(f, value):
             try:
                 value = float(text)
             except ValueError:
-                raise ValueError(f"{label} must be a number, got {value!r}") from None
+                raise ValueError(f"{label} must be a number, got {show(value)}") from None
         if not isinstance(value, (int, float)):
-            raise ValueError(f"{label} must be a number, got {value!r}")
+            raise ValueError(f"{label} must be a number, got {show(value)}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{label} must be a finite number, got {value}")
+        if abs(value) > 1e15:
+            raise ValueError(f"{label} is out of range, got {show(value)}")
         if kind == "int":
             if float(value) != int(value):
                 raise ValueError(f"{label} must be a whole number, got {value}")
@@ -286,7 +317,7 @@ def _check_field(f, value) -> str | None:
     choices = meta.get("choices")
     choices = choices() if callable(choices) else choices
     if choices is not None and value not in choices:
-        return f"{label} must be one of {', '.join(map(str, choices))}; got {value!r}"
+        return f"{label} must be one of {', '.join(map(str, choices))}; got {show(value)}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
             return f"{label} must be a finite number, got {value}"
@@ -332,6 +363,9 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
         out.update(_restorer_problems(cfg, data))
     if cfg.loss_info.r2 and not cfg.r1_gamma:
         out["r1_gamma"] = f"`{cfg.loss}` needs its R1 + R2 penalty: set r1_gamma above 0 (0.1 on 2-D points, 1-10 on images)"
+    for extra in EXTRAS:  # an optional package asked for but not installed: say how to install it
+        if getattr(cfg, extra) and install_hint(extra):
+            out[extra] = install_hint(extra)
     if cfg.steps == 0 and cfg.max_seconds == 0:
         out["steps"] = "set a number of steps, or a time limit in max_seconds (both are 0: the run would never end)"
     if cfg.grid_size > 1 and cfg.conditional and cfg.grid_size < data.num_classes:
@@ -420,6 +454,14 @@ PRESETS: dict[str, dict] = {
                        "Heavy on a CPU: a GPU preset.",
         "config": dict(dataset="mnist-embedded", arch="dcgan64", g_features=64, d_features=64, z_dim=100, init="dcgan",
                        loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, batch_size=64, steps=2000),
+    },
+    "dcgan64-celeba": {
+        "description": "Seed 004's recipe on faces (its closing exercise): DCGAN at 64×64 on CelebA's aligned faces in "
+                       "colour, features 64, N(0, 0.02) init, BCE, Adam 2e-4 β=(0.5, 0.999), batch 64, about 4 epochs. "
+                       "A GPU preset; needs CelebA in data_root/celeba.",
+        "config": dict(dataset="celeba", channels=3, arch="dcgan64", g_features=64, d_features=64, z_dim=100,
+                       noise="gaussian", init="dcgan", loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999,
+                       batch_size=64, steps=10000, sample_every=500, checkpoint_every=2000),
     },
     "wgan-gp-dcgan": {
         "description": "WGAN-GP (Gulrajani 2017) on dcgan32: layer-norm critic, λ = 10, 5 critic steps, Adam 1e-4 β=(0.0, 0.9).",

@@ -29,6 +29,9 @@ MAX_FOLDER_IMAGES = 100_000
 # claim a huge canvas (a decompression bomb), so pixels are checked from the header before anything is decoded.
 MAX_IMAGE_FILE_BYTES = 50 * 2**20
 MAX_IMAGE_PIXELS = 40_000_000
+# All files together: decoding stops after this many pixels (1,000 files of 40 MP would take ~25 min; a folder of
+# 100,000 photos of 640×480 is 31 G pixels but JPEG draft mode decodes them at a fraction of full size).
+MAX_FOLDER_PIXELS = 2_000_000_000
 # torchvision passes no timeout to urlopen: on a network that silently drops packets a download would wait for
 # minutes per file and mirror. Every connect/read waits at most this long instead.
 DOWNLOAD_STALL_SECONDS = 30.0
@@ -48,6 +51,7 @@ class DatasetInfo:
     description: str
     load: Callable = field(repr=False, compare=False)
     needs_data_root: bool = False  # reads or downloads into data_root (the Train form shows that field only then)
+    at_size: bool = False  # load(root, channels, size) reads each file straight to the training size (big photos)
 
 
 @dataclass
@@ -203,26 +207,30 @@ def load_mnist_embedded(root: str) -> ImageData:
     return ImageData(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)), 10)
 
 
+def _open_torchvision(cls, root: str, label: str, folder_name: str, files: str = "files", **kwargs):
+    """A torchvision dataset from `root`, downloaded when missing; offline, a DatasetError naming the folder."""
+    folder = os.path.join(os.path.abspath(root), folder_name)
+    try:
+        return cls(root, download=False, **kwargs)
+    except RuntimeError:
+        created = [_first_missing(os.path.abspath(root)), folder]  # every folder a failed download would leave
+        try:
+            return _download(cls, root, **kwargs)
+        except Exception as e:  # offline, blocked, disk full...
+            for path in created:  # leave the data root as it was: no empty or half-downloaded folder
+                shutil.rmtree(path, ignore_errors=True)
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+            reason = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}"  # torchvision: the last mirror's error
+            raise DatasetError(
+                f"{label} is not in {folder} and could not be downloaded ({reason}). Put the {label} {files} in "
+                f"{folder} (torchvision's layout), pass a different --data-root, or use the offline dataset "
+                f"`mnist-embedded`.") from None
+
+
 def _torchvision_loader(class_name: str, label: str, folder_name: str):
     def load(root: str) -> ImageData:
         import torchvision.datasets as tvd
-        cls = getattr(tvd, class_name)
-        folder = os.path.join(os.path.abspath(root), folder_name)
-        try:
-            ds = cls(root, train=True, download=False)
-        except RuntimeError:
-            created = [p for p in (os.path.abspath(root), folder) if not os.path.exists(p)]
-            try:
-                ds = _download(cls, root)
-            except Exception as e:  # offline, blocked, disk full...
-                for path in created:  # leave the data root as it was: no empty or half-downloaded folder
-                    shutil.rmtree(path, ignore_errors=True)
-                lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
-                reason = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}"  # torchvision: the last mirror's error
-                raise DatasetError(
-                    f"{label} is not in {folder} and could not be downloaded ({reason}). Put the {label} files in "
-                    f"{folder} (torchvision's layout), pass a different --data-root, or use the offline dataset "
-                    f"`mnist-embedded`.") from None
+        ds = _open_torchvision(getattr(tvd, class_name), root, label, folder_name, train=True)
         data = torch.as_tensor(np.asarray(ds.data))
         data = data.unsqueeze(1) if data.ndim == 3 else data.permute(0, 3, 1, 2)
         labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
@@ -230,16 +238,58 @@ def _torchvision_loader(class_name: str, label: str, folder_name: str):
     return load
 
 
-def _download(cls, root: str):
+def _first_missing(path: str) -> str:
+    """The outermost folder of `path` that does not exist yet (`path` itself when its parent exists)."""
+    while not os.path.exists(os.path.dirname(path)) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
+def _image_files(folder: Path) -> tuple[list[Path], int]:
+    """(files under `folder`, sorted; number of subfolders that could not be read). Links to folders are not
+    followed (no loops) and an unreadable subfolder is counted, never fatal."""
+    unreadable = [0]
+
+    def skip(error: OSError) -> None:
+        unreadable[0] += 1
+
+    files = []
+    for here, _dirs, names in os.walk(folder, onerror=skip):
+        files.extend(Path(here) / n for n in names)
+        if len(files) > 4 * MAX_FOLDER_IMAGES:
+            break
+    return sorted(files), unreadable[0]
+
+
+def _download(cls, root: str, **kwargs):
     """A torchvision download with every socket wait bounded by DOWNLOAD_STALL_SECONDS. The default socket
     timeout is process-wide, so downloads take turns under a lock and the old default is restored after."""
     with _DOWNLOAD_LOCK:
         old = socket.getdefaulttimeout()
         socket.setdefaulttimeout(DOWNLOAD_STALL_SECONDS)
         try:
-            return cls(root, train=True, download=True)
+            return cls(root, download=True, **kwargs)
         finally:
             socket.setdefaulttimeout(old)
+
+
+def centre_square(path: Path, mode: str, size: int) -> tuple[np.ndarray | None, int]:
+    """(The largest centred square of an image file, resized to size×size (HWC uint8), or None when the file is
+    over the size limits; the pixels decoded). Raises what PIL raises for an unreadable file."""
+    from PIL import Image
+    if not path.is_file() or path.stat().st_size > MAX_IMAGE_FILE_BYTES:
+        return None, 0
+    with Image.open(path) as img:
+        if img.width * img.height > MAX_IMAGE_PIXELS:
+            return None, 0
+        img.draft("RGB" if mode == "RGB" else "L", (size, size))  # JPEG: decode at a reduced scale, still ≥ size
+        decoded = img.width * img.height
+        img = img.convert(mode)
+        w, h = img.size
+        side = min(w, h)
+        box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
+        img = img.resize((size, size), Image.Resampling.BICUBIC, box=box)
+        return np.asarray(img, dtype=np.uint8).reshape(size, size, -1), decoded
 
 
 def load_image_folder(root: str, channels: int = 3, size: int = 64) -> ImageData:
@@ -249,29 +299,28 @@ def load_image_folder(root: str, channels: int = 3, size: int = 64) -> ImageData
     folder = Path(root)
     if not folder.is_dir():
         raise DatasetError(f"image folder {folder.resolve()} does not exist; set data_root to a folder of images")
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    files, unreadable_folders = _image_files(folder)
     mode = "L" if channels == 1 else "RGB"
-    arrays, skipped, too_big = [], 0, 0
+    arrays, skipped, too_big, decoded = [], 0, 0, 0
     for path in files:
-        if len(arrays) >= MAX_FOLDER_IMAGES:
+        if len(arrays) >= MAX_FOLDER_IMAGES or decoded >= MAX_FOLDER_PIXELS:
             break
         try:
-            if path.stat().st_size > MAX_IMAGE_FILE_BYTES:
-                too_big += 1
-                continue
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_IMAGE_PIXELS:
-                    too_big += 1
-                    continue
-                img = img.convert(mode)
-                w, h = img.size
-                side = min(w, h)
-                box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
-                img = img.resize((size, size), Image.Resampling.BICUBIC, box=box)
-                arrays.append(np.asarray(img, dtype=np.uint8).reshape(size, size, -1))
+            array, pixels = centre_square(path, mode, size)
+            decoded += pixels
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
             skipped += 1
+            continue
+        if array is None:
+            too_big += 1
+        else:
+            arrays.append(array)
     skipped += too_big
+    limits = []
+    if unreadable_folders:
+        limits.append(f"{unreadable_folders} unreadable subfolder{'s' * (unreadable_folders > 1)} skipped")
+    if decoded >= MAX_FOLDER_PIXELS:
+        limits.append(f"stopped after decoding {MAX_FOLDER_PIXELS // 10**6:,} megapixels in all")
     oversized = f" ({too_big} larger than {MAX_IMAGE_FILE_BYTES // 2**20} MB or {MAX_IMAGE_PIXELS // 10**6} megapixels)" \
         if too_big else ""
     if not arrays:
@@ -279,8 +328,55 @@ def load_image_folder(root: str, channels: int = 3, size: int = 64) -> ImageData
                            f"{oversized}); supported: {', '.join(sorted(IMAGE_EXTENSIONS))}")
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     notes = [f"image-folder: loaded {len(arrays)} images from {folder.resolve()}, skipped {skipped} unreadable files"
-             f"{oversized}"]
+             f"{oversized}" + "".join(f"; {x}" for x in limits)]
     return ImageData(images, None, 0, notes)
+
+
+CELEBA_FILES = "img_align_celeba/ folder and its list_*.txt and identity_CelebA.txt files"
+
+
+def _celeba_class():
+    """torchvision's CelebA, checking that its files are there rather than their checksums: the aligned set
+    copied from elsewhere (or a small stand-in) loads the same way, and only torchvision's own download is verified."""
+    import torchvision.datasets as tvd
+
+    class CelebAFiles(tvd.CelebA):
+        def _check_integrity(self) -> bool:
+            folder = os.path.join(self.root, self.base_folder)
+            return all(os.path.isfile(os.path.join(folder, name)) for _, _, name in self.file_list[1:]) and \
+                os.path.isdir(os.path.join(folder, "img_align_celeba"))
+
+        def download(self) -> None:
+            if not self._check_integrity():
+                tvd.CelebA.download(self)
+
+    return CelebAFiles
+
+
+def load_celeba(root: str, channels: int = 3, size: int = 64) -> ImageData:
+    """CelebA's aligned training faces (178×218), each centre-cropped to a square and resized to `size` as it is
+    read, a few threads at a time (decoding 160k JPEGs is the slow part)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ds = _open_torchvision(_celeba_class(), root, "CelebA", "celeba", files=CELEBA_FILES, split="train", target_type=[])
+    folder = Path(ds.root) / ds.base_folder / "img_align_celeba"
+    mode = "L" if channels == 1 else "RGB"
+    from PIL import Image, UnidentifiedImageError
+
+    def read(name: str) -> np.ndarray | None:
+        try:
+            return centre_square(folder / name, mode, size)[0]
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            return None
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        arrays = [a for a in pool.map(read, ds.filename) if a is not None]
+    if not arrays:
+        raise DatasetError(f"no readable CelebA training images in {folder} ({len(ds.filename)} listed in "
+                           f"list_eval_partition.txt)")
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    skipped = f", skipped {len(ds.filename) - len(arrays)} unreadable files" if len(arrays) < len(ds.filename) else ""
+    return ImageData(images, None, 0, [f"celeba: loaded {len(arrays)} aligned training faces from {folder}{skipped}"])
 
 
 # ---------------------------------------------------------------------- registry
@@ -293,8 +389,11 @@ DATASETS: dict[str, DatasetInfo] = {
                                  _torchvision_loader("FashionMNIST", "Fashion-MNIST", "FashionMNIST"), needs_data_root=True),
     "cifar10": DatasetInfo("cifar10", "image", 3, 10, "CIFAR-10: 50,000 32×32 colour photos (torchvision download).",
                            _torchvision_loader("CIFAR10", "CIFAR-10", "cifar-10-batches-py"), needs_data_root=True),
+    "celeba": DatasetInfo("celeba", "image", 3, 0, "CelebA: 162,770 aligned celebrity faces, centre-cropped and resized "
+                          "(torchvision's layout in data_root/celeba; its download needs the gdown package).",
+                          load_celeba, needs_data_root=True, at_size=True),
     "image-folder": DatasetInfo("image-folder", "image", 3, 0, "Your own folder of images (data_root), centre-cropped and resized.",
-                                load_image_folder, needs_data_root=True),
+                                load_image_folder, needs_data_root=True, at_size=True),
     "ring-8": DatasetInfo("ring-8", "points", 0, 0, "8 Gaussians on a circle of radius 2, σ = 0.02.", ring_8),
     "grid-25": DatasetInfo("grid-25", "points", 0, 0, "25 Gaussians at {-4, -2, 0, 2, 4}², σ = 0.05.", grid_25),
     "spiral": DatasetInfo("spiral", "points", 0, 0, "A noisy 2-D spiral (swiss roll).", spiral),
@@ -342,8 +441,8 @@ def load_images(name: str, root: str, size: int, channels: int, device="cpu") ->
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    if name == "image-folder":
-        data = load_image_folder(root, channels, size)
+    if info.at_size:
+        data = info.load(root, channels, size)
     else:
         data = info.load(root)
         data = ImageData(_resize(data.images, size, channels), data.labels, data.num_classes, data.notes)

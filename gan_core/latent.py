@@ -101,6 +101,21 @@ def run_checkpoint(run_dir: str | Path, checkpoint: str | None = None) -> Path:
     return ckpts[-1]
 
 
+def load_uploaded_generator(data: bytes, name: str = "upload", device="cpu"):
+    """(G, RunConfig, step) from the bytes of an uploaded checkpoint, through the same checks as any load. The
+    temp file gets a fixed name (an upload's own may be 300 characters long, or anything); messages use `name`."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload.safetensors"
+        path.write_bytes(data)
+        try:
+            G, cfg, meta = load_generator(path, device)
+        except CheckpointError as e:
+            shown = Path(name).name[:60] + ("…" if len(Path(name).name) > 60 else "")
+            raise CheckpointError(str(e).replace(path.name, shown, 1)) from None
+    return G, cfg, int(meta.get("step", 0))
+
+
 def load_run_generator(run_dir, checkpoint: str | None = None, device="cpu"):
     """(G, RunConfig, step) from a run folder's newest (or named) checkpoint."""
     G, cfg, meta = load_generator(run_checkpoint(run_dir, checkpoint), device)

@@ -24,11 +24,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
+from . import safe_io
 from .data import DatasetError, dataset_info, load_images, to_unit_range
 from .errors import StudioError
-from .runfiles import atomic_file
 
 FORMAT = "gan-studio-evaluator/2"  # bump when the network changes: old cache files are then rebuilt
 FEATURES = 64  # penultimate width: the space the Fréchet distance is measured in
@@ -236,8 +236,9 @@ def save_evaluator(ev: Evaluator) -> None:
 
 def _save(path: Path, tensors: dict, meta: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    # Serialised here and written by safe_io: a full disk is an OSError (errno 28) we can explain, not a
+    # SafetensorError, and the temp file goes away; readers never see half a file.
+    safe_io.atomic_write(path, safetensors_bytes(tensors, metadata=meta))
 
 
 def _read(path: Path) -> tuple[dict, dict]:

@@ -9,8 +9,9 @@ streamlit.
 from __future__ import annotations
 
 import csv
-import io
 import functools
+import io
+import itertools
 import math
 import threading
 import time
@@ -159,7 +160,14 @@ def parse_points_csv(data: bytes, filename: str = "upload") -> np.ndarray:
     except UnicodeDecodeError:
         raise DatasetError(f"{filename} is not a UTF-8 text file; save it as CSV with two columns x, y") from None
     rows = []
-    for lineno, row in enumerate(csv.reader(io.StringIO(text)), 1):
+    reader = csv.reader(io.StringIO(text))
+    for lineno in itertools.count(1):
+        try:
+            row = next(reader, None)
+        except csv.Error as e:  # e.g. a field over csv's 131,072-character limit
+            raise DatasetError(f"{filename}, line {lineno}: not a CSV row of x, y ({e})") from None
+        if row is None:
+            break
         cells = [c.strip() for c in row if c.strip()]
         if not cells:
             continue
@@ -168,9 +176,9 @@ def parse_points_csv(data: bytes, filename: str = "upload") -> np.ndarray:
         except ValueError:
             if not rows and lineno == 1:  # a header line such as "x,y"
                 continue
-            raise DatasetError(f"{filename}, line {lineno}: expected two numbers x, y; got {','.join(cells)!r}") from None
+            raise DatasetError(f"{filename}, line {lineno}: expected two numbers x, y; got {','.join(cells)[:80]!r}") from None
         if y is None:
-            raise DatasetError(f"{filename}, line {lineno}: expected two columns x, y; got {','.join(cells)!r}")
+            raise DatasetError(f"{filename}, line {lineno}: expected two columns x, y; got {','.join(cells)[:80]!r}")
         if not (math.isfinite(x) and math.isfinite(y)):
             raise DatasetError(f"{filename}, line {lineno}: x and y must be finite numbers")
         rows.append((x, y))

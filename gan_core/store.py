@@ -6,7 +6,9 @@ a previous server) are read from their folder, so they appear too, and are contr
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
 import os
 import shutil
 import threading
@@ -19,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from . import runfiles as rf
+from . import tracking
+from .budget import check_model_budget
 from .config import ConfigError, RunConfig
 from .device import device_label
 from .threads import torch_threads
@@ -28,6 +32,34 @@ QUEUED = "queued"  # waiting for a free slot (RunStore.max_runs); starts by itse
 MAX_ROWS_IN_MEMORY = 4000
 MAX_GRIDS_IN_MEMORY = 24
 KEEP_CHECKPOINTS = 5
+MAX_RECORDS = 2000  # runs remembered (status + config, a few kB each); least recently used forgotten first
+MAX_DETAILED = 12  # runs whose curves and grids stay in memory (up to ~10 MB each); others reload from disk
+CSV_CHUNK = 1 << 20  # metrics.csv is read a MiB at a time, downsampled as it goes: a 100 MB file never sits in memory
+UNREADABLE = "unreadable"
+# status.json keys and the types a page may rely on; a run whose file disagrees is listed as unreadable
+STATUS_TYPES = {"status": str, "step": int, "elapsed": float, "message": str, "started_at": float, "updated_at": float,
+                "pid": int, "host": str, "device": str, "precision": str, "last_checkpoint": str, "checkpoint_step": int}
+
+
+def checked_status(data: dict) -> dict:
+    """status.json with every known key of its type (finite, non-negative numbers); ValueError naming the first
+    that is not."""
+    out = dict(data)
+    for key, kind in STATUS_TYPES.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if kind is str:
+            ok = isinstance(value, str) and len(value) <= 10_000
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and \
+                0 <= value <= 1e13 and (kind is float or float(value).is_integer())
+            value = kind(value) if ok else value
+        if not ok:
+            raise ValueError(f"status.json: {key} must be {'text' if kind is str else 'a number ≥ 0'}, "
+                             f"got {rf.one_line(repr(value))[:60]}")
+        out[key] = value
+    return out
 
 
 @dataclass
@@ -42,7 +74,7 @@ class RunSnapshot:
     progress: float
     images_per_s: float | None
     eta_seconds: float | None
-    config: RunConfig  # typed; read leniently from the run folder (RunConfig.from_saved)
+    config: RunConfig | None  # the run's validated config; None for an unreadable run
     score_kind: str  # "probability" or "critic": how to label D(real)/D(fake)
     metrics: pd.DataFrame
     grid_steps: list[int]
@@ -63,8 +95,9 @@ class RunRecord:
     def __init__(self, run_id: str, run_dir: Path):
         self.run_id, self.dir = run_id, run_dir
         self.lock = threading.RLock()
-        self.config: dict = rf.read_json(run_dir / "config.json") or {}
-        self.status: dict = rf.read_json(run_dir / "status.json") or {"status": "unknown", "step": 0}
+        self.problem: str | None = None  # why the run's files cannot be used (listed as "unreadable: ...")
+        self.config: dict = {}
+        self.status: dict = {"status": "unknown", "step": 0}
         self.rows: list[dict] = []
         self.events: deque = deque(maxlen=200)
         self._grid_steps: list[int] = []
@@ -75,6 +108,16 @@ class RunRecord:
         self.trainer = None
         self.thread: threading.Thread | None = None
         self.hooks: list = []  # a queued run's trainer hooks, given to its Trainer when it starts
+        self.tracker: tracking.Tracker | None = None  # TensorBoard / MLflow, when the config asks for them
+        try:
+            self.config = RunConfig.from_dict(rf.load_json(run_dir / "config.json", run_dir)).to_dict()
+        except FileNotFoundError:  # the store lists only folders with one; a bare record (tests) has none
+            pass
+        except ConfigError as e:
+            self.problem = "config.json: " + rf.one_line(str(e))[:300]
+        except (OSError, ValueError) as e:
+            self.problem = rf.one_line(str(e))[:300]
+        self._read_status()
 
     # ------------------------------------------------------------------ writer side (trainer thread)
     def set_status(self, **changes) -> None:
@@ -82,7 +125,7 @@ class RunRecord:
             self.status.update(changes, updated_at=time.time())
             data = json.dumps(self.status, indent=1)
             self._status_written = time.monotonic()
-        rf.atomic_write(self.dir / "status.json", data)
+        write_status(self.dir, data)
 
     def heartbeat(self, step: int, elapsed: float) -> None:
         with self.lock:
@@ -96,23 +139,25 @@ class RunRecord:
             self.rows.extend(rows)
             if len(self.rows) > MAX_ROWS_IN_MEMORY:  # halve the resolution, keep the whole run's span
                 self.rows = self.rows[:-1:2] + [self.rows[-1]]
-            with open(self.dir / "metrics.csv", "a") as f:
-                f.write(rf.csv_lines(rows))
+            rf.append_text(self.dir / "metrics.csv", rf.csv_lines(rows), self.dir)
             self._csv_pos = (self.dir / "metrics.csv").stat().st_size
+        if self.tracker is not None:
+            self.tracker.log_rows(rows)
 
     def add_grid(self, step: int, image: np.ndarray) -> None:
-        rf.save_png(rf.grid_path(self.dir, step), image)
+        rf.save_png(rf.grid_path(self.dir, step), image, self.dir)
         with self.lock:
             if step not in self._grid_steps:
                 self._grid_steps.append(step)
             self._remember_grid(step, image)
+        if self.tracker is not None:
+            self.tracker.log_grid(step, rf.grid_path(self.dir, step))
 
     def note(self, message: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {rf.one_line(message)}"  # a value with a newline forges no line
         with self.lock:
             self.events.append(line)
-            with open(self.dir / "events.log", "a") as f:
-                f.write(line + "\n")
+            rf.append_text(self.dir / "events.log", line + "\n", self.dir)
 
     def checkpoint_path(self, step: int) -> Path:
         return rf.checkpoint_path(self.dir, step)
@@ -121,13 +166,15 @@ class RunRecord:
         for old in rf.list_checkpoints(self.dir)[:-KEEP_CHECKPOINTS]:
             old.unlink(missing_ok=True)
         self.set_status(last_checkpoint=path.name, checkpoint_step=step)
+        if self.tracker is not None:
+            self.tracker.log_checkpoint(step, path)
 
     def poll_control(self, controls) -> None:
         """Apply a pause/resume/stop request another process left in control.json."""
         path = self.dir / "control.json"
         if not path.exists():
             return
-        request = rf.read_json(path) or {}
+        request = rf.read_json(path, self.dir) or {}
         path.unlink(missing_ok=True)
         command = request.get("command")
         if command == "pause":
@@ -138,6 +185,9 @@ class RunRecord:
             controls.request_stop()
 
     def release(self) -> None:
+        if self.tracker is not None:  # flushed before the lock goes: a resume then starts from a closed run
+            tracker, self.tracker = self.tracker, None
+            tracker.close(self.status.get("status", "finished"))
         rf.release_writer_lock(self.dir)
 
     # ------------------------------------------------------------------ reader side
@@ -150,52 +200,82 @@ class RunRecord:
     def live_here(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
-    def refresh(self) -> None:
-        """Catch up with the folder (a run written by another process, or one loaded after a restart)."""
+    def _read_status(self) -> None:
+        try:
+            status = checked_status(rf.load_json(self.dir / "status.json", self.dir))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            if self.thread is None:  # a run this process trains keeps its own status
+                self.problem = self.problem or rf.one_line(str(e))[:300]
+            return
+        if self.problem and self.problem.startswith("status.json"):
+            self.problem = None
+        # A run this process trained keeps its own last word when the disk could not take it (disk full)
+        if self.thread is None or status.get("updated_at", 0) >= self.status.get("updated_at", 0):
+            self.status = status
+
+    def refresh(self, details: bool = True) -> None:
+        """Catch up with the folder (a run written by another process, or one loaded after a restart).
+        `details`: also the curves and grids (a listing needs only the status)."""
         if self.live_here():
             return
         with self.lock:
-            status = rf.read_json(self.dir / "status.json")
-            # A run this process trained keeps its own last word when the disk could not take it (disk full)
-            if status and (self.thread is None or status.get("updated_at", 0) >= self.status.get("updated_at", 0)):
-                self.status = status
+            self._read_status()
+            if self.problem:
+                return
             if self.status.get("status") == QUEUED and not rf.writer_alive(self.dir):
                 self.status["status"] = "cancelled"
                 self.status["message"] = "it waited in the queue of a server that has stopped; start it again " \
                                          "from Train (its config is saved)"
-                with contextlib.suppress(OSError):
-                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1))
+                with contextlib.suppress(OSError, ValueError):
+                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1), self.dir)
             if self.status.get("status") in LIVE_STATUSES and not rf.writer_alive(self.dir):
                 self.status["status"] = "interrupted"
                 self.status["message"] = "the process training this run ended unexpectedly; press Resume to continue " \
                                          "from the last checkpoint"
-                with contextlib.suppress(OSError):  # reading never fails because the disk is full or read-only
-                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1))
-            self._tail_metrics()
-            self._rescan_samples()
+                with contextlib.suppress(OSError, ValueError):  # reading never fails because the disk is full or read-only
+                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1), self.dir)
+            if details:
+                self._tail_metrics()
+                self._rescan_samples()
+
+    def forget_details(self) -> None:
+        """Drop the curves and grids held in memory (they reload from disk on the next snapshot)."""
+        with self.lock:
+            self.rows, self._csv_pos, self._csv_header = [], 0, rf.METRIC_COLUMNS
+            self._grids.clear()
 
     def _tail_metrics(self) -> None:
+        """Read what was appended to metrics.csv since last time, a chunk at a time, halving the resolution
+        whenever the rows pass MAX_ROWS_IN_MEMORY: memory stays bounded whatever the file's size."""
         path = self.dir / "metrics.csv"
         try:
-            size = path.stat().st_size
-        except OSError:
+            f = rf.safe_io.open_inside(path, "rb", inside=self.dir)
+        except (OSError, ValueError):
             return
-        if size < self._csv_pos:  # rewritten (a resume truncated it): start over
-            self._csv_pos, self.rows = 0, []
-        if size == self._csv_pos:
-            return
-        with open(path, "rb") as f:
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if size < self._csv_pos:  # rewritten (a resume truncated it): start over
+                self._csv_pos, self.rows = 0, []
             f.seek(self._csv_pos)
-            chunk = f.read(size - self._csv_pos)
-        end = chunk.rfind(b"\n") + 1  # only whole lines; a half-written row waits for the next refresh
-        text = chunk[:end].decode(errors="replace")
-        if self._csv_pos == 0 and text:
-            first, _, text = text.partition("\n")
-            self._csv_header = first.split(",")
-        self._csv_pos += end
-        self.rows.extend(rf.parse_csv_text(text, self._csv_header))
-        while len(self.rows) > MAX_ROWS_IN_MEMORY:
-            self.rows = self.rows[:-1:2] + [self.rows[-1]]
+            while self._csv_pos < size:
+                chunk = f.read(min(CSV_CHUNK, size - self._csv_pos))
+                end = chunk.rfind(b"\n") + 1  # only whole lines; a half-written row waits for the next refresh
+                if not chunk or (end == 0 and len(chunk) < CSV_CHUNK):
+                    break
+                if end == 0:  # a line longer than a chunk is no metrics row: skip it
+                    self._csv_pos += len(chunk)
+                    continue
+                f.seek(self._csv_pos + end)
+                text = chunk[:end].decode(errors="replace")
+                if self._csv_pos == 0 and text:
+                    first, _, text = text.partition("\n")
+                    self._csv_header = first.split(",")[:64]
+                self._csv_pos += end
+                self.rows.extend(rf.parse_csv_text(text, self._csv_header))
+                while len(self.rows) > MAX_ROWS_IN_MEMORY:
+                    self.rows = self.rows[:-1:2] + [self.rows[-1]]
 
     def _rescan_samples(self) -> None:
         try:
@@ -216,8 +296,8 @@ class RunRecord:
                 return self._grids[step]
         path = rf.grid_path(self.dir, step)
         try:
-            image = rf.load_png(path)
-        except (OSError, ValueError):
+            image = rf.load_png(path, self.dir)
+        except (OSError, ValueError, SyntaxError):  # PIL raises SyntaxError for some broken PNGs
             return None
         with self.lock:
             self._remember_grid(step, image)
@@ -226,6 +306,10 @@ class RunRecord:
     def summary(self) -> dict:
         with self.lock:
             s, c = dict(self.status), self.config
+        if self.problem:
+            return {"run_id": self.run_id, "name": "", "status": UNREADABLE, "step": 0, "total_steps": 0, "dataset": "?",
+                    "arch": "?", "loss": "?", "preset": "", "started_at": 0.0, "updated_at": 0.0, "live_here": False,
+                    "message": f"unreadable: {self.problem}"}
         return {"run_id": self.run_id, "name": c.get("name") or "", "status": s.get("status", "unknown"),
                 "step": int(s.get("step", 0)), "total_steps": int(c.get("steps", 0) or 0),
                 "dataset": c.get("dataset", "?"), "arch": c.get("arch", "?"), "loss": c.get("loss", "?"),
@@ -234,6 +318,13 @@ class RunRecord:
 
     def snapshot(self, max_points: int = 1500) -> RunSnapshot:
         self.refresh()
+        if self.problem:
+            return RunSnapshot(
+                run_id=self.run_id, status=UNREADABLE, message=f"unreadable: {self.problem}", step=0, total_steps=0,
+                max_seconds=0.0, elapsed=0.0, progress=0.0, images_per_s=None, eta_seconds=None, config=None,
+                score_kind="critic", metrics=pd.DataFrame(columns=rf.METRIC_COLUMNS, dtype=float), grid_steps=[],
+                latest_grid=None, latest_grid_step=None, events=[], device="", checkpoints=[], live_here=False,
+                run_dir=str(self.dir), extra={"eval": None})
         with self.lock:
             s, c = dict(self.status), dict(self.config)
             rows = self.rows[:: max(1, len(self.rows) // max_points)] if len(self.rows) > max_points else list(self.rows)
@@ -260,7 +351,7 @@ class RunRecord:
                 etas.append(max(0.0, max_s - elapsed))
             eta = min(etas) if etas else None
         latest = steps[-1] if steps else None
-        cfg = RunConfig.from_saved(c)
+        cfg = RunConfig.from_dict(c)  # checked when the record was read (else the run is unreadable)
         return RunSnapshot(
             run_id=self.run_id, status=s.get("status", "unknown"), message=s.get("message", ""), step=step,
             total_steps=total, max_seconds=max_s, elapsed=elapsed, progress=min(1.0, progress),
@@ -271,8 +362,35 @@ class RunRecord:
             live_here=self.live_here(), run_dir=str(self.dir), precision=s.get("precision", ""), extra={"eval": self.evaluation()})
 
     def evaluation(self) -> dict | None:
-        """The latest quality evaluation (eval.json, see live_eval.py), None before the first one."""
-        return rf.read_json(self.dir / rf.EVAL_FILE)
+        """The latest quality evaluation (eval.json, see live_eval.py), None before the first one or when the
+        file is not what live_eval writes."""
+        data = rf.read_json(self.dir / rf.EVAL_FILE, self.dir)
+        if not data:
+            return None
+        numbers = ("fid", "step", "num_samples")
+        if any(k in data and (isinstance(data[k], bool) or not isinstance(data[k], (int, float))) for k in numbers) \
+                or not isinstance(data.get("histogram", []), list) or not isinstance(data.get("modes_text", ""), str) \
+                or not all(isinstance(v, (int, float)) for v in data.get("histogram", [])):
+            return None
+        return data
+
+    def read_file(self, relative: str, max_bytes: int) -> bytes:
+        """A file of this run for a download: a regular file inside the run folder, never a link out of it."""
+        return rf.safe_io.read_bytes(self.dir / relative, inside=self.dir, max_bytes=max_bytes)
+
+
+def write_status(run_dir: Path, data: str) -> None:
+    """status.json, atomically; on a full disk rewritten in place (its own blocks are freed first), so other
+    processes learn why the run stopped instead of guessing "interrupted"."""
+    try:
+        rf.atomic_write(run_dir / "status.json", data, run_dir)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        with rf.safe_io.open_inside(run_dir / "status.json", "r+b", inside=run_dir) as f:
+            f.truncate(0)
+            f.write(data.encode())
+        raise
 
 
 class RunStore:
@@ -283,7 +401,8 @@ class RunStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # a queued run started, failed or was cancelled
-        self._records: dict[str, RunRecord] = {}
+        self._records: OrderedDict[str, RunRecord] = OrderedDict()  # least recently used first
+        self._detailed: OrderedDict[str, None] = OrderedDict()  # runs whose curves/grids are in memory
         self._active: set[str] = set()  # runs holding a training slot (building or training in this process)
         self._queue: list[str] = []  # queued run ids, first to start first
         self._closing = False
@@ -299,35 +418,93 @@ class RunStore:
             raise KeyError(f"invalid run id {run_id!r}")
         return path
 
+    @staticmethod
+    def _is_run_folder(path: Path) -> bool:
+        return rf.is_valid_run_id(path.name) and not path.is_symlink() and path.is_dir() and \
+            (path / "config.json").exists()
+
     def _record(self, run_id: str) -> RunRecord:
         with self._lock:
             rec = self._records.get(run_id)
+            if rec is not None and not self._pinned(run_id) and not rec.dir.is_dir():  # its folder was deleted
+                self._forget(run_id)
+                rec = None
             if rec is None:
                 path = self.run_dir(run_id)
-                if not (path / "config.json").is_file():
+                if not self._is_run_folder(path):
                     raise KeyError(f"no run {run_id!r} in {self.root}")
                 rec = self._records[run_id] = RunRecord(run_id, path)
+            self._records.move_to_end(run_id)
+            self._evict()
             return rec
 
-    def _scan(self) -> None:
-        for path in self.root.iterdir():
-            if path.name not in self._records and rf.is_valid_run_id(path.name) and (path / "config.json").is_file():
-                with self._lock:
-                    self._records.setdefault(path.name, RunRecord(path.name, path))
+    def _pinned(self, run_id: str) -> bool:
+        """A run this process trains, trained, or has queued: its record holds state the disk may not."""
+        rec = self._records.get(run_id)
+        return (rec is not None and rec.thread is not None) or run_id in self._active or run_id in self._queue
+
+    def _forget(self, run_id: str) -> None:
+        self._records.pop(run_id, None)
+        self._detailed.pop(run_id, None)
+
+    def _evict(self) -> None:
+        """Forget the least recently used runs beyond MAX_RECORDS, and the curves/grids of all but the
+        MAX_DETAILED most recently viewed; never a run this process is training."""
+        for run_id in list(self._records)[:max(0, len(self._records) - MAX_RECORDS)]:
+            if not self._pinned(run_id):
+                self._forget(run_id)
+        for run_id in list(self._detailed)[:max(0, len(self._detailed) - MAX_DETAILED)]:
+            rec = self._records.get(run_id)
+            if rec is None or not rec.live_here():
+                self._detailed.pop(run_id)
+                if rec is not None:
+                    rec.forget_details()
+
+    def _scan(self) -> list[RunRecord]:
+        """The records of every run folder there is now; records of deleted folders are dropped."""
+        try:
+            names = {p.name for p in self.root.iterdir() if self._is_run_folder(p)}
+        except OSError:
+            names = set()
+        with self._lock:
+            for run_id in [r for r in self._records if r not in names and not self._pinned(r)]:
+                self._forget(run_id)
+            for name in names - set(self._records):
+                self._records[name] = RunRecord(name, self.root / name)
+                self._records.move_to_end(name, last=False)  # listed, not viewed: first to go
+            listed = [rec for rec in self._records.values() if rec.run_id in names or rec.live_here()]
+            self._evict()
+            return listed
 
     def runs(self) -> list[dict]:
-        """Every run in the folder, newest first."""
-        self._scan()
-        with self._lock:
-            records = list(self._records.values())
+        """Every run in the folder, newest first. A run whose files cannot be used is listed with status
+        "unreadable" and a message saying why; it never hides the others."""
         out = []
-        for rec in records:
-            rec.refresh()
-            out.append(rec.summary())
+        for rec in self._scan():
+            try:
+                rec.refresh(details=False)
+                out.append(rec.summary())
+            except Exception as e:  # anything else a hostile folder finds: this run only
+                rec.problem = rf.one_line(f"{type(e).__name__}: {e}")[:300]
+                out.append(rec.summary())
         return sorted(out, key=lambda r: (r["started_at"] or 0, r["run_id"]), reverse=True)
 
     def snapshot(self, run_id: str, max_points: int = 1500) -> RunSnapshot:
-        return self._record(run_id).snapshot(max_points)
+        rec = self._record(run_id)
+        with self._lock:
+            self._detailed[run_id] = None
+            self._detailed.move_to_end(run_id)
+            self._evict()
+        try:
+            return rec.snapshot(max_points)
+        except Exception as e:  # a run file no check foresaw: this run shows as unreadable, the page lives on
+            rec.problem = rf.one_line(f"{type(e).__name__}: {e}")[:300]
+            return rec.snapshot(max_points)
+
+    def read_file(self, run_id: str, relative: str, max_bytes: int = 2 * 1024 ** 3) -> bytes:
+        """A run file for a download (e.g. "metrics.csv", "samples/step_00000200.png"): regular files inside the
+        run folder only; UnsafeFile (a ValueError) for a link or device put there."""
+        return self._record(run_id).read_file(relative, max_bytes)
 
     def grid(self, run_id: str, step: int) -> np.ndarray | None:
         return self._record(run_id).grid(step)
@@ -339,14 +516,17 @@ class RunStore:
         return rf.list_checkpoints(self._record(run_id).dir)
 
     def grid_png(self, run_id: str, step: int) -> bytes:
-        """The saved sample grid of `step` as PNG bytes (for downloads)."""
-        return rf.grid_path(self._record(run_id).dir, step).read_bytes()
+        """The saved sample grid of `step` as PNG bytes (for downloads; never a link planted in the folder)."""
+        return self.read_file(run_id, f"samples/{rf.grid_path(Path(), step).name}")
 
     def metrics_csv(self, run_id: str) -> bytes:
-        return (self._record(run_id).dir / "metrics.csv").read_bytes()
+        return self.read_file(run_id, "metrics.csv")
 
     def config(self, run_id: str) -> RunConfig:
-        return RunConfig.from_dict(self._record(run_id).config)
+        rec = self._record(run_id)
+        if rec.problem:
+            raise ConfigError({"run": f"run {run_id} is unreadable: {rec.problem}"})
+        return RunConfig.from_dict(rec.config)
 
     # ------------------------------------------------------------------ commands
     def start(self, config: RunConfig | dict, hooks=()) -> str:
@@ -354,9 +534,10 @@ class RunStore:
 
         `hooks` go into trainer.hooks before the thread starts, so a test's hook sees every iteration.
         Anything wrong raises before a folder or a thread exists (ConfigError, DatasetError, ValueError)."""
-        from .tasks import make_trainer
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
+        check_model_budget(cfg)  # before a single weight is allocated (or the engine is even imported)
+        from .tasks import make_trainer
         trainer = make_trainer(cfg)
         trainer.hooks.extend(hooks)
         with self._lock:
@@ -368,13 +549,14 @@ class RunStore:
                 (run_dir / "samples").mkdir()
                 (run_dir / "checkpoints").mkdir()
                 rf.acquire_writer_lock(run_dir)
-                rf.atomic_write(run_dir / "config.json", cfg.to_json())
-                (run_dir / "metrics.csv").write_text(",".join(rf.METRIC_COLUMNS) + "\n")
+                rf.atomic_write(run_dir / "config.json", cfg.to_json(), run_dir)
+                rf.atomic_write(run_dir / "metrics.csv", ",".join(rf.METRIC_COLUMNS) + "\n", run_dir)
                 rec = RunRecord(run_id, run_dir)
                 rec.set_status(status=QUEUED if queued else "starting", step=0, elapsed=0.0, message="",
                                started_at=time.time(), pid=os.getpid(), host=rf.HOST,
                                device=device_label(trainer.device), precision=trainer.precision.label)
             except BaseException:  # a full or read-only disk: no half-made run folder left behind
+                rf.release_writer_lock(run_dir)
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
             self._records[run_id] = rec
@@ -389,6 +571,8 @@ class RunStore:
     def _launch(self, rec: RunRecord, trainer) -> None:
         """Start the run's thread (called holding self._lock); it gives its slot to the queue when it ends."""
         trainer.record, rec.trainer = rec, trainer
+        rec.tracker = tracking.open_tracker(trainer.cfg.to_dict(), rec.dir, trainer.step,
+                                            rec.status.get("started_at") or time.time(), rec.note)
         rec._csv_pos = (rec.dir / "metrics.csv").stat().st_size
         self._active.add(rec.run_id)
         rec.thread = threading.Thread(target=self._train, args=(rec, trainer), name=f"gan-train-{rec.run_id}",
@@ -518,17 +702,20 @@ class RunStore:
         with self._lock:
             if rec.live_here():
                 raise rf.RunBusy(f"run {run_id} is already training")
+            if rec.problem:
+                raise ConfigError({"run": f"run {run_id} is unreadable: {rec.problem}"})
             if self._full() or self._queue:
                 raise rf.RunBusy(f"{len(self._active)} runs are training, this server's limit, and "
                                  f"{len(self._queue)} wait; resume this one when one of them finishes")
-            held = rf.read_json(rec.dir / "writer.lock") or {}
-            if held.get("pid") != os.getpid() and rf.writer_alive(rec.dir):  # another process (a CLI, a torchrun rank 0)
-                raise rf.RunBusy(f"run {run_id} is already being trained by process {held.get('pid')} on "
-                                 f"{held.get('host', rf.HOST)}; pause or stop it there")
+            if not rf.holds_writer_lock(rec.dir) and rf.writer_alive(rec.dir):  # another process (a CLI, torchrun rank 0)
+                held = rf.lock_holder(rec.dir)
+                raise rf.RunBusy(f"run {run_id} is already being trained by process {held.get('pid', '?')} on "
+                                 f"{rf.one_line(str(held.get('host', rf.HOST)))[:100]}; pause or stop it there")
             ckpts = rf.list_checkpoints(rec.dir)
             if not ckpts:
                 raise CheckpointError(f"run {run_id} has no checkpoint to resume from")
             cfg = RunConfig.from_dict({**rec.config, **changes}).validate()
+            check_model_budget(cfg)
             trainer = make_trainer(cfg)
             trainer.resume_from(ckpts[-1])
             if trainer.done():
@@ -537,8 +724,8 @@ class RunStore:
             rf.acquire_writer_lock(rec.dir)
             try:
                 rf.remove_temp_files(rec.dir)
-                rf.atomic_write(rec.dir / "config.json", cfg.to_json())
-                rf.truncate_metrics(rec.dir / "metrics.csv", trainer.step)
+                rf.atomic_write(rec.dir / "config.json", cfg.to_json(), rec.dir)
+                rf.truncate_metrics(rec.dir / "metrics.csv", trainer.step, rec.dir)
                 for step in rf.list_grid_steps(rec.dir):
                     if step > trainer.step:
                         rf.grid_path(rec.dir, step).unlink(missing_ok=True)
@@ -561,7 +748,7 @@ class RunStore:
     def _send(self, rec: RunRecord, command: str) -> None:
         if not rf.writer_alive(rec.dir):
             raise KeyError(f"run {rec.run_id} is not training (status {rec.status.get('status')})")
-        rf.atomic_write(rec.dir / "control.json", json.dumps({"command": command, "at": time.time()}))
+        rf.atomic_write(rec.dir / "control.json", json.dumps({"command": command, "at": time.time()}), rec.dir)
 
     # ------------------------------------------------------------------ threads
     def wait(self, run_id: str, timeout: float | None = None) -> str:

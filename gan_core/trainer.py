@@ -370,7 +370,7 @@ class Trainer:
         if self.dist is not None and not self.dist.is_main:  # DDP: only rank 0 writes checkpoints
             return
         path = self.record.checkpoint_path(self.step)
-        save_training_state(path, self.gan, self.step, self.elapsed)
+        save_training_state(path, self.gan, self.step, self.elapsed, inside=self.record.dir)  # no link followed
         self.record.checkpoint_saved(self.step, path)
 
 

@@ -70,7 +70,8 @@ def overlay() -> None:
 overlay()
 
 st.subheader("How their configs differ")
-configs = pd.DataFrame({rid: {k: str(v) for k, v in store.snapshot(rid).config.to_dict().items()} for rid in chosen})
+snaps = {rid: store.snapshot(rid) for rid in chosen}  # an unreadable run has no config to compare
+configs = pd.DataFrame({rid: {k: str(v) for k, v in (s.config.to_dict() if s.config else {}).items()} for rid, s in snaps.items()})
 differ = configs[configs.nunique(axis=1) > 1] if len(chosen) > 1 else configs
 if len(chosen) > 1 and differ.empty:
     st.caption("Identical configs (the runs differ only in when they ran).")

@@ -1,12 +1,13 @@
 """Latent explorer: drag the first k noise dimensions of a trained G, and walk between two seeds."""
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from gan_core.checkpoint import CheckpointError, load_generator
-from gan_core.latent import generate, load_run_generator, noise, seed_walk, slider_noise, to_gif, to_grid_image
+from gan_core.checkpoint import CheckpointError
+from gan_core.latent import (generate, load_run_generator, load_uploaded_generator, noise, seed_walk, slider_noise, to_gif,
+                             to_grid_image)
+from gan_core.runfiles import slug
 from ui import roles
 from ui.state import get_store
 
@@ -27,11 +28,7 @@ def generator(run_dir: str, checkpoint: str, mtime: float):
 @st.cache_resource(max_entries=2, show_spinner="Checking and loading the checkpoint…")
 def uploaded_generator(file_id: str, name: str, _data: bytes):
     """A checkpoint someone uploaded: read through the same safetensors-only checks as every other load."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(name).name
-        path.write_bytes(_data)
-        G, cfg, meta = load_generator(path)
-    return G, cfg, int(meta.get("step", 0))
+    return load_uploaded_generator(_data, name)
 
 
 sources = ["a run", "a checkpoint file"] if roles.can_control() else ["a run"]  # viewers upload nothing
@@ -43,13 +40,13 @@ if source == "a checkpoint file":
                                                  f"Limit {MAX_UPLOAD_BYTES // 2**20} MB.")
     if up is None:
         st.stop()
-    run_id = Path(up.name).stem
+    run_id = slug(Path(up.name).stem, 60)  # only names the downloads
     try:
         if up.size > MAX_UPLOAD_BYTES:
             raise CheckpointError(f"{up.name}: {up.size / 2**20:.0f} MB is over the {MAX_UPLOAD_BYTES // 2**20} MB "
                                   f"upload limit")
         G, cfg, step = uploaded_generator(up.file_id, up.name, up.getvalue())
-    except CheckpointError as e:
+    except (CheckpointError, OSError) as e:
         st.error(f"Cannot load this file. {e}", icon=":material/block:")
         st.stop()
 else:

@@ -9,6 +9,7 @@ from gan_core.health import diagnose_snapshot
 from gan_core.metrics import cache_help, supports
 from gan_core.latent import to_gif
 from gan_core.store import LIVE_STATUSES, QUEUED
+from gan_core.tracking import where_logged
 from ui import charts, form, links, present, roles
 from ui.state import get_store
 
@@ -18,6 +19,7 @@ STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"
                 QUEUED: ("blue", "waiting in the queue"), "cancelled": ("gray", "cancelled")}
 WATCHED = LIVE_STATUSES + (QUEUED,)  # statuses that change by themselves: the view refreshes
 MAX_GIF_FRAMES = 120
+MARKDOWN_CHARS = set("\\`[]()<>!")
 
 st.title("Monitor")
 store = get_store()
@@ -70,6 +72,13 @@ def figures_for(snap, smoothing: float):
     return curve_figures(snap.run_id, smoothing, (snap.status, snap.step, int(time.monotonic()) if live else 0))
 
 
+def plain(text) -> str:
+    """A value from a run's files inside Markdown (alerts render it): no image, link, HTML or code can come of it.
+    Brackets, parentheses, angle brackets, `!` and backticks are escaped, and bare URLs are not linked."""
+    out = "".join("\\" + c if c in MARKDOWN_CHARS else c for c in str(text))
+    return out.replace("://", ":\\/\\/").replace("www.", "www\\.")
+
+
 def fmt_seconds(s) -> str:
     if s is None:
         return "—"
@@ -83,7 +92,7 @@ def open_fix(snap, preset, settings) -> None:
         base = build_config(preset) if preset else snap.config
         form.load_config(RunConfig.from_dict({**base.to_dict(), **settings}))
     except ConfigError as e:
-        st.error(str(e))
+        st.error(plain(str(e)))
         return
     st.switch_page("pages/train.py")
 
@@ -119,7 +128,7 @@ def quality(snap) -> None:
         label = "final" if evaluation.get("final") else f"step {evaluation.get('step')}"
         right.plotly_chart(charts.histogram_figure(evaluation["histogram"], f"Classes of generated samples ({label})"),
                            key="mon_hist", width="stretch")
-        right.caption(f"{evaluation.get('modes_text', '')} · FID {evaluation.get('fid', float('nan')):.2f} · "
+        right.caption(f"{plain(evaluation.get('modes_text', ''))} · FID {evaluation.get('fid', float('nan')):.2f} · "
                       f"{evaluation.get('num_samples', '?')} samples")
     st.caption(cache_help(dataset))
 
@@ -162,7 +171,7 @@ def controls(snap) -> None:
             store.resume(run_id)
             st.rerun()
     except (KeyError, StudioError, ValueError) as e:
-        st.error(f"{e.args[0] if e.args else e}")
+        st.error(plain(f"{e.args[0] if e.args else e}"))
 
 
 @st.fragment(run_every=1.0 if was_live else None)
@@ -170,11 +179,17 @@ def live_view() -> None:
     snap = store.snapshot(run_id)
     if was_live and snap.status not in WATCHED:
         st.rerun()  # the run just ended: redraw the whole page (history, downloads)
-    colour, text = STATUS_BADGE.get(snap.status, ("gray", snap.status))
-    st.markdown(f":{colour}-badge[{text}] &nbsp; **{snap.config.arch}** · {snap.config.loss} on "
-                f"{snap.config.dataset} · {snap.device or ''}" + (f" · {snap.precision}" if snap.precision else ""))
+    colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))
+    # Values from the run folder go through plain(): a hostile config.json or status.json must not fetch an image
+    # or draw a link here.
+    cfg = snap.config
+    what = f"**{plain(cfg.arch)}** · {plain(cfg.loss)} on {plain(cfg.dataset)}" if cfg else "**?**"
+    st.markdown(f":{colour}-badge[{text}] &nbsp; {what} · {plain(snap.device or '')}"
+                + (f" · {plain(snap.precision)}" if snap.precision else ""))
     if snap.message:
-        (st.error if snap.status in ("failed", "diverged") else st.info)(snap.message)
+        (st.error if snap.status in ("failed", "diverged", "unreadable") else st.info)(plain(snap.message))
+    if snap.status == "unreadable":  # nothing of it can be trusted: no controls, curves or diagnosis
+        return
     controls(snap)
     health(snap)
     total = f" / {snap.total_steps}" if snap.total_steps else ""
@@ -229,11 +244,12 @@ if snap.grid_steps:
         frames = [f for f in (store.grid(run_id, s) for s in chosen) if f is not None]
         return to_gif(frames, duration_ms=150)
 
+    # Downloads read through the store: regular files inside the run folder only, never a link put there.
     def latest_png() -> bytes:
         return store.grid_png(run_id, steps[-1])
 
     def checkpoint_bytes() -> bytes:
-        return store.checkpoints(run_id)[-1].read_bytes()
+        return store.read_file(run_id, f"checkpoints/{store.checkpoints(run_id)[-1].name}")
 
     d1, d2, d3, d4 = st.columns(4)
     d1.download_button("Latest grid (PNG)", latest_png, file_name=f"{run_id}_step{steps[-1]}.png", mime="image/png",
@@ -254,9 +270,11 @@ if not was_live and snap.status == "finished" and snap.checkpoints and roles.can
                 store.continue_run(run_id, steps=max(snap.step, snap.config.steps) + int(more), max_seconds=0.0)
                 st.rerun()
             except (KeyError, StudioError, ValueError) as e:
-                st.error(f"{e.args[0] if e.args else e}")
+                st.error(plain(f"{e.args[0] if e.args else e}"))
 
 with st.expander("Run log and config"):
     st.code("\n".join(snap.events) or "(no notes)", language=None)
-    st.json(snap.config.to_dict(), expanded=False)
-    st.caption(f"Folder: `{snap.run_dir}`")
+    st.json(snap.config.to_dict() if snap.config else {}, expanded=False)
+    st.text(f"Folder: {snap.run_dir}")
+    for line in (where_logged(snap.run_dir, snap.config) if snap.config else ()):  # TensorBoard / MLflow, when it logs there
+        st.text(line)

@@ -1,6 +1,7 @@
 """Shared fixtures. Keep runs tiny (narrow nets, small batches, few steps) so the whole suite stays fast on 2 cores."""
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -12,6 +13,8 @@ if str(REPO) not in sys.path:  # `python -m pytest` from the repo root finds gan
     sys.path.insert(0, str(REPO))
 
 from gan_core import RunStore, build_config  # noqa: E402
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # the MLflow tests log to a local file store only
 
 SHARED_DATA = REPO.parent / "shared" / "data"  # full MNIST for tests (../shared/data)
 

@@ -184,7 +184,7 @@ def test_registries_declare_their_settings_and_the_form_follows_them():
     form = {"arch": "mlp2d", "loss": "wgan", "dataset": "ring-8"}
     assert relevant("g_hidden", form) and relevant("clip_value", form) and not relevant("conditional", form)
     assert {name for name, info in DATASETS.items() if info.needs_data_root} == {"mnist", "fashion-mnist", "cifar10",
-                                                                                 "image-folder"}
+                                                                                 "celeba", "image-folder"}
 
 
 def test_arch_and_loss_help_name_every_registered_entry():

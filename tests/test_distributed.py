@@ -246,10 +246,31 @@ def test_continue_refuses_a_run_another_live_process_writes(store, tiny_config):
     assert store.wait(run_id, timeout=120) == "finished"
     run_dir = store.run_dir(run_id)
     config_before, metrics_before = (run_dir / "config.json").read_text(), (run_dir / "metrics.csv").read_text()
-    for holder in ({"pid": os.getppid(), "host": rf.HOST}, {"pid": 1234, "host": "another-node"}):
-        (run_dir / "writer.lock").write_text(json.dumps(holder))
-        with pytest.raises(rf.RunBusy, match=f"already being trained by process {holder['pid']} on {holder['host']}"):
-            store.continue_run(run_id, steps=10)
-        assert not store.live_runs()
-        assert (run_dir / "config.json").read_text() == config_before
-        assert (run_dir / "metrics.csv").read_text() == metrics_before
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(run_dir / "writer.lock")], stdout=subprocess.PIPE,
+                              stdin=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"  # a live process holds the run's lock (flock)
+        for pid, host in ((holder.pid, rf.HOST), (1234, "another-node")):
+            if host != rf.HOST:  # a writer on another machine, whose lock may not reach here: its word counts
+                holder.stdin.close()
+                holder.wait()
+                (run_dir / "writer.lock").write_text(json.dumps({"pid": pid, "host": host}))
+            with pytest.raises(rf.RunBusy, match=f"already being trained by process {pid} on {host}"):
+                store.continue_run(run_id, steps=10)
+            assert not store.live_runs()
+            assert (run_dir / "config.json").read_text() == config_before
+            assert (run_dir / "metrics.csv").read_text() == metrics_before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+LOCK_HOLDER = """
+import fcntl, json, os, socket, sys
+f = open(sys.argv[1], "w")
+fcntl.flock(f, fcntl.LOCK_EX)
+f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+f.flush()
+print("locked", flush=True)
+sys.stdin.read()
+"""

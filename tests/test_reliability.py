@@ -30,7 +30,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from conftest import REPO, TINY, gan_threads
-from gan_core import RunStore, build_config, checkpoint, cli, data
+from gan_core import RunStore, build_config, checkpoint, cli, data, safe_io
 from gan_core import runfiles as rf
 from gan_core.config import RunConfig, field_choices
 
@@ -463,25 +463,18 @@ def thread_errors(monkeypatch):
 
 def full_disk_under(monkeypatch, folder_of, code=errno.ENOSPC):
     """Writes under the folder `folder_of()` returns fail with `code` while `state['full']`; other folders work.
-    Tests run as root, where chmod does not stop writes, so the file layer is patched instead."""
+    Tests run as root, where chmod does not stop writes, so the one way run files are opened (safe_io) is
+    patched instead: every data write (status, config, metrics, grids, checkpoints, logs) goes through it."""
     state = {"full": False}
-    real_atomic, real_save = rf.atomic_write, checkpoint.save_file
+    real_open = safe_io._open_fd
 
-    def refuse(path):
+    def open_fd(path, flags, inside):
         target = folder_of()
-        if state["full"] and target is not None and Path(target) in Path(path).parents:
+        if flags & os.O_WRONLY and state["full"] and target is not None and Path(target) in Path(path).parents:
             raise OSError(code, os.strerror(code), str(path))
+        return real_open(path, flags, inside)
 
-    def atomic_write(path, data_):
-        refuse(path)
-        return real_atomic(path, data_)
-
-    def save_file(tensors, filename, metadata=None):
-        refuse(filename)
-        return real_save(tensors, filename, metadata=metadata)
-
-    monkeypatch.setattr(rf, "atomic_write", atomic_write)
-    monkeypatch.setattr(checkpoint, "save_file", save_file)
+    monkeypatch.setattr(safe_io, "_open_fd", open_fd)
     return state
 
 

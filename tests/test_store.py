@@ -195,13 +195,17 @@ def test_only_the_newest_checkpoints_are_kept(store, tiny_config):
     assert steps == list(range(4, KEEP_CHECKPOINTS + 4))
 
 
-def test_an_old_or_hand_edited_config_still_shows_typed(tmp_path):
-    """A run folder written by another version (a field it no longer has, a value that no longer passes) still
-    lists and snapshots: pages get a RunConfig with every readable field kept and the rest at their defaults."""
-    run_dir = tmp_path / "runs" / "old-run"
-    run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps({"dataset": "ring-8", "arch": "mlp2d", "loss": "wgan-gp",
-                                                     "steps": "300", "batch_size": -5, "retired_knob": 3}))
-    snap = RunStore(tmp_path / "runs").snapshot("old-run")
-    assert (snap.config.dataset, snap.config.arch, snap.config.loss, snap.config.steps) == ("ring-8", "mlp2d", "wgan-gp", 300)
-    assert snap.config.batch_size == RunConfig().batch_size and snap.score_kind == "critic"
+
+def test_pages_get_the_runs_config_typed(store, tiny_config, tmp_path):
+    """A snapshot carries the run's RunConfig (pages read fields, never dict keys); a run whose config.json does
+    not pass its checks is unreadable and carries none."""
+    cfg = tiny_config(loss="wgan-gp", steps=2)
+    run_id = store.start(cfg)
+    assert store.wait(run_id, WAIT) == "finished"
+    snap = RunStore(tmp_path / "runs").snapshot(run_id)
+    assert snap.config == cfg and snap.score_kind == cfg.loss_info.scores == "critic"
+    bad = tmp_path / "runs" / "hand-edited"
+    bad.mkdir()
+    (bad / "config.json").write_text(json.dumps({**cfg.to_dict(), "batch_size": -5}))
+    snap = RunStore(tmp_path / "runs").snapshot("hand-edited")
+    assert snap.status == "unreadable" and snap.config is None

@@ -23,7 +23,7 @@ GROUPS = [
                                "n_critic", "g_every", "grad_clip"]),
     ("Optimiser", ["optimizer", "lr_d", "lr_g", "beta1", "beta2", "batch_size"]),
     ("Length, device and speed", ["steps", "max_seconds", "seed", "device", "precision", "threads", "ema", "compile"]),
-    ("Logging", ["log_every", "sample_every", "checkpoint_every", "grid_size", "name"]),
+    ("Logging", ["log_every", "sample_every", "checkpoint_every", "grid_size", "tensorboard", "mlflow", "name"]),
 ]
 FIELDS = {f.name: f for f in fields(RunConfig)}
 GROUPED = {name for _, names in GROUPS for name in names}

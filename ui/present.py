@@ -51,7 +51,7 @@ def _one_line(snap) -> None:
 
 def _headline(snap) -> None:
     cfg = snap.config
-    name = cfg.name or f"{cfg.arch} · {cfg.loss} on {cfg.dataset}"
+    name = (cfg.name or f"{cfg.arch} · {cfg.loss} on {cfg.dataset}") if cfg else snap.run_id
     st.markdown(f"## {name} — {snap.status}")
     total = f" / {snap.total_steps}" if snap.total_steps else ""
     label, value = _quality(snap)
