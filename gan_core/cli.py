@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
     e.add_argument("--rebuild", action="store_true", help="retrain the dataset's evaluator first (where it is cached: see below)")
 
+    dg = sub.add_parser("diagnose", help="the health finding of a run (what Monitor shows), as one JSON line",
+                        epilog='prints {"finding": ..., "text": ..., "step": ..., "evidence": {...}}; findings: healthy, '
+                               "too_early, d_wins, vanishing_gradient, mode_collapse, diverged, oscillating")
+    dg.add_argument("run_dir")
     x = sub.add_parser("export", help="write a run's curves and grids to TensorBoard or MLflow (for runs recorded without "
                                       "--tensorboard/--mlflow)")
     x.add_argument("target", choices=["tensorboard", "mlflow"])
@@ -349,6 +353,12 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_diagnose(args) -> int:
+    from .health import diagnose_run
+    print(json.dumps(diagnose_run(args.run_dir).to_json()))
+    return 0
+
+
 def cmd_export(args) -> int:
     from .tracking import export_run
     print(json.dumps(export_run(args.target, args.run_dir, args.out)))
@@ -411,7 +421,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate,
-                "export": cmd_export, "restore": cmd_restore}[args.command](args)
+                "diagnose": cmd_diagnose, "export": cmd_export, "restore": cmd_restore}[args.command](args)
     except ConfigError as e:
         print("error: " + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in e.problems.items()), file=sys.stderr)
     except (StudioError, KeyError, ValueError) as e:

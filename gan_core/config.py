@@ -391,10 +391,15 @@ def _restorer_problems(cfg: RunConfig, data) -> dict[str, str]:
 # ---------------------------------------------------------------------- presets
 # Each preset is a plain dict of overrides on the RunConfig defaults. `description` and `recipe`
 # are shown by the CLI (`list --presets`) and the dashboard's preset picker.
-# The failure demos start from seed 002's MLP GAN so the only difference is the one thing each demo shows.
+# The failure demos start from seed 002's MLP GAN so the only difference is the one thing each demo shows. They are
+# sized for a class: the phenomenon shows within ~100-300 steps (a few seconds on a quiet laptop, well inside a minute
+# on a busy one), they log every 5 steps so Monitor's diagnosis has its evidence early, and none runs past 60 s. One
+# CPU thread and no quality evaluation: on a shared or busy machine two threads of these small ops stall (a 60-s CLI
+# run measured 11 steps on 2 threads under load 18, against ~15 steps/s on one), and an evaluator would first train.
 _DEMO_MLP = dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hidden=[256, 256], leaky_slope=0.2,
                  z_dim=100, noise="gaussian", optimizer="adam", lr_d=3e-4, lr_g=3e-4, beta1=0.9, beta2=0.999,
-                 batch_size=128, init="default", eval_every=100)
+                 batch_size=64, init="default", eval_every=0, log_every=5, sample_every=50, checkpoint_every=500,
+                 steps=1000, max_seconds=60, threads=1)
 
 _PLAYGROUND = dict(dataset="ring-8", arch="mlp2d", g_hidden=[64, 64, 64], d_hidden=[64, 64, 64], leaky_slope=0.2,
                    z_dim=2, noise="gaussian", loss="bce", optimizer="adam", lr_d=1e-3, lr_g=1e-3, beta1=0.5,
@@ -412,7 +417,8 @@ PRESETS: dict[str, dict] = {
     },
     "classic-mlp": {
         "description": "Seed 002 exactly: MLP G 100-256-256-784 (ReLU/Tanh), D 784-256-256-1 (LeakyReLU 0.2), "
-                       "BCE, Adam lr 3e-4 β=(0.9, 0.999), batch 128, Gaussian z of 100.",
+                       "BCE, Adam lr 3e-4 β=(0.9, 0.999), batch 128, Gaussian z of 100. Faithful, not quick: it needs "
+                       "many epochs, and collapses early (1-3 classes after a minute).",
         "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hidden=[256, 256], leaky_slope=0.2,
                        z_dim=100, noise="gaussian", loss="bce", optimizer="adam", lr_d=3e-4, lr_g=3e-4, beta1=0.9,
                        beta2=0.999, batch_size=128, init="default", steps=5000),
@@ -490,21 +496,24 @@ PRESETS: dict[str, dict] = {
                        z_dim=100, noise="gaussian", loss="wgan-gp", gp_lambda=10.0, n_critic=5, lr_d=1e-4, lr_g=1e-4,
                        beta1=0.5, beta2=0.9, batch_size=64, init="default", steps=3000),
     },
-    # ---- failure demos for the Learn page: each shows one way a GAN goes wrong, in under a minute on a CPU
+    # ---- failure demos for the Learn page: each shows one way a GAN goes wrong, within a minute on a CPU
     "demo-minimax": {
         "description": "Failure demo: seed 002's MLP GAN with the saturating minimax loss log(1 − D(G(z))). D wins within "
-                       "~100 steps, D(fake) → 0, G's gradient vanishes (‖∇G‖ ≈ 0.003) and G stops learning.",
-        "config": dict(_DEMO_MLP, loss="minimax", steps=1500),
+                       "~50 steps, D(fake) → 0, G's gradient vanishes (‖∇G‖ falls to ~0.2% of its peak) and G stops "
+                       "learning. Monitor: the gradient-norm chart and the health panel (vanishing gradient).",
+        "config": dict(_DEMO_MLP, loss="minimax"),
     },
     "demo-d-too-strong": {
-        "description": "Failure demo: a 1024-1024 D trained 5× per G step at 40× G's learning rate. D(real) → 1, "
-                       "D(fake) → 0, G's loss climbs into the tens and the samples stop improving.",
-        "config": dict(_DEMO_MLP, loss="bce", d_hidden=[1024, 1024], n_critic=5, lr_d=2e-3, lr_g=5e-5, steps=1500),
+        "description": "Failure demo: D trained 3× per G step at 40× G's learning rate. Within ~20 steps D(real) → 1, "
+                       "D(fake) → 0.0003, G's loss sits near 10 and the samples stay noise. Monitor: D(real)/D(fake) "
+                       "and the health panel (D is winning).",
+        "config": dict(_DEMO_MLP, n_critic=3, lr_d=2e-3, lr_g=5e-5),
     },
     "demo-lr-too-high": {
-        "description": "Failure demo: Adam at lr 0.02 for both nets. Every update overshoots: the losses jump by "
-                       "orders of magnitude (G's loss into the hundreds) and the samples stay noise.",
-        "config": dict(_DEMO_MLP, loss="bce", lr_d=0.02, lr_g=0.02, steps=1500),
+        "description": "Failure demo: Adam at lr 0.02 for both nets. Every update overshoots: D's loss jumps into the "
+                       "tens and hundreds (a balanced game sits near 1.4), G's into the hundreds, and the samples stay "
+                       "noise. Monitor: the loss chart and the health panel (diverged).",
+        "config": dict(_DEMO_MLP, lr_d=0.02, lr_g=0.02),
     },
     # ---- the 2-D playground's scenarios (ring-8). `playground` is the title its preset picker shows and
     # `iterations` how long each needs to show its behaviour (benchmarks/playground_speed.py --presets measures it).
@@ -516,9 +525,11 @@ PRESETS: dict[str, dict] = {
     },
     "demo-mode-collapse": {
         "description": "Failure demo on ring-8: non-saturating GAN with no regulariser and a small D (2×16). D can only "
-                       "draw one bump, so G squeezes all its points into one blob that D then chases around the ring: "
-                       "0–1 of 8 modes covered at any time, and a huge KL.",
-        "config": dict(_PLAYGROUND, r1_gamma=0.0, d_hidden=[16, 16]),
+                       "draw one bump, so G squeezes all its points into one small cloud that D then chases around the "
+                       "ring: 0–1 of 8 modes covered, and a huge KL. Monitor: the scatter, the mode-coverage chart and "
+                       "the health panel (mode collapse).",
+        "config": dict(_PLAYGROUND, r1_gamma=0.0, d_hidden=[16, 16], steps=1500, max_seconds=60, log_every=5,
+                       sample_every=25, checkpoint_every=500, threads=1),
         "playground": "Vanilla GAN collapses on ring-8", "iterations": 3000,
     },
     "2d-wgan-gp": {

@@ -55,7 +55,8 @@ def walk(a: torch.Tensor, b: torch.Tensor, frames: int, method: str = "slerp") -
 
 @torch.no_grad()
 def generate(G, z: torch.Tensor, labels=None, batch: int = 500) -> np.ndarray:
-    """float32 samples in [-1, 1]: (N, C, H, W) for images, (N, 2) for points."""
+    """float32 samples: (N, C, H, W) images in [-1, 1], or (N, 2) points where G put them (a ring of radius 2
+    lies outside [-1, 1]: clamping points squashed every mode onto the square's edge)."""
     device = next(G.parameters()).device
     out = []
     for i in range(0, len(z), batch):
@@ -63,8 +64,17 @@ def generate(G, z: torch.Tensor, labels=None, batch: int = 500) -> np.ndarray:
         if G.num_classes:
             y = torch.as_tensor(labels[i:i + batch] if labels is not None else np.arange(i, min(i + batch, len(z))) % G.num_classes)
             y = y.to(device).long()
-        out.append(G(z[i:i + batch].to(device), y).float().clamp(-1, 1).cpu())
+        x = G(z[i:i + batch].to(device), y).float()
+        out.append((x.clamp(-1, 1) if x.dim() > 2 else x).cpu())
     return torch.cat(out).numpy().astype(np.float32)
+
+
+def points_with_data(G, cfg, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(generated, real) 2-D points of a point-set run, n each, for drawing G's samples over the data."""
+    from .data import load_points
+    fake = generate(G, noise(cfg, n, seed))
+    real = load_points(cfg.dataset).sample(n, torch.Generator().manual_seed(int(seed))).numpy()
+    return fake, real
 
 
 def to_grid_image(samples: np.ndarray, nrow: int | None = None) -> np.ndarray:

@@ -37,6 +37,7 @@ from .safe_io import UnsafeFile
 
 METRIC_COLUMNS = ["step", "wall_time", "d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g",
                   "lr_d", "lr_g", "images_per_s", "fid", "modes_covered", "confidence", "label_accuracy", "diversity",
+                  "hq_percent",  # 2-D runs: modes_covered = mixture modes reached, hq_percent = share near a mode
                   "l1_loss", "psnr"]  # the last two: restorer runs (gan_core/restore/training.py)
 EVAL_FILE = "eval.json"
 RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")

@@ -39,6 +39,12 @@ live = any(r["status"] in LIVE_STATUSES for r in runs if r["run_id"] in chosen)
 def overlay() -> None:
     snaps = {rid: store.snapshot(rid) for rid in chosen}
     frames = {rid: s.metrics for rid, s in snaps.items()}
+    losses = {s.config.loss if s.config else "?" for s in snaps.values()}
+    kinds = {s.score_kind for s in snaps.values()}
+    if len(losses) > 1 and any(c in metrics for c in ("d_loss", "g_loss", "d_real", "d_fake")):
+        st.caption(f"These runs use different losses ({', '.join(sorted(losses))}): their loss values are on different "
+                   f"scales and are not comparable" + (" — and their D(real)/D(fake) are probabilities for some runs, "
+                   "raw critic scores for others" if len(kinds) > 1 else "") + ". Compare them by the quality curves.")
     for col in metrics:
         st.plotly_chart(charts.compare_figure(frames, col, align, smoothing), key=f"cmp_{col}", width="stretch")
 

@@ -2,11 +2,12 @@
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from gan_core.checkpoint import CheckpointError
-from gan_core.latent import (generate, load_run_generator, load_uploaded_generator, noise, seed_walk, slider_noise, to_gif,
-                             to_grid_image)
+from gan_core.latent import (generate, load_run_generator, load_uploaded_generator, noise, points_with_data, seed_walk,
+                             slider_noise, to_gif, to_grid_image)
 from gan_core.runfiles import slug
 from ui import roles
 from ui.state import get_store
@@ -80,11 +81,25 @@ if G.num_classes:
 
 def draw(z, nrow=None) -> np.ndarray:
     labels = None if label is None else np.full(len(z), label)
-    x = generate(G, z, labels)
-    if cfg.is_2d:
-        return x
-    return to_grid_image(x, nrow)
+    return to_grid_image(generate(G, z, labels), nrow)
 
+
+if cfg.is_2d:  # a point cloud: z-sliders and walks do not apply; show G's samples over the data they imitate
+    st.subheader("Samples over the data")
+    seed = st.number_input("Seed", 0, 2**31 - 1, 0, 1, key="lat_seed", help="Which 500 noise vectors G maps.")
+    fake, real = points_with_data(G, cfg, 500, int(seed))
+    fig = go.Figure(dict(data=[
+        dict(type="scatter", x=real[:, 0], y=real[:, 1], mode="markers", name=f"real data ({cfg.dataset})",
+             marker=dict(size=5, color="#74a9e8", opacity=0.6)),
+        dict(type="scatter", x=fake[:, 0], y=fake[:, 1], mode="markers", name=f"G's samples (step {step})",
+             marker=dict(size=5, color="#E8590C", opacity=0.8))],
+        layout=dict(height=480, margin=dict(l=10, r=10, t=10, b=10), xaxis=dict(title=dict(text="x"), zeroline=True),
+                    yaxis=dict(title=dict(text="y"), scaleanchor="x", zeroline=True),
+                    legend=dict(orientation="h", y=-0.12, x=0, yanchor="top"))))
+    st.plotly_chart(fig, key="lat_points", width="stretch")
+    st.caption("500 samples of this checkpoint (orange) over 500 points of the real data (blue). A point-set GAN has "
+               "a 2-D z, so there are no image sliders here: the 2-D playground shows how G bends the plane.")
+    st.stop()
 
 st.subheader("Sliders")
 s1, s2 = st.columns([1, 3])
@@ -102,12 +117,7 @@ with s1:
         values.append(st.slider(f"z[{i}]", lo, hi, step=0.05, key=key))
 z = slider_noise(cfg, int(seed), values)
 with s2:
-    if cfg.is_2d:
-        pts = generate(G, noise(cfg, 500, int(seed)))
-        st.scatter_chart({"x": pts[:, 0], "y": pts[:, 1]}, x="x", y="y", height=420)
-        st.caption("2-D run: 500 samples from this checkpoint (sliders do not apply to point clouds).")
-    else:
-        st.image(draw(z), width=280, caption=f"step {step} · seed {seed}")
+    st.image(draw(z), width=280, caption=f"step {step} · seed {seed}")
 
 if not cfg.is_2d:
     st.subheader("Interpolation")

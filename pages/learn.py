@@ -9,7 +9,7 @@ from ui.state import start_and_watch
 
 st.title("Learn: how GANs train, and how they fail")
 st.caption("Each lesson has a one-click run: it starts in the background and opens Monitor, so the class watches the "
-           "idea happen. Runs are short and sized for a laptop CPU.")
+           "idea happen. The failure demos show their lesson within a minute on a laptop CPU and stop by themselves.")
 
 
 def launch(preset: str) -> None:
@@ -21,14 +21,18 @@ def launch(preset: str) -> None:
     start_and_watch(config)
 
 
-def demo_buttons(*presets: tuple[str, str]) -> None:
+def demo_buttons(*presets: tuple[str, str], key: str = "learn") -> None:
     cols = st.columns(len(presets))
     for col, (preset, label) in zip(cols, presets):
         with col:
-            if st.button(label, key=f"learn_{preset}", icon=":material/play_arrow:", width="stretch",
+            if st.button(label, key=f"{key}_{preset}", icon=":material/play_arrow:", width="stretch",
                          help=roles.reason() or PRESETS[preset]["description"], disabled=not roles.can_control()):
                 launch(preset)
             st.caption(PRESETS[preset]["description"])
+
+
+def look(text: str) -> None:
+    st.markdown(f":material/visibility: **On Monitor, look at** {text}")
 
 
 def question(text: str) -> None:
@@ -64,9 +68,16 @@ At the start G's images are noise, so D rejects them easily: D(G(z)) ≈ 0. Look
 almost **flat**, so G gets almost no gradient and learns nothing. The fix every tutorial uses is to flip G's
 goal to *maximise log D(G(z))* — the **non-saturating** loss (orange), steep exactly where G starts.""")
     st.plotly_chart(saturation_figure(), key="learn_saturation", width="stretch")
-    demo_buttons(("demo-minimax", "Run the saturating minimax loss"), ("classic-mlp", "Run the non-saturating loss"))
-    question("Both runs use the same networks and learning rate. Compare G's gradient norm (Monitor → gradient norms) "
-             "in the first few hundred steps. Why is one so much smaller?")
+    demo_buttons(("demo-minimax", "Run the saturating minimax loss"),
+                 ("fast-mnist", "Run a working recipe (non-saturating loss)"), key="learn1")
+    look("the **Gradient norms** chart: in the minimax run ‖∇G‖ falls to a few thousandths — about 0.2% of its "
+         "peak — within ~100 steps while **D(fake)** drops to 0; the health panel says *Vanishing gradient*. The "
+         "working recipe (the fast default: a small conv net with the non-saturating loss) keeps ‖∇G‖ alive and draws "
+         "digits within the minute.")
+    st.caption("Seed 002's exact MLP recipe is the preset `classic-mlp` on the Train page: faithful to the tutorial, "
+               "but it needs many epochs and collapses early (1-3 classes after a minute), so it is not the one to "
+               "show in class.")
+    question("Both losses push G the same way. Why does one stop giving G any gradient exactly when G is worst?")
 
 with losses:
     st.markdown("""
@@ -81,6 +92,8 @@ must be 1-Lipschitz: WGAN clips its weights to ±c; **WGAN-GP** (Gulrajani et al
 critic's gradient norm for straying from 1, with weight λ = 10, and trains the critic 5 times per G step.""")
     st.latex(r"L_D = D(G(z)) - D(x) + \lambda\,(\lVert\nabla_{\hat x} D(\hat x)\rVert_2 - 1)^2 \qquad L_G = -D(G(z))")
     demo_buttons(("lsgan-mlp", "Run LSGAN"), ("wgan-gp-mlp", "Run WGAN-GP"))
+    look("**D(real) and D(fake)**: both runs report raw scores, not probabilities. For WGAN-GP the gap between "
+         "them estimates how far the fakes are from the data; it shrinks as the samples improve.")
     question("On Monitor, the WGAN-GP scores are labelled as raw critic scores, not probabilities. Why has the 0.5 line "
              "gone, and what does the gap between D(real) and D(fake) tell you as training goes on?")
 
@@ -97,6 +110,8 @@ The fast default preset is a small conv GAN too, but trades these recipes for sp
 lr 2·10⁻³ with β₁ = 0 learn the digits in fewer steps. It adds the digit label to both nets (a conditional GAN) and
 averages G's weights over time (EMA) for cleaner samples — digits appear within a minute on a laptop.""")
     demo_buttons(("fast-mnist", "Run the fast DCGAN"), ("classic-dcgan", "Run the tutorial's DCGAN (seed 000)"))
+    look("the **fixed-noise grid** and the **Quality** panel: the fast DCGAN draws every digit (column k is digit k) "
+         "within the minute; the tutorial's DCGAN is heavier per step and needs minutes on a CPU.")
     question("Why might pooling layers, which throw away where a feature was, hurt a network that has to draw images?")
 
 with collapse:
@@ -106,9 +121,12 @@ a collapsed G puts all its points on one or two of the 8 blobs; D learns to reje
 and the chase goes round the ring without ever covering it. On digits it looks like a grid of mostly 1s.
 
 This demo trains a generator against a tiny D (2 layers of 16 units) that can only draw one bump on the plane.
-The fixed-noise scatter on Monitor shows the real ring in grey and G's points on top. The 2-D playground shows the
-same game step by step, with D's surface and G's gradients.""")
+The fixed-noise scatter on Monitor shows the real ring in light blue and G's points in orange on top. The 2-D
+playground shows the same game step by step, with D's surface and G's gradients.""")
     demo_buttons(("demo-mode-collapse", "Run: mode collapse on ring-8"), ("2d-default", "Run: the default that covers all 8"))
+    look("the **scatter**: within ~200 steps the orange points shrink into one small cloud while the blue ring stays "
+         "uncovered; **Mode coverage** shows 0–1 of 8 modes and a spread near 0; the health panel says *Mode collapse*. "
+         "The default spreads over the ring and reaches more modes as it trains.")
     st.page_link("pages/playground.py", label="Open the 2-D playground", icon=":material/scatter_plot:")
     question("Why doesn't D simply learn to accept the missing modes? What does D get rewarded for?")
 
@@ -119,5 +137,8 @@ then carries little information, G's loss climbs, and the samples stop improving
 fails differently: every update overshoots, the losses jump around or blow up, and the samples turn to noise.
 Monitor's health panel names both in plain words and suggests a fix.""")
     demo_buttons(("demo-d-too-strong", "Run: D too strong"), ("demo-lr-too-high", "Run: learning rate too high"))
+    look("**D(real) and D(fake)** for *D too strong*: D(real) pinned at 1 and D(fake) near 0 within ~20 steps, G's "
+         "loss near 10, samples still noise — the health panel says *D is winning*. For *learning rate too high* look "
+         "at the **Losses**: D's loss jumps into the tens and hundreds (a balanced game sits near 1.4) — *Diverged*.")
     question("Look at D(real) and D(fake). A perfect discriminator sounds like a good thing: why is it bad for G? "
              "What would you change first — D's learning rate, D's size, or the number of D steps?")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from gan_core.config import ConfigError, RunConfig, build_config
 from gan_core.errors import StudioError
-from gan_core.health import diagnose_snapshot
+from gan_core.health import diagnose_snapshot, mixture_modes
 from gan_core.metrics import cache_help, supports
 from gan_core.latent import to_gif
 from gan_core.store import LIVE_STATUSES, QUEUED
@@ -19,6 +19,7 @@ STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"
                 QUEUED: ("blue", "waiting in the queue"), "cancelled": ("gray", "cancelled")}
 WATCHED = LIVE_STATUSES + (QUEUED,)  # statuses that change by themselves: the view refreshes
 MAX_GIF_FRAMES = 120
+DEFAULT_SMOOTHING = 0.6
 MARKDOWN_CHARS = set("\\`[]()<>!")
 
 st.title("Monitor")
@@ -46,15 +47,25 @@ if present.presenting():  # ?run=<id>&present=1: the projector view, nothing to 
 
 
 def run_label(rid: str) -> str:
-    r = by_id[rid]
-    return f"{r['status']:>10} · {rid}"
+    """The run's id only: a status in this label went stale (the browser keeps the chosen entry's text until the
+    choice changes), so the status is the badge under the selector, refreshed every second."""
+    return rid
 
 
-run_id = st.selectbox("Run", ids, format_func=run_label, key="monitor_pick")
+if "mon_smoothing" not in st.session_state:  # a fresh session (a reload): the URL may hold the smoothing
+    try:
+        st.session_state["mon_smoothing"] = min(max(float(st.query_params.get("smooth", DEFAULT_SMOOTHING)), 0.0), 0.99)
+    except ValueError:
+        st.session_state["mon_smoothing"] = DEFAULT_SMOOTHING
+run_id = st.selectbox("Run", ids, format_func=run_label, key="monitor_pick",
+                      help="Every run in the runs folder, newest first. Its status is the badge below; live runs are "
+                           "also listed in the sidebar.")
 st.session_state["monitor_run"] = st.session_state["monitor_shown"] = run_id
 st.query_params["run"] = run_id
 snap = store.snapshot(run_id)
 was_live = snap.status in WATCHED
+statuses_drawn = {r["run_id"]: r["status"] for r in runs}
+any_live = any(status in WATCHED for status in statuses_drawn.values())
 
 
 @st.cache_resource(max_entries=64, ttl=120, show_spinner=False)
@@ -63,8 +74,9 @@ def curve_figures(run_id: str, smoothing: float, version: tuple):
     plotly figures is Python work that competes with the training thread for the interpreter."""
     snap = store.snapshot(run_id)
     df = snap.metrics
+    points = snap.config is not None and mixture_modes(snap.config.dataset) is not None
     return (charts.loss_figure(df, smoothing), charts.scores_figure(df, snap.score_kind, smoothing),
-            charts.grad_figure(df, smoothing), charts.quality_figure(df))
+            charts.grad_figure(df, smoothing), charts.quality_figure(df, points=points))
 
 
 def figures_for(snap, smoothing: float):
@@ -98,11 +110,13 @@ def open_fix(snap, preset, settings) -> None:
 
 
 def health(snap) -> None:
-    """The plain-words diagnosis, with a button that opens the suggested fix on the Train page."""
+    """The plain-words diagnosis (the words `python -m gan_core diagnose` prints), its evidence, and a button that
+    opens the suggested fix on the Train page."""
     show = {"error": st.error, "warning": st.warning, "ok": st.success, "info": st.info}
     for i, d in enumerate(diagnose_snapshot(snap)):
-        fix = f" **Try:** {d.fix_text}" if d.fix_text else ""
-        show.get(d.level, st.info)(f"**{d.title}.** {d.explanation}{fix}", icon=":material/stethoscope:")
+        show.get(d.level, st.info)(d.text, icon=":material/stethoscope:")
+        if d.evidence:
+            st.caption(f"Evidence (step {d.step}): " + ", ".join(f"{k} = {v}" for k, v in d.evidence.items()))
         if d.fix_preset or d.fix_settings:
             what = d.fix_preset or ", ".join(f"{k}={v}" for k, v in d.fix_settings.items())
             if st.button(f"Open the fix in Train ({what})", key=f"fix_{d.code}_{i}", icon=":material/build:"):
@@ -112,10 +126,18 @@ def health(snap) -> None:
 def quality(snap) -> None:
     """Live quality metrics (issue: loss curves alone don't say whether a GAN learns)."""
     dataset = snap.config.dataset
+    n_modes = mixture_modes(dataset)
+    if n_modes:
+        fig = figures_for(snap, st.session_state.get("mon_smoothing", DEFAULT_SMOOTHING))[3]
+        if fig is not None:
+            st.markdown(f"**Mode coverage** — of the {n_modes} modes, measured on the fixed-noise samples at every grid "
+                        f"(a mode counts when a sample lies within 3σ of it)")
+            st.plotly_chart(fig, key="mon_quality", width="stretch")
+        return
     if not supports(dataset):
         return
     evaluation = (snap.extra or {}).get("eval") or {}
-    fig = figures_for(snap, st.session_state.get("mon_smoothing", 0.6))[3]
+    fig = figures_for(snap, st.session_state.get("mon_smoothing", DEFAULT_SMOOTHING))[3]
     if fig is None and not evaluation:
         if snap.config.eval_every:
             st.caption(f"Quality metrics appear after the first evaluation (every {snap.config.eval_every} steps).")
@@ -130,7 +152,6 @@ def quality(snap) -> None:
                            key="mon_hist", width="stretch")
         right.caption(f"{plain(evaluation.get('modes_text', ''))} · FID {evaluation.get('fid', float('nan')):.2f} · "
                       f"{evaluation.get('num_samples', '?')} samples")
-    st.caption(cache_help(dataset))
 
 
 def waiting(snap) -> None:
@@ -156,7 +177,7 @@ def controls(snap) -> None:
         if snap.status in LIVE_STATUSES:
             st.caption(f":material/lock: {roles.REASON}.")
         return
-    c1, c2, c3, _ = st.columns([1, 1, 1, 3])
+    c1, c2, c3, _ = st.columns([2, 1, 1, 2])
     try:
         if snap.status == "running" and c1.button("Pause", icon=":material/pause:", key="btn_pause"):
             store.pause(run_id)
@@ -167,18 +188,33 @@ def controls(snap) -> None:
             store.stop(run_id)
             st.toast("Stopping: a final checkpoint is being written")
         if snap.status in ("interrupted", "stopped", "failed") and snap.checkpoints and \
-                c1.button("Resume from checkpoint", icon=":material/replay:", key="btn_resume"):
+                c1.button("Resume", icon=":material/replay:", key="btn_resume",
+                          help=f"Continue from the last checkpoint ({snap.checkpoints[-1]})"):
             store.resume(run_id)
             st.rerun()
     except (KeyError, StudioError, ValueError) as e:
         st.error(plain(f"{e.args[0] if e.args else e}"))
 
 
-@st.fragment(run_every=1.0 if was_live else None)
+def statuses_changed() -> bool:
+    """A run started, ended or changed state since the page was drawn: the Run selector's labels are stale."""
+    now = {r["run_id"]: r["status"] for r in store.runs()}
+    return any(now.get(rid) != status for rid, status in statuses_drawn.items()) or bool(set(now) - set(statuses_drawn))
+
+
+def images_per_s(snap) -> float | None:
+    """Throughput over the last logged windows (harmonic mean: total images / total time), not the last window
+    alone, which jumps with every hiccup of a shared CPU."""
+    rates = snap.metrics["images_per_s"].dropna().tail(10).to_numpy() if len(snap.metrics) else []
+    rates = [r for r in rates if r > 0 and r == r and r != float("inf")]
+    return len(rates) / sum(1 / r for r in rates) if rates else None
+
+
+@st.fragment(run_every=1.0 if any_live else None)
 def live_view() -> None:
+    if any_live and statuses_changed():
+        st.rerun()  # a run started or ended: redraw the whole page (selector labels, history, downloads)
     snap = store.snapshot(run_id)
-    if was_live and snap.status not in WATCHED:
-        st.rerun()  # the run just ended: redraw the whole page (history, downloads)
     colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))
     # Values from the run folder go through plain(): a hostile config.json or status.json must not fetch an image
     # or draw a link here.
@@ -196,14 +232,19 @@ def live_view() -> None:
     st.progress(snap.progress, text=f"step {snap.step}{total} · {snap.progress:.0%}")
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Step", f"{snap.step}{total}")
-    m2.metric("Images / s", f"{snap.images_per_s:,.0f}" if snap.images_per_s else "—")
+    rate = images_per_s(snap)
+    m2.metric("Images / s", f"{rate:,.0f}" if rate else "—", help="Averaged over the last 10 logged windows.")
     m3.metric("Elapsed", fmt_seconds(snap.elapsed))
     m4.metric("ETA", fmt_seconds(snap.eta_seconds) if snap.status in LIVE_STATUSES else "—")
 
     left, right = st.columns([3, 2])
     with left:
-        smoothing = st.slider("Curve smoothing", 0.0, 0.99, 0.6, 0.01, key="mon_smoothing",
+        smoothing = st.slider("Curve smoothing", 0.0, 0.99, key="mon_smoothing", step=0.01,
                               help="Exponential moving average, as in TensorBoard. 0 = raw values.")
+        if smoothing != DEFAULT_SMOOTHING:
+            st.query_params["smooth"] = f"{smoothing:g}"  # a reload keeps it, like ?run=
+        elif "smooth" in st.query_params:
+            del st.query_params["smooth"]
         if len(snap.metrics):
             loss, scores, grads, _ = figures_for(snap, smoothing)
             st.plotly_chart(loss, key="mon_loss", width="stretch")
@@ -226,15 +267,27 @@ live_view()
 with st.expander("Share and present", icon=":material/cast_for_education:"):
     st.page_link("pages/monitor.py", label="Presenter view (full screen, for a projector)",
                  icon=":material/slideshow:", query_params={"run": run_id, "present": "1"})
-    shared = {"run": run_id, **({"step": st.session_state["mon_history"]} if "mon_history" in st.session_state else {})}
+    history_key = f"mon_history_{run_id}"
+    shared = {"run": run_id, **({"step": st.session_state[history_key]} if history_key in st.session_state else {})}
     links.show_link("A link to this run" + (" at this step of its history" if "step" in shared else ""),
                     links.page_url("monitor", shared))
 
-if snap.grid_steps:
-    st.subheader("Sample history")
+
+@st.fragment(run_every=2.0 if was_live else None)
+def sample_history() -> None:
+    """Every saved grid of the run, live: the slider follows the newest grid until someone picks an older one
+    (or a link's ?step= does)."""
+    snap = store.snapshot(run_id)
     steps = snap.grid_steps
-    links.apply_step_link(steps, "mon_history")
-    pick = st.select_slider("Grid at step", options=steps, value=steps[-1], key="mon_history") if len(steps) > 1 else steps[0]
+    if not steps:
+        return
+    st.subheader("Sample history")
+    key, last_key = f"mon_history_{run_id}", f"mon_history_last_{run_id}"
+    links.apply_step_link(steps, key)
+    if st.session_state.get(key) not in steps or st.session_state.get(key) == st.session_state.get(last_key):
+        st.session_state[key] = steps[-1]  # following the newest grid
+    st.session_state[last_key] = steps[-1]
+    pick = st.select_slider("Grid at step", options=steps, key=key) if len(steps) > 1 else steps[0]
     image = store.grid(run_id, pick)
     if image is not None:
         st.image(image, caption=f"step {pick}", width=min(640, image.shape[1] * 2))
@@ -262,6 +315,10 @@ if snap.grid_steps:
     d4.download_button("Metrics (CSV)", lambda: store.metrics_csv(run_id),
                        file_name=f"{run_id}_metrics.csv", mime="text/csv", icon=":material/table:", on_click="ignore")
 
+
+
+sample_history()
+
 if not was_live and snap.status == "finished" and snap.checkpoints and roles.can_control():
     with st.expander("Train longer"):
         more = st.number_input("Extra steps", min_value=1, max_value=1_000_000, value=1000, step=100, key="mon_more")
@@ -278,3 +335,5 @@ with st.expander("Run log and config"):
     st.text(f"Folder: {snap.run_dir}")
     for line in (where_logged(snap.run_dir, snap.config) if snap.config else ()):  # TensorBoard / MLflow, when it logs there
         st.text(line)
+    if snap.config and supports(snap.config.dataset):
+        st.caption(cache_help(snap.config.dataset))

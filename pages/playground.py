@@ -30,6 +30,12 @@ def _key(name: str) -> str:
     return f"pg_{name}"
 
 
+def settings_to_url() -> None:
+    """The settings that differ from the defaults, in the URL: a reload reads them back like a share link."""
+    links.keep_in_url({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in _changed_settings().items()},
+                      "pg_link_applied")
+
+
 def _init_state() -> None:
     ss = st.session_state
     for name, value in DEFAULTS.items():
@@ -273,24 +279,33 @@ def _number(name: str, label: str, lo, hi, step=None, fmt=None) -> None:
     st.number_input(label, min_value=lo, max_value=hi, step=step, format=fmt, key=_key(name), help=settings_help(name))
 
 
-def sidebar_controls() -> None:
-    with st.sidebar:
-        st.subheader("Playground")
-        st.selectbox("Preset", list(PRESETS), key="pg_preset", help="A one-click scenario; it resets and plays.")
-        st.button("Load preset", on_click=_apply_preset, width="stretch", key="pg_load_preset")
-        st.selectbox("Data", DATASET_CHOICES, key=_key("dataset"), help=settings_help("dataset"))
-        with st.expander("Your own points", expanded=st.session_state[_key("dataset")] == "custom"):
+def custom_points_editor() -> None:
+    """Drawing and uploading points, under the plane where it has room (the sidebar left it 165 px wide)."""
+    with st.expander("Your own points", expanded=st.session_state[_key("dataset")] == "custom"):
+        left, right = st.columns([2, 1])
+        with right:
             st.file_uploader("Upload a CSV of x, y rows (≤ 1 MB)", type=["csv", "txt"], key="pg_csv",
                              on_change=_upload_csv, max_upload_size=1)
             if st.session_state.get("pg_csv_error"):
                 st.error(st.session_state["pg_csv_error"])
             custom = st.session_state["pg_custom"]
             st.caption("Click on the grid to add a point; box- or lasso-select to add a patch of them. "
-                       f"{0 if custom is None else len(custom)} points so far.")
+                       f"{0 if custom is None else len(custom)} points so far. Then pick Data → custom.")
+            st.button("Clear my points", on_click=_clear_points, key="pg_clear_points")
+        with left:
             st.plotly_chart(draw_figure(custom, 2.5 if custom is None else max(2.5, float(np.abs(custom).max()))),
                             key="pg_draw", on_select=_add_clicked_points, selection_mode=("points", "box", "lasso"),
                             width="stretch")
-            st.button("Clear my points", on_click=_clear_points, key="pg_clear_points")
+
+
+def sidebar_controls() -> None:
+    with st.sidebar:
+        st.subheader("Playground")
+        st.selectbox("Preset", list(PRESETS), key="pg_preset", help="A one-click scenario; it resets and plays.")
+        st.button("Load preset", on_click=_apply_preset, width="stretch", key="pg_load_preset")
+        st.selectbox("Data", DATASET_CHOICES, key=_key("dataset"), help=settings_help("dataset"))
+        if st.session_state[_key("dataset")] == "custom":
+            st.caption("Your own points: draw or upload them under the plane.")
         st.selectbox("Loss", list(LOSSES), key=_key("loss"), help=settings_help("loss"),
                      format_func=lambda n: f"{n} — {LOSSES[n].description.split(':')[0].split('(')[0].strip()}")
         c1, c2 = st.columns(2)
@@ -352,7 +367,7 @@ def apply_link() -> None:
     """A share link (?dataset=ring-8&loss=wgan-gp&lr_d=0.0005…) sets the playground once per link, then plays."""
     ss = st.session_state
     params = {k: st.query_params[k] for k in st.query_params}
-    applied = str(sorted(params.items()))
+    applied = links.link_key(params)
     if not params or ss.get("pg_link_applied") == applied:
         return
     ss["pg_link_applied"] = applied
@@ -368,8 +383,13 @@ def apply_link() -> None:
         ss["pg_message"] = "Ignored from the link: " + "; ".join(notes)
 
 
+def _changed_settings() -> dict:
+    """What differs from the defaults; drawn points ('custom') do not fit in a URL."""
+    return {k: v for k, v in asdict(_settings_from_widgets()).items() if v != DEFAULTS[k] and v != "custom"}
+
+
 def share_links() -> None:
-    changed = {k: v for k, v in asdict(_settings_from_widgets()).items() if v != DEFAULTS[k] and v != "custom"}
+    changed = _changed_settings()
     with st.expander("Share and present", icon=":material/cast_for_education:"):
         st.markdown(f"[:material/slideshow: Presenter view (big plot, Play and Step only)]"
                     f"({links.page_url('playground', {**changed, 'present': '1'})})")
@@ -389,7 +409,7 @@ def present_bar() -> None:
 
 def control_bar(engine: Playground) -> None:
     ss = st.session_state
-    cols = st.columns([1, 1, 1, 1.1, 1, 1.3, 1.5])
+    cols = st.columns([1, 1, 1, 1.1, 1, 1.3, 1.5], vertical_alignment="bottom")
     cols[0].button("Pause" if ss["pg_playing"] else "Play", key="pg_play", on_click=_toggle_play, type="primary",
                    icon=":material/pause:" if ss["pg_playing"] else ":material/play_arrow:", width="stretch")
     if cols[1].button("Step D", key="pg_step_d", on_click=_pause, width="stretch", help="One update of D only"):
@@ -404,7 +424,7 @@ def control_bar(engine: Playground) -> None:
         engine.flush()
     cols[4].button("Reset", key="pg_reset", on_click=_reset, width="stretch",
                    help="Back to iteration 0 with fresh weights from the seed")
-    cols[5].number_input("Iterations per refresh", 1, 2000, key="pg_iters", label_visibility="collapsed",
+    cols[5].number_input("Iterations per refresh", 1, 2000, key="pg_iters",
                          help="How many iterations run between two redraws (about once a second): the speed.")
     if ss["pg_walk"] is None:
         cols[6].button("Slow motion", key="pg_walk_start", on_click=_start_walk, width="stretch",
@@ -464,6 +484,7 @@ if presenting:
 else:
     sidebar_controls()
 engine = sync_engine()
+settings_to_url()
 if presenting:
     present_bar()
 else:
@@ -514,4 +535,5 @@ live_view()
 if presenting:
     present.leave_link("playground", {})
 else:
+    custom_points_editor()
     share_links()

@@ -5,10 +5,34 @@ from gan_core.config import PRESETS, ConfigError, RunConfig
 from ui import form, links, roles
 from ui.state import start_and_watch
 
+MAX_CONFIG_MB = 1  # a config.json is about 2 KB; the uploader shows this limit and refuses bigger files
+
 st.title("Train a GAN")
 st.caption("Pick a recipe, adjust anything, press Start. Every field explains itself (hover the ?).")
 
-links.apply_train_link()  # a share link (?preset=…&lr_d=…) fills the form once
+
+def load_uploaded_config() -> None:
+    """The uploader's callback: it runs before the page draws its widgets, the only moment their values may be
+    replaced. What the form then shows is exactly what Save wrote and what Start will use."""
+    uploaded = st.session_state.get("config_upload")
+    if uploaded is None:
+        return
+    try:
+        if uploaded.size > MAX_CONFIG_MB * 2**20:
+            raise ConfigError({"config": f"{uploaded.size:,} bytes is over {MAX_CONFIG_MB} MB; a config is a small "
+                                         f"JSON file"})
+        cfg = RunConfig.from_json(uploaded.getvalue().decode("utf-8", errors="replace"))
+    except ConfigError as e:
+        st.session_state["config_load_note"] = ("error", f"{uploaded.name}: " + "; ".join(
+            f"{form.label(k) if k in form.FIELDS else k}: {v}" for k, v in e.problems.items()))
+        return
+    form.load_config(cfg)
+    if cfg.preset in PRESETS:
+        st.session_state["preset_pick"] = cfg.preset
+    st.session_state["config_load_note"] = ("success", f"Loaded {uploaded.name}: the form now holds exactly its settings.")
+
+
+links.apply_train_link()  # a share link or a reload (?preset=…&lr_d=…) fills the form once
 form.ensure_form()
 links.show_train_link_notes()
 names = list(PRESETS)
@@ -19,6 +43,8 @@ st.selectbox("Preset", names, index=names.index(current) if current in names els
 
 cfg, problems = form.evaluate()
 form.render(problems)
+if cfg is not None and not problems:
+    links.keep_in_url(links.config_params(cfg), "train_link_applied")  # a reload keeps the form
 
 left, mid, right = st.columns([1, 1, 2])
 start = left.button("Start training", type="primary", disabled=bool(problems) or not roles.can_control(),
@@ -27,16 +53,12 @@ start = left.button("Start training", type="primary", disabled=bool(problems) or
 if cfg is not None and not problems:
     mid.download_button("Save config", cfg.to_json(), file_name="config.json", mime="application/json",
                         icon=":material/download:")
-uploaded = right.file_uploader("Load a config.json", type=["json"], key="config_upload", label_visibility="collapsed")
-if uploaded is not None and st.session_state.get("loaded_upload") != uploaded.file_id:
-    st.session_state["loaded_upload"] = uploaded.file_id
-    try:
-        if uploaded.size > 100_000:
-            raise ConfigError({"config": f"{uploaded.name} is {uploaded.size} bytes; a config is a small JSON file"})
-        form.load_config(RunConfig.from_json(uploaded.getvalue().decode("utf-8", errors="replace")))
-        st.rerun()
-    except ConfigError as e:
-        st.error(f"{uploaded.name}: {e}")
+right.file_uploader("Load a config.json", type=["json"], key="config_upload", label_visibility="collapsed",
+                    max_upload_size=MAX_CONFIG_MB, on_change=load_uploaded_config,
+                    help="A config.json saved here (or from a run folder) fills every field.")
+note = st.session_state.pop("config_load_note", None)
+if note:
+    (st.error if note[0] == "error" else st.success)(note[1])
 
 if cfg is not None and not problems:
     with st.expander("Share this form", icon=":material/link:"):
@@ -44,7 +66,7 @@ if cfg is not None and not problems:
 
 if problems:
     st.warning(f"Fix {len(problems)} field{'s' if len(problems) > 1 else ''} before starting: "
-               + ", ".join(sorted(problems)))
+               + ", ".join(sorted(form.label(k) if k in form.FIELDS else k for k in problems)))
 
 if start and cfg is not None and not problems:
     start_and_watch(cfg)

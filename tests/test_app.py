@@ -110,6 +110,7 @@ def test_every_bad_value_of_every_field_is_refused_in_the_form(runs_root):
     """The CLI's generated bad values (tests/test_reliability.py), typed into the form: each one shows a message,
     names its field in the summary, keeps Start disabled, and starts nothing."""
     from test_reliability import CASES
+    from ui.form import label as field_label
     bad = {}
     for name, argv in CASES:
         if len(argv) == 2 and field_choices(name) is None:  # the fields a text box edits (choices are selectboxes)
@@ -128,7 +129,7 @@ def test_every_bad_value_of_every_field_is_refused_in_the_form(runs_root):
                 at.text_input(key=key).input(value).run()
                 assert not at.exception, (name, value, at.exception)
                 summary = " ".join(w.value for w in at.warning)
-                assert name in summary and at.error, (name, value, summary)
+                assert field_label(name) in summary and at.error, (name, value, summary)  # its label, as on screen
                 assert start_button(at).disabled, (name, value)
             at.text_input(key=key).input(good).run()
             assert not start_button(at).disabled, (name, [e.value for e in at.error])
@@ -410,3 +411,96 @@ def test_sidebar_shows_the_device_and_links_to_live_runs(runs_root, tiny_config)
     assert any(run_id in str(link.proto) for link in at.sidebar.get("page_link"))
     store().stop(run_id)
     assert store().wait(run_id, timeout=60) == "stopped"
+
+
+def test_monitor_history_follows_new_grids_after_a_full_rerun_and_keeps_an_older_pick(runs_root, tiny_config):
+    """Issue 13: the history slider kept its stale pick (the newest grid at page load) after the run went on or
+    stopped. Now it follows the newest grid, unless the user picked an older one."""
+    import threading
+    reached, gate = threading.Event(), threading.Event()
+
+    def hold_after_the_grid_of_step_10(trainer):  # hooks run before the step's logging: step 11 has grid 10 behind it
+        if trainer.step == 11:
+            reached.set()
+            gate.wait(120)
+
+    run_id = store().start(tiny_config(steps=30, arch="mlp", sample_every=5), hooks=[hold_after_the_grid_of_step_10])
+    assert reached.wait(120)
+    at = app("pages/monitor.py")
+    at.run()
+    key = f"mon_history_{run_id}"
+    assert at.select_slider(key=key).value == 10
+    gate.set()
+    wait_finished(run_id)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.select_slider(key=key).value == 30  # followed the run to its last grid
+    at.select_slider(key=key).set_value(15).run()
+    at.run()
+    assert at.select_slider(key=key).value == 15  # an older pick is respected
+
+
+def test_latent_explorer_draws_2d_runs_over_the_real_data_without_z_sliders(runs_root, tiny_config):
+    run_id = store().start(tiny_config(steps=6, dataset="ring-8", arch="mlp2d"))
+    wait_finished(run_id)
+    at = app("pages/latent.py")
+    at.selectbox(key="lat_run").select(run_id).run()
+    assert not at.exception, at.exception
+    assert not [s for s in at.slider if s.key and s.key.startswith("lat_z")]
+    spec = charts(at)
+    points = next(s for s in spec.values() if len(s.get("data", [])) == 2)
+    names = [t["name"] for t in points["data"]]
+    assert names[0].startswith("real data (ring-8)") and names[1].startswith("G's samples")
+    real_x = trace_values(points["data"][0]["x"])
+    assert max(abs(v) for v in real_x) > 1.5  # the ring of radius 2, drawn where it is
+
+
+def test_monitor_shows_the_words_the_diagnose_cli_prints(runs_root):
+    """One diagnosis for both: a real demo-d-too-strong run, named on Monitor exactly as `diagnose` names it."""
+    from gan_core.config import build_config
+    from gan_core.health import diagnose_run
+    run_id = store().start(build_config("demo-d-too-strong", steps=100, eval_every=0, device="cpu", threads=1))
+    wait_finished(run_id)
+    finding = diagnose_run(store().run_dir(run_id))
+    assert finding.code == "d_wins"
+    at = app("pages/monitor.py")
+    at.selectbox(key="monitor_pick").select(run_id).run()
+    assert not at.exception, at.exception
+    assert finding.text in [w.value for w in at.warning]
+    assert any(f"Evidence (step {finding.step})" in c.value for c in at.caption)
+
+
+def test_train_names_fields_by_their_labels_and_states_the_config_upload_limit(runs_root):
+    at = app()
+    set_fields(at, {"batch_size": "lots", "lr_d": "-1"})
+    warning = next(w.value for w in at.warning if w.value.startswith("Fix 2 fields"))
+    assert "batch size" in warning and "lr d" in warning and "batch_size" not in warning
+    uploader = at.get("file_uploader")[0].proto
+    assert uploader.max_upload_size_mb == 1  # the uploader says 1 MB, the limit the page enforces (not 200 MB)
+    labels = {t.label for t in at.text_input}
+    assert "image size (0 = auto)" in labels or "channels (0 = auto)" in {s.label for s in at.selectbox}
+
+
+def test_the_train_form_survives_a_reload_through_the_url(runs_root):
+    at = app()
+    at.selectbox(key="preset_pick").select("classic-mlp").run()
+    at.text_input(key="w_lr_d").input("0.00123").run()
+    assert at.query_params["preset"] == "classic-mlp" and at.query_params["lr_d"] == "0.00123"
+    reloaded = AppTest.from_file(APP, default_timeout=120)
+    reloaded.query_params.update({"preset": "classic-mlp", "lr_d": "0.00123", "loss": "no-such-loss"})
+    reloaded.run()
+    assert not reloaded.exception, reloaded.exception
+    assert reloaded.text_input(key="w_lr_d").value == "0.00123"
+    assert reloaded.text_input(key="w_batch_size").value == "128"  # the rest comes from the preset
+    assert reloaded.selectbox(key="w_loss").value == "bce"
+
+
+def test_compare_gives_each_run_its_own_hue_and_the_legend_clears_the_toolbar():
+    import pandas as pd
+    from ui import charts as figures
+    frames = {name: pd.DataFrame({"step": [10, 20], "d_loss": [1.0, 1.1], "fid": [300.0, 3.0]}) for name in "abc"}
+    fig = figures.compare_figure(frames, "d_loss", "step", 0.0)
+    colours = [t.line.color for t in fig.data]
+    assert len(set(colours)) == 3  # the first two were two blues
+    assert fig.layout.legend.y < 0  # under the plot, not over plotly's toolbar in the top right
+    assert figures.compare_figure(frames, "fid", "step", 0.6).layout.yaxis.type == "log"

@@ -126,7 +126,7 @@ def test_a_train_link_fills_the_form_and_ignores_hostile_values_with_a_note(runs
 
 
 def test_share_links_round_trip_a_config():
-    cfg = build_config("classic-mlp", lr_d=0.0005, g_hidden=[64, 64], name="class demo")
+    cfg = build_config("classic-mlp", lr_d=0.0005, g_hidden=[64, 64], name="class-demo.1")  # names are run-id safe (security)
     params = config_params(cfg)
     assert params["preset"] == "classic-mlp" and params["lr_d"] == "0.0005" and "batch_size" not in params
     assert config_from_query(params) == (cfg, [])
@@ -140,7 +140,7 @@ def test_share_links_round_trip_a_config():
 def test_monitor_link_opens_a_step_of_the_history(runs_root, tiny_config):  # noqa: F811
     run_id = finished_run(tiny_config)
     at = open_app("pages/monitor.py", {"run": run_id, "step": "2"})
-    assert at.session_state["mon_history"] == 2 and not at.exception
+    assert at.session_state[f"mon_history_{run_id}"] == 2 and not at.exception
     at = open_app("pages/monitor.py", {"run": run_id, "step": "../../etc"})
     assert any("Ignored from the link" in c.value for c in at.caption) and not at.exception
 

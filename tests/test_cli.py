@@ -4,7 +4,10 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torchvision
@@ -181,3 +184,21 @@ def test_unavailable_device_is_one_line(tmp_path, capsys):
     code, _, err = run_cli(["train", "--device", "cuda", "--out", str(tmp_path / "runs")], capsys)
     assert code == 2 and err.strip().count("\n") == 0 and "CUDA" in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_sample_of_a_ring_run_covers_the_modes_the_run_reached(tmp_path, capsys):
+    """Issue 13: `sample` clamped 2-D points to [-1, 1], squashing a radius-2 ring onto the square's edge (0 of 8
+    modes by the VEEGAN measure while the run itself covered them)."""
+    from gan_core.data import load_points
+    from gan_core.health import point_modes
+    code, out, err = run_cli(["train", "--preset", "2d-default", "--steps", "300", "--sample-every", "100",
+                              "--threads", "1", "--device", "cpu", "--out", str(tmp_path), "--quiet"], capsys)
+    assert code == 0, err
+    run_dir = last_json(out)["run_dir"]
+    logged = pd.read_csv(Path(run_dir) / "metrics.csv")["modes_covered"].dropna().iloc[-1]
+    assert logged >= 3  # the run reached several modes (fixed-noise samples, logged at its last grid)
+    code, out, err = run_cli(["sample", run_dir, "-n", "2000", "-o", str(tmp_path / "p.npy")], capsys)
+    assert code == 0, err
+    points = np.load(tmp_path / "p.npy")
+    assert np.abs(points).max() > 1.5  # where the ring is, not squashed into [-1, 1]
+    assert point_modes(points, load_points("ring-8"))["modes_covered"] >= logged - 1

@@ -116,6 +116,103 @@ def test_every_page_opens_without_a_traceback(server, browser):
     page.close()
 
 
+def pick_preset(page, name: str) -> None:
+    """Type into the Preset selectbox (its option list is virtual: an option far from the current one is not drawn)."""
+    box = page.locator('[data-testid="stSelectbox"]', has_text="Preset").locator("input")
+    box.click()
+    box.fill(name)
+    page.get_by_role("option", name=re.compile(f"^{re.escape(name)} ")).click()
+
+
+def train_page_with(browser, url: str, preset: str, batch_size: str):
+    """A fresh page on Train with `preset` picked (and the form showing it)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.get_by_role("heading", name="Train a GAN").wait_for()
+    pick_preset(page, preset)
+    expect(page.get_by_label("batch size", exact=True)).to_have_value(batch_size)
+    return page
+
+
+def fill(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    if not box.is_visible():  # a field in a collapsed group of the form: open the group
+        page.locator('[data-testid="stExpander"]', has=box).locator("summary").click()
+    for _ in range(3):  # a rerun still redrawing the previous value can land between clearing and typing: retype
+        box.click(click_count=3)  # select the whole value, then type over it
+        box.press_sequentially(value)
+        box.press("Enter")
+        try:
+            expect(box).to_have_value(value)
+            return
+        except AssertionError:
+            continue
+    expect(box).to_have_value(value)
+
+
+def test_a_saved_config_loads_back_and_starts_exactly_as_saved(server, browser):
+    """Issue 13: loading a config.json crashed (StreamlitWidgetAlreadyInstantiatedError) and left the form showing
+    one config while Start would use another. Save → change the form → load → Start must train what was saved."""
+    import json
+    from pathlib import Path
+
+    url, tmp = server
+    page = train_page_with(browser, url, "demo-lr-too-high", "64")
+    fill(page, "lr d", "0.0123456789")  # more digits than a %g rendering keeps
+    fill(page, "steps", "12")
+    fill(page, "max seconds", "0.0")
+    fill(page, "name", "roundtrip")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Save config").click()
+    saved_path = tmp / "saved-config.json"
+    download.value.save_as(saved_path)
+    saved = json.loads(saved_path.read_text())
+    assert saved["lr_d"] == 0.0123456789 and saved["steps"] == 12
+
+    # Change the form to another recipe, then load the saved file back.
+    pick_preset(page, "classic-mlp")
+    expect(page.get_by_label("batch size", exact=True)).to_have_value("128")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(saved_path))
+    page.get_by_text("Loaded saved-config.json").wait_for()
+    no_tracebacks(page)
+    expect(page.get_by_label("lr d", exact=True)).to_have_value("0.0123456789")
+    expect(page.get_by_label("batch size", exact=True)).to_have_value("64")
+    expect(page.get_by_label("name", exact=True)).to_have_value("roundtrip")
+
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_role("heading", name="Monitor").wait_for()
+    no_tracebacks(page)
+    runs = [p for p in (Path(tmp) / "runs").iterdir() if p.name.endswith("-roundtrip")]
+    assert len(runs) == 1
+    started = json.loads((runs[0] / "config.json").read_text())
+    assert {k: started.get(k) for k in saved} == saved  # what Start used is exactly what Save wrote
+    page.close()
+
+
+def test_monitor_history_and_run_selector_follow_a_live_run(server, browser):
+    """Issue 13: the sample-history slider covered only the grids that existed at page load (missing for a fresh run)
+    and the Run selector kept saying "running" after the run ended (the browser keeps a chosen entry's text, so the
+    selector now names runs only and the badge, redrawn every second, carries the status)."""
+    url, tmp = server
+    page = train_page_with(browser, url, "demo-mode-collapse", "256")
+    fill(page, "steps", "400")
+    fill(page, "max seconds", "0.0")
+    fill(page, "sample every", "40")
+    fill(page, "name", "history")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_role("heading", name="Monitor").wait_for()
+    history = page.locator('[data-testid="stSlider"]', has_text="Grid at step")
+    history.wait_for()  # the slider appeared on its own once a second grid existed
+    expect(history.locator('[data-testid="stSliderTickBar"]')).to_contain_text("400", timeout=TIMEOUT_MS)  # grew with the run
+    page.get_by_text("finished", exact=True).first.wait_for()  # the status badge followed the run's end …
+    selector = page.locator('[data-testid="stSelectbox"]', has_text="Run").locator("input")
+    expect(selector).to_have_value(re.compile(r"-history$"))
+    expect(selector).not_to_have_value(re.compile("running"))  # … and no stale "running" stays in the selector
+    no_tracebacks(page)
+    page.close()
+
+
 def test_restore_page_repairs_digits_in_the_browser(server, browser, tiny_config):
     """A generator run from another process, the Restore page, the centre hole, Restore: the result and its numbers."""
     from gan_core import RunStore

@@ -2,13 +2,15 @@
 healthy traces (probability and critic scores, several noise seeds)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from gan_core.config import PRESETS, build_config
-from gan_core.health import (check_d_winning, check_diverged, check_mode_collapse, check_oscillating, diagnose,
-                             diagnose_snapshot, training_rows)
+from gan_core.health import (check_d_wins, check_diverged, check_mode_collapse, check_oscillating, diagnose,
+                             diagnose_snapshot, point_modes, training_rows)
 from gan_core.runfiles import METRIC_COLUMNS
 
 ROWS, EVERY, EVAL_EVERY = 200, 10, 25  # 200 logged rows, one per 10 steps; an evaluation every 25 rows
@@ -37,7 +39,7 @@ def trace(seed: int = 0, critic: bool = False, **columns) -> pd.DataFrame:
     df["diversity"] = np.where(evals, 0.5 + 0.45 * settle + noise(0.03), np.nan)
     for name, values in columns.items():
         df[name] = values if name not in ("fid", "modes_covered", "diversity") else np.where(evals, values, np.nan)
-    return df[METRIC_COLUMNS]
+    return df.reindex(columns=METRIC_COLUMNS)  # columns a trace does not set (2-D, restorer) stay empty
 
 
 def ramp(start: float, end: float, begin_row: int = ROWS // 2) -> np.ndarray:
@@ -58,8 +60,8 @@ def test_healthy_traces_trigger_no_rule(seed, critic):
     kind = "critic" if critic else "probability"
     train = training_rows(df)
     assert check_diverged(train, "running", None) is None
-    assert check_d_winning(train, kind, None) is None
-    assert check_mode_collapse(df, None, 10) is None
+    assert check_d_wins(train, kind, None) is None
+    assert check_mode_collapse(df, None, 10, None) is None
     assert check_oscillating(train, None) is None
     result = diagnose(df, kind, "running")
     assert codes(result) == ["healthy"]
@@ -84,35 +86,41 @@ def test_diverged_fires_on_infinite_gradients_and_on_the_status():
 
 def test_d_winning_fires_when_d_is_sure_and_g_loss_rises():
     df = trace(d_real=ramp(0.62, 0.99), d_fake=ramp(0.38, 0.01), g_loss=ramp(0.95, 5.0))
-    assert "d-winning" in codes(diagnose(df, "probability"))
+    assert "d_wins" in codes(diagnose(df, "probability"))
 
 
-def test_d_winning_needs_g_loss_rising():
-    """D confident but G's loss flat is not this rule (it says: and G's loss rising)."""
-    df = trace(d_real=ramp(0.62, 0.99), d_fake=ramp(0.38, 0.01))
-    assert check_d_winning(training_rows(df), "probability", None) is None
+def test_d_wins_is_judged_on_levels_not_on_a_rising_g_loss():
+    """demo-d-too-strong's trace: D(real) = 1, D(fake) ≈ 0.0005 and G's loss high but flat (not rising) for many
+    rows. The old rule waited for G's loss to rise and called this healthy."""
+    df = trace(d_real=np.full(ROWS, 0.9999), d_fake=np.full(ROWS, 5e-4), g_loss=np.full(ROWS, 60.0),
+               d_loss=np.full(ROWS, 1e-3))
+    result = diagnose(df, "probability")
+    assert codes(result)[0] == "d_wins"
+    assert result[0].step == ROWS * EVERY
+    assert result[0].evidence["d_real"] >= 0.99 and result[0].evidence["d_fake"] <= 1e-3
+    assert result[0].evidence["g_loss"] == pytest.approx(60.0)
 
 
 def test_d_winning_for_critic_scores_uses_the_growing_gap():
     df = trace(critic=True, d_real=ramp(1.0, 30.0), d_fake=ramp(-1.0, -30.0), g_loss=ramp(1.0, 30.0))
     result = diagnose(df, "critic")
-    assert "d-winning" in codes(result)
+    assert "d_wins" in codes(result)
     # the same critic numbers read as probabilities would be nonsense: the rule must not rely on 0..1 there
-    assert check_d_winning(training_rows(trace(critic=True)), "critic", None) is None
+    assert check_d_wins(training_rows(trace(critic=True)), "critic", None) is None
 
 
 def test_mode_collapse_fires_when_classes_covered_drop():
     modes = np.full(ROWS, 10.0)
     modes[-EVAL_EVERY * 2:] = 4.0
     result = diagnose(trace(modes_covered=modes), config={"conditional": False, "lr_g": 2e-4})
-    assert "mode-collapse" in codes(result)
-    collapse = next(d for d in result if d.code == "mode-collapse")
+    assert "mode_collapse" in codes(result)
+    collapse = next(d for d in result if d.code == "mode_collapse")
     assert "10/10" in collapse.explanation and "4/10" in collapse.explanation
 
 
 def test_mode_collapse_fires_when_diversity_drops():
     diversity = ramp(0.9, 0.2, begin_row=ROWS - 3 * EVAL_EVERY)
-    assert "mode-collapse" in codes(diagnose(trace(diversity=diversity)))
+    assert "mode_collapse" in codes(diagnose(trace(diversity=diversity)))
 
 
 def test_oscillation_fires_on_periodic_swings_of_the_losses():
@@ -130,9 +138,57 @@ def test_oscillation_ignores_a_loss_that_just_settles():
     assert check_oscillating(training_rows(trace(d_loss=settling, g_loss=settling)), None) is None
 
 
+def test_vanishing_gradient_needs_d_winning_and_a_collapsed_g_gradient():
+    grad = np.full(ROWS, 0.8)
+    grad[ROWS // 2:] = 0.003
+    sure = dict(d_real=np.full(ROWS, 0.999), d_fake=np.full(ROWS, 1e-3), g_loss=np.full(ROWS, -1e-3))
+    result = diagnose(trace(grad_norm_g=grad, **sure), "probability", config={"loss": "minimax"})
+    assert codes(result)[0] == "vanishing_gradient"
+    assert result[0].evidence["grad_norm_g"] == pytest.approx(0.003)
+    assert result[0].fix_settings == {"loss": "bce"}
+    assert codes(diagnose(trace(**sure), "probability"))[0] == "d_wins"  # D sure, but G still gets its gradient
+    assert "vanishing_gradient" not in codes(diagnose(trace(grad_norm_g=grad), "probability"))  # D not winning
+
+
+def test_mode_collapse_on_a_2d_mixture_needs_few_modes_and_a_narrow_cloud():
+    collapsed = trace(modes_covered=np.full(ROWS, 1.0), diversity=np.full(ROWS, 0.02))
+    result = diagnose(collapsed, config={"arch": "mlp2d", "d_hidden": [16, 16]}, n_modes=8)
+    assert "mode_collapse" in codes(result)
+    found = next(d for d in result if d.code == "mode_collapse")
+    assert found.evidence["modes_covered"] == 1 and found.evidence["n_modes"] == 8
+    spread_out = trace(modes_covered=np.full(ROWS, 1.0), diversity=np.full(ROWS, 0.8))  # still learning, not collapsed
+    assert "mode_collapse" not in codes(diagnose(spread_out, n_modes=8))
+    covered = trace(modes_covered=np.full(ROWS, 8.0), diversity=np.full(ROWS, 0.9))
+    assert codes(diagnose(covered, n_modes=8)) == ["healthy"]
+
+
+def test_point_modes_counts_the_modes_a_cloud_reaches():
+    from gan_core.data import load_points
+    ring = load_points("ring-8")
+    import torch
+    everywhere = ring.sample(800, torch.Generator().manual_seed(0)).numpy()
+    one_blob = np.repeat(ring.centres[:1].numpy(), 800, axis=0)
+    assert point_modes(everywhere, ring)["modes_covered"] == 8
+    assert point_modes(everywhere, ring)["diversity"] == pytest.approx(1.0, abs=0.15)
+    assert point_modes(one_blob, ring)["modes_covered"] == 1
+    assert point_modes(one_blob, ring)["diversity"] < 0.01
+
+
+def test_losses_that_exploded_and_then_calmed_down_are_still_diverged():
+    """demo-lr-too-high over a full minute: D's loss in the hundreds for a while, then D wins and it sits near 1.5.
+    The run diverged; it did not turn into a vanishing gradient."""
+    d_loss = trace()["d_loss"].to_numpy().copy()
+    d_loss[20:60] = 200.0
+    grad = np.full(ROWS, 30.0)
+    grad[20:60] = 1000.0
+    result = diagnose(trace(d_loss=d_loss, grad_norm_g=grad, d_real=np.full(ROWS, 0.95), d_fake=np.full(ROWS, 0.05)))
+    assert codes(result) == ["diverged"]
+    assert result[0].step == 21 * EVERY and result[0].evidence["d_loss_max"] == 200.0  # where it blew up
+
+
 def test_too_few_rows_is_too_early_not_healthy():
-    assert codes(diagnose(trace().head(5))) == ["too-early"]
-    assert codes(diagnose(pd.DataFrame(columns=METRIC_COLUMNS))) == ["too-early"]
+    assert codes(diagnose(trace().head(5))) == ["too_early"]
+    assert codes(diagnose(pd.DataFrame(columns=METRIC_COLUMNS))) == ["too_early"]
 
 
 def test_every_fix_names_a_real_preset_or_valid_settings():
@@ -152,7 +208,21 @@ def test_every_fix_names_a_real_preset_or_valid_settings():
             assert d.fix_preset is None or d.fix_preset in PRESETS
             assert d.fix_preset or d.fix_settings
             cfg.replace(**d.fix_settings).validate()  # every suggested value is one RunConfig accepts
-    assert seen == {"diverged", "d-winning", "mode-collapse", "oscillating"}
+    assert seen == {"diverged", "d_wins", "mode_collapse", "oscillating"}
+
+
+def test_the_cli_prints_one_json_line_with_the_finding_its_evidence_and_step(store, tiny_config, capsys):
+    from gan_core.cli import main
+    run_id = store.start(tiny_config(steps=30, log_every=2))
+    assert store.wait(run_id, timeout=120) == "finished"
+    assert main(["diagnose", str(store.run_dir(run_id))]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    result = json.loads(out[0])
+    assert set(result) == {"finding", "text", "step", "evidence"}
+    expected = diagnose_snapshot(store.snapshot(run_id))[0]
+    assert (result["finding"], result["text"], result["step"]) == (expected.code, expected.text, expected.step)
+    assert main(["diagnose", str(store.root / "no-such-run")]) == 2
 
 
 def test_diagnose_snapshot_reports_a_real_divergence(store, tiny_config):

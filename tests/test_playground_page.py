@@ -148,3 +148,17 @@ def test_a_bad_csv_says_which_file_and_line_and_keeps_the_data(at):
     assert not at.exception
     assert any("bad.csv, line 3: expected two numbers" in e.value for e in at.error)
     assert at.selectbox(key="pg_dataset").value == "ring-8" and "data `ring-8`" in status(at)
+
+
+def test_settings_survive_a_reload_through_the_url_and_the_speed_box_is_labelled(at):
+    """Issue 13: a reload wiped the playground; the iterations box had no label."""
+    at.number_input(key="pg_lr_d").set_value(0.005).run()
+    assert at.query_params["lr_d"] == "0.005" and at.query_params["g_width"] == "8"
+    reloaded = AppTest.from_file(PAGE, default_timeout=120)  # a fresh session on the same URL
+    reloaded.query_params.update({"lr_d": "0.005", "g_width": "8", "loss": "no-such-loss"})
+    reloaded.run()
+    assert not reloaded.exception, reloaded.exception
+    assert reloaded.number_input(key="pg_lr_d").value == 0.005 and reloaded.number_input(key="pg_g_width").value == 8
+    assert reloaded.selectbox(key="pg_loss").value == "bce"  # a bad value in the URL falls back to the default
+    assert at.number_input(key="pg_iters").label == "Iterations per refresh"
+    assert at.number_input(key="pg_iters").proto.label_visibility.value == 0  # VISIBLE (it was COLLAPSED)

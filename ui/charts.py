@@ -12,9 +12,10 @@ COLOURS = {"d_loss": "#1f77b4", "g_loss": "#E8590C", "d_real": "#2b8a3e", "d_fak
 LABELS = {"d_loss": "D loss", "g_loss": "G loss", "d_real": "D(real)", "d_fake": "D(fake)",
           "grad_norm_d": "‖∇D‖", "grad_norm_g": "‖∇G‖", "fid": "Fréchet distance", "modes_covered": "classes covered",
           "confidence": "top-class confidence", "label_accuracy": "label accuracy",
-          "diversity": "diversity (fake / real spread)", "l1_loss": "L1 to the truth (restorers)",
-          "psnr": "PSNR of the repair, dB (restorers)"}
-QUALITY = ["fid", "modes_covered", "confidence", "label_accuracy", "diversity", "psnr"]
+          "diversity": "diversity (fake / real spread)", "hq_percent": "samples on a mode (%)",
+          "l1_loss": "L1 to the truth (restorers)", "psnr": "PSNR of the repair, dB (restorers)"}
+POINT_LABELS = {**LABELS, "modes_covered": "modes covered"}  # 2-D runs: the mixture's modes, not digit classes
+QUALITY = ["fid", "modes_covered", "confidence", "label_accuracy", "diversity", "hq_percent", "psnr"]
 
 
 def smooth(series: pd.Series, amount: float) -> pd.Series:
@@ -25,9 +26,10 @@ def smooth(series: pd.Series, amount: float) -> pd.Series:
 
 
 def _layout(title: str, ytitle: str, xtitle: str = "step", height: int = 300, **extra) -> dict:
+    """Legends sit under the plot: at the top right they covered plotly's toolbar."""
     return dict(title=dict(text=title, x=0, font=dict(size=15)), height=height, margin=dict(l=10, r=10, t=40, b=10),
                 xaxis=dict(title=dict(text=xtitle)), yaxis=dict(title=dict(text=ytitle)), uirevision="keep",
-                legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"), **extra)
+                legend=dict(orientation="h", y=-0.18, x=0, xanchor="left", yanchor="top"), **extra)
 
 
 def _traces(df: pd.DataFrame, columns: list[str], smoothing: float, x: str = "step") -> list[dict]:
@@ -73,40 +75,54 @@ def grad_figure(df: pd.DataFrame, smoothing: float) -> go.Figure:
     return fig
 
 
+RUN_COLOURS = ["#1f77b4", "#E8590C", "#2b8a3e", "#9c36b5", "#c92a2a", "#495057", "#f08c00", "#0c8599"]  # distinct hues
+SPARSE = {"fid", "modes_covered", "confidence", "label_accuracy", "diversity", "hq_percent"}  # measured now and then
+
+
 def compare_figure(frames: dict[str, pd.DataFrame], column: str, align: str, smoothing: float) -> go.Figure:
-    """One metric of several runs overlaid; x = step or wall-clock seconds."""
+    """One metric of several runs overlaid, each run in its own hue; x = step or wall-clock seconds. Sparse quality
+    measurements are drawn as they are (markers, no smoothing); the Fréchet distance on a log axis, since it
+    falls by orders of magnitude."""
     x = "wall_time" if align == "wall time" else "step"
+    sparse = column in SPARSE
     data = []
-    for name, df in frames.items():
+    for i, (name, df) in enumerate(frames.items()):
         if column not in df or df[column].dropna().empty:
             continue
         d = df[[x, column]].dropna()
-        data.append(dict(type="scatter", x=d[x].to_numpy(), y=smooth(d[column], smoothing).to_numpy(), mode="lines",
-                         name=name))
+        y = d[column] if sparse else smooth(d[column], smoothing)
+        data.append(dict(type="scatter", x=d[x].to_numpy(), y=y.to_numpy(), mode="lines+markers" if sparse else "lines",
+                         name=name, line=dict(color=RUN_COLOURS[i % len(RUN_COLOURS)], width=2)))
     label = LABELS.get(column, column)
-    return go.Figure(dict(data=data, layout=_layout(label, label, "seconds of training" if x == "wall_time" else "step",
-                                                    height=340)))
+    layout = _layout(label, label, "seconds of training" if x == "wall_time" else "step", height=340)
+    layout["yaxis"]["autorange"] = True
+    if column == "fid":
+        layout["yaxis"]["type"] = "log"
+    return go.Figure(dict(data=data, layout=layout))
 
 
-def quality_figure(df: pd.DataFrame) -> go.Figure | None:
-    """The live quality metrics, one small panel each (None before the first evaluation)."""
+def quality_figure(df: pd.DataFrame, points: bool = False) -> go.Figure | None:
+    """The live quality metrics, one small panel each (None before the first evaluation). points: a 2-D run, whose
+    modes_covered counts the mixture's modes reached."""
+    labels = POINT_LABELS if points else LABELS
     present = [c for c in QUALITY if c in df and df[c].notna().any()]
     if not present:
         return None
     n, gap = len(present), 0.06
     width = (1 - gap * (n - 1)) / n
     data, layout = [], dict(height=240, margin=dict(l=10, r=10, t=50, b=10), uirevision="keep", showlegend=False,
-                            title=dict(text="Quality (lower distance is better)", x=0, font=dict(size=15)), annotations=[])
+                            title=dict(text="Mode coverage" if points else "Quality (lower distance is better)", x=0,
+                                       font=dict(size=15)), annotations=[])
     for i, col in enumerate(present):
         d = df[["step", col]].dropna()
         axis = "" if i == 0 else str(i + 1)
         left = i * (width + gap)
         layout[f"xaxis{axis}"] = dict(domain=[left, left + width], anchor=f"y{axis}")
         layout[f"yaxis{axis}"] = dict(anchor=f"x{axis}", rangemode="tozero")
-        layout["annotations"].append(dict(text=LABELS[col], x=left + width / 2, y=1.0, xref="paper", yref="paper",
+        layout["annotations"].append(dict(text=labels[col], x=left + width / 2, y=1.0, xref="paper", yref="paper",
                                           xanchor="center", yanchor="bottom", showarrow=False))
         data.append(dict(type="scatter", x=d["step"].to_numpy(), y=d[col].to_numpy(), mode="lines+markers",
-                         name=LABELS[col], xaxis=f"x{axis}", yaxis=f"y{axis}", line=dict(width=2),
+                         name=labels[col], xaxis=f"x{axis}", yaxis=f"y{axis}", line=dict(width=2),
                          marker=dict(size=4)))
     return go.Figure(dict(data=data, layout=layout))
 

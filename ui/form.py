@@ -38,6 +38,10 @@ def _kind(name: str) -> str:
     return t if isinstance(t, str) else t.__name__
 
 
+def is_bool(name: str) -> bool:
+    return _kind(name) == "bool"
+
+
 def to_widget(name: str, value):
     """A config value as its widget shows it (numbers and lists as editable text)."""
     kind = _kind(name)
@@ -46,7 +50,7 @@ def to_widget(name: str, value):
     if kind == "list":
         return ",".join(str(v) for v in value)
     if kind == "float":
-        return f"{value:g}"
+        return repr(float(value))  # the shortest text that reads back as the same number: a loaded config round-trips
     return str(value)
 
 
@@ -117,22 +121,29 @@ def relevant(name: str, form: dict) -> bool:
     return True
 
 
+AUTO_LABELS = {"image_size": "image size (0 = auto)", "channels": "channels (0 = auto)"}
+
+
+def label(name: str) -> str:
+    """A field's label on screen (batch_size → "batch size"), also used when listing fields to fix."""
+    return AUTO_LABELS.get(name, name.replace("_", " "))
+
+
 def widget(name: str, problems: dict[str, str]) -> None:
     key = f"w_{name}"
     form = st.session_state[FORM]
     if key not in st.session_state:
         st.session_state[key] = form[name]
-    label = name.replace("_", " ")
     kw = dict(key=key, help=field_help(name), on_change=_copy, args=(name,))
     choices = field_choices(name)
     if _kind(name) == "bool":
-        st.toggle(label, **kw)
+        st.toggle(label(name), **kw)
     elif choices is not None:
         if st.session_state[key] not in choices:
             st.session_state[key] = choices[0]
-        st.selectbox(label, choices, **kw)
+        st.selectbox(label(name), choices, **kw)
     else:
-        st.text_input(label, **kw)
+        st.text_input(label(name), **kw)
     if name in problems:
         st.error(problems[name], icon=":material/error:")
 
@@ -150,7 +161,7 @@ def render(problems: dict[str, str]) -> None:
                     widget(name, problems)
     hidden_bad = {k: v for k, v in problems.items() if k in FIELDS and not relevant(k, form)}
     for name, msg in hidden_bad.items():
-        st.error(f"{name}: {msg}")
+        st.error(f"{label(name)}: {msg}")
 
 
 def preset_label(name: str) -> str:

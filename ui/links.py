@@ -14,13 +14,27 @@ from gan_core.config import PRESETS, ConfigError, RunConfig, build_config
 
 NOT_FROM_LINKS = {"data_root"}  # a server path is never taken from a link
 MAX_ENCODED = 8_000  # characters of ?config=…; a whole RunConfig is ~2,000 as base64
-NAVIGATION = {"present", "run", "runs", "step"}  # other pages' keys: a Train link may carry them harmlessly
+NAVIGATION = {"present", "run", "runs", "smooth", "step"}  # other pages' keys: a Train link may carry them harmlessly
 
 
 def page_url(page: str, params: dict) -> str:
     """An absolute link to `page` ("" = the default page) with `params`, on the address this browser uses."""
     here = urlsplit(st.context.url or "http://localhost:8501/")
     return urlunsplit((here.scheme, here.netloc, "/" + page.strip("/"), urlencode(params), ""))
+
+
+def link_key(params: dict) -> str:
+    """What a page remembers of the link it applied, so it applies each distinct link once."""
+    return urlencode(sorted((str(k), str(v)) for k, v in params.items()))
+
+
+def keep_in_url(params: dict, applied_key: str) -> None:
+    """A page's state in its own URL, so a reload restores it the way a share link does; marked as applied, so the
+    page does not re-apply what it just wrote. Navigation keys (?present=1, ?run=…) stay."""
+    new = {**{k: st.query_params[k] for k in st.query_params if k in NAVIGATION}, **params}
+    if {k: st.query_params[k] for k in st.query_params} != new:
+        st.query_params.from_dict(new)
+    st.session_state[applied_key] = link_key(new)
 
 
 def show_link(label: str, url: str) -> None:
@@ -90,13 +104,15 @@ def apply_train_link() -> None:
     """Fill the Train form from the URL once per distinct link (later edits are the user's)."""
     from ui import form
     params = {k: st.query_params[k] for k in st.query_params}
-    key = urlencode(sorted(params.items()))
+    key = link_key(params)
     if not params or st.session_state.get("train_link_applied") == key:
         return
     st.session_state["train_link_applied"] = key
     cfg, notes = config_from_query(params)
     if cfg is not None:
         form.load_config(cfg)
+        if cfg.preset in PRESETS:
+            st.session_state["preset_pick"] = cfg.preset
     st.session_state["train_link_notes"] = notes
 
 
