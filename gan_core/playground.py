@@ -142,6 +142,14 @@ def preset_settings(name: str, **overrides) -> PlaygroundSettings:
     return replace(settings, **overrides).validate()
 
 
+def link_params(preset: str) -> dict[str, str]:
+    """The share-link query that opens the playground on the GAN of a (2-D) config preset: the settings that differ
+    from the playground's defaults, as text (the Learn page links its ring-8 demo this way)."""
+    settings, defaults = PlaygroundSettings.from_config(build_config(preset)), PlaygroundSettings()
+    return {f.name: str(getattr(settings, f.name)) for f in fields(settings)
+            if getattr(settings, f.name) != getattr(defaults, f.name)}
+
+
 # ---------------------------------------------------------------------- data
 def make_pointset(name: str, custom_points=None) -> PointSet:
     if name == "custom":
@@ -472,4 +480,4 @@ def _same_points(a, b) -> bool:
 
 __all__ = ["DATASET_CHOICES", "PRESETS", "PlaygroundSettings", "Playground", "SubStep", "d_surface", "generator_manifold",
            "gradient_field", "grid_density", "kl_js", "torch_threads", "true_density", "mode_metrics", "parse_points_csv",
-           "preset_settings", "make_pointset", "settings_help"]
+           "preset_settings", "make_pointset", "settings_help", "link_params"]

@@ -299,3 +299,16 @@ def test_playground_presets_are_entries_of_the_one_presets_table():
         assert PlaygroundSettings.from_config(cfg) == settings
         shown = settings.run_config()
         assert {k: getattr(shown, k) for k in trained} == {k: getattr(cfg, k) for k in trained}, title
+
+
+def test_the_learn_pages_link_opens_the_playground_on_its_demo():
+    """Learn's mode-collapse lesson links to the playground with that demo's settings; the playground's own link
+    parser takes every one of them, and the result is the "Vanilla GAN collapses" preset."""
+    from dataclasses import replace
+
+    from gan_core.playground import link_params
+    from ui.links import settings_from_query
+    params = link_params("demo-mode-collapse")
+    assert params == {"r1_gamma": "0.0", "d_layers": "2", "d_width": "16"}
+    good, notes = settings_from_query(params, PlaygroundSettings, PlaygroundSettings())
+    assert not notes and replace(PlaygroundSettings(), **good) == preset_settings("Vanilla GAN collapses on ring-8")
