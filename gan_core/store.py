@@ -393,6 +393,12 @@ def write_status(run_dir: Path, data: str) -> None:
         raise
 
 
+def run_label(cfg: RunConfig) -> str:
+    """A run folder's readable part: what it learns (a restorer names its task), with which net, loss and data."""
+    task = "" if cfg.task == "generate" else f"{cfg.task}-"
+    return f"{task}{cfg.arch}-{cfg.loss}-{cfg.dataset}"
+
+
 class RunStore:
     """All runs under one folder. One per server process (the dashboard caches it); safe from any thread."""
 
@@ -542,7 +548,7 @@ class RunStore:
         trainer.hooks.extend(hooks)
         with self._lock:
             queued = self._full() or bool(self._queue)  # a new Start never overtakes the runs already waiting
-            run_id = rf.new_run_id(self.root, cfg.name or f"{cfg.arch}-{cfg.loss}-{cfg.dataset}")
+            run_id = rf.new_run_id(self.root, cfg.name or run_label(cfg))
             run_dir = self.root / run_id
             run_dir.mkdir()
             try:

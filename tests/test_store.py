@@ -209,3 +209,11 @@ def test_pages_get_the_runs_config_typed(store, tiny_config, tmp_path):
     (bad / "config.json").write_text(json.dumps({**cfg.to_dict(), "batch_size": -5}))
     snap = RunStore(tmp_path / "runs").snapshot("hand-edited")
     assert snap.status == "unreadable" and snap.config is None
+
+
+def test_a_restorer_runs_folder_names_its_task():
+    from gan_core.config import build_config
+    from gan_core.store import run_label
+    assert run_label(build_config("inpaint-mnist")).startswith("inpaint-")
+    assert run_label(build_config("superres-mnist")).startswith("superres-")
+    assert run_label(build_config("fast-mnist")) == "dcgan28-bce-mnist-embedded"
