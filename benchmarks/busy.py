@@ -34,7 +34,7 @@ def uptime() -> str:
 def images_per_s(store: RunStore, run_id: str) -> float:
     snap = store.snapshot(run_id)
     cfg = snap.config
-    return snap.step * cfg["batch_size"] * cfg["n_critic"] / snap.elapsed if snap.elapsed else float("nan")
+    return snap.step * cfg.batch_size * cfg.n_critic / snap.elapsed if snap.elapsed else float("nan")
 
 
 def train_together(store: RunStore, configs: list) -> list[float]:

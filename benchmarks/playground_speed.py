@@ -44,9 +44,9 @@ def speed(name: str, iterations: int) -> None:
           f"{s.n_critic} D step(s) per G step)")
     z = pg.eval_z[:64]
     parts = {
-        "D heatmap 60x60": lambda: d_surface(pg.D, s.loss, pg.extent, 60),
+        "D heatmap 60x60": lambda: d_surface(pg.D, pg.loss, pg.extent, 60),
         "G manifold 2x11 lines x 60 points": lambda: generator_manifold(pg.G, s.z_dim, s.noise),
-        "G gradient arrows (64 points)": lambda: gradient_field(pg.G, pg.D, s.loss, z),
+        "G gradient arrows (64 points)": lambda: gradient_field(pg.G, pg.D, pg.loss, z),
         "all figure layers (+ 500 real/fake)": pg.figure_layers,
         "metrics (KL/JS + modes, 2,500 samples)": pg.metrics,
     }

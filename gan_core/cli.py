@@ -213,7 +213,7 @@ def _report(store, run_id: str, ranks: int = 1) -> int:
     """The result line (stdout's last line) and the exit code: 0 for finished or stopped runs."""
     snap = store.snapshot(run_id)
     cfg = snap.config
-    images = snap.step * cfg["batch_size"] * cfg["n_critic"] * ranks
+    images = snap.step * cfg.batch_size * cfg.n_critic * ranks
     result = {"run_dir": str(store.run_dir(run_id)), "status": snap.status, "steps": snap.step,
               "seconds": round(snap.elapsed, 2), "images_per_s": round(images / snap.elapsed, 1) if snap.elapsed else 0.0,
               "precision": snap.precision}

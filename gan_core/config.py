@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 
 from .data import DATASETS, dataset_info
 from .errors import StudioError
-from .losses import LOSSES
+from .losses import LOSSES, Loss
 from .models import ARCHS, arch_info
 from .safe_io import UnsafeFile, parse_json, read_bytes
 from .tasks import TASKS
@@ -53,8 +53,8 @@ class RunConfig:
     image_size: int = _f(0, "Side of the square images in pixels; 0 = the architecture's native size (28, 32 or 64).", min=0, max=256)
     channels: int = _f(0, "1 = grayscale, 3 = RGB; 0 = the dataset's own.", choices=[0, 1, 3])
     # --- model
-    arch: str = _f("dcgan28", "Network family for G and D. `mlp` = seeds 001/002, `dcgan32` = seed 000, `dcgan64` = seed 004, "
-                   "`dcgan28` = seed 001's InfoGAN net, `upconv` = seed 003, `mlp2d` for 2-D point sets.",
+    arch: str = _f("dcgan28", "Network family for G and D. " + " ".join(f"`{name}`: {arch.description}"
+                                                                          for name, arch in ARCHS.items()),
                    choices=lambda: list(ARCHS))
     z_dim: int = _f(100, "Length of the noise vector z fed to G. Tutorials use 100 (seed 001 uses 96); 2-D demos use 2.", min=1, max=1024)
     noise: str = _f("gaussian", "Distribution of z: `gaussian` N(0, 1) (seeds 000/002/004) or `uniform` U(-1, 1) (seed 001).",
@@ -226,6 +226,11 @@ class RunConfig:
         return self
 
     @property
+    def loss_info(self) -> Loss:
+        """The registry's Loss object for `loss` (what D's scores mean, which penalties it needs)."""
+        return LOSSES[self.loss]
+
+    @property
     def is_2d(self) -> bool:
         return dataset_info(self.dataset).kind == "points"
 
@@ -356,7 +361,7 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
         out["batch_size"] = "`dcgan28` normalises over the batch (BatchNorm), so it needs a batch size of at least 2"
     if cfg.task != "generate":
         out.update(_restorer_problems(cfg, data))
-    if LOSSES[cfg.loss].r2 and not cfg.r1_gamma:
+    if cfg.loss_info.r2 and not cfg.r1_gamma:
         out["r1_gamma"] = f"`{cfg.loss}` needs its R1 + R2 penalty: set r1_gamma above 0 (0.1 on 2-D points, 1-10 on images)"
     for extra in EXTRAS:  # an optional package asked for but not installed: say how to install it
         if getattr(cfg, extra) and install_hint(extra):
@@ -369,13 +374,12 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
 
 
 def _restorer_problems(cfg: RunConfig, data) -> dict[str, str]:
-    from .losses import LOSSES
     from .models import image_size_for
     out = {}
     if data.kind != "image":
         out["task"] = f"`{cfg.task}` restores images, and `{cfg.dataset}` is a 2-D point set"
         return out
-    if LOSSES[cfg.loss].gradient_penalty or cfg.r1_gamma:
+    if cfg.loss_info.gradient_penalty or cfg.r1_gamma:
         out["loss"] = "restorers train with bce, lsgan or hinge (no gradient penalty on their patch critic)"
     if cfg.conditional:
         out["conditional"] = "a restorer is conditioned on the damaged image, not on a class label; turn conditional off"
@@ -396,6 +400,11 @@ _DEMO_MLP = dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hi
                  z_dim=100, noise="gaussian", optimizer="adam", lr_d=3e-4, lr_g=3e-4, beta1=0.9, beta2=0.999,
                  batch_size=64, init="default", eval_every=0, log_every=5, sample_every=50, checkpoint_every=500,
                  steps=1000, max_seconds=60, threads=1)
+
+_PLAYGROUND = dict(dataset="ring-8", arch="mlp2d", g_hidden=[64, 64, 64], d_hidden=[64, 64, 64], leaky_slope=0.2,
+                   z_dim=2, noise="gaussian", loss="bce", optimizer="adam", lr_d=1e-3, lr_g=1e-3, beta1=0.5,
+                   beta2=0.999, batch_size=128, r1_gamma=0.1, steps=3000, grid_size=400, log_every=20,
+                   sample_every=100, checkpoint_every=1000, init="default")
 
 PRESETS: dict[str, dict] = {
     "fast-mnist": {
@@ -506,14 +515,49 @@ PRESETS: dict[str, dict] = {
                        "noise. Monitor: the loss chart and the health panel (diverged).",
         "config": dict(_DEMO_MLP, lr_d=0.02, lr_g=0.02),
     },
+    # ---- the 2-D playground's scenarios (ring-8). `playground` is the title its preset picker shows and
+    # `iterations` how long each needs to show its behaviour (benchmarks/playground_speed.py --presets measures it).
+    # They are ordinary runs too (CLI, Train, Learn): the playground takes the fields it has from them.
+    "2d-playground": {
+        "description": "The playground's default: non-saturating GAN, 3×64 MLPs, Adam 1e-3, batch 128 and a light R1 "
+                       "penalty (γ = 0.1): covers all 8 modes of ring-8 within about 3,000 iterations.",
+        "config": dict(_PLAYGROUND), "playground": "Default", "iterations": 3000,
+    },
     "demo-mode-collapse": {
-        "description": "Failure demo on ring-8: the 2-D default with a tiny D (2×16). Within ~200 steps G squeezes all "
-                       "its points into one small cloud off the ring: 0–1 of 8 modes covered. Monitor: the scatter, "
-                       "the mode-coverage chart and the health panel (mode collapse).",
-        "config": dict(dataset="ring-8", arch="mlp2d", g_hidden=[128, 128, 128], d_hidden=[16, 16], leaky_slope=0.2,
-                       z_dim=2, noise="gaussian", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999,
-                       batch_size=256, steps=1500, max_seconds=60, grid_size=400, log_every=5, sample_every=25,
-                       checkpoint_every=500, init="default", threads=1),
+        "description": "Failure demo on ring-8: non-saturating GAN with no regulariser and a small D (2×16). D can only "
+                       "draw one bump, so G squeezes all its points into one small cloud that D then chases around the "
+                       "ring: 0–1 of 8 modes covered, and a huge KL. Monitor: the scatter, the mode-coverage chart and "
+                       "the health panel (mode collapse).",
+        "config": dict(_PLAYGROUND, r1_gamma=0.0, d_hidden=[16, 16], steps=1500, max_seconds=60, log_every=5,
+                       sample_every=25, checkpoint_every=500, threads=1),
+        "playground": "Vanilla GAN collapses on ring-8", "iterations": 3000,
+    },
+    "2d-wgan-gp": {
+        "description": "Wasserstein critic with a gradient penalty on ring-8, 5 critic steps per G step, Adam β = (0.5, "
+                       "0.9): covers every mode. λ = 1 here: the paper's λ = 10 also gets there but needs more "
+                       "iterations on modes this sharp.",
+        "config": dict(_PLAYGROUND, loss="wgan-gp", r1_gamma=0.0, n_critic=5, gp_lambda=1.0, beta2=0.9, steps=2000),
+        "playground": "WGAN-GP covers every mode", "iterations": 2000,
+    },
+    "2d-lsgan": {
+        "description": "Least-squares loss (Mao et al. 2017) on ring-8: D regresses real to 1 and fake to 0, so its "
+                       "surface is a smooth bowl and far-away fakes still get a strong pull. With no regulariser it "
+                       "wobbles on the way (modes found, lost and found again) and covers all 8 by about 2,000 iterations.",
+        "config": dict(_PLAYGROUND, loss="lsgan", r1_gamma=0.0, steps=2000), "playground": "LSGAN", "iterations": 2000,
+    },
+    "2d-d-too-strong": {
+        "description": "Failure demo on ring-8: the saturating minimax loss with D trained 3× per G step at 30× G's "
+                       "rate. D rejects every fake with certainty, log(1 − D(G(z))) goes flat, G's push falls to ~0 "
+                       "and G stops learning.",
+        "config": dict(_PLAYGROUND, loss="minimax", r1_gamma=0.0, n_critic=3, lr_d=3e-3, lr_g=1e-4,
+                       g_hidden=[32, 32], steps=1000),
+        "playground": "D too strong", "iterations": 1000,
+    },
+    "2d-lr-too-high": {
+        "description": "Failure demo on ring-8: Adam at 0.05 (β1 = 0.9) for both nets. Every update overshoots, G's "
+                       "push explodes and the points are flung across (and off) the plane instead of settling on the modes.",
+        "config": dict(_PLAYGROUND, lr_d=5e-2, lr_g=5e-2, beta1=0.9, r1_gamma=0.0, steps=1000),
+        "playground": "Learning rate too high", "iterations": 1000,
     },
 }
 _RESTORER = dict(arch="dcgan28", g_features=16, d_features=16, loss="bce", lr_d=2e-4, lr_g=1e-3, beta1=0.5,
@@ -535,6 +579,11 @@ DEFAULT_POINTS_PRESET = "2d-default"
 
 def preset_names() -> list[str]:
     return list(PRESETS)
+
+
+def playground_presets() -> dict[str, str]:
+    """{playground title: preset name} for the entries the 2-D playground offers, in table order."""
+    return {p["playground"]: name for name, p in PRESETS.items() if "playground" in p}
 
 
 def build_config(preset: str | None = None, **overrides) -> RunConfig:

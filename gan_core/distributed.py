@@ -35,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .data import ImageBatches, ImageData, to_unit_range
 from .device import device_label
 from .gan import has_batchnorm
-from .losses import LOSSES
+from .losses import Loss
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets for every worker
 DUMP_ENV = "GAN_STUDIO_DDP_WEIGHTS_DUMP"  # tests only: each rank writes its final weights to <dir>/rank<r>.safetensors
@@ -118,7 +118,7 @@ class Context:
             gan.rng.manual_seed(derived_seed(cfg.seed, "rank", self.rank))
         if isinstance(batches, ImageBatches):  # 2-D point sets are distributions: per-rank noise is enough
             batches = ShardedBatches(batches.data, derived_seed(cfg.seed, "order", 0), self.rank, self.world_size)
-        notes += sync_batchnorm(cfg, gan.device, gan.G, gan.D)
+        notes += sync_batchnorm(cfg, gan.loss, gan.device, gan.G, gan.D)
         kwargs = {"device_ids": [gan.device.index] if gan.device.type == "cuda" else None, **NO_BUFFER_SYNC}
         gan.G_fwd = FreezableDDP(gan.G_fwd, **kwargs)
         gan.D_fwd = FreezableDDP(gan.D_fwd, **kwargs)
@@ -254,7 +254,7 @@ class FreezableDDP(DistributedDataParallel):
         return super().forward(*inputs, **kwargs)
 
 
-def sync_batchnorm(cfg, device: torch.device, G: torch.nn.Module, D: torch.nn.Module) -> list[str]:
+def sync_batchnorm(cfg, loss: Loss, device: torch.device, G: torch.nn.Module, D: torch.nn.Module) -> list[str]:
     """Turn BatchNorm into SyncBatchNorm in place (the same Parameter objects, so optimisers stay valid) where
     `sync_bn` asks and it can work. Returns notes for the run's events."""
     if not cfg.sync_bn or not (has_batchnorm(G) or has_batchnorm(D)):
@@ -263,7 +263,7 @@ def sync_batchnorm(cfg, device: torch.device, G: torch.nn.Module, D: torch.nn.Mo
         return ["sync_bn: SyncBatchNorm needs CUDA GPUs; on this device each rank normalises over its own batch"]
     notes = []
     nets = [G]
-    if has_batchnorm(D) and (LOSSES[cfg.loss].gradient_penalty or cfg.r1_gamma):
+    if has_batchnorm(D) and (loss.gradient_penalty or cfg.r1_gamma):
         notes.append("sync_bn: D keeps per-rank BatchNorm, because its gradient penalty needs a second derivative "
                      "that SyncBatchNorm does not have")
     else:

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import torch
 
-from .losses import LOSSES, Loss, gradient_penalty, r1_penalty
+from .losses import Loss, gradient_penalty, r1_penalty
 from .models import build_models, use_generator
 
 FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed grid noise comes from its own stream, identical on every device
@@ -85,7 +85,7 @@ class GAN:
         self.channels, self.num_classes = channels, num_classes  # the data's (checkpoints rebuild G from them)
         self.device = torch.device(device)
         self.rng = rng if rng is not None else torch.Generator(device=self.device).manual_seed(cfg.seed)
-        self.loss: Loss = LOSSES[cfg.loss]
+        self.loss: Loss = cfg.loss_info
         self.bf16 = bf16
         self.G_ema = copy.deepcopy(G).requires_grad_(False) if cfg.ema else None
         betas = (cfg.beta1, cfg.beta2)

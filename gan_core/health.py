@@ -375,7 +375,7 @@ def diagnose_snapshot(snap) -> list[Diagnosis]:
     evaluation = (snap.extra or {}).get("eval") or {}
     classes = evaluation.get("num_classes") if isinstance(evaluation, dict) else None
     found = diagnose(snap.metrics, snap.score_kind, snap.status, snap.config, classes,
-                     mixture_modes(snap.config.get("dataset", "")))
+                     mixture_modes(_cfg(snap.config, "dataset", "")))
     from .reference import reference_diagnosis  # hook: the preset's healthy reference curves (reference.py)
     off = reference_diagnosis(snap.metrics, snap.config) if found[0].code != "diverged" else None
     return found + ([off] if off else [])

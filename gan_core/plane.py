@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .data import PointSet
-from .losses import LOSSES
+from .losses import Loss
 
 NOISE_LIMIT = {"uniform": 1.0, "gaussian": 2.5}  # the part of noise space the manifold grid spans (±)
 HQ_SIGMAS = 3.0  # a sample is high quality within 3σ of its nearest mode (VEEGAN §5.1)
@@ -25,12 +25,12 @@ def plane_grid(extent: float, n: int) -> tuple[np.ndarray, np.ndarray, torch.Ten
 
 
 @torch.no_grad()
-def d_surface(D, loss: str, extent: float, n: int = 60) -> dict:
+def d_surface(D, loss: Loss, extent: float, n: int = 60) -> dict:
     """D's output over the plane: z[i, j] at (xs[j], ys[i]). Sigmoid probability for the BCE family, the raw
     critic score otherwise (`kind` says which)."""
     xs, ys, pts = plane_grid(extent, n)
     out = D(pts)
-    kind = LOSSES[loss].scores
+    kind = loss.scores
     if kind == "probability":
         out = torch.sigmoid(out)
     return {"x": xs, "y": ys, "z": out.reshape(n, n).numpy(), "kind": kind}
@@ -52,18 +52,17 @@ def generator_manifold(G, z_dim: int, noise: str, lines: int = 11, points: int =
     return out
 
 
-def gradient_field(G, D, loss: str, z: torch.Tensor, real: torch.Tensor | None = None) -> dict:
+def gradient_field(G, D, loss: Loss, z: torch.Tensor, real: torch.Tensor | None = None) -> dict:
     """Where G pushes its points: −∇x of G's per-sample loss at x = G(z), for each z (a relativistic loss pairs
     each with a point of `real`).
 
     The loss functions average over the batch, so the gradient of the mean is scaled back by N."""
-    info = LOSSES[loss]
     with torch.no_grad():
         x = G(z).detach().requires_grad_(True)  # detach: a new leaf even when G returns its input
-        partner = D(real[:len(z)]) if info.relativistic else None
+        partner = D(real[:len(z)]) if loss.relativistic else None
     with torch.enable_grad():
         scores = D(x)
-        g_loss = info.g(scores, partner) if info.relativistic else info.g(scores)
+        g_loss = loss.g(scores, partner) if loss.relativistic else loss.g(scores)
         (grad,) = torch.autograd.grad(g_loss, x)  # w.r.t. x only: D's weights are left alone
     return {"points": x.detach().numpy(), "direction": (-grad * x.shape[0]).numpy()}
 

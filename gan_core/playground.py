@@ -16,15 +16,15 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
 
-from .config import FIELD_INFO, build_config
+from .config import FIELD_INFO, PRESETS as CONFIG_PRESETS, build_config, playground_presets
 from .data import DatasetError, PointSet, load_points, points_from_array
 from .gan import GAN, make_optimizer
-from .losses import LOSSES
+from .losses import Loss
 from .models import build_models
 from .plane import (d_surface, generator_manifold, gradient_field, grid_density, kl_js, mode_metrics,  # noqa: F401
                     plane_grid, true_density)
@@ -55,7 +55,10 @@ def _run(name: str, default, note: str = "", **narrower):
 
 @dataclass(frozen=True)
 class PlaygroundSettings:
-    """Everything a student can change. `LIVE_FIELDS` apply to the running GAN; the rest rebuild it."""
+    """Everything a student can change: a view of a 2-D RunConfig (`run_config()` and back, `from_config()`);
+    the fields it shares take their help and ranges from config.py. Its own knobs: `custom` data, equal-width
+    layers (layers × width = g_hidden / d_hidden) and an optimiser per net. `LIVE_FIELDS` apply to the running
+    GAN; the rest rebuild it."""
     dataset: str = _s("ring-8", "The real distribution G must learn.", choices=DATASET_CHOICES)
     loss: str = _run("loss", "bce")
     z_dim: int = _s(2, "Noise dimensions: 1 (G draws a curve) or 2 (G folds a sheet).", choices=[1, 2])
@@ -96,6 +99,17 @@ class PlaygroundSettings:
             raise ValueError("; ".join(problems.values()))
         return self
 
+    @classmethod
+    def from_config(cls, cfg) -> "PlaygroundSettings":
+        """The playground's view of a 2-D RunConfig: equal hidden widths become layers × width, its one
+        optimiser drives both nets. The inverse of `run_config` on the fields the playground has."""
+        shared = {f.name: getattr(cfg, f.name) for f in fields(cls) if f.name in FIELD_INFO}
+        for role, hidden in (("g", cfg.g_hidden), ("d", cfg.d_hidden)):
+            if len(set(hidden)) != 1:
+                raise ValueError(f"the playground's {role.upper()} has equal layers; got {role}_hidden = {hidden}")
+            shared[f"{role}_layers"], shared[f"{role}_width"] = len(hidden), hidden[0]
+        return cls(**shared, optimizer_d=cfg.optimizer, optimizer_g=cfg.optimizer)
+
     def run_config(self):
         """The gan_core RunConfig of this GAN (the `2d-default` preset plus our choices)."""
         return build_config("2d-default", dataset=self.dataset if self.dataset != "custom" else "ring-8",
@@ -114,49 +128,26 @@ def settings_help(name: str) -> str:
     return PlaygroundSettings.__dataclass_fields__[name].metadata["help"]
 
 
-# Presets: plain overrides of PlaygroundSettings. `iterations` is how long each needs to show its behaviour on
-# ring-8 (benchmarks/playground_speed.py --presets prints the measured outcome; the tests check the default).
-PRESETS: dict[str, dict] = {
-    "Default": {
-        "description": "Non-saturating GAN, 3×64 MLPs, Adam 1e-3, batch 128 and a light R1 penalty (γ = 0.1): "
-                       "covers all 8 modes of ring-8 within about 3,000 iterations.",
-        "settings": {}, "iterations": 3000,
-    },
-    "Vanilla GAN collapses on ring-8": {
-        "description": "Non-saturating GAN with no regulariser and a small D (2×16): D can only draw one bump, so "
-                       "G squeezes all its points into one blob that D then chases around the ring — at most one "
-                       "mode at a time, and a huge KL.",
-        "settings": dict(loss="bce", r1_gamma=0.0, d_layers=2, d_width=16), "iterations": 3000,
-    },
-    "WGAN-GP covers every mode": {
-        "description": "Wasserstein critic with a gradient penalty, 5 critic steps per G step, Adam β = (0.5, 0.9). "
-                       "λ = 1 here: the paper's λ = 10 also gets there but needs more iterations on modes this sharp.",
-        "settings": dict(loss="wgan-gp", r1_gamma=0.0, n_critic=5, gp_lambda=1.0, beta2=0.9), "iterations": 2000,
-    },
-    "LSGAN": {
-        "description": "Least-squares loss (Mao et al. 2017): D regresses real to 1 and fake to 0, so its surface is "
-                       "a smooth bowl and far-away fakes still get a strong pull. With no regulariser it wobbles on "
-                       "the way (modes found, lost and found again) and covers all 8 by about 2,000 iterations.",
-        "settings": dict(loss="lsgan", r1_gamma=0.0), "iterations": 2000,
-    },
-    "D too strong": {
-        "description": "The saturating minimax loss with D trained 3× per G step at 30× G's rate: D rejects every "
-                       "fake with certainty, log(1 − D(G(z))) goes flat, G's push falls to ~0 and G stops learning.",
-        "settings": dict(loss="minimax", r1_gamma=0.0, n_critic=3, lr_d=3e-3, lr_g=1e-4, g_layers=2, g_width=32),
-        "iterations": 1000,
-    },
-    "Learning rate too high": {
-        "description": "Adam at 0.05 (β1 = 0.9) for both nets: every update overshoots, G's push explodes and the "
-                       "points are flung across (and off) the plane instead of settling on the modes.",
-        "settings": dict(lr_d=5e-2, lr_g=5e-2, beta1=0.9, r1_gamma=0.0), "iterations": 1000,
-    },
-}
+# The playground's presets are entries of config.PRESETS (one table): those with a `playground` title, keyed by it.
+PRESETS: dict[str, dict] = {title: {"preset": name, "description": CONFIG_PRESETS[name]["description"],
+                                    "iterations": CONFIG_PRESETS[name]["iterations"]}
+                            for title, name in playground_presets().items()}
 
 
 def preset_settings(name: str, **overrides) -> PlaygroundSettings:
+    """The settings of a playground preset (by its title), from its RunConfig entry."""
     if name not in PRESETS:
         raise KeyError(f"unknown playground preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PlaygroundSettings(**{**PRESETS[name]["settings"], **overrides}).validate()
+    settings = PlaygroundSettings.from_config(build_config(PRESETS[name]["preset"]))
+    return replace(settings, **overrides).validate()
+
+
+def link_params(preset: str) -> dict[str, str]:
+    """The share-link query that opens the playground on the GAN of a (2-D) config preset: the settings that differ
+    from the playground's defaults, as text (the Learn page links its ring-8 demo this way)."""
+    settings, defaults = PlaygroundSettings.from_config(build_config(preset)), PlaygroundSettings()
+    return {f.name: str(getattr(settings, f.name)) for f in fields(settings)
+            if getattr(settings, f.name) != getattr(defaults, f.name)}
 
 
 # ---------------------------------------------------------------------- data
@@ -278,7 +269,8 @@ class Playground:
             return True
         self.settings, self.custom_points = settings, custom
         gan = self.gan
-        gan.cfg, gan.loss = settings.run_config(), LOSSES[settings.loss]
+        gan.cfg = settings.run_config()
+        gan.loss = gan.cfg.loss_info
         for role, net in (("d", gan.D), ("g", gan.G)):
             kind, lr = getattr(settings, f"optimizer_{role}"), getattr(settings, f"lr_{role}")
             rebuild = getattr(old, f"optimizer_{role}") != kind or (
@@ -298,6 +290,11 @@ class Playground:
     @property
     def D(self) -> torch.nn.Module:
         return self.gan.D
+
+    @property
+    def loss(self) -> Loss:
+        """The registry's Loss object the GAN trains with (what D's scores mean, how G is pushed)."""
+        return self.gan.loss
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.gan.noise(n, generator)
@@ -373,7 +370,7 @@ class Playground:
         s, gan = self.settings, self.gan
         z = self.noise(s.batch_size)
         real = self.real_batch()
-        surface_before = d_surface(self.D, s.loss, self.extent)
+        surface_before = d_surface(self.D, gan.loss, self.extent)
         fake = self.G(z)
         loss_d, d_real, d_fake = gan.d_loss(real, fake.detach())
         loss_g = gan.g_loss(fake, real=real)
@@ -450,7 +447,7 @@ class Playground:
         out = {"iteration": self.iteration, "d_steps": self.d_steps, "g_steps": self.g_steps,
                "d_loss": last.get("d_loss"), "g_loss": last.get("g_loss")}
         out.update(kl_js(real, fake, self.extent))
-        push = gradient_field(self.G, self.D, self.settings.loss, self.eval_z[:256], self.eval_real)["direction"]
+        push = gradient_field(self.G, self.D, self.loss, self.eval_z[:256], self.eval_real)["direction"]
         out["g_push"] = float(np.linalg.norm(push, axis=1).mean())  # ≈ 0: G gets no signal (vanishing gradients)
         if self.points.centres is not None:
             out.update(mode_metrics(fake, self.points.centres.numpy(), self.points.sigma))
@@ -468,9 +465,9 @@ class Playground:
             "extent": self.extent,
             "real": self.eval_real[:500].numpy(),
             "fake": self.generate(self.eval_z[:500]),
-            "surface": d_surface(self.D, s.loss, self.extent, heatmap_n),
+            "surface": d_surface(self.D, self.loss, self.extent, heatmap_n),
             "manifold": generator_manifold(self.G, s.z_dim, s.noise),
-            "gradients": gradient_field(self.G, self.D, s.loss, self.eval_z[:arrows], self.eval_real),
+            "gradients": gradient_field(self.G, self.D, self.loss, self.eval_z[:arrows], self.eval_real),
             "density": self.true_density(),
         }
 
@@ -483,4 +480,4 @@ def _same_points(a, b) -> bool:
 
 __all__ = ["DATASET_CHOICES", "PRESETS", "PlaygroundSettings", "Playground", "SubStep", "d_surface", "generator_manifold",
            "gradient_field", "grid_density", "kl_js", "torch_threads", "true_density", "mode_metrics", "parse_points_csv",
-           "preset_settings", "make_pointset", "settings_help"]
+           "preset_settings", "make_pointset", "settings_help", "link_params"]

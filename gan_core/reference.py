@@ -25,9 +25,9 @@ def reference_path(preset: str) -> Path:
     return REFERENCE_DIR / f"{preset}.csv"
 
 
-def reference_for(config: dict) -> tuple[str, pd.DataFrame] | None:
-    """(the preset whose reference applies, its band table) for a run's config, or None."""
-    preset = (config or {}).get("preset") or ""
+def reference_for(config) -> tuple[str, pd.DataFrame] | None:
+    """(the preset whose reference applies, its band table) for a run's config (a RunConfig or its dict), or None."""
+    preset = ((config or {}).get("preset") if isinstance(config, dict) else getattr(config, "preset", "")) or ""
     preset = SAME_RECIPE.get(preset, preset)
     if not preset or not reference_path(preset).is_file():
         return None
@@ -99,7 +99,7 @@ def describe(departure: tuple[str, float, float, float], step: float) -> str:
     return f"{name} is {times} at step {step:.0f} ({value:.3g} vs a healthy {mid:.3g})"
 
 
-def reference_diagnosis(metrics: pd.DataFrame, config: dict, step: float | None = None):
+def reference_diagnosis(metrics: pd.DataFrame, config, step: float | None = None):
     """A health finding (health.Diagnosis) when the run's losses sit far outside its preset's healthy band, else None."""
     found = reference_for(config)
     if found is None or metrics is None or not len(metrics) or "d_loss" not in metrics:

@@ -25,7 +25,6 @@ from . import tracking
 from .budget import check_model_budget
 from .config import ConfigError, RunConfig
 from .device import device_label
-from .losses import LOSSES
 from .threads import torch_threads
 
 LIVE_STATUSES = ("starting", "running", "paused")
@@ -75,7 +74,7 @@ class RunSnapshot:
     progress: float
     images_per_s: float | None
     eta_seconds: float | None
-    config: dict
+    config: RunConfig | None  # the run's validated config; None for an unreadable run
     score_kind: str  # "probability" or "critic": how to label D(real)/D(fake)
     metrics: pd.DataFrame
     grid_steps: list[int]
@@ -322,7 +321,7 @@ class RunRecord:
         if self.problem:
             return RunSnapshot(
                 run_id=self.run_id, status=UNREADABLE, message=f"unreadable: {self.problem}", step=0, total_steps=0,
-                max_seconds=0.0, elapsed=0.0, progress=0.0, images_per_s=None, eta_seconds=None, config={},
+                max_seconds=0.0, elapsed=0.0, progress=0.0, images_per_s=None, eta_seconds=None, config=None,
                 score_kind="critic", metrics=pd.DataFrame(columns=rf.METRIC_COLUMNS, dtype=float), grid_steps=[],
                 latest_grid=None, latest_grid_step=None, events=[], device="", checkpoints=[], live_here=False,
                 run_dir=str(self.dir), extra={"eval": None})
@@ -352,12 +351,12 @@ class RunRecord:
                 etas.append(max(0.0, max_s - elapsed))
             eta = min(etas) if etas else None
         latest = steps[-1] if steps else None
-        loss = c.get("loss", "bce")
+        cfg = RunConfig.from_dict(c)  # checked when the record was read (else the run is unreadable)
         return RunSnapshot(
             run_id=self.run_id, status=s.get("status", "unknown"), message=s.get("message", ""), step=step,
             total_steps=total, max_seconds=max_s, elapsed=elapsed, progress=min(1.0, progress),
-            images_per_s=images_per_s, eta_seconds=eta, config=c,
-            score_kind=LOSSES[loss].scores if loss in LOSSES else "critic", metrics=metrics, grid_steps=steps,
+            images_per_s=images_per_s, eta_seconds=eta, config=cfg,
+            score_kind=cfg.loss_info.scores, metrics=metrics, grid_steps=steps,
             latest_grid=self.grid(latest) if latest is not None else None, latest_grid_step=latest,
             events=events, device=s.get("device", ""), checkpoints=[p.name for p in rf.list_checkpoints(self.dir)],
             live_here=self.live_here(), run_dir=str(self.dir), precision=s.get("precision", ""), extra={"eval": self.evaluation()})
@@ -392,6 +391,12 @@ def write_status(run_dir: Path, data: str) -> None:
             f.truncate(0)
             f.write(data.encode())
         raise
+
+
+def run_label(cfg: RunConfig) -> str:
+    """A run folder's readable part: what it learns (a restorer names its task), with which net, loss and data."""
+    task = "" if cfg.task == "generate" else f"{cfg.task}-"
+    return f"{task}{cfg.arch}-{cfg.loss}-{cfg.dataset}"
 
 
 class RunStore:
@@ -547,7 +552,7 @@ class RunStore:
             prepare(trainer)
         with self._lock:
             queued = self._full() or bool(self._queue)  # a new Start never overtakes the runs already waiting
-            run_id = rf.new_run_id(self.root, cfg.name or f"{cfg.arch}-{cfg.loss}-{cfg.dataset}")
+            run_id = rf.new_run_id(self.root, cfg.name or run_label(cfg))
             run_dir = self.root / run_id
             run_dir.mkdir()
             try:

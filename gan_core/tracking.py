@@ -62,12 +62,12 @@ def default_mlflow_uri(runs_root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or (Path(runs_root).resolve().parent / "mlruns").as_uri()
 
 
-def where_logged(run_dir: str | os.PathLike, config: dict) -> list[str]:
-    """How to open a run's TensorBoard / MLflow logs, one line each (for the Monitor page)."""
+def where_logged(run_dir: str | os.PathLike, config) -> list[str]:
+    """How to open a run's TensorBoard / MLflow logs (`config`: its RunConfig), one line each (for the Monitor page)."""
     run_dir, lines = Path(run_dir), []
-    if config.get("tensorboard"):
+    if config.tensorboard:
         lines.append(f"TensorBoard: tensorboard --logdir {run_dir / TB_FOLDER}")
-    link = rf.read_json(run_dir / MLFLOW_FILE, run_dir) if config.get("mlflow") else None
+    link = rf.read_json(run_dir / MLFLOW_FILE, run_dir) if config.mlflow else None
     if link:
         lines.append(f"MLflow: run {link.get('run_id')} in {link.get('tracking_uri')}")
     return lines

@@ -51,7 +51,7 @@ def overlay() -> None:
         st.caption(f"`{plain(rid)}` is a fork of `{plain(info['parent'])}` at step {info['fork_step']} ({plain(changed)}): "
                    f"the curves overlay from that step on.")
     start = min((info["fork_step"] for info in forks.values()), default=None)
-    losses = {s.config.get("loss", "?") for s in snaps.values()}
+    losses = {s.config.loss if s.config else "?" for s in snaps.values()}
     kinds = {s.score_kind for s in snaps.values()}
     if len(losses) > 1 and any(c in metrics for c in ("d_loss", "g_loss", "d_real", "d_fake")):
         st.caption(f"These runs use different losses ({plain(', '.join(sorted(map(str, losses))))}): their loss values are on different "
@@ -108,7 +108,8 @@ def overlay() -> None:
 overlay()
 
 st.subheader("How their configs differ")
-configs = pd.DataFrame({rid: {k: str(v) for k, v in store.snapshot(rid).config.items()} for rid in chosen})
+snaps = {rid: store.snapshot(rid) for rid in chosen}  # an unreadable run has no config to compare
+configs = pd.DataFrame({rid: {k: str(v) for k, v in (s.config.to_dict() if s.config else {}).items()} for rid, s in snaps.items()})
 differ = configs[configs.nunique(axis=1) > 1] if len(chosen) > 1 else configs
 if len(chosen) > 1 and differ.empty:
     st.caption("Identical configs (the runs differ only in when they ran).")

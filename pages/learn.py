@@ -4,6 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from gan_core.config import PRESETS, ConfigError, build_config
+from gan_core.playground import link_params
 from ui import roles
 from ui.state import start_and_watch
 
@@ -127,7 +128,8 @@ playground shows the same game step by step, with D's surface and G's gradients.
     look("the **scatter**: within ~200 steps the orange points shrink into one small cloud while the blue ring stays "
          "uncovered; **Mode coverage** shows 0–1 of 8 modes and a spread near 0; the health panel says *Mode collapse*. "
          "The default spreads over the ring and reaches more modes as it trains.")
-    st.page_link("pages/playground.py", label="Open the 2-D playground", icon=":material/scatter_plot:")
+    st.page_link("pages/playground.py", label="Open this demo in the 2-D playground (the same GAN, step by step)",
+                 icon=":material/scatter_plot:", query_params=link_params("demo-mode-collapse"))
     question("Why doesn't D simply learn to accept the missing modes? What does D get rewarded for?")
 
 with strong:

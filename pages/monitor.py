@@ -89,7 +89,7 @@ def curve_figures(run_id: str, smoothing: float, version: tuple, reference: bool
     df = snap.metrics
     found = reference_for(snap.config) if reference else None
     ref, label = (found[1], found[0]) if found else (None, "")
-    points = mixture_modes(snap.config.get("dataset", "")) is not None
+    points = snap.config is not None and mixture_modes(snap.config.dataset) is not None
     return (charts.with_reference(charts.loss_figure(df, smoothing), ref, ["d_loss", "g_loss"], label),
             charts.with_reference(charts.scores_figure(df, snap.score_kind, smoothing), ref, ["d_real", "d_fake"], label),
             charts.with_reference(charts.grad_figure(df, smoothing), ref, ["grad_norm_d", "grad_norm_g"], label),
@@ -121,7 +121,7 @@ def fmt_seconds(s) -> str:
 def open_fix(snap, preset, settings) -> None:
     """Load the suggested recipe into the Train form: the run's own config with the fix applied, or a preset."""
     try:
-        base = build_config(preset) if preset else RunConfig.from_dict(snap.config)
+        base = build_config(preset) if preset else snap.config
         form.load_config(RunConfig.from_dict({**base.to_dict(), **settings}))
     except ConfigError as e:
         st.error(plain(str(e)))
@@ -145,7 +145,7 @@ def health(snap) -> None:
 
 def quality(snap, at: int | None = None) -> None:
     """Live quality metrics (issue: loss curves alone don't say whether a GAN learns); as of step `at` when scrubbed."""
-    dataset = snap.config.get("dataset", "")
+    dataset = snap.config.dataset
     n_modes = mixture_modes(dataset)
     if n_modes:
         fig = charts.with_marker(figures_for(snap, st.session_state.get("mon_smoothing", DEFAULT_SMOOTHING))[3], at)
@@ -173,9 +173,8 @@ def quality(snap, at: int | None = None) -> None:
             st.plotly_chart(fig, key="mon_quality", width="stretch")
         return
     if fig is None and not evaluation:
-        if snap.config.get("eval_every"):
-            st.caption("Quality metrics appear after the first evaluation (every "
-                       f"{plain(snap.config.get('eval_every'))} steps).")
+        if snap.config.eval_every:
+            st.caption(f"Quality metrics appear after the first evaluation (every {snap.config.eval_every} steps).")
         return
     st.markdown("**Quality** — measured by a small digit classifier on generated samples")
     left, right = st.columns([3, 2])
@@ -197,7 +196,7 @@ def copying_check(run_id: str, checkpoint: str):
 def copying(snap) -> None:
     """Is it copying? Each sample beside its nearest training images, and one memorisation score."""
     st.subheader("Is it copying?")
-    dataset = snap.config.get("dataset", "")
+    dataset = snap.config.dataset
     if not supports(dataset):
         st.info(f"The copying check compares samples with training images in the quality evaluator's feature space, "
                 f"which needs a labelled image dataset; this run trains on {plain(dataset)}.")
@@ -254,7 +253,7 @@ def fork_here(snap, at: int | None) -> None:
         except StudioError as e:
             st.error(plain(str(e)))
             return
-        form.load_config(RunConfig.from_dict(snap.config))
+        form.load_config(snap.config)
         st.session_state["fork_from"] = {"run": snap.run_id, "step": start, "requested": step}
         st.switch_page("pages/train.py")
 
@@ -323,9 +322,10 @@ def live_view() -> None:
     colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))
     # Values from the run folder go through plain(): a hostile config.json or status.json must not fetch an image
     # or draw a link here.
-    st.markdown(f":{colour}-badge[{text}] &nbsp; **{plain(snap.config.get('arch', '?'))}** · "
-                f"{plain(snap.config.get('loss', '?'))} on {plain(snap.config.get('dataset', '?'))} · "
-                f"{plain(snap.device or '')}" + (f" · {plain(snap.precision)}" if snap.precision else ""))
+    cfg = snap.config
+    what = f"**{plain(cfg.arch)}** · {plain(cfg.loss)} on {plain(cfg.dataset)}" if cfg else "**?**"
+    st.markdown(f":{colour}-badge[{text}] &nbsp; {what} · {plain(snap.device or '')}"
+                + (f" · {plain(snap.precision)}" if snap.precision else ""))
     if snap.message:
         (st.error if snap.status in ("failed", "diverged", "unreadable") else st.info)(plain(snap.message))
     if snap.status == "unreadable":  # nothing of it can be trusted: no controls, curves or diagnosis
@@ -369,7 +369,7 @@ def live_view() -> None:
         grid = snap.latest_grid if at is None else store.grid(run_id, view.latest_grid_step) \
             if view.latest_grid_step is not None else None
         if grid is not None:
-            conditional = snap.config.get("conditional")
+            conditional = snap.config.conditional
             near = f" (nearest saved grid to step {at})" if at is not None and at != view.latest_grid_step else ""
             st.image(grid, width="stretch", caption=f"Fixed noise at step {view.latest_grid_step}{near}" +
                      (" — column k is digit k" if conditional else ""))
@@ -418,29 +418,29 @@ if snap.grid_steps:
                        disabled=not snap.checkpoints)
     d4.download_button("Metrics (CSV)", lambda: store.metrics_csv(run_id),
                        file_name=f"{run_id}_metrics.csv", mime="text/csv", icon=":material/table:", on_click="ignore")
-    script, why_not = run_script(run_id, str(sorted(snap.config.items())))
+    script, why_not = run_script(run_id, snap.config.to_json()) if snap.config else (None, "this run's config is unreadable")
     d5.download_button("Script (.py)", script or "", file_name=script_name(run_id), mime="text/x-python",
                        icon=":material/code:", on_click="ignore", disabled=script is None,
                        help=why_not or "This run as one plain PyTorch file: `python my_gan.py --data-root DIR --steps N`")
 
-copying(snap)
+if snap.config is not None:  # an unreadable run has nothing to check
+    copying(snap)
 
 if not was_live and snap.status == "finished" and snap.checkpoints and roles.can_control():
     with st.expander("Train longer"):
         more = st.number_input("Extra steps", min_value=1, max_value=1_000_000, value=1000, step=100, key="mon_more")
         if st.button("Continue training", key="btn_more", icon=":material/fast_forward:"):
             try:
-                cfg = snap.config
-                store.continue_run(run_id, steps=max(snap.step, int(cfg.get("steps") or 0)) + int(more), max_seconds=0.0)
+                store.continue_run(run_id, steps=max(snap.step, snap.config.steps) + int(more), max_seconds=0.0)
                 st.rerun()
             except (KeyError, StudioError, ValueError) as e:
                 st.error(plain(f"{e.args[0] if e.args else e}"))
 
 with st.expander("Run log and config"):
     st.code("\n".join(snap.events) or "(no notes)", language=None)
-    st.json(snap.config, expanded=False)
+    st.json(snap.config.to_dict() if snap.config else {}, expanded=False)
     st.text(f"Folder: {snap.run_dir}")
-    for line in where_logged(snap.run_dir, snap.config):  # TensorBoard / MLflow, when the run logs there
+    for line in (where_logged(snap.run_dir, snap.config) if snap.config else ()):  # TensorBoard / MLflow, when it logs there
         st.text(line)
-    if supports(snap.config.get("dataset", "")):
-        st.caption(cache_help(snap.config.get("dataset", "")))
+    if snap.config and supports(snap.config.dataset):
+        st.caption(cache_help(snap.config.dataset))

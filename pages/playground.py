@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from gan_core.data import DatasetError
-from gan_core.losses import LOSSES
+from gan_core.losses import LOSSES, Loss
 from gan_core.playground import (DATASET_CHOICES, PRESETS, Playground, PlaygroundSettings, parse_points_csv,
                                  preset_settings, settings_help)
 from ui import links, present
@@ -204,7 +204,7 @@ def plane_figure(layers: dict, show: dict) -> go.Figure:
     return _layout(fig, extent)
 
 
-def substep_figure(step, extent: float, loss: str) -> go.Figure:
+def substep_figure(step, extent: float, loss: Loss) -> go.Figure:
     """What one slow-motion stage draws: noise, the mapping, the scores, the arrows or the move."""
     d, fig = step.data, go.Figure()
     if "surface" in d:
@@ -237,10 +237,10 @@ def substep_figure(step, extent: float, loss: str) -> go.Figure:
     return _layout(fig, extent, title=step.title)
 
 
-def _score_marker(scored: bool, loss: str) -> dict:
+def _score_marker(scored: bool, loss: Loss) -> dict:
     if not scored:
         return {}
-    prob = LOSSES[loss].scores == "probability"
+    prob = loss.scores == "probability"
     return dict(colorscale="PRGn", cmin=0.0 if prob else None, cmax=1.0 if prob else None, showscale=False,
                 line=dict(width=1, color="black"))
 
@@ -515,7 +515,7 @@ def live_view() -> None:
             c1.info(f"**{step.title}** — {step.sentence}")
             c2.button("Next sub-step" if ss["pg_walk_i"] < 5 else "Another iteration", key="pg_walk_next",
                       icon=":material/skip_next:", on_click=_next_substep, width="stretch")
-            fig = substep_figure(step, engine.extent, engine.settings.loss)
+            fig = substep_figure(step, engine.extent, engine.loss)
         else:
             fig = plane_figure(engine.figure_layers(), show)
         if presenting:

@@ -398,7 +398,7 @@ def test_learn_page_launches_a_demo_run_in_one_click(runs_root):
     at.button(key="learn_demo-mode-collapse").click().run()
     assert not at.exception, at.exception
     run_id = at.session_state["monitor_run"]
-    assert store().snapshot(run_id).config["preset"] == "demo-mode-collapse"
+    assert store().snapshot(run_id).config.preset == "demo-mode-collapse"
     store().stop(run_id)
     assert store().wait(run_id, timeout=60) in ("stopped", "finished")
 

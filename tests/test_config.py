@@ -185,3 +185,14 @@ def test_registries_declare_their_settings_and_the_form_follows_them():
     assert relevant("g_hidden", form) and relevant("clip_value", form) and not relevant("conditional", form)
     assert {name for name, info in DATASETS.items() if info.needs_data_root} == {"mnist", "fashion-mnist", "cifar10",
                                                                                  "celeba", "image-folder"}
+
+
+def test_arch_and_loss_help_name_every_registered_entry():
+    """The help text is derived from the registries: a new architecture or loss shows up without editing config.py."""
+    from gan_core.config import field_help
+    from gan_core.losses import LOSSES
+    from gan_core.models import ARCHS
+    for name, arch in ARCHS.items():
+        assert f"`{name}`: {arch.description}" in field_help("arch")
+    for name in LOSSES:
+        assert f"`{name}`" in field_help("loss")

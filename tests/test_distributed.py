@@ -17,6 +17,7 @@ from conftest import REPO
 from gan_core import distributed
 from gan_core import runfiles as rf
 from gan_core.config import build_config
+from gan_core.losses import LOSSES
 from gan_core.data import load_images
 from gan_core.models import build_models
 from gan_core.trainer import Trainer
@@ -214,22 +215,23 @@ def test_sync_bn_converts_in_place_only_where_it_can_work(tiny_config):
     cfg = tiny_config(arch="dcgan32", sync_bn=True)
     G, D = build_models(cfg, 1, 0)
     params = [id(p) for p in list(G.parameters()) + list(D.parameters())]
-    assert distributed.sync_batchnorm(cfg, cuda, G, D) == []
+    assert distributed.sync_batchnorm(cfg, LOSSES[cfg.loss], cuda, G, D) == []
     kinds = {type(m).__name__ for m in list(G.modules()) + list(D.modules())}
     assert "SyncBatchNorm" in kinds and "BatchNorm2d" not in kinds
     assert [id(p) for p in list(G.parameters()) + list(D.parameters())] == params  # optimisers stay valid
 
     for penalty in (dict(loss="wgan-gp"), dict(r1_gamma=1.0)):
         G, D = build_models(tiny_config(arch="dcgan32", sync_bn=True, **penalty), 1, 0)
-        notes = distributed.sync_batchnorm(tiny_config(arch="dcgan32", sync_bn=True, **penalty), cuda, G, D)
+        penalised = tiny_config(arch="dcgan32", sync_bn=True, **penalty)
+        notes = distributed.sync_batchnorm(penalised, LOSSES[penalised.loss], cuda, G, D)
         assert len(notes) == 1 and "second derivative" in notes[0]
         assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in G.modules())
         assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in D.modules())
 
     G, D = build_models(cfg, 1, 0)
-    notes = distributed.sync_batchnorm(cfg, torch.device("cpu"), G, D)
+    notes = distributed.sync_batchnorm(cfg, LOSSES[cfg.loss], torch.device("cpu"), G, D)
     assert len(notes) == 1 and "needs CUDA" in notes[0]
-    assert distributed.sync_batchnorm(tiny_config(arch="dcgan32"), cuda, G, D) == []
+    assert distributed.sync_batchnorm(tiny_config(arch="dcgan32"), LOSSES["bce"], cuda, G, D) == []
     assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in list(G.modules()) + list(D.modules()))
 
 

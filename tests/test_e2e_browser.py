@@ -195,7 +195,7 @@ def test_monitor_history_and_run_selector_follow_a_live_run(server, browser):
     and the Run selector kept saying "running" after the run ended (the browser keeps a chosen entry's text, so the
     selector now names runs only and the badge, redrawn every second, carries the status)."""
     url, tmp = server
-    page = train_page_with(browser, url, "demo-mode-collapse", "256")
+    page = train_page_with(browser, url, "demo-mode-collapse", "128")
     fill(page, "steps", "400")
     fill(page, "max seconds", "0.0")
     fill(page, "sample every", "40")

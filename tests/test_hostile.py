@@ -206,7 +206,7 @@ def test_a_tampered_run_is_listed_as_unreadable_and_the_rest_work(finished, caps
     for name in TAMPER:
         assert runs[name]["status"] == "unreadable" and runs[name]["message"].startswith("unreadable: "), name
         snap = fresh.snapshot(name)
-        assert snap.status == "unreadable" and snap.config == {} and len(snap.metrics) == 0
+        assert snap.status == "unreadable" and snap.config is None and len(snap.metrics) == 0
     assert fresh.snapshot("metrics-inf-step").metrics["step"].max() == 4
     code, out, err = run_cli(["list", "--out", store.root], capsys)
     assert code == 0 and err == "" and out.count("unreadable") == len(TAMPER) and good in out

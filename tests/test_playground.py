@@ -32,17 +32,17 @@ def identity_G() -> Generator:
 
 # ---------------------------------------------------------------------- D's surface
 def test_surface_rows_are_y_and_columns_are_x_for_a_critic():
-    surface = d_surface(linear_D((1.0, 0.0)), "wgan", extent=2.0, n=5)
+    surface = d_surface(linear_D((1.0, 0.0)), LOSSES["wgan"], extent=2.0, n=5)
     assert surface["kind"] == "critic"
     np.testing.assert_allclose(surface["x"], [-2, -1, 0, 1, 2])
     np.testing.assert_allclose(surface["z"], np.tile(surface["x"], (5, 1)), atol=1e-6)  # D(x) = x0 along every row
-    surface = d_surface(linear_D((0.0, 1.0)), "hinge", extent=2.0, n=5)
+    surface = d_surface(linear_D((0.0, 1.0)), LOSSES["hinge"], extent=2.0, n=5)
     np.testing.assert_allclose(surface["z"], np.tile(surface["y"][:, None], (1, 5)), atol=1e-6)
 
 
 def test_surface_is_a_probability_for_the_bce_family():
     for loss in ("bce", "minimax"):
-        surface = d_surface(linear_D((1.0, 0.0)), loss, extent=3.0, n=7)
+        surface = d_surface(linear_D((1.0, 0.0)), LOSSES[loss], extent=3.0, n=7)
         assert surface["kind"] == "probability"
         np.testing.assert_allclose(surface["z"][0], 1 / (1 + np.exp(-surface["x"])), atol=1e-6)
         assert surface["z"].min() > 0 and surface["z"].max() < 1
@@ -73,14 +73,14 @@ def test_manifold_for_1d_noise_is_one_curve_through_G():
 def test_gradient_field_points_up_the_critic():
     w = torch.tensor([0.6, -0.8])
     z = torch.randn(10, 2, generator=torch.Generator().manual_seed(0))
-    field = gradient_field(identity_G(), linear_D(tuple(w.tolist())), "wgan", z)
+    field = gradient_field(identity_G(), linear_D(tuple(w.tolist())), LOSSES["wgan"], z)
     np.testing.assert_allclose(field["points"], z.numpy(), atol=1e-6)
     np.testing.assert_allclose(field["direction"], np.tile(w.numpy(), (10, 1)), atol=1e-5)  # −∇x(−D(x)) = w
 
 
 def test_gradient_field_of_the_non_saturating_loss_fades_where_D_is_fooled():
     z = torch.tensor([[-3.0, 0.0], [0.0, 0.0], [3.0, 0.0]])
-    field = gradient_field(identity_G(), linear_D((1.0, 0.0)), "bce", z)
+    field = gradient_field(identity_G(), linear_D((1.0, 0.0)), LOSSES["bce"], z)
     expected = 1 - torch.sigmoid(z[:, 0])  # −∇x(−log σ(x0)) = (1 − σ(x0))·e0
     np.testing.assert_allclose(field["direction"][:, 0], expected.numpy(), atol=1e-5)
     np.testing.assert_allclose(field["direction"][:, 1], 0.0, atol=1e-6)
@@ -89,7 +89,7 @@ def test_gradient_field_of_the_non_saturating_loss_fades_where_D_is_fooled():
 
 def test_gradient_field_leaves_D_untouched():
     D = linear_D((1.0, 1.0))
-    gradient_field(identity_G(), D, "lsgan", torch.zeros(4, 2))
+    gradient_field(identity_G(), D, LOSSES["lsgan"], torch.zeros(4, 2))
     assert all(p.grad is None and p.requires_grad for p in D.parameters())
 
 
@@ -284,3 +284,31 @@ def test_default_settings_cover_all_eight_modes_of_ring_8():
     m = pg.metrics()
     assert m["modes"] == 8, m  # the VEEGAN rule (>= 1 high-quality sample per mode)
     assert m["kl"] < 0.5 and m["hq_percent"] > 25, m  # and not by a few stray samples: a fair share is on the modes
+
+
+def test_playground_presets_are_entries_of_the_one_presets_table():
+    """The Learn page's mode-collapse demo and the playground's "Vanilla GAN collapses" are one entry: a run
+    started from any playground preset trains the GAN the playground shows."""
+    from gan_core.config import build_config
+    assert PRESETS["Vanilla GAN collapses on ring-8"]["preset"] == "demo-mode-collapse"
+    trained = ("dataset", "arch", "z_dim", "noise", "loss", "g_hidden", "d_hidden", "leaky_slope", "init", "optimizer",
+               "lr_d", "lr_g", "beta1", "beta2", "n_critic", "batch_size", "label_smoothing", "r1_gamma", "gp_lambda",
+               "clip_value", "spectral_norm", "seed")
+    for title, entry in PRESETS.items():
+        settings, cfg = preset_settings(title), build_config(entry["preset"]).validate()
+        assert PlaygroundSettings.from_config(cfg) == settings
+        shown = settings.run_config()
+        assert {k: getattr(shown, k) for k in trained} == {k: getattr(cfg, k) for k in trained}, title
+
+
+def test_the_learn_pages_link_opens_the_playground_on_its_demo():
+    """Learn's mode-collapse lesson links to the playground with that demo's settings; the playground's own link
+    parser takes every one of them, and the result is the "Vanilla GAN collapses" preset."""
+    from dataclasses import replace
+
+    from gan_core.playground import link_params
+    from ui.links import settings_from_query
+    params = link_params("demo-mode-collapse")
+    assert params == {"r1_gamma": "0.0", "d_layers": "2", "d_width": "16"}
+    good, notes = settings_from_query(params, PlaygroundSettings, PlaygroundSettings())
+    assert not notes and replace(PlaygroundSettings(), **good) == preset_settings("Vanilla GAN collapses on ring-8")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gan_core import runfiles as rf
-from gan_core.config import ConfigError
+from gan_core.config import ConfigError, RunConfig
 from gan_core.store import KEEP_CHECKPOINTS, MAX_GRIDS_IN_MEMORY, MAX_ROWS_IN_MEMORY, RunRecord, RunStore
 
 WAIT = 120
@@ -193,3 +193,27 @@ def test_only_the_newest_checkpoints_are_kept(store, tiny_config):
     assert store.wait(run_id, WAIT) == "finished"
     steps = [int(name[5:13]) for name in store.snapshot(run_id).checkpoints]
     assert steps == list(range(4, KEEP_CHECKPOINTS + 4))
+
+
+
+def test_pages_get_the_runs_config_typed(store, tiny_config, tmp_path):
+    """A snapshot carries the run's RunConfig (pages read fields, never dict keys); a run whose config.json does
+    not pass its checks is unreadable and carries none."""
+    cfg = tiny_config(loss="wgan-gp", steps=2)
+    run_id = store.start(cfg)
+    assert store.wait(run_id, WAIT) == "finished"
+    snap = RunStore(tmp_path / "runs").snapshot(run_id)
+    assert snap.config == cfg and snap.score_kind == cfg.loss_info.scores == "critic"
+    bad = tmp_path / "runs" / "hand-edited"
+    bad.mkdir()
+    (bad / "config.json").write_text(json.dumps({**cfg.to_dict(), "batch_size": -5}))
+    snap = RunStore(tmp_path / "runs").snapshot("hand-edited")
+    assert snap.status == "unreadable" and snap.config is None
+
+
+def test_a_restorer_runs_folder_names_its_task():
+    from gan_core.config import build_config
+    from gan_core.store import run_label
+    assert run_label(build_config("inpaint-mnist")).startswith("inpaint-")
+    assert run_label(build_config("superres-mnist")).startswith("superres-")
+    assert run_label(build_config("fast-mnist")) == "dcgan28-bce-mnist-embedded"

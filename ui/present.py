@@ -50,7 +50,8 @@ def _one_line(snap) -> None:
 
 
 def _headline(snap) -> None:
-    name = snap.config.get("name") or f"{snap.config.get('arch')} · {snap.config.get('loss')} on {snap.config.get('dataset')}"
+    cfg = snap.config
+    name = (cfg.name or f"{cfg.arch} · {cfg.loss} on {cfg.dataset}") if cfg else snap.run_id
     st.markdown(f"## {name} — {snap.status}")
     total = f" / {snap.total_steps}" if snap.total_steps else ""
     label, value = _quality(snap)
