@@ -157,3 +157,11 @@ def test_the_run_limit_is_a_teacher_setting_in_the_sidebar(classroom, monkeypatc
     teacher.run()
     teacher.sidebar.number_input(key="max_runs").set_value(3).run()
     assert store().max_runs == 3 and not teacher.exception
+
+
+def test_a_viewer_may_not_fork_a_run(classroom, tiny_config):
+    """Issue 18's Fork from step N starts a run: a control, so a viewer sees it disabled and why."""
+    run_id = finished_run(tiny_config)
+    at = open_app("pages/monitor.py", {"run": run_id})
+    fork = next(b for b in at.button if b.label.startswith("Fork from step"))
+    assert fork.disabled and "teacher" in fork.help and not at.exception

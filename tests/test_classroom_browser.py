@@ -25,7 +25,8 @@ SHARED = {"preset": "classic-mlp", "g_hidden": "32", "d_hidden": "32", "batch_si
           "log_every": "5", "sample_every": "100", "checkpoint_every": "100000", "eval_every": "0", "threads": "1"}
 # What a viewer may press: log in, download what they watch, open a suggested fix in their own Train form.
 VIEWER_BUTTONS = re.compile(r"Teacher login|Unlock control|Latest grid \(PNG\)|History \(GIF\)|Metrics \(CSV\)|"
-                            r"Checkpoint \(\.safetensors\)|Open the fix in Train.*")
+                            r"Checkpoint \(\.safetensors\)|Open the fix in Train.*|"
+                            r"Script \(\.py\)|Live|Check for copying|Compare with its parent")  # issue 18: views only
 
 
 @pytest.fixture(scope="module")
