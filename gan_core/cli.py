@@ -358,6 +358,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from .memorisation import memorisation_key
     from .metrics import EvaluatorError, cache_help, evaluate_run
     if not 2 <= args.n <= 100_000:
         raise UsageError(f"-n must be between 2 and 100000, got {args.n}")
@@ -369,6 +370,7 @@ def cmd_evaluate(args) -> int:
     try:
         result = evaluate_run(args.run_dir, args.n, args.checkpoint, rebuild=args.rebuild,
                               log=lambda msg: print(msg, file=sys.stderr))
+        result["memorisation"] = memorisation_key(args.run_dir, args.n, args.checkpoint)  # is it copying?
     except EvaluatorError as e:
         raise UsageError(f"{e}. {cache_help()}") from None
     print(json.dumps(result))

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .reference import reference_departure
+
 MIN_ROWS = 10  # logged rows before anything is judged
 RECENT = 10  # rows the level rules average over
 WINDOW = 40  # rows the critic-gap trend looks at
@@ -376,9 +378,14 @@ def diagnose_snapshot(snap) -> list[Diagnosis]:
     classes = evaluation.get("num_classes") if isinstance(evaluation, dict) else None
     found = diagnose(snap.metrics, snap.score_kind, snap.status, snap.config, classes,
                      mixture_modes(_cfg(snap.config, "dataset", "")))
-    from .reference import reference_diagnosis  # hook: the preset's healthy reference curves (reference.py)
-    off = reference_diagnosis(snap.metrics, snap.config) if found[0].code != "diverged" else None
-    return found + ([off] if off else [])
+    off = reference_departure(snap.metrics, snap.config) if found[0].code != "diverged" else None
+    if off is None:
+        return found
+    preset, far = off  # the preset's healthy reference curves (reference.py)
+    return found + [Diagnosis("off-reference", "Far from a healthy run", "warning",
+                              f"{far} (the reference is a known-good run of `{preset}`).",
+                              "Compare with the faint band on the curves; if this run changed the preset's settings, "
+                              "the change is the first suspect.")]
 
 
 @functools.lru_cache(maxsize=32)

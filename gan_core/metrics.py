@@ -476,9 +476,8 @@ def evaluate_run(run_dir, n: int = 1000, checkpoint: str | None = None, rebuild:
     z, labels = eval_noise(cfg, n)
     stats = real_stats(ev, image_size_for(cfg), cfg.channels or dataset_info(cfg.dataset).channels, cfg.data_root)
     result = evaluate_generator(G, ev, stats, z, labels)
-    from .memorisation import memorisation_key  # is it copying? (memorisation.py)
     return {"run_dir": str(Path(run_dir).resolve()), "step": step, "dataset": cfg.dataset, **result.to_dict(),
-            "memorisation": memorisation_key(run_dir, n, checkpoint), "evaluator": ev.describe()}
+            "evaluator": ev.describe()}
 
 
 if __name__ == "__main__":  # the child process of train_evaluator: DATASET ROOT STEPS SEED

@@ -99,8 +99,9 @@ def describe(departure: tuple[str, float, float, float], step: float) -> str:
     return f"{name} is {times} at step {step:.0f} ({value:.3g} vs a healthy {mid:.3g})"
 
 
-def reference_diagnosis(metrics: pd.DataFrame, config, step: float | None = None):
-    """A health finding (health.Diagnosis) when the run's losses sit far outside its preset's healthy band, else None."""
+def reference_departure(metrics: pd.DataFrame, config, step: float | None = None) -> tuple[str, str] | None:
+    """(Which preset's reference, what sits far from it) when the run's losses leave its preset's healthy band, else
+    None. health.py turns it into a finding (this module stays below health: no import back)."""
     found = reference_for(config)
     if found is None or metrics is None or not len(metrics) or "d_loss" not in metrics:
         return None
@@ -113,9 +114,5 @@ def reference_diagnosis(metrics: pd.DataFrame, config, step: float | None = None
     far = departures(train, reference)
     if not far:
         return None
-    from .health import Diagnosis
     at = float(train["step"].iloc[-1])
-    return Diagnosis("off-reference", "Far from a healthy run", "warning",
-                     "; ".join(describe(d, at) for d in far) + f" (the reference is a known-good run of `{preset}`).",
-                     "Compare with the faint band on the curves; if this run changed the preset's settings, the "
-                     "change is the first suspect.")
+    return preset, "; ".join(describe(d, at) for d in far)
