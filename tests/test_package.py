@@ -31,8 +31,9 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_holds_library_dashboard_config_and_embedded_mnist(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for asset in (REPO / "gan_core" / "assets").iterdir():
-        assert f"gan_core/assets/{asset.name}" in names
+    for asset in (REPO / "gan_core" / "assets").rglob("*"):  # the embedded MNIST and the reference traces
+        if asset.is_file():
+            assert asset.relative_to(REPO).as_posix() in names
     for path in [*REPO.glob("gan_core/**/*.py")]:
         assert path.relative_to(REPO).as_posix() in names, f"{path} is missing from the wheel (pyproject.toml packages)"
     for path in [REPO / "app.py", REPO / ".streamlit" / "config.toml", *REPO.glob("pages/*.py"), *REPO.glob("ui/*.py")]:
