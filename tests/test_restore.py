@@ -115,6 +115,9 @@ def _bad_inputs(tmp_path, runs):
     (tmp_path / "text.npy").write_text("not an array")
     f = lambda name: str(tmp_path / f"{name}.npy")  # noqa: E731
     run, points = str(runs["image"]), str(runs["points"])
+    linked = tmp_path / "elsewhere"  # a run folder whose config.json is a link out: refused, never followed
+    linked.mkdir()
+    (linked / "config.json").symlink_to(runs["image"] / "config.json")
     return [  # (argv, words the one-line message must contain)
         ([run, "--task", "inpaint", "--input", f("nan"), "--mask", "centre"], "NaN"),
         ([run, "--task", "inpaint", "--input", f("flat"), "--mask", "centre"], "(N, C, H, W)"),
@@ -130,6 +133,7 @@ def _bad_inputs(tmp_path, runs):
         ([run, "--task", "superres", "--input", f("low3"), "--factor", "4"], "(1, 7, 7)"),
         ([points, "--task", "superres", "--input", f("low")], "2-D points"),
         ([str(tmp_path), "--task", "superres", "--input", f("low")], "not a run folder"),
+        ([str(linked), "--task", "superres", "--input", f("low")], "symbolic link"),
         ([run, "--task", "superres", "--input", f("low"), "--factor", "3"], "invalid choice"),
     ]
 

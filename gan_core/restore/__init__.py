@@ -92,8 +92,8 @@ def load_restorer(run_dir, checkpoint: str | None = None) -> Restorer:
     if not config.is_file():
         raise RestoreError(f"{run_dir}: not a run folder (no config.json)")
     try:
-        cfg = RunConfig.from_json(config.read_text())
-    except (ConfigError, OSError, UnicodeDecodeError) as e:
+        cfg = RunConfig.from_file(config)  # the one bounded loader: regular file, size cap, no link followed
+    except ConfigError as e:
         raise RestoreError(f"{config}: unreadable run config ({e})") from None
     if cfg.is_2d:
         raise RestoreError(f"run {run_dir.name} trains on 2-D points ({cfg.dataset}); restoring needs an image run")
