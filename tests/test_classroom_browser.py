@@ -87,10 +87,20 @@ def start_from_train(page) -> str:
     return parse_qs(urlsplit(page.url).query)["run"][0]
 
 
-def pick_run(page, run_id: str) -> None:
-    """Monitor's run selector, as a teacher uses it (staying in the same session)."""
-    page.locator('[data-testid="stSelectbox"]', has_text="Run").locator("input").click()
-    page.get_by_role("option", name=re.compile(re.escape(run_id))).click()
+def pick_run(page, run_id: str, tries: int = 6) -> None:
+    """Monitor's run selector, as a teacher uses it (staying in the same session). A run that starts or ends redraws
+    the whole page, which closes an open list; like a person, open it again then (CI failed here once, at load)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    option = page.get_by_role("option", name=re.compile(re.escape(run_id)))
+    for attempt in range(tries):
+        page.locator('[data-testid="stSelectbox"]', has_text="Run").locator("input").click()
+        try:
+            option.click(timeout=TIMEOUT_MS // tries)
+            break
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
     page.wait_for_url(re.compile(re.escape(run_id)))
 
 
