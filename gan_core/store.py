@@ -28,6 +28,7 @@ from .device import device_label
 from .threads import torch_threads
 
 LIVE_STATUSES = ("starting", "running", "paused")
+FOREIGN_POLL_S = 0.25  # how often wait() re-reads the status of a run another process trains
 QUEUED = "queued"  # waiting for a free slot (RunStore.max_runs); starts by itself, in order
 MAX_ROWS_IN_MEMORY = 4000
 MAX_GRIDS_IN_MEMORY = 24
@@ -772,7 +773,15 @@ class RunStore:
                                                                        and run_id not in self._active), timeout)
         if rec.thread is not None:
             rec.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return rec.status.get("status", "unknown")
+            return rec.status.get("status", "unknown")
+        # Trained by another process (a server, a CLI): its status file is the only signal there is. Returning at
+        # once made callers that loop on wait(timeout=…) spin a core (benchmarks/sessions.py did, beside the run).
+        while True:
+            rec.refresh(details=False)
+            status = rec.status.get("status", "unknown")
+            if status not in LIVE_STATUSES + (QUEUED,) or (deadline is not None and time.monotonic() >= deadline):
+                return status
+            time.sleep(FOREIGN_POLL_S if deadline is None else min(FOREIGN_POLL_S, max(0.0, deadline - time.monotonic())))
 
     def wait_started(self, run_id: str, timeout: float | None = None) -> bool:
         """Block until a queued run has left the queue (started, failed or cancelled); True if it did."""

@@ -93,24 +93,35 @@ class IdleCores:
         return self.cores * (now[0] - last[0]) / (now[1] - last[1])
 
 
+# A pool is tried when at least this share of each extra core it needs was idle while one thread trained. Half a
+# core kept the dashboard's own runs on 1 thread: a browser watching Monitor and the page reruns leave ~0.3-0.5 of a
+# core idle on 2 cores, yet 2 threads trained 1.3-1.6x faster there (benchmarks/sessions.py). Beside two processes
+# burning both cores the idle share is ~0, so those runs still skip a probe that can only lose.
+FREE_CORE_SHARE = 0.25
+
+
 class AdaptiveThreads:
     """Picks a run's intra-op thread count from what the machine actually gives it, fed timings of ~1-s spans.
 
     On a busy machine a pool of N threads waits at every barrier for whichever thread the OS descheduled (fast-mnist
     beside other work: 5-70 images/s on 2 threads against ~200-400 on one), while one thread never waits. So: time
-    at least `probe_seconds` at 1 thread; if the machine had cores to spare meanwhile (`idle_cores`, when known),
+    at least `probe_seconds` at 1 thread; if the machine had cores to spare meanwhile (`idle_cores`, when known,
+    at least FREE_CORE_SHARE of each extra core),
     time as much at the ceiling (the run's share of the cores) and keep the faster, else stay on 1 without paying
-    for a probe that can only lose. Probe again after `recheck_seconds` (doubled while the answer stays the same, up
+    for a probe that can only lose (and look again after `busy_recheck_seconds`: that costs nothing). Probe again
+    after `recheck_seconds` (doubled while the answer stays the same, up
     to `max_recheck_seconds`, and at least `probe_cost` times the span a losing pool took, so probing costs ~10%),
     at once when the share changes, and when the kept pool's rate falls below `drop` of what it measured (the
     machine became busy). Pure logic: no clock, no torch; the trainer measures and applies the count.
     """
 
     def __init__(self, ceiling: int, probe_seconds: float = 1.0, recheck_seconds: float = 20.0,
-                 max_recheck_seconds: float = 160.0, drop: float = 0.5, probe_cost: float = 10.0):
+                 max_recheck_seconds: float = 160.0, drop: float = 0.5, probe_cost: float = 10.0,
+                 busy_recheck_seconds: float = 5.0):
         self.probe_seconds, self.base_recheck, self.max_recheck, self.drop, self.probe_cost = \
             probe_seconds, recheck_seconds, max_recheck_seconds, drop, probe_cost
         self.recheck = recheck_seconds
+        self.busy_recheck = busy_recheck_seconds
         self.rates: dict[int, float] = {}  # images/s measured per thread count in the latest probe
         self.chosen: int | None = None
         self.busy_cores = False  # the latest probe skipped the pool: no core was free
@@ -141,13 +152,15 @@ class AdaptiveThreads:
         if self._todo:  # probing: this span measured one candidate
             n = self._todo.pop(0)
             self.rates[n], self._spans[n] = rate, span
-            self.busy_cores = bool(self._todo) and idle is not None and idle < 0.5 * (self._todo[0] - 1)
+            self.busy_cores = bool(self._todo) and idle is not None and idle < FREE_CORE_SHARE * (self._todo[0] - 1)
             if self._todo and not self.busy_cores:
                 self.threads = self._todo[0]
                 return self.threads
             self._todo = []
             best = max(self.rates, key=self.rates.get)
             self.recheck = min(self.recheck * 2, self.max_recheck) if best == self.chosen else self.base_recheck
+            if self.busy_cores:  # no pool was tried, so looking again costs nothing: a burst (a page loading) passes
+                self.recheck = self.busy_recheck
             losing_pools = [self._spans[k] for k in self.rates if k != best and k > 1]
             self.recheck = max([self.recheck] + [self.probe_cost * s for s in losing_pools])
             self.chosen = self.threads = best

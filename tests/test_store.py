@@ -217,3 +217,34 @@ def test_a_restorer_runs_folder_names_its_task():
     assert run_label(build_config("inpaint-mnist")).startswith("inpaint-")
     assert run_label(build_config("superres-mnist")).startswith("superres-")
     assert run_label(build_config("fast-mnist")) == "dcgan28-bce-mnist-embedded"
+
+
+def test_waiting_on_a_run_another_store_trains_blocks_until_it_ends(store, tiny_config, tmp_path, monkeypatch):
+    """A second store on the same folder (another process, in real life: a CLI beside the server) waits on the run
+    by reading its status, instead of answering at once with "running" (callers looping on wait spun a core)."""
+    import time as real_time
+
+    import gan_core.store as store_module
+    held, reached = threading.Event(), threading.Event()
+
+    def hold_at_first_step(trainer):
+        if trainer.step == 1:
+            reached.set()
+            held.wait(60)
+
+    run_id = store.start(tiny_config(arch="mlp", steps=3), hooks=[hold_at_first_step])
+    assert reached.wait(60)
+
+    class PollingClock:  # the watcher's first poll lets the run go on: no timing guess in the test
+        def __getattr__(self, name):
+            return getattr(real_time, name)
+
+        def sleep(self, seconds):
+            held.set()
+            real_time.sleep(min(seconds, 0.05))
+
+    monkeypatch.setattr(store_module, "time", PollingClock())
+    try:
+        assert RunStore(tmp_path / "runs").wait(run_id) == "finished"
+    finally:
+        held.set()  # a failing wait must not leave the run held for a minute

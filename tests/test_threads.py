@@ -100,6 +100,38 @@ def test_no_pool_is_tried_while_other_work_leaves_no_core_free():
     assert policy.chosen == 4
 
 
+def test_a_browser_watching_on_a_two_core_machine_still_lets_the_pool_be_tried():
+    """The dashboard's case: Chromium drawing Monitor and the page reruns leave ~0.4 of the second core idle, and
+    two threads still train faster there than one (benchmarks/sessions.py); the run must find that out."""
+    policy = AdaptiveThreads(ceiling=2, probe_seconds=1.0, recheck_seconds=20.0)
+    watched = {1: 1400.0, 2: 2300.0}.get
+    used = []
+    for _ in range(40):  # 10 s
+        used.append(policy.threads)
+        policy.observe(0.25, watched(policy.threads) * 0.25, 2, idle_cores=0.4)
+    assert policy.chosen == 2 and not policy.busy_cores and used[-8:] == [2] * 8
+
+
+def test_a_short_burst_of_other_work_costs_the_pool_seconds_not_the_whole_recheck():
+    """A page loading in the browser (~5 s with no core idle) made the pool's rate drop and a probe find no free
+    core; measuring one thread again costs nothing, so the run looks again within seconds, not 20 s later."""
+    policy = AdaptiveThreads(ceiling=2, probe_seconds=1.0, recheck_seconds=20.0)
+    speed = {1: 1400.0, 2: 2300.0}.get
+
+    def windows(seconds, idle, slow=1.0):
+        used = []
+        for _ in range(round(seconds / 0.25)):
+            used.append(policy.threads)
+            policy.observe(0.25, speed(policy.threads) * slow * 0.25, 2, idle_cores=idle)
+        return used
+
+    windows(5, idle=0.6)
+    assert policy.chosen == 2
+    windows(4, idle=0.0, slow=0.3)  # the burst
+    assert policy.chosen == 1 and policy.busy_cores
+    assert windows(12, idle=0.5)[-8:] == [2] * 8  # back on the pool well before the 20-s re-check
+
+
 def test_a_pool_that_lost_slowly_is_not_retried_soon():
     policy = AdaptiveThreads(ceiling=4, probe_seconds=1.0, recheck_seconds=20.0, probe_cost=10.0)
     policy.observe(1.0, 900, 4)  # 1 thread: 900 images/s
