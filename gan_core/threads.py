@@ -94,9 +94,10 @@ class IdleCores:
 
 
 # A pool is tried when at least this share of each extra core it needs was idle while one thread trained. Half a
-# core kept the dashboard's own runs on 1 thread: a browser watching Monitor and the page reruns leave ~0.3-0.5 of a
-# core idle on 2 cores, yet 2 threads trained 1.3-1.6x faster there (benchmarks/sessions.py). Beside two processes
-# burning both cores the idle share is ~0, so those runs still skip a probe that can only lose.
+# core kept the dashboard's own runs on 1 thread for good: a browser watching Monitor and the page reruns leave
+# ~0.2-0.6 of a core idle on 2 cores, and in one side-by-side run 2 threads trained 3,089 images/s watched against
+# 1,832 on 1 (benchmarks/sessions.py --threads 2,0); the probe decides. Beside two processes burning both cores the
+# idle share is ~0, so those runs still skip a probe that can only lose.
 FREE_CORE_SHARE = 0.25
 
 
