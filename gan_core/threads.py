@@ -116,7 +116,7 @@ class AdaptiveThreads:
     machine became busy). Pure logic: no clock, no torch; the trainer measures and applies the count.
     """
 
-    def __init__(self, ceiling: int, probe_seconds: float = 1.0, recheck_seconds: float = 20.0,
+    def __init__(self, ceiling: int, probe_seconds: float = 2.0, recheck_seconds: float = 20.0,
                  max_recheck_seconds: float = 160.0, drop: float = 0.5, probe_cost: float = 10.0,
                  busy_recheck_seconds: float = 5.0):
         self.probe_seconds, self.base_recheck, self.max_recheck, self.drop, self.probe_cost = \
