@@ -54,7 +54,7 @@ if present.presenting():  # ?run=<id>&present=1: the projector view, nothing to 
 
 def run_label(rid: str) -> str:
     """The run's id only: a status in this label went stale (the browser keeps the chosen entry's text until the
-    choice changes), so the status is the badge under the selector, refreshed every second."""
+    choice changes), so the status is the badge under the selector, refreshed every 2 s."""
     return rid
 
 
@@ -314,7 +314,7 @@ def images_per_s(snap) -> float | None:
     return len(rates) / sum(1 / r for r in rates) if rates else None
 
 
-@st.fragment(run_every=1.0 if any_live else None)
+@st.fragment(run_every=present.REFRESH_S if any_live else None)
 def live_view() -> None:
     if any_live and statuses_changed():
         st.rerun()  # a run started or ended: redraw the whole page (selector labels, history, downloads)
