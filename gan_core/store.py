@@ -779,9 +779,10 @@ class RunStore:
         while True:
             rec.refresh(details=False)
             status = rec.status.get("status", "unknown")
-            if status not in LIVE_STATUSES + (QUEUED,) or (deadline is not None and time.monotonic() >= deadline):
+            left = None if deadline is None else deadline - time.monotonic()
+            if status not in LIVE_STATUSES + (QUEUED,) or (left is not None and left <= 0):
                 return status
-            time.sleep(FOREIGN_POLL_S if deadline is None else min(FOREIGN_POLL_S, max(0.0, deadline - time.monotonic())))
+            time.sleep(FOREIGN_POLL_S if left is None else min(FOREIGN_POLL_S, left))
 
     def wait_started(self, run_id: str, timeout: float | None = None) -> bool:
         """Block until a queued run has left the queue (started, failed or cancelled); True if it did."""

@@ -102,17 +102,16 @@ FREE_CORE_SHARE = 0.25
 
 
 class AdaptiveThreads:
-    """Picks a run's intra-op thread count from what the machine actually gives it, fed timings of ~1-s spans.
+    """Picks a run's intra-op thread count from what the machine actually gives it, fed timings of ~2-s spans.
 
     On a busy machine a pool of N threads waits at every barrier for whichever thread the OS descheduled (fast-mnist
     beside other work: 5-70 images/s on 2 threads against ~200-400 on one), while one thread never waits. So: time
-    at least `probe_seconds` at 1 thread; if the machine had cores to spare meanwhile (`idle_cores`, when known,
-    at least FREE_CORE_SHARE of each extra core),
-    time as much at the ceiling (the run's share of the cores) and keep the faster, else stay on 1 without paying
-    for a probe that can only lose (and look again after `busy_recheck_seconds`: that costs nothing). Probe again
-    after `recheck_seconds` (doubled while the answer stays the same, up
-    to `max_recheck_seconds`, and at least `probe_cost` times the span a losing pool took, so probing costs ~10%),
-    at once when the share changes, and when the kept pool's rate falls below `drop` of what it measured (the
+    at least `probe_seconds` at 1 thread; if the machine had cores to spare meanwhile (`idle_cores`, when known: at
+    least FREE_CORE_SHARE of each extra core), time as much at the ceiling (the run's share of the cores) and keep
+    the faster, else stay on 1 without paying for a probe that can only lose (and look again after
+    `busy_recheck_seconds`: that costs nothing). Probe again after `recheck_seconds` (doubled while the answer stays
+    the same, up to `max_recheck_seconds`, and at least `probe_cost` times the span a losing pool took, so probing
+    costs ~10%), at once when the share changes, and when the kept pool's rate falls below `drop` of what it measured (the
     machine became busy). Pure logic: no clock, no torch; the trainer measures and applies the count.
     """
 

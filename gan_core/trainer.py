@@ -164,8 +164,8 @@ class Trainer:
         return before
 
     def _adapt_threads(self, seconds: float, images: int) -> None:
-        """Every ~second of training (not every log_every steps: on a busy machine ten steps on a pool may take
-        half a minute): tell the policy how the span went and follow its choice. Host clock and counts only: on a
+        """Every probe span of training (~2 s; not every log_every steps: on a busy machine ten steps on a pool may
+        take half a minute): tell the policy how the span went and follow its choice. Host clock and counts only: on a
         CPU each step has finished when Python moves on, so no sync is needed."""
         policy = self.thread_policy
         chosen = policy.chosen
