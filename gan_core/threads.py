@@ -111,8 +111,8 @@ class AdaptiveThreads:
     the faster, else stay on 1 without paying for a probe that can only lose (and look again after
     `busy_recheck_seconds`: that costs nothing). Probe again after `recheck_seconds` (doubled while the answer stays
     the same, up to `max_recheck_seconds`, and at least `probe_cost` times the span a losing pool took, so probing
-    costs ~10%), at once when the share changes, and when the kept pool's rate falls below `drop` of what it measured (the
-    machine became busy). Pure logic: no clock, no torch; the trainer measures and applies the count.
+    costs ~10%), at once when the share changes, and when the kept pool's rate falls below `drop` of what it
+    measured (the machine became busy). Pure logic: no clock, no torch; the trainer measures and applies the count.
     """
 
     def __init__(self, ceiling: int, probe_seconds: float = 2.0, recheck_seconds: float = 20.0,
