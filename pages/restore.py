@@ -123,7 +123,7 @@ if st.button("Restore", type="primary", icon=":material/healing:", key="rst_go")
     settings = rs.SearchSettings(frame_images=min(len(truth), 16))
 
     def progress(it: int, loss: float) -> None:
-        bar.progress(it / settings.steps, text=f"iteration {it}/{settings.steps} · loss {loss:.4f}")
+        bar.progress(it / settings.total_steps, text=f"iteration {it}/{settings.total_steps} · loss {loss:.4f}")
 
     try:
         with st.spinner("Restoring…"):

@@ -28,7 +28,7 @@ def digits(n=6):
     return torch.rand(n, 1, 28, 28, generator=g) * 2 - 1
 
 
-FAST = rs.SearchSettings(restarts=2, screen=2, steps=6, frames=3, frame_images=2)
+FAST = rs.SearchSettings(restarts=2, screen=2, steps=6, layer_steps=4, frames=3, frame_images=2)
 
 
 # ---------------------------------------------------------------------- damage
@@ -76,6 +76,29 @@ def test_prior_inpainting_keeps_known_pixels_and_the_search_improves(runs):
     assert result.losses[-1] < result.losses[0]
     assert len(result.frames) == 3 and result.frames[0][1].shape == (2, 1, 28, 28)
     assert result.labels is not None and result.labels.shape == (len(x),)  # a conditional G: the class was searched
+
+
+def test_freeing_gs_hidden_features_fits_what_is_known_better_than_z_alone():
+    from conftest import TINY
+    from gan_core import build_config
+    from gan_core.models import build_models
+    G, _ = build_models(build_config(**TINY, init="default").validate(), 1, 10, seed=0)  # PyTorch init: contrasty
+    G.eval()
+    with torch.no_grad():  # images this G can draw, so a closer fit is possible
+        x = G(torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(5)), torch.tensor([3, 1, 4, 1]))
+    mask = rs.make_mask("centre", len(x), 28)
+
+    def search(layer_steps):
+        settings = rs.SearchSettings(**{**FAST.__dict__, "layer_steps": layer_steps})
+        return rs.prior_search(G, "gaussian", "inpaint", rs.apply_mask(x, mask), mask, settings=settings)
+
+    def known_error(result):
+        return float(((result.raw - x) ** 2 * mask).sum() / mask.sum())
+    z_only, both = search(0), search(20)
+    assert known_error(both) < 0.9 * known_error(z_only)
+    assert len(both.losses) == FAST.steps + 20 and len(z_only.losses) == FAST.steps  # the page's progress counts both
+    known = mask.expand_as(x) > 0
+    assert torch.equal(both.images[known], x[known])
 
 
 def test_prior_superres_outputs_full_size_consistent_with_the_input(runs):
