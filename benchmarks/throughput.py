@@ -26,8 +26,9 @@ Sections (--sections, comma-separated; default all but `compile`):
   compile    torch.compile: one-off compile time, then compiled vs eager steps (slow on a small CPU: opt-in).
   readers    a run alone vs the same run while 4 threads read it at the dashboard's 1 Hz (snapshot, runs, grid,
              evaluation). Goal ≥ 90%.
-  precision  seeded fp32 vs bf16 `fast-mnist` runs: smoothed loss curves' mean |difference| (next to fp32 seed 0 vs
-             seed 1 for scale), and FID / classes covered / label accuracy of each.
+  precision  quality parity: `fast-mnist` and `classic-dcgan` trained fp32 and `auto` (bf16 where the hardware has
+             it) for the same iterations over 3 seeds: FID / classes covered / label accuracy medians, seconds, and
+             the smoothed loss curves' mean |difference| (next to fp32 seed 0 vs seed 1 for scale).
 
 Every A/B alternates its settings in short windows inside one process, `--repeats` times, and reports medians
 with the 1-minute load average, because other programs share the machine.
@@ -498,28 +499,47 @@ def mean_abs_diff(a: list[float], b: list[float], window: int) -> float:
     return sum(abs(x - y) for x, y in zip(sa[:n], sb[:n])) / max(n, 1)
 
 
+PRECISION_STEPS = {"fast-mnist": 1000, "classic-dcgan": 300}  # iterations per run: clear digits in each, minutes in all
+
+
 def section_precision(args, device, found: dict) -> None:
+    """Quality parity: each preset trained fp32 and `auto` for the same iterations over several seeds, scored by the
+    evaluator; the loss curves' distance fp32↔auto beside fp32 seed 0↔seed 1 for scale."""
     from gan_core import metrics
+    from gan_core.device import choose_precision
     from gan_core.models import image_size_for
-    cfg = preset_config("fast-mnist", args, steps=args.precision_steps, max_seconds=0.0)
-    threads = Trainer(cfg).cpu_threads() if device.type == "cpu" else PROCESS_THREADS
-    ev = metrics.get_evaluator(cfg.dataset, cfg.data_root)
-    stats = metrics.real_stats(ev, image_size_for(cfg), 1, cfg.data_root)
-    z, labels = metrics.eval_noise(cfg, 1000)
-    runs = {}
-    for name, c in (("fp32", cfg), ("bf16", cfg.replace(precision="bf16")), ("fp32 seed 1", cfg.replace(seed=1))):
-        trainer, d, g, seconds = on_own_thread(lambda: loss_curves(c, args.precision_steps), threads)
-        result = metrics.evaluate_generator(trainer.gan.sampler, ev, stats, z, labels)
-        runs[name] = (d, g)
-        emit(section="precision", run=name, bf16_active=trainer.gan.bf16, notes=trainer.notes, steps=args.precision_steps,
-             seconds=round(seconds, 1), fid=round(result.fid, 2), modes_covered=result.modes_covered,
-             label_accuracy=result.label_accuracy, confidence=round(result.confidence, 3), load=load())
-    w = args.smooth
-    emit(section="precision", summary="loss curves", smoothing_window=w,
-         d_loss_mad_bf16_vs_fp32=round(mean_abs_diff(runs["fp32"][0], runs["bf16"][0], w), 4),
-         g_loss_mad_bf16_vs_fp32=round(mean_abs_diff(runs["fp32"][1], runs["bf16"][1], w), 4),
-         d_loss_mad_seed1_vs_seed0=round(mean_abs_diff(runs["fp32"][0], runs["fp32 seed 1"][0], w), 4),
-         g_loss_mad_seed1_vs_seed0=round(mean_abs_diff(runs["fp32"][1], runs["fp32 seed 1"][1], w), 4))
+    seeds = range(args.precision_seeds)
+    for preset in [p.strip() for p in args.precision_presets.split(",") if p.strip()]:
+        steps = args.precision_steps or PRECISION_STEPS.get(preset, 400)
+        cfg = preset_config(preset, args, steps=steps, max_seconds=0.0)
+        threads = Trainer(cfg).cpu_threads() if device.type == "cpu" else PROCESS_THREADS
+        ev = metrics.get_evaluator(cfg.dataset, cfg.data_root)
+        stats = metrics.real_stats(ev, image_size_for(cfg), cfg.channels or 1, cfg.data_root)
+        z, labels = metrics.eval_noise(cfg, 1000)
+        rows, curves = {"fp32": [], "auto": []}, {}
+        for seed in seeds:
+            for precision in rows:
+                c = cfg.replace(seed=seed, precision=precision)
+                trainer, d, g, seconds = on_own_thread(lambda c=c: loss_curves(c, steps), threads)
+                r = metrics.evaluate_generator(trainer.gan.sampler, ev, stats, z, labels)
+                curves[precision, seed] = (d, g)
+                rows[precision].append(dict(fid=r.fid, modes=r.modes_covered, label_accuracy=r.label_accuracy,
+                                            seconds=seconds))
+                emit(section="precision", preset=preset, precision=precision, bf16_active=trainer.gan.bf16, seed=seed,
+                     steps=steps, seconds=round(seconds, 1), fid=round(r.fid, 2), modes_covered=r.modes_covered,
+                     label_accuracy=r.label_accuracy, confidence=round(r.confidence, 3), load=load())
+
+        def med(precision, key):
+            values = [row[key] for row in rows[precision] if row[key] is not None]
+            return round(statistics.median(values), 3) if values else None
+        w = args.smooth
+        emit(section="precision", summary=preset, auto_is=choose_precision("auto", device).label, seeds=len(seeds),
+             steps=steps, **{f"{key}_median_{p}": med(p, key) for key in ("fid", "modes", "label_accuracy", "seconds")
+                             for p in rows},
+             auto_speedup=round(med("fp32", "seconds") / med("auto", "seconds"), 2),
+             d_loss_mad_auto_vs_fp32=round(mean_abs_diff(curves["fp32", 0][0], curves["auto", 0][0], w), 4),
+             d_loss_mad_seed1_vs_seed0=round(mean_abs_diff(curves["fp32", 0][0], curves["fp32", 1][0], w), 4)
+             if len(seeds) > 1 else None, load=load())
 
 
 def main() -> None:
@@ -535,7 +555,10 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="alternating windows per setting (medians reported)")
     p.add_argument("--lever-presets", default="classic-mlp,classic-dcgan", help="presets for levers and compile")
     p.add_argument("--readers", type=int, default=4, help="reader threads in the readers section")
-    p.add_argument("--precision-steps", type=int, default=400, help="iterations per run in the precision section")
+    p.add_argument("--precision-steps", type=int, default=0,
+                   help=f"iterations per run in the precision section (default per preset: {PRECISION_STEPS})")
+    p.add_argument("--precision-presets", default="fast-mnist,classic-dcgan", help="presets the precision section trains")
+    p.add_argument("--precision-seeds", type=int, default=3, help="seeds per preset and precision")
     p.add_argument("--smooth", type=int, default=25, help="moving-average window for the loss curves")
     args = p.parse_args()
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
