@@ -49,6 +49,18 @@ def test_auto_takes_bf16_on_a_cpu_exactly_when_it_has_amx_tiles(monkeypatch, amx
     assert (chosen.bf16, chosen.label, chosen.note) == (bf16, label, "")
 
 
+@pytest.mark.parametrize("device", [CPU, CUDA])
+def test_auto_keeps_a_2d_run_in_fp32_even_where_bf16_is_native(monkeypatch, store, tiny_config, device):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert choose_precision("auto", device, points=True).label == "fp32 — auto: 2-D points"
+    assert choose_precision("bf16", device, points=True).bf16  # asked for explicitly: still bf16
+    if device == CPU:  # a real run: the ring's tiny nets only lose modes to bf16's rounding
+        run_id = store.start(tiny_config(dataset="ring-8", steps=2))
+        assert store.wait(run_id, timeout=60) == "finished"
+        assert store.snapshot(run_id).precision == "fp32 — auto: 2-D points"
+
+
 @pytest.mark.parametrize("has_bf16, bf16", [(True, True), (False, False)])
 def test_auto_takes_bf16_on_a_gpu_exactly_when_it_supports_bf16(monkeypatch, has_bf16, bf16):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: has_bf16)

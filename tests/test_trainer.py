@@ -202,7 +202,8 @@ def metric_values(store, run_id):
 
 @pytest.mark.parametrize("arch", ["dcgan28", "upconv"])  # upconv: dropout must follow the seed too
 def test_same_seed_same_run_on_cpu(store, tiny_config, arch):
-    cfg = tiny_config(arch=arch, steps=6, seed=7)
+    cfg = tiny_config(arch=arch, steps=6, seed=7, precision="fp32")  # seeding, not kernels: bf16 (auto on AMX CPUs)
+    # repeats a run bit for bit one after another, but two bf16 runs at once there can round apart (measured)
     a, b = store.start(cfg), store.start(cfg)  # concurrently: runs must not share random streams
     assert store.wait(a, WAIT) == "finished" and store.wait(b, WAIT) == "finished"
     assert metric_values(store, a) == metric_values(store, b)
