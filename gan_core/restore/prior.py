@@ -24,11 +24,11 @@ from .damage import downsample, keep_known, match_low_res
 @dataclass
 class SearchSettings:
     restarts: int = 3  # candidates per image that Adam refines (the best screened ones)
-    screen: int = 48  # random z per class (or in all, for an unconditional G) tried before Adam
-    steps: int = 80  # Adam iterations
+    screen: int = 96  # random z per class (or in all, for an unconditional G) tried before Adam
+    steps: int = 120  # Adam iterations
     lr: float = 0.2
     batch: int = 2400  # candidates per forward pass (bounds memory)
-    layer_steps: int = 100  # then Adam on G's hidden features at the winner (0 = z alone; see _refine_hidden)
+    layer_steps: int = 200  # then Adam on G's hidden features at the winner (0 = z alone; see _refine_hidden)
     layer_lr: float = 0.1
     layer_reg: float = 0.01  # keeps those features near G's own
     frames: int = 12  # snapshots of the search kept for the page and the GIF
