@@ -560,11 +560,12 @@ PRESETS: dict[str, dict] = {
         "playground": "Learning rate too high", "iterations": 1000,
     },
 }
+# Restorers, measured on 1,000 unseen digits at 240 s: an EMA of G adds 1.6 points inpainting and 1 dB super-res; G
+# width 32 (was 16) trains half the steps in that time and still wins: super-res 97.2% / 21.6 dB (was 94.7% / 19.1),
+# inpainting 87.6% / 11.6 dB (was 86.1% / 11.4).
 _RESTORER = dict(arch="dcgan28", g_features=32, d_features=16, loss="bce", lr_d=2e-4, lr_g=1e-3, beta1=0.5,
                  beta2=0.999, batch_size=64, l1_weight=100.0, steps=0, max_seconds=240, grid_size=10, sample_every=100,
-                 log_every=10, eval_every=200, checkpoint_every=1000, init="dcgan",
-                 ema=0.99)  # EMA of G: +1.6 points inpainting, +1 dB super-res; G width 32 (was 16), same 240 s on
-# half the steps: super-res 97.2% / 21.6 dB (was 94.7% / 19.1), inpainting 87.6% / 11.6 dB (was 86.1% / 11.4)
+                 log_every=10, eval_every=200, checkpoint_every=1000, init="dcgan", ema=0.99)
 for _data, _arch, _short in (("mnist-embedded", "dcgan28", "mnist"), ("fashion-mnist", "dcgan28", "fashion-mnist"),
                              ("cifar10", "dcgan32", "cifar10")):
     PRESETS[f"inpaint-{_short}"] = {

@@ -106,7 +106,8 @@ class Trainer:
             self.notes += data.notes
             self.batches = ImageBatches(data, rng)
             num_classes = data.num_classes
-        self.precision = choose_precision(cfg.precision, self.device, cfg.is_2d)  # auto: bf16 only where the hardware has it
+        # auto: bf16 only where the hardware has it, and never for 2-D points
+        self.precision = choose_precision(cfg.precision, self.device, cfg.is_2d)
         self.notes += [self.precision.note] if self.precision.note else []
         self.gan = self.build_gan(cfg, channels, num_classes, self.device, rng, self.precision.bf16)
         self._compile_unproven = False  # torch.compile really happens in the first iteration: see train_iteration

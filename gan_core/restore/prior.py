@@ -71,7 +71,8 @@ def split_generator(G):
     body = getattr(G, "body", None)
     if not isinstance(body, torch.nn.Sequential):
         return None
-    weights = [i for i, m in enumerate(body) if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    layers = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    weights = [i for i, m in enumerate(body) if isinstance(m, layers)]
     if len(weights) < 3:
         return None
     return body[:weights[-2]], body[weights[-2]:]
@@ -82,28 +83,22 @@ def _in_chunks(fn, *tensors, batch: int):
                       for i in range(0, len(tensors[0]), batch)])
 
 
-def _refine_hidden(parts, z, y, classes: int, task: str, target, mask, factor: int, mode: str, s: SearchSettings,
-                   result: SearchResult, on_progress, frame_at: set, shown: int) -> torch.Tensor:
+def _refine_hidden(parts, g_input: torch.Tensor, fit, s: SearchSettings, record) -> torch.Tensor:
     """Stage 2 (intermediate-layer optimisation, as ILO, Daras et al. 2021, and mGANprior): the z search ends on
     the nearest image G can draw; freeing G's hidden features at that point lets the strokes follow the input,
     while the layers after them still draw them as G does. A penalty keeps the features near G's own."""
     head, tail = parts
     with torch.no_grad():
-        h0 = head(torch.cat([z, F.one_hot(y, classes).to(z.dtype)], 1) if classes else z)
+        h0 = head(g_input)
     size = h0.pow(2).flatten(1).mean(1).sqrt().clamp_min(1e-6).view(-1, *[1] * (h0.dim() - 1))
     offset = torch.zeros_like(h0, requires_grad=True)  # in units of the features' own size: one lr fits every G
     opt = torch.optim.Adam([offset], lr=s.layer_lr)
     for it in range(s.steps, s.total_steps):
-        per_image = _fit_loss(task, tail(h0 + size * offset), target, mask, factor, mode)
+        per_image = fit(tail(h0 + size * offset))
         (per_image + s.layer_reg * offset.pow(2).flatten(1).mean(1)).sum().backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        result.losses.append(float(per_image.detach().mean()))
-        if on_progress:
-            on_progress(it + 1, result.losses[-1])
-        if it in frame_at:
-            with torch.no_grad():
-                result.frames.append((it + 1, tail((h0 + size * offset)[:shown]).float().cpu()))
+        record(it, float(per_image.detach().mean()), lambda count: tail((h0 + size * offset)[:count]))
     with torch.no_grad():
         return tail(h0 + size * offset).float().clamp(-1, 1)
 
@@ -152,6 +147,16 @@ def prior_search(G, noise: str, task: str, target: torch.Tensor, mask: torch.Ten
     last = s.total_steps - 1
     frame_at = {round(i * last / max(s.frames - 1, 1)) for i in range(s.frames)} if s.frames else set()
     shown = min(s.frame_images, n)
+
+    def record(it: int, loss: float, draw) -> None:
+        """The search's loss, progress and frames (draw(count) → the first images' samples), for both stages."""
+        result.losses.append(loss)
+        if on_progress:
+            on_progress(it + 1, loss)
+        if it in frame_at:
+            with torch.no_grad():
+                result.frames.append((it + 1, draw(shown).float().cpu()))
+
     for it in range(s.steps):
         per_candidate = loss_of(z, y, tgt, msk)
         per_candidate.sum().backward()
@@ -159,14 +164,12 @@ def prior_search(G, noise: str, task: str, target: torch.Tensor, mask: torch.Ten
         opt.zero_grad(set_to_none=True)
         with torch.no_grad():
             z.copy_(_project(z, noise))
-        best = per_candidate.detach().view(n, k).min(1).values.mean()
-        result.losses.append(float(best))
-        if on_progress:
-            on_progress(it + 1, result.losses[-1])
-        if it in frame_at:
-            with torch.no_grad():
-                idx = per_candidate.detach().view(n, k)[:shown].argmin(1) + torch.arange(shown, device=device) * k
-                result.frames.append((it + 1, G(z[idx], None if y is None else y[idx]).float().cpu()))
+        best = per_candidate.detach().view(n, k)
+
+        def draw(count: int, best=best) -> torch.Tensor:  # each of the first images' best candidate
+            idx = best[:count].argmin(1) + torch.arange(count, device=device) * k
+            return G(z[idx], None if y is None else y[idx])
+        record(it, float(best.min(1).values.mean()), draw)
 
     # 3. the best candidate per image
     with torch.no_grad():
@@ -175,8 +178,11 @@ def prior_search(G, noise: str, task: str, target: torch.Tensor, mask: torch.Ten
         raw = G(z.detach()[winner], None if y is None else y[winner]).float().clamp(-1, 1)
     parts = split_generator(G) if s.layer_steps else None
     if parts:
-        raw = _refine_hidden(parts, z.detach()[winner], None if y is None else y[winner], classes, task, target, mask,
-                             factor, mode, s, result, on_progress, frame_at, shown)
+        g_input = z.detach()[winner]
+        if classes:  # what G's body sees: z with the one-hot class (models.common.Generator)
+            g_input = torch.cat([g_input, F.one_hot(y[winner], classes).to(g_input.dtype)], 1)
+        raw = _refine_hidden(parts, g_input, lambda sample: _fit_loss(task, sample, target, mask, factor, mode), s,
+                             record)
 
     # 4. known pixels (or block means) put back
     if task == "inpaint":
