@@ -29,7 +29,7 @@ nav = st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
                     position="hidden" if presenting else "sidebar")
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=present.REFRESH_S)
 def live_runs() -> None:
     """The runs training right now, each a link to its Monitor view."""
     live = [r for r in get_store().runs() if r["status"] in ("starting", "running", "paused")]

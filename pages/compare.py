@@ -39,7 +39,7 @@ st.page_link("pages/compare.py", label="Presenter view: the first two side by si
 live = any(r["status"] in LIVE_STATUSES for r in runs if r["run_id"] in chosen)
 
 
-@st.fragment(run_every=2.0 if live else None)
+@st.fragment(run_every=present.REFRESH_S if live else None)
 def overlay() -> None:
     snaps = {rid: store.snapshot(rid) for rid in chosen}
     frames = {rid: s.metrics for rid, s in snaps.items()}

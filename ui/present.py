@@ -8,7 +8,7 @@ from gan_core.health import diagnose_snapshot
 from gan_core.store import LIVE_STATUSES, QUEUED
 from ui import charts
 
-# Live views (Monitor, the presenting view) redraw every 2 s, like Compare and the sidebar. At 1 s, Chromium drawing
+# Live views (Monitor, Compare, the presenting view, the sidebar) redraw every 2 s. At 1 s, Chromium drawing
 # Monitor took 0.39-0.61 of a 2-core machine's cores and the run trained at 69-91% of its headless speed (median
 # 80%, ten runs); at 2 s the browser took 0.26-0.38 and the run 64-105% (median 88%, four runs; noisy machine).
 # benchmarks/sessions.py --vs-headless --preset fast-mnist.
