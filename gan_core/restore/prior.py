@@ -12,7 +12,7 @@ nearest digit, bent to the input). 300 digits take well under a minute on a 2-co
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -108,6 +108,9 @@ def prior_search(G, noise: str, task: str, target: torch.Tensor, mask: torch.Ten
                  on_progress: Callable[[int, float], None] | None = None) -> SearchResult:
     """Restore `target` ((N, C, H, W) damaged images, or low-res ones for super-resolution) with generator G."""
     s = settings or SearchSettings()
+    parts = split_generator(G) if s.layer_steps else None
+    if parts is None:  # too shallow a G for the second stage: frames and progress span the z search alone
+        s = replace(s, layer_steps=0)
     n, z_dim = len(target), G.z_dim
     classes = G.num_classes or 0
     gen = torch.Generator().manual_seed(s.seed)
@@ -175,8 +178,8 @@ def prior_search(G, noise: str, task: str, target: torch.Tensor, mask: torch.Ten
     with torch.no_grad():
         final = _in_chunks(loss_of, z.detach(), y, tgt, msk, batch=s.batch).view(n, k)
         winner = final.argmin(1) + torch.arange(n, device=device) * k
-        raw = G(z.detach()[winner], None if y is None else y[winner]).float().clamp(-1, 1)
-    parts = split_generator(G) if s.layer_steps else None
+        if parts is None:
+            raw = G(z.detach()[winner], None if y is None else y[winner]).float().clamp(-1, 1)
     if parts:
         g_input = z.detach()[winner]
         if classes:  # what G's body sees: z with the one-hot class (models.common.Generator)
