@@ -122,8 +122,8 @@ if st.button("Restore", type="primary", icon=":material/healing:", key="rst_go")
     bar = st.progress(0.0, text="Searching…")
     settings = rs.SearchSettings(frame_images=min(len(truth), 16))
 
-    def progress(it: int, loss: float) -> None:
-        bar.progress(it / settings.total_steps, text=f"iteration {it}/{settings.total_steps} · loss {loss:.4f}")
+    def progress(it: int, total: int, loss: float) -> None:
+        bar.progress(it / total, text=f"iteration {it}/{total} · loss {loss:.4f}")
 
     try:
         with st.spinner("Restoring…"):

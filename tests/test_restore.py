@@ -101,16 +101,19 @@ def test_freeing_gs_hidden_features_fits_what_is_known_better_than_z_alone():
     assert torch.equal(both.images[known], x[known])
 
 
-def test_a_generator_too_shallow_for_the_second_stage_still_gets_every_frame():
+def test_a_generator_too_shallow_for_the_second_stage_still_gets_every_frame_and_a_full_progress_bar():
     from conftest import TINY
     from gan_core import build_config
     from gan_core.models import build_models
     G, _ = build_models(build_config(**{**TINY, "g_hidden": [32]}, arch="mlp").validate(), 1, 10, seed=0)  # two layers
     x = digits(4)
     mask = rs.make_mask("centre", len(x), 28)
-    result = rs.prior_search(G.eval(), "gaussian", "inpaint", rs.apply_mask(x, mask), mask, settings=FAST)
+    ticks = []
+    result = rs.prior_search(G.eval(), "gaussian", "inpaint", rs.apply_mask(x, mask), mask, settings=FAST,
+                             on_progress=lambda done, total, loss: ticks.append((done, total)))
     assert len(result.losses) == FAST.steps and len(result.frames) == FAST.frames
     assert result.frames[-1][0] == FAST.steps  # the last frame is the search's end, not a step never run
+    assert ticks[-1] == (FAST.steps, FAST.steps)  # the page's bar reaches the end (it stopped short before)
 
 
 def test_prior_superres_outputs_full_size_consistent_with_the_input(runs):

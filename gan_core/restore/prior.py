@@ -105,8 +105,9 @@ def _refine_hidden(parts, g_input: torch.Tensor, fit, s: SearchSettings, record)
 
 def prior_search(G, noise: str, task: str, target: torch.Tensor, mask: torch.Tensor | None = None, factor: int = 4,
                  mode: str = "area", settings: SearchSettings | None = None,
-                 on_progress: Callable[[int, float], None] | None = None) -> SearchResult:
-    """Restore `target` ((N, C, H, W) damaged images, or low-res ones for super-resolution) with generator G."""
+                 on_progress: Callable[[int, int, float], None] | None = None) -> SearchResult:
+    """Restore `target` ((N, C, H, W) damaged images, or low-res ones for super-resolution) with generator G.
+    `on_progress(done, total, loss)` after each step; total is the steps this G gets (a shallow G skips stage 2)."""
     s = settings or SearchSettings()
     parts = split_generator(G) if s.layer_steps else None
     if parts is None:  # too shallow a G for the second stage: frames and progress span the z search alone
@@ -155,7 +156,7 @@ def prior_search(G, noise: str, task: str, target: torch.Tensor, mask: torch.Ten
         """The search's loss, progress and frames (draw(count) → the first images' samples), for both stages."""
         result.losses.append(loss)
         if on_progress:
-            on_progress(it + 1, loss)
+            on_progress(it + 1, s.total_steps, loss)
         if it in frame_at:
             with torch.no_grad():
                 result.frames.append((it + 1, draw(shown).float().cpu()))
