@@ -1,6 +1,8 @@
 """Training speed when the cores are shared: beside a busy process, and two runs in one process (the dashboard's
 store). Before = every run on all the process's cores, fixed (the old auto); after = `threads: 0` today (runs in a
-process split the cores, each adapts between 1 thread and its share: gan_core/threads.py).
+process split the cores, each adapts between 1 thread and its share: gan_core/threads.py). It also prints the fair
+share: what one thread can make beside the busy process if the scheduler splits the cores evenly among the runnable
+threads (the one-thread quiet speed × cores / (burners + 1)).
 
     python benchmarks/busy.py [--preset fast-mnist] [--seconds 15] [--repeats 2] [--burners 2]
 
@@ -79,7 +81,7 @@ def main() -> None:
     sections = args.sections.split(",")
     cores = usable_cores()
     cfg = build_config(args.preset, steps=0, max_seconds=args.seconds, eval_every=0, checkpoint_every=1_000_000)
-    before, after = cfg.replace(threads=cores), cfg.replace(threads=0)
+    before, after, single = cfg.replace(threads=cores), cfg.replace(threads=0), cfg.replace(threads=1)
     print(f"# {args.preset}, {cores} cores, {args.seconds:.0f}-s runs, {args.repeats} repeats; before = {cores} "
           f"threads fixed, after = threads 0 (split + adaptive)\n# start: {uptime()}", flush=True)
     found: dict[str, list[float]] = {}
@@ -96,7 +98,7 @@ def main() -> None:
             print(f"# repeat {r + 1}", flush=True)
             order = [("before", before), ("after", after)] if r % 2 == 0 else [("after", after), ("before", before)]
             if "busy" in sections:
-                for label, c in order:
+                for label, c in order + [("1 thread", single)]:
                     measure(f"quiet, {label}", [c])
                 with Burners(args.burners):
                     for label, c in order:
@@ -119,6 +121,12 @@ def main() -> None:
             print(f"SUMMARY together {label:6}: one run alone {alone:,.0f}, two at once {two:,.0f} images/s in all = "
                   f"{pct(two, alone)} of one alone (goal >= 80%)")
     if "busy" in sections:
+        # The scheduler gives each runnable thread an equal slice: beside b spinning threads one thread of ours gets
+        # cores / (b + 1) of a core. More than that means taking CPU from the other user's work.
+        share = min(1.0, cores / (args.burners + 1))
+        bound = med["quiet, 1 thread"] * share
+        print(f"SUMMARY busy fair share: one thread quiet {med['quiet, 1 thread']:,.0f} images/s × {share:.2f} of a core "
+              f"= {bound:,.0f} images/s = {pct(bound, med['quiet, after'])} of the quiet speed")
         print("SUMMARY busy goal: after keeps >= 50% of its quiet speed")
 
 

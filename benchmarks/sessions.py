@@ -5,8 +5,8 @@
 
 Needs Chromium (/usr/bin/chromium) and Playwright. Prints the throughput with nobody watching first (the same
 server, the same preset), then with N Playwright contexts each on Monitor. With several --threads values, one run
-per value, in turn; with --vs-headless, the same preset also trained headless (a RunStore in this process, no
-server activity) before each, as the reference the dashboard should reach (goal >= 90%)."""
+per value, in turn; with --vs-headless, the same preset also trained headless before each (`python -m gan_core
+train` in its own process, as the issue measured it), as the reference the dashboard should reach (goal >= 90%)."""
 from __future__ import annotations
 
 import argparse
@@ -47,13 +47,13 @@ def images_per_s(store: RunStore, run_id: str, since_step: int) -> float:
 
 
 def headless_images_per_s(preset: str, seconds: float, runs: Path) -> float:
-    """The preset trained in this process for `seconds` (no dashboard), threads 0, live evaluation as the preset."""
+    """The preset trained headless as the issue's reference does, `python -m gan_core train` in a process of its own
+    (no server, no browser driver beside it), threads 0, live evaluation as the preset: median images/s."""
+    subprocess.run([sys.executable, "-m", "gan_core", "train", "--preset", preset, "--max-seconds", str(seconds),
+                    "--out", str(runs), "--name", "headless"], cwd=Path(__file__).resolve().parents[1], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = RunStore(runs)
-    run_id = store.start(build_config(preset, steps=0, max_seconds=seconds))
-    store.wait(run_id)
-    rate = images_per_s(store, run_id, 0)
-    store.shutdown()
-    return rate
+    return images_per_s(store, store.runs()[0]["run_id"], 0)
 
 
 def main() -> None:
@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--preset", default="classic-mlp")
     ap.add_argument("--threads", default="0", help="the form's CPU threads field (0 = auto); comma-separated: one run each")
-    ap.add_argument("--vs-headless", action="store_true", help="also train the preset headless before each run")
+    ap.add_argument("--vs-headless", action="store_true", help="also train the preset headless (the CLI) before each run")
     ap.add_argument("--steps", default="1000000", help="the form's steps field: long enough to outlast the measurement")
     ap.add_argument("--max-seconds", default="0", help="the form's max seconds field (0 = no time limit)")
     args = ap.parse_args()
@@ -73,11 +73,11 @@ def main() -> None:
     with streamlit_server(runs, tmp / "streamlit.log") as (url, server_pid), chromium() as browser:
         print(f"# {args.preset}; start: {uptime()}", flush=True)
         summary = []
-        for threads in args.threads.split(","):
+        for i, threads in enumerate(args.threads.split(",")):
             headless = float("nan")
             if args.vs_headless:
-                headless = headless_images_per_s(args.preset, args.seconds, tmp / f"headless-{threads}")
-                print(f"headless (no server activity, threads 0): {headless:,.0f} images/s", flush=True)
+                headless = headless_images_per_s(args.preset, args.seconds, tmp / f"headless-{i}")
+                print(f"headless (`python -m gan_core train`, threads 0): {headless:,.0f} images/s", flush=True)
             print(f"# dashboard, form threads {threads}", flush=True)
             watcher = RunStore(runs)  # reads the folder the server writes, like another tab would
             # The run is started from the UI so the server's own thread trains it.

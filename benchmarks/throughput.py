@@ -9,7 +9,6 @@ like fp32. Prints JSON lines; the `summary` lines carry the figures.
 Sections (--sections, comma-separated; default all but `compile`):
   choices    what `precision: auto` picks on this device and why (before: fp32 always), the CPU's AMX/bf16 features,
              and a timed fp32-vs-auto A/B of the default preset where they differ. Whether a GPU was measured.
-             (Cores shared: benchmarks/busy.py; the dashboard vs headless: benchmarks/sessions.py --vs-headless.)
   tutorial   seed 002 (MLP) and seed 000 (DCGAN32) loops as the seeds write them (benchmarks/tutorial_loops.py:
              DataLoader + per-item PIL transforms) vs the `classic-mlp` / `classic-dcgan` presets trained by
              RunStore (the real loop: metrics, grids, checkpoints), same nets, batch 128, full MNIST. Goals ≥3× / ≥2×.
@@ -29,6 +28,11 @@ Sections (--sections, comma-separated; default all but `compile`):
   precision  quality parity: `fast-mnist` and `classic-dcgan` trained fp32 and `auto` (bf16 where the hardware has
              it) for the same iterations over 3 seeds: FID / classes covered / label accuracy medians, seconds, and
              the smoothed loss curves' mean |difference| (next to fp32 seed 0 vs seed 1 for scale).
+  busy       cores shared (benchmarks/busy.py): the default beside a process burning every core, and two runs at once
+             in one process, old fixed threads vs `threads: 0`, with the fair share one thread can get. Goals ≥ 50%
+             of its quiet speed, ≥ 80% of one run alone.
+  dashboard  the default trained from the dashboard with a browser on Monitor vs `python -m gan_core train`
+             (benchmarks/sessions.py --vs-headless; needs Chromium). Goal ≥ 90%.
 
 Every A/B alternates its settings in short windows inside one process, `--repeats` times, and reports medians
 with the 1-minute load average, because other programs share the machine.
@@ -58,7 +62,8 @@ from gan_core.device import resolve_device  # noqa: E402
 from gan_core.gan import make_optimizer  # noqa: E402
 from gan_core.trainer import Trainer  # noqa: E402
 
-SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision"]
+SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision", "busy",
+            "dashboard"]
 DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
 HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (seed 002, seed 000)
 GOALS = {"classic-mlp": 3.0, "classic-dcgan": 2.0}
@@ -542,9 +547,32 @@ def section_precision(args, device, found: dict) -> None:
              if len(seeds) > 1 else None, load=load())
 
 
+def run_scenario(section: str, script: str, *script_args: str) -> None:
+    """A scenario script of its own (it needs a quiet process or a browser): its report on stderr, its SUMMARY lines
+    as JSON here."""
+    import subprocess
+    done = subprocess.run([sys.executable, str(HERE / script), *script_args], capture_output=True, text=True)
+    sys.stderr.write(done.stdout + done.stderr)
+    summaries = [line.removeprefix("SUMMARY ").strip() for line in done.stdout.splitlines() if line.startswith("SUMMARY")]
+    if done.returncode or not summaries:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        emit(section=section, skipped=f"{script} exited {done.returncode}: {tail[0]}", load=load())
+    for line in summaries:
+        emit(section=section, summary=line, load=load())
+
+
+def section_busy(args, device, found: dict) -> None:
+    run_scenario("busy", "busy.py")
+
+
+def section_dashboard(args, device, found: dict) -> None:
+    run_scenario("dashboard", "sessions.py", "--vs-headless", "--sessions", "1", "--preset", "fast-mnist",
+                 "--threads", "0", "--seconds", "30")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[6:21]))
+                                epilog=__doc__[__doc__.index("    python"):__doc__.index("Every A/B")])
     p.add_argument("--sections", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated, from {', '.join(SECTIONS)}")
     p.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu, cuda, mps")
     p.add_argument("--data-root", default=str(HERE.parents[1] / "shared" / "data"),
