@@ -42,7 +42,8 @@ def no_tracebacks(page) -> None:
 
 
 def step_value(page) -> int:
-    text = page.locator('[data-testid="stMetric"]', has_text="Step").locator('[data-testid="stMetricValue"]').inner_text()
+    # .first: while a live page redraws as a run changes state, Streamlit can briefly show the old element beside the new
+    text = page.locator('[data-testid="stMetric"]', has_text="Step").locator('[data-testid="stMetricValue"]').first.inner_text()
     return int(text.split("/")[0].strip())
 
 
@@ -84,7 +85,7 @@ def test_pick_preset_start_watch_and_stop(server, browser):
 
 
 def metric_value(page, label: str) -> str:
-    return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]').inner_text()
+    return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]').first.inner_text()
 
 
 def test_playground_page_trains_in_the_browser(server, browser):
@@ -96,7 +97,7 @@ def test_playground_page_trains_in_the_browser(server, browser):
     page.locator('[data-testid="stPlotlyChart"]').filter(visible=True).first.wait_for()
     before = int(metric_value(page, "Iteration").replace(",", ""))
     page.get_by_role("button", name="Step both").click()
-    expect(page.locator('[data-testid="stMetric"]', has_text="Iteration").locator('[data-testid="stMetricValue"]')) \
+    expect(page.locator('[data-testid="stMetric"]', has_text="Iteration").locator('[data-testid="stMetricValue"]').first) \
         .not_to_have_text(str(before))
     assert int(metric_value(page, "Iteration").replace(",", "")) > before
     no_tracebacks(page)
