@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from browser import browser_missing, chromium, chromium_pids, cpu_seconds, streamlit_server  # noqa: E402
-from gan_core import RunStore, build_config  # noqa: E402
+from gan_core import RunStore  # noqa: E402
 
 STEP_JS = """() => { const el = [...document.querySelectorAll('[data-testid="stMetric"]')].find(m => m.innerText.includes('Step'));
                      return el ? parseInt(el.querySelector('[data-testid="stMetricValue"]').innerText) : -1; }"""
@@ -49,9 +49,11 @@ def images_per_s(store: RunStore, run_id: str, since_step: int) -> float:
 def headless_images_per_s(preset: str, seconds: float, runs: Path) -> float:
     """The preset trained headless as the issue's reference does, `python -m gan_core train` in a process of its own
     (no server, no browser driver beside it), threads 0, live evaluation as the preset: median images/s."""
-    subprocess.run([sys.executable, "-m", "gan_core", "train", "--preset", preset, "--max-seconds", str(seconds),
-                    "--out", str(runs), "--name", "headless"], cwd=Path(__file__).resolve().parents[1], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-m", "gan_core", "train", "--preset", preset, "--max-seconds", str(seconds),
+                           "--out", str(runs), "--name", "headless"], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"headless run failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}")
     store = RunStore(runs)
     return images_per_s(store, store.runs()[0]["run_id"], 0)
 

@@ -43,6 +43,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -550,7 +551,6 @@ def section_precision(args, device, found: dict) -> None:
 def run_scenario(section: str, script: str, *script_args: str) -> None:
     """A scenario script of its own (it needs a quiet process or a browser): its report on stderr, its SUMMARY lines
     as JSON here."""
-    import subprocess
     done = subprocess.run([sys.executable, str(HERE / script), *script_args], capture_output=True, text=True)
     sys.stderr.write(done.stdout + done.stderr)
     summaries = [line.removeprefix("SUMMARY ").strip() for line in done.stdout.splitlines() if line.startswith("SUMMARY")]
