@@ -60,13 +60,15 @@ def with_reference(fig: go.Figure, reference: pd.DataFrame | None, columns: list
         if f"{col}_lo" not in reference:
             continue
         rows = reference[["step", f"{col}_lo", f"{col}_hi"]].dropna()
+        line = next((t for t in fig.data if t.name == LABELS.get(col, col)), None)  # the band goes on its line's panel
+        axes = dict(xaxis=line.xaxis or "x", yaxis=line.yaxis or "y") if line is not None else {}
         colour = COLOURS.get(col, "#888888").lstrip("#")
         rgba = f"rgba({int(colour[0:2], 16)}, {int(colour[2:4], 16)}, {int(colour[4:6], 16)}, 0.13)"
         bands.append(dict(type="scatter", x=rows["step"].to_numpy(), y=rows[f"{col}_hi"].to_numpy(), mode="lines",
-                          line=dict(width=0), hoverinfo="skip", showlegend=False))
+                          line=dict(width=0), hoverinfo="skip", showlegend=False, **axes))
         bands.append(dict(type="scatter", x=rows["step"].to_numpy(), y=rows[f"{col}_lo"].to_numpy(), mode="lines",
                           line=dict(width=0), fill="tonexty", fillcolor=rgba, hoverinfo="skip",
-                          name=f"healthy {LABELS.get(col, col)} ({label})"))
+                          name=f"healthy {LABELS.get(col, col)} ({label})", **axes))
     return go.Figure(dict(data=bands + list(fig.data), layout=fig.layout))
 
 
@@ -83,8 +85,31 @@ def with_marker(fig: go.Figure | None, step: int | None, name: str = "timeline",
     return go.Figure(dict(data=list(fig.data), layout=layout))
 
 
+def panels(df: pd.DataFrame, columns: list[str], title: str, smoothing: float, height: int = 340) -> go.Figure:
+    """One panel per column, stacked, sharing the step axis, each on its own y scale: on one axis G's loss in the
+    thousands flattened D's loss into a line, while the lessons ask the class to read D's loss."""
+    shown = [c for c in columns if c in df and df[c].notna().any()]
+    layout = _layout(title, "", height=height)
+    del layout["yaxis"], layout["xaxis"]
+    n, gap = max(len(shown), 1), 0.08
+    tall = (1 - gap * (n - 1)) / n
+    data = []
+    for i, col in enumerate(shown or columns[:1]):
+        axis = "" if i == 0 else str(i + 1)
+        top = 1 - i * (tall + gap)
+        last = i == n - 1
+        layout[f"yaxis{axis}"] = dict(domain=[max(top - tall, 0), top], anchor=f"x{axis}",
+                                      title=dict(text=LABELS.get(col, col)))
+        layout[f"xaxis{axis}"] = dict(anchor=f"y{axis}", showticklabels=last, title=dict(text="step" if last else ""),
+                                      **({} if i == 0 else {"matches": "x"}))
+        for trace in _traces(df, [col], smoothing):
+            data.append({**trace, "xaxis": f"x{axis}", "yaxis": f"y{axis}"})
+    return go.Figure(dict(data=data, layout=layout))
+
+
 def loss_figure(df: pd.DataFrame, smoothing: float) -> go.Figure:
-    return lines(df, ["d_loss", "g_loss", "l1_loss"], "Losses", "loss", smoothing)  # l1_loss: restorer runs only
+    """D's and G's losses (and a restorer's L1), each in its own panel on its own scale."""
+    return panels(df, ["d_loss", "g_loss", "l1_loss"], "Losses", smoothing)  # l1_loss: restorer runs only
 
 
 def scores_figure(df: pd.DataFrame, score_kind: str, smoothing: float) -> go.Figure:
@@ -101,9 +126,32 @@ def scores_figure(df: pd.DataFrame, score_kind: str, smoothing: float) -> go.Fig
                  smoothing)
 
 
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def decade_label(exponent: int) -> str:
+    """10**exponent as a class reads it: 0.001 … 10,000 in plain digits, beyond that 10⁻⁶-style powers (plotly's
+    own log ticks mixed SI prefixes like 100μ and 10n with minor ticks labelled 5 and 2)."""
+    if -3 <= exponent <= 4:
+        return f"{10.0 ** exponent:,.{max(0, -exponent)}f}"
+    return "10" + str(exponent).translate(SUPERSCRIPT)
+
+
+def log_ticks(values) -> dict:
+    """Tick settings for a log axis: labelled powers of ten only, at most ~6 in the data's range (every 2nd, 3rd…
+    decade over a wide one), listed far beyond it so a reference band that widens the view still gets labels."""
+    import math
+    finite = [float(v) for v in values if v == v and 0 < float(v) < float("inf")]
+    lo, hi = (math.floor(math.log10(min(finite))), math.ceil(math.log10(max(finite)))) if finite else (-3, 1)
+    stride = max(1, math.ceil((hi - lo) / 6))
+    exponents = range(-40 - (-40 % stride), 41, stride)
+    return dict(tickmode="array", tickvals=[10.0 ** e for e in exponents], ticktext=[decade_label(e) for e in exponents])
+
+
 def grad_figure(df: pd.DataFrame, smoothing: float) -> go.Figure:
-    fig = lines(df, ["grad_norm_d", "grad_norm_g"], "Gradient norms", "‖∇‖", smoothing)
-    fig.layout.yaxis.type = "log"
+    fig = lines(df, ["grad_norm_d", "grad_norm_g"], "Gradient norms", "‖∇‖ (log scale)", smoothing)
+    values = [v for c in ("grad_norm_d", "grad_norm_g") if c in df for v in df[c].dropna().to_numpy()]
+    fig.layout.yaxis.update(type="log", **log_ticks(values))
     return fig
 
 
@@ -133,26 +181,44 @@ def compare_figure(frames: dict[str, pd.DataFrame], column: str, align: str, smo
     return go.Figure(dict(data=data, layout=layout))
 
 
+PANEL_TITLES = {"fid": "Fréchet distance", "modes_covered": "classes covered", "confidence": "confidence",
+                "label_accuracy": "label accuracy", "diversity": "diversity", "hq_percent": "on a mode (%)",
+                "psnr": "PSNR (dB)"}  # short: a panel is a third of a column wide
+BETTER = {"fid": "lower is better", "modes_covered": "higher is better", "confidence": "higher is better",
+          "label_accuracy": "higher is better", "diversity": "1 = as varied as real", "hq_percent": "higher is better",
+          "psnr": "higher is better"}
+QUALITY_PER_ROW = 3  # seven panels in one row squeezed their titles into each other
+
+
 def quality_figure(df: pd.DataFrame, points: bool = False) -> go.Figure | None:
-    """The live quality metrics, one small panel each (None before the first evaluation). points: a 2-D run, whose
-    modes_covered counts the mixture's modes reached."""
-    labels = POINT_LABELS if points else LABELS
+    """The live quality metrics, one small panel each, at most three to a row, each titled with which way is better
+    (None before the first evaluation). points: a 2-D run, whose modes_covered counts the mixture's modes reached."""
+    labels = {**PANEL_TITLES, "modes_covered": "modes covered"} if points else PANEL_TITLES
     present = [c for c in QUALITY if c in df and df[c].notna().any()]
     if not present:
         return None
-    n, gap = len(present), 0.06
-    width = (1 - gap * (n - 1)) / n
-    data, layout = [], dict(height=240, margin=dict(l=10, r=10, t=50, b=10), uirevision="keep", showlegend=False,
-                            title=dict(text="Mode coverage" if points else "Quality (lower distance is better)", x=0,
-                                       font=dict(size=15)), annotations=[])
+    n = len(present)
+    per_row = min(n, QUALITY_PER_ROW)
+    rows = -(-n // per_row)
+    xgap, panel_px, gap_px = 0.08, 150, 65  # gap: the step ticks of one row and the two-line titles of the next
+    plot_px = rows * panel_px + (rows - 1) * gap_px
+    width = (1 - xgap * (per_row - 1)) / per_row
+    data, layout = [], dict(height=plot_px + 90, margin=dict(l=10, r=10, t=80, b=10), uirevision="keep",
+                            showlegend=False, annotations=[],
+                            title=dict(text="Mode coverage" if points else "Quality", x=0, y=0.99, yanchor="top",
+                                       font=dict(size=15)))
     for i, col in enumerate(present):
         d = df[["step", col]].dropna()
         axis = "" if i == 0 else str(i + 1)
-        left = i * (width + gap)
+        row, slot = divmod(i, per_row)
+        left = slot * (width + xgap)
+        top = 1 - row * (panel_px + gap_px) / plot_px
+        bottom = max(top - panel_px / plot_px, 0)
         layout[f"xaxis{axis}"] = dict(domain=[left, left + width], anchor=f"y{axis}")
-        layout[f"yaxis{axis}"] = dict(anchor=f"x{axis}", rangemode="tozero")
-        layout["annotations"].append(dict(text=labels[col], x=left + width / 2, y=1.0, xref="paper", yref="paper",
-                                          xanchor="center", yanchor="bottom", showarrow=False))
+        layout[f"yaxis{axis}"] = dict(domain=[bottom, top], anchor=f"x{axis}", rangemode="tozero")
+        layout["annotations"].append(dict(text=f"{labels[col]}<br>({BETTER[col]})", x=left + width / 2, y=top,
+                                          xref="paper", yref="paper", xanchor="center", yanchor="bottom",
+                                          showarrow=False, font=dict(size=12)))
         data.append(dict(type="scatter", x=d["step"].to_numpy(), y=d[col].to_numpy(), mode="lines+markers",
                          name=labels[col], xaxis=f"x{axis}", yaxis=f"y{axis}", line=dict(width=2),
                          marker=dict(size=4)))
