@@ -26,6 +26,26 @@ SHAPE_FIELDS = ("arch", "z_dim", "conditional", "g_hidden", "d_hidden", "g_featu
                 "spectral_norm", "image_size", "channels", "dataset", "task")
 
 
+FORK_POINTS = 10  # a run of known length saves at least this many checkpoints (at most every 50 steps)
+
+
+def checkpoint_interval(cfg) -> int:
+    """Steps between checkpoints: checkpoint_every, or closer on a short run of known length, so that forking it
+    has somewhere to start (a 300-step run with checkpoint_every 500 kept only its last)."""
+    return min(cfg.checkpoint_every, max(50, cfg.steps // FORK_POINTS)) if cfg.steps else cfg.checkpoint_every
+
+
+def checkpoints_to_drop(steps: list[int], keep: int) -> list[int]:
+    """Which of a run's checkpoint steps to delete so `keep` remain, spread over the whole run rather than the last
+    few (a fork from early on needs an early one): the newest always stays; each drop removes the checkpoint whose
+    neighbours lie closest together."""
+    steps, dropped = sorted(steps), []
+    while len(steps) > keep:
+        gaps = [(steps[i + 1] - (steps[i - 1] if i else 0), -i) for i in range(len(steps) - 1)]
+        dropped.append(steps.pop(-min(gaps)[1]))
+    return dropped
+
+
 class CheckpointError(StudioError, ValueError):
     """A checkpoint that cannot be used; the message names the file and what is wrong with it."""
 

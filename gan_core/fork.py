@@ -16,8 +16,19 @@ KEPT = {"optimizer": "a fork continues the parent's optimiser state, so it keeps
                      "change it"}
 
 
+def checkpoint_step(name: str) -> int:
+    """The step of a checkpoint file name (step_00001405.safetensors → 1405)."""
+    return int(Path(name).name.split(".")[0][5:])
+
+
 def checkpoint_steps(run_dir: Path) -> dict[int, Path]:
-    return {int(p.stem[5:]): p for p in rf.list_checkpoints(Path(run_dir))}
+    return {checkpoint_step(p.name): p for p in rf.list_checkpoints(Path(run_dir))}
+
+
+def forkable_step(checkpoint_names: list[str], wanted: int) -> int | None:
+    """The step a fork at `wanted` really starts from (its newest checkpoint at or before it), or None when the
+    run has no checkpoint that early: what Monitor offers is exactly what fork_run will do."""
+    return at_or_before(sorted(checkpoint_step(n) for n in checkpoint_names), int(wanted))
 
 
 def fork_point(run_dir: Path, at_step: int | None = None) -> tuple[int, Path]:
@@ -86,4 +97,4 @@ def fork_info(run_dir) -> dict | None:
     return info
 
 
-__all__ = ["FORK_FILE", "StepError", "fork_info", "fork_point", "fork_run"]
+__all__ = ["FORK_FILE", "StepError", "checkpoint_step", "fork_info", "fork_point", "fork_run", "forkable_step"]

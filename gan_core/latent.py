@@ -96,6 +96,25 @@ def to_gif(frames: list[np.ndarray], duration_ms: int = 120, scale: int = 1) -> 
     return buf.getvalue()
 
 
+def stamp_step(frame: np.ndarray, step: int) -> np.ndarray:
+    """The frame (uint8 HW or HWC) with a white strip above it reading "step N", as RGB."""
+    from PIL import Image, ImageDraw, ImageFont
+    rgb = np.repeat(frame, 3, -1) if frame.ndim == 3 and frame.shape[-1] == 1 else \
+        np.stack([frame] * 3, -1) if frame.ndim == 2 else frame
+    size = max(12, min(32, rgb.shape[1] // 14))
+    strip = Image.new("RGB", (rgb.shape[1], size + 8), "white")
+    ImageDraw.Draw(strip).text((4, 3), f"step {step:,}", fill="black", font=ImageFont.load_default(size=size))
+    return np.concatenate([np.asarray(strip), rgb], 0)
+
+
+def history_gif(grids: list[tuple[int, np.ndarray]], duration_ms: int = 150, skip_untrained: bool = True) -> bytes:
+    """A run's saved grids as one GIF, each frame labelled with its step. skip_untrained: leave out the step-0 grid
+    (G before any update: plain grey for a generator) when later grids exist."""
+    if skip_untrained and len(grids) > 1:
+        grids = [(step, g) for step, g in grids if step > 0] or grids
+    return to_gif([stamp_step(g, step) for step, g in grids], duration_ms=duration_ms)
+
+
 def run_checkpoint(run_dir: str | Path, checkpoint: str | None = None) -> Path:
     """The checkpoint file to use: `checkpoint` (a name inside the run) or the newest."""
     run_dir = Path(run_dir)

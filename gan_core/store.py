@@ -23,6 +23,7 @@ import pandas as pd
 from . import runfiles as rf
 from . import tracking
 from .budget import check_model_budget
+from .checkpoint import checkpoints_to_drop
 from .config import ConfigError, RunConfig
 from .device import device_label
 from .threads import torch_threads
@@ -61,6 +62,16 @@ def checked_status(data: dict) -> dict:
                              f"got {rf.one_line(repr(value))[:60]}")
         out[key] = value
     return out
+
+
+def recent_images_per_s(metrics: pd.DataFrame, windows: int = 10) -> float | None:
+    """The one images/s every page shows: training images over the last `windows` logged windows (their harmonic
+    mean, i.e. total images / total time), not the last window alone, which jumps with every hiccup of a shared
+    CPU (Compare showed 662 for a run Monitor showed at 1,607)."""
+    if "images_per_s" not in metrics:
+        return None
+    rates = [r for r in metrics["images_per_s"].dropna().tail(windows).to_numpy() if 0 < r < float("inf")]
+    return float(len(rates) / sum(1 / r for r in rates)) if rates else None
 
 
 @dataclass
@@ -164,8 +175,9 @@ class RunRecord:
         return rf.checkpoint_path(self.dir, step)
 
     def checkpoint_saved(self, step: int, path: Path) -> None:
-        for old in rf.list_checkpoints(self.dir)[:-KEEP_CHECKPOINTS]:
-            old.unlink(missing_ok=True)
+        saved = {int(p.stem[5:]): p for p in rf.list_checkpoints(self.dir)}
+        for old in checkpoints_to_drop(list(saved), KEEP_CHECKPOINTS):
+            saved[old].unlink(missing_ok=True)
         self.set_status(last_checkpoint=path.name, checkpoint_step=step)
         if self.tracker is not None:
             self.tracker.log_checkpoint(step, path)
@@ -340,8 +352,7 @@ class RunRecord:
         if len(metrics):
             step = max(step, int(metrics["step"].iloc[-1]))
             elapsed = max(elapsed, float(metrics["wall_time"].iloc[-1]))
-        rate = metrics["images_per_s"].dropna()
-        images_per_s = float(rate.iloc[-1]) if len(rate) else None
+        images_per_s = recent_images_per_s(metrics)
         progress = max(step / total if total else 0.0, elapsed / max_s if max_s else 0.0)
         eta = None
         if s.get("status") in LIVE_STATUSES:

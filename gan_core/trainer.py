@@ -20,7 +20,7 @@ import torch
 from torchvision.utils import make_grid
 
 from . import distributed
-from .checkpoint import load_training_state, save_training_state
+from .checkpoint import checkpoint_interval, load_training_state, save_training_state
 from .config import RunConfig
 from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
 from .device import choose_precision, cpu_threads, resolve_device
@@ -260,6 +260,7 @@ class Trainer:
         if self.dist is not None:  # DDP: rank 0 writes through, other ranks write nothing; all poll control
             self.record = self.dist.begin(self.gan, self.batches, self.step, self.record)
         rec, cfg = self.record, self.cfg
+        checkpoint_every = checkpoint_interval(cfg)
         images = last_images = 0
         last_time = tick = time.perf_counter()
         threads_before = self._use_cpu_threads()
@@ -294,7 +295,7 @@ class Trainer:
                 if self.evals is not None and step % cfg.eval_every == 0 and not self.done():  # the end has its own
                     self.evals.submit(step, self.elapsed)  # copies G's weights; a worker thread measures them
                 sample_now = step % cfg.sample_every == 0
-                ckpt_now = step % cfg.checkpoint_every == 0
+                ckpt_now = step % checkpoint_every == 0
                 if step % cfg.log_every == 0 or sample_now or ckpt_now or self.done() or self.stop_event.is_set():
                     row = self.read_metrics(now - last_time, images - last_images)
                     last_time, last_images = now, images

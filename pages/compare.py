@@ -23,6 +23,10 @@ if present.presenting():  # ?runs=a,b&present=1: two runs side by side for a pro
     present.compare_view(store, shown)
     present.leave_link("compare", {})
     st.stop()
+linked = [r for r in str(st.query_params.get("runs", "")).split(",") if r in ids][:8]
+if linked and st.session_state.get("cmp_link_applied") != linked:  # ?runs=a,b: a shared link picks the runs, once
+    st.session_state["cmp_runs"] = linked
+    st.session_state["cmp_link_applied"] = linked
 chosen = st.multiselect("Runs", ids, default=ids[: min(3, len(ids))], key="cmp_runs", max_selections=8)
 if not chosen:
     st.caption("Choose at least one run.")
@@ -37,6 +41,34 @@ smoothing = c3.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="cmp_smooth")
 st.page_link("pages/compare.py", label="Presenter view: the first two side by side", icon=":material/slideshow:",
              query_params={"runs": ",".join(chosen[:2]), "present": "1"})
 live = any(r["status"] in LIVE_STATUSES for r in runs if r["run_id"] in chosen)
+
+
+RANKED = {"Fréchet distance": "fid", "classes covered": "modes_covered", "label accuracy": "label_accuracy",
+          "diversity": "diversity", "D loss": "d_loss", "G loss": "g_loss"}
+
+
+def ranking_table(snaps: dict) -> tuple[pd.DataFrame, str]:
+    """(the runs' last values as display text, a note on the order). Columns no run has (a 2-D run has no Fréchet
+    distance) are left out; a value one run lacks shows as "—", never "None". images/s is Monitor's figure."""
+    rows = []
+    for rid, s in snaps.items():
+        df = s.metrics
+        last = {label: (float(df[c].dropna().iloc[-1]) if c in df and df[c].notna().any() else None)
+                for label, c in RANKED.items()}
+        rows.append({"run": rid, "status": s.status, "step": s.step, "seconds": s.elapsed,
+                     "images/s": s.images_per_s, **last})
+    table = pd.DataFrame(rows)
+    note = ""
+    if table["Fréchet distance"].notna().any():
+        table = table.sort_values("Fréchet distance", na_position="last")
+        note = "Sorted by Fréchet distance (lower = closer to the real digits)."
+    table = table[[c for c in table if c not in RANKED or table[c].notna().any()]]
+    digits = {"step": "{:,.0f}", "seconds": "{:,.0f}", "images/s": "{:,.0f}", "classes covered": "{:.0f}",
+              "Fréchet distance": "{:.1f}"}
+    for col in table.columns[2:]:
+        fmt = digits.get(col, "{:.3g}")
+        table[col] = [fmt.format(v) if v is not None and v == v else "—" for v in table[col]]
+    return table, note
 
 
 @st.fragment(run_every=present.REFRESH_S if live else None)
@@ -68,18 +100,9 @@ def overlay() -> None:
         st.plotly_chart(fig, key=f"cmp_{col}", width="stretch")
 
     st.subheader("Ranking")
-    table = []
-    for rid, s in snaps.items():
-        df = s.metrics
-        last = lambda c: (df[c].dropna().iloc[-1] if c in df and df[c].notna().any() else None)  # noqa: E731
-        table.append({"run": rid, "status": s.status, "step": s.step, "seconds": round(s.elapsed, 1),
-                      "images/s": round(s.images_per_s or 0), "Fréchet distance": last("fid"),
-                      "classes covered": last("modes_covered"), "label accuracy": last("label_accuracy"),
-                      "diversity": last("diversity"), "D loss": last("d_loss"), "G loss": last("g_loss")})
-    ranking = pd.DataFrame(table)
-    if ranking["Fréchet distance"].notna().any():
-        ranking = ranking.sort_values("Fréchet distance", na_position="last")
-        st.caption("Sorted by Fréchet distance (lower = closer to the real digits).")
+    ranking, note = ranking_table(snaps)
+    if note:
+        st.caption(note)
     st.dataframe(ranking, hide_index=True, width="stretch")
 
     st.subheader("Latest samples" if at is None else f"Samples at step {at}")

@@ -6,12 +6,12 @@ import streamlit as st
 from gan_core.config import ConfigError, RunConfig, build_config
 from gan_core.errors import StudioError
 from gan_core.export import export_run, script_name
-from gan_core.fork import fork_info, fork_point
+from gan_core.fork import checkpoint_step, fork_info, fork_point, forkable_step
 from gan_core.health import diagnose_snapshot, mixture_modes
 from gan_core.memorisation import check_run
 from gan_core.metrics import cache_help, supports
 from gan_core.reference import reference_for
-from gan_core.latent import to_gif
+from gan_core.latent import history_gif
 from gan_core.store import LIVE_STATUSES, QUEUED
 from gan_core.timeline import as_of, quality_at
 from gan_core.tracking import where_logged
@@ -28,10 +28,10 @@ WATCHED = LIVE_STATUSES + (QUEUED,)  # statuses that change by themselves: the v
 MAX_GIF_FRAMES = 120
 DEFAULT_SMOOTHING = 0.6
 
-st.title("Monitor")
 store = get_store()
 runs = store.runs()
 if not runs:
+    st.title("Monitor")
     st.info("No runs yet. Start one on the Train page, or pick a one-click demo on the Learn page.")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/rocket_launch:")
     st.stop()
@@ -50,6 +50,7 @@ if present.presenting():  # ?run=<id>&present=1: the projector view, nothing to 
     present.run_view(store, shown)
     present.leave_link("monitor", {"run": shown})
     st.stop()
+st.title("Monitor")
 
 
 def run_label(rid: str) -> str:
@@ -226,7 +227,8 @@ def copying(snap) -> None:
     left.image(view.image, width="stretch", caption="Each row: a sample (left), then its nearest training images")
     right.markdown("\n".join(f"{i + 1}. " + " · ".join(f"{d:.2f}" for d in row) for i, row in enumerate(view.distances)))
     right.caption(f"Distances in the evaluator's feature space; {result.num_samples} samples, "
-                  f"{result.training_images:,} training images, step {snap.checkpoints[-1]}.")
+                  f"{result.training_images:,} training images, the checkpoint of step "
+                  f"{checkpoint_step(snap.checkpoints[-1]):,}.")
 
 
 def fork_here(snap, at: int | None) -> None:
@@ -240,21 +242,31 @@ def fork_here(snap, at: int | None) -> None:
         if c2.button("Compare with its parent", key="btn_cmp_parent", icon=":material/compare_arrows:"):
             st.session_state["cmp_runs"] = [snap.run_id, info["parent"]]
             st.switch_page("pages/compare.py")
-    step = snap.step if at is None else at
-    if c1.button(f"Fork from step {step}", key="btn_fork", icon=":material/fork_right:",
-                 disabled=not snap.checkpoints or not roles.can_control(),
-                 help=roles.reason() or ("A new run from the checkpoint at or before this step, with settings you change "
-                                         "on the Train page" if snap.checkpoints else
-                                         "Forking needs a checkpoint; this run has none yet")):
+    wanted = snap.step if at is None else at
+    start = forkable_step(snap.checkpoints, wanted) if snap.checkpoints else None
+    if not snap.checkpoints:
+        why = "Forking needs a checkpoint; this run has none yet"
+    elif start is None:
+        why = (f"Forking needs a checkpoint at or before the chosen step; this run's first is at step "
+               f"{checkpoint_step(snap.checkpoints[0]):,}: move the timeline there or later")
+    else:
+        why = ("A new run from this run's checkpoint at step " + f"{start:,}"
+               + (f" (the newest at or before step {wanted:,})" if start != wanted else "")
+               + ", with settings you change on the Train page")
+    if c1.button(f"Fork from step {start}" if start is not None else "Fork from step …", key="btn_fork",
+                 icon=":material/fork_right:", disabled=start is None or not roles.can_control(),
+                 help=roles.reason() or why):
         if not roles.require_control():  # a viewer may not fork (Start on Train checks again)
             return
         try:
-            start, _ = fork_point(snap.run_dir, step)
+            start, _ = fork_point(snap.run_dir, wanted)
         except StudioError as e:
             st.error(plain(str(e)))
             return
         form.load_config(snap.config)
-        st.session_state["fork_from"] = {"run": snap.run_id, "step": start, "requested": step}
+        clock = snap.metrics.loc[snap.metrics["step"] <= start, "wall_time"].dropna() if len(snap.metrics) else []
+        st.session_state["fork_from"] = {"run": snap.run_id, "step": start, "requested": wanted,
+                                         "elapsed": float(clock.iloc[-1]) if len(clock) else None}
         st.switch_page("pages/train.py")
 
 
@@ -293,7 +305,7 @@ def controls(snap) -> None:
             st.toast("Stopping: a final checkpoint is being written")
         if snap.status in ("interrupted", "stopped", "failed") and snap.checkpoints and \
                 c1.button("Resume", icon=":material/replay:", key="btn_resume",
-                          help=f"Continue from the last checkpoint ({snap.checkpoints[-1]})"):
+                          help=f"Continue from the last checkpoint (step {checkpoint_step(snap.checkpoints[-1]):,})"):
             store.resume(run_id)
             st.rerun()
     except (KeyError, StudioError, ValueError) as e:
@@ -304,14 +316,6 @@ def statuses_changed() -> bool:
     """A run started, ended or changed state since the page was drawn: the Run selector's labels are stale."""
     now = {r["run_id"]: r["status"] for r in store.runs()}
     return any(now.get(rid) != status for rid, status in statuses_drawn.items()) or bool(set(now) - set(statuses_drawn))
-
-
-def images_per_s(snap) -> float | None:
-    """Throughput over the last logged windows (harmonic mean: total images / total time), not the last window
-    alone, which jumps with every hiccup of a shared CPU."""
-    rates = snap.metrics["images_per_s"].dropna().tail(10).to_numpy() if len(snap.metrics) else []
-    rates = [r for r in rates if r > 0 and r == r and r != float("inf")]
-    return len(rates) / sum(1 / r for r in rates) if rates else None
 
 
 @st.fragment(run_every=present.REFRESH_S if any_live else None)
@@ -340,8 +344,9 @@ def live_view() -> None:
     st.progress(snap.progress, text=f"step {snap.step}{total} · {snap.progress:.0%}")
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Step", f"{snap.step}{total}")
-    rate = images_per_s(snap)
-    m2.metric("Images / s", f"{rate:,.0f}" if rate else "—", help="Averaged over the last 10 logged windows.")
+    rate = snap.images_per_s
+    m2.metric("Images / s", f"{rate:,.0f}" if rate else "—", help="Training images per second over the last 10 "
+              "logged windows (Compare and the presenter view show the same figure).")
     m3.metric("Elapsed", fmt_seconds(snap.elapsed))
     m4.metric("ETA", fmt_seconds(snap.eta_seconds) if snap.status in LIVE_STATUSES else "—")
 
@@ -369,10 +374,8 @@ def live_view() -> None:
         grid = snap.latest_grid if at is None else store.grid(run_id, view.latest_grid_step) \
             if view.latest_grid_step is not None else None
         if grid is not None:
-            conditional = snap.config.conditional
             near = f" (nearest saved grid to step {at})" if at is not None and at != view.latest_grid_step else ""
-            st.image(grid, width="stretch", caption=f"Fixed noise at step {view.latest_grid_step}{near}" +
-                     (" — column k is digit k" if conditional else ""))
+            st.image(grid, width="stretch", caption=f"{present.grid_caption(snap)}, step {view.latest_grid_step}{near}")
         else:
             st.caption("No samples yet.")
     quality(snap, at)
@@ -398,8 +401,8 @@ if snap.grid_steps:
 
     def gif_bytes() -> bytes:
         chosen = steps[:: max(1, len(steps) // MAX_GIF_FRAMES)]
-        frames = [f for f in (store.grid(run_id, s) for s in chosen) if f is not None]
-        return to_gif(frames, duration_ms=150)
+        grids = [(s, g) for s, g in ((s, store.grid(run_id, s)) for s in chosen) if g is not None]
+        return history_gif(grids, duration_ms=150, skip_untrained=snap.config is None or snap.config.task == "generate")
 
     # Downloads read through the store: regular files inside the run folder only, never a link put there.
     def latest_png() -> bytes:

@@ -35,6 +35,27 @@ def load_uploaded_config() -> None:
 links.apply_train_link()  # a share link or a reload (?preset=…&lr_d=…) fills the form once
 form.ensure_form()
 links.show_train_link_notes()
+
+
+def fork_banner(fork: dict) -> None:
+    """Above the form and Start: what Start will do with a fork, and whose clock it runs on."""
+    st.info(f"**Fork** of run `{fork['run']}` from step {fork['step']} (its checkpoint at or before step "
+            f"{fork['requested']}): Start continues that checkpoint with the settings below, as a new run that "
+            f"records its parent. Architecture and data must stay the parent's.", icon=":material/fork_right:")
+    limit, elapsed = float(st.session_state[form.FORM].get("max_seconds") or 0), fork.get("elapsed")
+    if limit and elapsed is not None:
+        left = max(0.0, limit - elapsed)
+        st.caption(f":material/timer: The fork continues the parent's training clock: {elapsed:.0f} s had passed at "
+                   f"step {fork['step']}, so with Max seconds = {limit:g} it trains for about {left:.0f} s more. "
+                   f"Raise Max seconds (or set it to 0 and use Steps) to train it longer.")
+    if st.button("Cancel the fork (start from scratch instead)", key="btn_cancel_fork"):
+        del st.session_state["fork_from"]
+        st.rerun()
+
+
+fork = st.session_state.get("fork_from")
+if fork:
+    fork_banner(fork)
 names = list(PRESETS)
 current = st.session_state[form.FORM].get("preset")
 st.selectbox("Preset", names, index=names.index(current) if current in names else 0, format_func=form.preset_label,
@@ -67,15 +88,6 @@ if cfg is not None and not problems:
 if problems:
     st.warning(f"Fix {len(problems)} field{'s' if len(problems) > 1 else ''} before starting: "
                + ", ".join(sorted(form.label(k) if k in form.FIELDS else k for k in problems)))
-
-fork = st.session_state.get("fork_from")
-if fork:
-    st.info(f"**Fork** of run `{fork['run']}` from step {fork['step']} (its checkpoint at or before step "
-            f"{fork['requested']}): Start continues that checkpoint with the settings above, as a new run that "
-            f"records its parent. Architecture and data must stay the parent's.", icon=":material/fork_right:")
-    if st.button("Cancel the fork (start from scratch instead)", key="btn_cancel_fork"):
-        del st.session_state["fork_from"]
-        st.rerun()
 
 if start and cfg is not None and not problems:
     if fork:

@@ -146,9 +146,12 @@ def test_fork_from_the_scrubbers_step_opens_train_prefilled_and_starts_a_linked_
     parent = finished(tiny_config, arch="mlp", steps=8, checkpoint_every=4)
     at = monitor(parent)
     at.slider(key="mon_step").set_value(6).run()
-    next(b for b in at.button if b.label == "Fork from step 6").click().run()
+    button = next(b for b in at.button if b.label.startswith("Fork from step"))
+    assert button.label == "Fork from step 4" and "the newest at or before step 6" in button.help  # what a fork does
+    button.click().run()
     assert not at.exception, at.exception
-    assert at.session_state["fork_from"] == {"run": parent, "step": 4, "requested": 6}
+    fork = at.session_state["fork_from"]
+    assert (fork["run"], fork["step"], fork["requested"]) == (parent, 4, 6) and fork["elapsed"] > 0
     assert any(f"Fork** of run `{parent}` from step 4" in i.value for i in at.info)  # Train, pre-filled
     assert at.text_input(key="w_g_hidden").value == "32"
     at.switch_page("pages/train.py")  # AppTest stays on the page it was given; a browser follows switch_page

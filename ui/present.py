@@ -14,12 +14,16 @@ from ui import charts
 # benchmarks/sessions.py --vs-headless --preset fast-mnist.
 REFRESH_S = 2.0
 BIG_TEXT = """<style>
-[data-testid="stMetricValue"] { font-size: 3.2rem; }
-[data-testid="stMetricLabel"] p { font-size: 1.4rem; }
+[data-testid="stMetricValue"] { font-size: 2.6rem; }
+[data-testid="stMetricLabel"] p { font-size: 1.3rem; }
 [data-testid="stHeader"], [data-testid="stToolbar"] { display: none; }
-.block-container { padding-top: 1rem; }
+.block-container { padding-top: 0.75rem; padding-bottom: 0.5rem; }
+h2 { padding-top: 0.25rem; }
 </style>"""
-BIG_FONT = dict(size=22)
+BIG_FONT = dict(size=20)  # tick labels too: at least 16 px on a 1280×720 projector
+# One 1280×720 screen holds the headline, the diagnosis line and a row of grid | losses | D(real)/D(fake)
+# (tests/test_present_browser.py measures it in Chromium).
+CHART_PX = 400
 
 
 def presenting() -> bool:
@@ -32,8 +36,27 @@ def big_page() -> None:
 
 
 def _big(fig, height: int):
-    fig.update_layout(height=height, font=BIG_FONT, title_font=dict(size=28))
+    fig.update_layout(height=height, font=BIG_FONT, title_font=dict(size=24), margin=dict(l=10, r=10, t=50, b=10),
+                      showlegend=True, legend=dict(font=dict(size=18)))
     return fig
+
+
+def grid_caption(snap) -> str:
+    """What the run's sample grid shows (Monitor and the presenter view say the same)."""
+    cfg = snap.config
+    if cfg is None:
+        return "Samples"
+    if cfg.task != "generate":  # restore/training.py: a row each of damaged, restored and truth
+        return "Top row: the damaged inputs · middle: G's restorations · bottom: the originals"
+    if cfg.is_2d:
+        return "Real points (blue) and G's points (orange)"
+    return "G's samples of the same fixed noise" + (" — column k is digit k" if cfg.conditional else "")
+
+
+def page_title(snap) -> None:
+    """The browser tab (what a projector's window list shows) names the run being presented, not the page."""
+    cfg = snap.config
+    st.set_page_config(page_title=f"Presenting {(cfg.name if cfg else '') or snap.run_id}"[:80])
 
 
 def _quality(snap) -> tuple[str, str]:
@@ -53,16 +76,37 @@ def _one_line(snap) -> None:
         show(f"**{d.title}.** {d.explanation.split('. ')[0].rstrip('.')}.", icon=":material/stethoscope:")
 
 
-def _headline(snap) -> None:
+def _name(snap) -> str:
     cfg = snap.config
-    name = (cfg.name or f"{cfg.arch} · {cfg.loss} on {cfg.dataset}") if cfg else snap.run_id
-    st.markdown(f"## {name} — {snap.status}")
-    total = f" / {snap.total_steps}" if snap.total_steps else ""
+    return (cfg.name or f"{cfg.arch} · {cfg.loss} on {cfg.dataset}") if cfg else snap.run_id
+
+
+def _numbers(snap) -> tuple[str, str, str, str]:
+    """(step text, images/s text, quality label, quality value): Monitor's definitions."""
+    total = f" / {snap.total_steps:,}" if snap.total_steps else ""
+    rate = snap.images_per_s
     label, value = _quality(snap)
-    m1, m2, m3 = st.columns(3)
-    m1.metric("Step", f"{snap.step}{total}")
-    m2.metric("Images / s", f"{snap.images_per_s:,.0f}" if snap.images_per_s else "—")
+    return f"{snap.step:,}{total}", f"{rate:,.0f}" if rate else "—", label, value
+
+
+def _headline(snap) -> None:
+    """The run's name and status beside its numbers, in one row: the charts below must fit a 720-px screen."""
+    name = _name(snap)
+    step, rate, label, value = _numbers(snap)
+    title, m1, m2, m3 = st.columns([5, 2, 2, 2], vertical_alignment="center")
+    with title:
+        st.markdown(f"## {name} — {snap.status}")
+    m1.metric("Step", step)
+    m2.metric("Images / s", rate)
     m3.metric(label, value)
+
+
+def _stacked_headline(snap) -> None:
+    """A half-width column (Compare): the numbers as one heading that wraps, never cut to "360 / …"."""
+    name = _name(snap)
+    step, rate, label, value = _numbers(snap)
+    st.markdown(f"## {name} — {snap.status}")
+    st.markdown(f"### Step {step} · {rate} images/s · {label} {value}")
 
 
 def run_view(store, run_id: str) -> None:
@@ -75,27 +119,28 @@ def run_view(store, run_id: str) -> None:
         snap = store.snapshot(run_id)
         _headline(snap)
         _one_line(snap)
-        left, right = st.columns([1, 1])
-        with left:
+        grid, losses, scores = st.columns([1, 1, 1])
+        with grid:
             if snap.latest_grid is not None:
-                st.image(snap.latest_grid, width="stretch", caption=f"step {snap.latest_grid_step}")
+                st.image(snap.latest_grid, width="stretch", caption=f"{grid_caption(snap)} · step {snap.latest_grid_step}")
             else:
                 st.caption("No samples yet.")
-        with right:
-            if len(snap.metrics):
-                st.plotly_chart(_big(charts.loss_figure(snap.metrics, 0.6), 380), key="present_loss", width="stretch",
-                                config={"displayModeBar": False, "staticPlot": True})
-                st.plotly_chart(_big(charts.scores_figure(snap.metrics, snap.score_kind, 0.6), 380), key="present_scores",
+        if len(snap.metrics):
+            losses.plotly_chart(_big(charts.loss_figure(snap.metrics, 0.6), CHART_PX), key="present_loss",
                                 width="stretch", config={"displayModeBar": False, "staticPlot": True})
+            scores.plotly_chart(_big(charts.scores_figure(snap.metrics, snap.score_kind, 0.6), CHART_PX),
+                                key="present_scores", width="stretch", config={"displayModeBar": False, "staticPlot": True})
         if live and snap.status not in LIVE_STATUSES + (QUEUED,):
             st.rerun()  # ended: stop refreshing
 
+    page_title(store.snapshot(run_id))
     view()
 
 
 def compare_view(store, run_ids: list[str]) -> None:
     """Two (or more) runs side by side: grid and losses each, live."""
     big_page()
+    st.set_page_config(page_title="Presenting: " + " vs ".join(run_ids)[:70])
     live = any(store.snapshot(r).status in LIVE_STATUSES + (QUEUED,) for r in run_ids)
 
     @st.fragment(run_every=REFRESH_S if live else None)
@@ -103,9 +148,10 @@ def compare_view(store, run_ids: list[str]) -> None:
         for col, run_id in zip(st.columns(len(run_ids)), run_ids):
             with col:
                 snap = store.snapshot(run_id)
-                _headline(snap)
+                _stacked_headline(snap)
                 if snap.latest_grid is not None:
-                    st.image(snap.latest_grid, width="stretch", caption=f"step {snap.latest_grid_step}")
+                    st.image(snap.latest_grid, width="stretch",
+                             caption=f"{grid_caption(snap)} · step {snap.latest_grid_step}")
                 if len(snap.metrics):
                     st.plotly_chart(_big(charts.loss_figure(snap.metrics, 0.6), 340), key=f"present_loss_{run_id}",
                                     width="stretch", config={"displayModeBar": False, "staticPlot": True})
