@@ -251,6 +251,9 @@ def load_generator(path, device="cpu", prefer_ema: bool = True, build=None):
     tensors, meta = read_checkpoint(path)
     name = Path(path).name
     cfg = checkpoint_config(meta, name)
+    if build is None and cfg.task != "generate":  # not a "weights do not fit" wall of missing keys
+        raise CheckpointError(f"{name}: a checkpoint of a {cfg.task} restorer, which maps a damaged image to a repaired "
+                              f"one; it has no noise z to sample or explore (use it on the Restore page)")
     try:
         G, _ = (build or build_models)(cfg, int(meta.get("channels", 1)), int(meta.get("num_classes", 0)))
         int(meta.get("step", 0))

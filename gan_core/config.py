@@ -551,7 +551,7 @@ PRESETS: dict[str, dict] = {
                        "and G stops learning.",
         "config": dict(_PLAYGROUND, loss="minimax", r1_gamma=0.0, n_critic=3, lr_d=3e-3, lr_g=1e-4,
                        g_hidden=[32, 32], steps=1000),
-        "playground": "D too strong", "iterations": 1000,
+        "playground": "Minimax loss: G's gradient vanishes", "iterations": 1000,
     },
     "2d-lr-too-high": {
         "description": "Failure demo on ring-8: Adam at 0.05 (β1 = 0.9) for both nets. Every update overshoots, G's "

@@ -366,7 +366,8 @@ def diagnose(metrics: pd.DataFrame, score_kind: str = "probability", status: str
     has_quality = "modes_covered" in metrics and metrics["modes_covered"].notna().any()
     if has_quality:
         ev["modes_covered"] = int(metrics["modes_covered"].dropna().iloc[-1])
-    note = "" if has_quality else " (Mode collapse is judged from quality metrics, which this run has not logged yet.)"
+    restorer = _cfg(config, "task", "generate") != "generate"  # repairs a given image: there are no modes to collapse
+    note = "" if has_quality or restorer else " (Mode collapse is judged from quality metrics, which this run has not logged yet.)"
     return [Diagnosis("healthy", "Healthy", "ok",
                       "Losses are finite and steady, D is not overpowering G, and nothing is swinging or collapsing."
                       + note, step=last_step, evidence=ev)]

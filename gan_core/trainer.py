@@ -58,9 +58,11 @@ class RunSink(Protocol):
     def release(self) -> None: ...
 
 
-def points_image(real: np.ndarray, fake: np.ndarray, extent: float, size: int = 320) -> np.ndarray:
+def points_image(real: np.ndarray, fake: np.ndarray, extent: float, size: int = 320, *,
+                 real_rgb=(120, 160, 230), fake_rgb=(240, 110, 20)) -> np.ndarray:
     """A scatter of real (blue) and generated (orange) 2-D points as an RGB uint8 image, for grids and GIFs. The
-    view widens (up to 4×) to keep G's points in sight; light grey lines mark every unit, darker ones the axes."""
+    view widens (up to 4×) to keep G's points in sight; light grey lines mark every unit, darker ones the axes.
+    The colours are keyword defaults so that an exported script (export.py copies this function) keeps them."""
     finite = np.asarray(fake, dtype=np.float32)
     finite = finite[np.isfinite(finite).all(1)] if finite.ndim == 2 else finite
     if len(finite):
@@ -71,7 +73,7 @@ def points_image(real: np.ndarray, fake: np.ndarray, extent: float, size: int = 
         shade = 150 if unit == 0 else 232
         img[:, px] = np.minimum(img[:, px], shade)
         img[size - 1 - px, :] = np.minimum(img[size - 1 - px, :], shade)
-    for pts, colour in ((real, (120, 160, 230)), (fake, (240, 110, 20))):
+    for pts, colour in ((real, real_rgb), (fake, fake_rgb)):
         pts = np.nan_to_num(np.asarray(pts, dtype=np.float32), nan=1e9)
         px = ((pts + extent) / (2 * extent) * (size - 1)).round().astype(int)
         ok = (px >= 1).all(1) & (px < size - 1).all(1)
@@ -80,6 +82,10 @@ def points_image(real: np.ndarray, fake: np.ndarray, extent: float, size: int = 
             img[rows + dr, cols] = colour
             img[rows, cols + dr] = colour
     return img
+
+
+# The one palette of 2-D points: Monitor's grids and GIFs, the 2-D playground and the latent explorer.
+POINT_RGB = {"real": points_image.__kwdefaults__["real_rgb"], "fake": points_image.__kwdefaults__["fake_rgb"]}
 
 
 class Trainer:

@@ -6,10 +6,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from gan_core.checkpoint import CheckpointError
+from gan_core.errors import StudioError
 from gan_core.latent import (along, class_walk, direction_strip, generate, load_run_generator, load_uploaded_generator, noise,
                              points_with_data, principal_directions, seed_walk, slider_noise, to_gif, to_grid_image)
 from gan_core.runfiles import slug
-from ui import roles
+from ui import charts, roles
 from ui.state import get_store
 
 MAX_UPLOAD_BYTES = 200 * 2**20  # as server.maxUploadSize in .streamlit/config.toml
@@ -17,7 +18,19 @@ MAX_UPLOAD_BYTES = 200 * 2**20  # as server.maxUploadSize in .streamlit/config.t
 st.title("Latent explorer")
 st.caption("A generator is a function from noise z to images. Move along z and watch what changes.")
 store = get_store()
-runs = [r for r in store.runs() if store.checkpoints(r["run_id"])]
+
+
+def generates(run_id: str) -> bool:
+    """A generation run (noise in, image out); a restorer maps images to images and has no latent space."""
+    try:
+        return store.config(run_id).task == "generate"
+    except StudioError:  # unreadable: not listed
+        return False
+
+
+with_checkpoints = [r for r in store.runs() if store.checkpoints(r["run_id"])]
+runs = [r for r in with_checkpoints if generates(r["run_id"])]
+restorers = len(with_checkpoints) - len(runs)
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the generator…")
@@ -51,9 +64,12 @@ if source == "a checkpoint file":
         st.error(f"Cannot load this file. {e}", icon=":material/block:")
         st.stop()
 else:
+    if restorers:
+        st.caption(f"{restorers} restorer run{'s are' if restorers > 1 else ' is'} not listed: a restorer maps a "
+                   f"damaged image to a repaired one, so it has no noise z to explore (the Restore page uses it).")
     if not runs:
-        st.info("No run has a checkpoint yet. Checkpoints are written every `checkpoint_every` steps and at the end "
-                "of a run. You can also open a checkpoint file.")
+        st.info("No generation run has a checkpoint yet. Checkpoints are written every `checkpoint_every` steps and at "
+                "the end of a run. You can also open a checkpoint file.")
         st.page_link("pages/train.py", label="Go to Train", icon=":material/rocket_launch:")
         st.stop()
     ids = [r["run_id"] for r in runs]
@@ -69,7 +85,7 @@ else:
     try:
         G, cfg, step = generator(str(store.run_dir(run_id)), ckpt, path.stat().st_mtime)
     except (CheckpointError, OSError) as e:
-        st.error(f"Cannot load {ckpt}: {e}")
+        st.error(f"Cannot load {ckpt}: {str(e).splitlines()[0][:300]}")
         st.stop()
 
 label = None
@@ -90,9 +106,9 @@ if cfg.is_2d:  # a point cloud: z-sliders and walks do not apply; show G's sampl
     fake, real = points_with_data(G, cfg, 500, int(seed))
     fig = go.Figure(dict(data=[
         dict(type="scatter", x=real[:, 0], y=real[:, 1], mode="markers", name=f"real data ({cfg.dataset})",
-             marker=dict(size=5, color="#74a9e8", opacity=0.6)),
+             marker=dict(size=5, color=charts.POINT_COLOURS["real"], opacity=0.6)),
         dict(type="scatter", x=fake[:, 0], y=fake[:, 1], mode="markers", name=f"G's samples (step {step})",
-             marker=dict(size=5, color="#E8590C", opacity=0.8))],
+             marker=dict(size=5, color=charts.POINT_COLOURS["fake"], opacity=0.8))],
         layout=dict(height=480, margin=dict(l=10, r=10, t=10, b=10), xaxis=dict(title=dict(text="x"), zeroline=True),
                     yaxis=dict(title=dict(text="y"), scaleanchor="x", zeroline=True),
                     legend=dict(orientation="h", y=-0.12, x=0, yanchor="top"))))

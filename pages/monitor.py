@@ -375,7 +375,7 @@ def live_view() -> None:
             if view.latest_grid_step is not None else None
         if grid is not None:
             near = f" (nearest saved grid to step {at})" if at is not None and at != view.latest_grid_step else ""
-            st.image(grid, width="stretch", caption=f"{present.grid_caption(snap)}, step {view.latest_grid_step}{near}")
+            st.image(grid, width="stretch", caption=present.grid_caption(snap, view.latest_grid_step, near))
         else:
             st.caption("No samples yet.")
     quality(snap, at)

@@ -4,6 +4,7 @@ The engine (gan_core.playground.Playground) lives in st.session_state, one per b
 is a fragment that re-runs about once a second while playing. Nothing here runs off the script thread."""
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, fields
 
@@ -15,14 +16,17 @@ from gan_core.data import DatasetError
 from gan_core.losses import LOSSES, Loss
 from gan_core.playground import (DATASET_CHOICES, PRESETS, Playground, PlaygroundSettings, parse_points_csv,
                                  preset_settings, settings_help)
-from ui import links, present
+from ui import charts, links, present
 
 REFRESH_S = 1.0
 TIME_BUDGET_S = 0.6  # training time per refresh, so drawing keeps up even with big nets
 CLICK_GRID = 41  # invisible markers per axis that turn clicks on the plane into coordinates
 LAYERS = {"real": "Real samples", "fake": "Fake samples", "heatmap": "D's output", "arrows": "G's gradients",
           "manifold": "G's manifold", "density": "True density"}
-REAL_COLOUR, FAKE_COLOUR = "#1b9e77", "#7b3294"  # GAN Lab's green (real) and purple (fake)
+REAL_COLOUR, FAKE_COLOUR = charts.POINT_COLOURS["real"], charts.POINT_COLOURS["fake"]  # as Monitor draws a 2-D run
+# D's output from "fake" (0) through "cannot tell" (white) to "real" (1), in the points' own colours
+D_SCALE = [[0.0, FAKE_COLOUR], [0.5, "#ffffff"], [1.0, REAL_COLOUR]]
+ARROW_COLOUR = "#343a40"  # G's gradients: dark, apart from both kinds of point
 DEFAULTS = asdict(PlaygroundSettings())
 
 # ---------------------------------------------------------------------- state
@@ -72,7 +76,13 @@ def _apply_preset() -> None:
     st.session_state["pg_reset_now"] = True
     st.session_state["pg_playing"] = True
     st.session_state["pg_walk"] = None
-    st.session_state["pg_message"] = f"Preset “{name}”: {PRESETS[name]['description']} Playing."
+    st.session_state["pg_message"] = f"Preset “{name}”: {here(PRESETS[name]['description'])} Playing."
+
+
+def here(description: str) -> str:
+    """A preset's description as the playground tells it: the pointer to what to watch on Monitor (the same entry
+    is a Learn demo run) is dropped, since the plane here shows it."""
+    return re.sub(r"\s*Monitor: [^.]*\.", "", description).strip()
 
 
 def _toggle_play() -> None:
@@ -162,8 +172,8 @@ def _arrows(points: np.ndarray, direction: np.ndarray, extent: float) -> go.Scat
         ys += [float(p[1]), float(t[1]), None]
         sizes += [0, 9, 0]
     return go.Scatter(x=xs, y=ys, mode="lines+markers", name="G's gradients", hoverinfo="skip",
-                      line=dict(color="#d95f02", width=1.5),
-                      marker=dict(symbol="arrow", angleref="previous", size=sizes, color="#d95f02"))
+                      line=dict(color=ARROW_COLOUR, width=1.5),
+                      marker=dict(symbol="arrow", angleref="previous", size=sizes, color=ARROW_COLOUR))
 
 
 def _points(xy: np.ndarray, name: str, colour, size=5, **marker) -> go.Scatter:
@@ -176,7 +186,7 @@ def _surface_trace(surface: dict) -> go.Heatmap:
     z = surface["z"]
     extra = dict(zmin=0.0, zmax=1.0) if prob else dict(zmid=0.0)
     title = "D(x): P(real)" if prob else "critic score"
-    return go.Heatmap(x=surface["x"], y=surface["y"], z=z, colorscale="PRGn", opacity=0.55, name="D's output",
+    return go.Heatmap(x=surface["x"], y=surface["y"], z=z, colorscale=D_SCALE, opacity=0.55, name="D's output",
                       colorbar=dict(title=dict(text=title), len=0.6, thickness=12), hoverinfo="skip", **extra)
 
 
@@ -215,7 +225,7 @@ def substep_figure(step, extent: float, loss: Loss) -> go.Figure:
         if "fake" in d:
             xs, ys = _polylines([np.stack([a, b]) for a, b in zip(z, d["fake"])])
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="z ↦ G(z)", hoverinfo="skip",
-                                     line=dict(color="rgba(123, 50, 148, 0.25)", width=1)))
+                                     line=dict(color=charts.rgba(FAKE_COLOUR, 0.25), width=1)))
     if "real" in d:
         colour = d["d_real"] if "d_real" in d else REAL_COLOUR
         fig.add_trace(_points(d["real"], "Real samples", colour, size=7, **_score_marker("d_real" in d, loss)))
@@ -227,8 +237,8 @@ def substep_figure(step, extent: float, loss: Loss) -> go.Figure:
         fig.add_trace(_arrows(d["fake"], d["direction"], extent))
     if "fake_after" in d:
         xs, ys = _polylines([np.stack([a, b]) for a, b in zip(d["fake_before"], d["fake_after"])])
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="move", line=dict(color="#d95f02", width=1.5)))
-        fig.add_trace(_points(d["fake_before"], "before the update", "rgba(123, 50, 148, 0.35)", size=6))
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="move", line=dict(color=ARROW_COLOUR, width=1.5)))
+        fig.add_trace(_points(d["fake_before"], "before the update", charts.rgba(FAKE_COLOUR, 0.35), size=6))
         fig.add_trace(_points(d["fake_after"], "after the update", FAKE_COLOUR, size=7))
     if "loss_d" in d:
         fig.add_annotation(x=0.02, y=0.98, xref="paper", yref="paper", showarrow=False, align="left",
@@ -241,7 +251,7 @@ def _score_marker(scored: bool, loss: Loss) -> dict:
     if not scored:
         return {}
     prob = loss.scores == "probability"
-    return dict(colorscale="PRGn", cmin=0.0 if prob else None, cmax=1.0 if prob else None, showscale=False,
+    return dict(colorscale=D_SCALE, cmin=0.0 if prob else None, cmax=1.0 if prob else None, showscale=False,
                 line=dict(width=1, color="black"))
 
 

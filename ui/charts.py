@@ -7,6 +7,16 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from gan_core.trainer import POINT_RGB
+
+POINT_COLOURS = {name: "#{:02x}{:02x}{:02x}".format(*rgb) for name, rgb in POINT_RGB.items()}  # real, fake points
+
+
+def rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    return f"rgba({int(h[0:2], 16)}, {int(h[2:4], 16)}, {int(h[4:6], 16)}, {alpha})"
+
+
 COLOURS = {"d_loss": "#1f77b4", "g_loss": "#E8590C", "d_real": "#2b8a3e", "d_fake": "#c92a2a",
            "grad_norm_d": "#1f77b4", "grad_norm_g": "#E8590C"}
 LABELS = {"d_loss": "D loss", "g_loss": "G loss", "d_real": "D(real)", "d_fake": "D(fake)",

@@ -41,16 +41,18 @@ def _big(fig, height: int):
     return fig
 
 
-def grid_caption(snap) -> str:
-    """What the run's sample grid shows (Monitor and the presenter view say the same)."""
+def grid_caption(snap, step, near: str = "") -> str:
+    """What the run's sample grid at `step` shows (Monitor and the presenter view say the same); `near`: a note
+    after the step, such as which step was asked for."""
     cfg = snap.config
+    at = f"at step {step}{near}"
     if cfg is None:
-        return "Samples"
+        return f"Samples {at}"
     if cfg.task != "generate":  # restore/training.py: a row each of damaged, restored and truth
-        return "Top row: the damaged inputs · middle: G's restorations · bottom: the originals"
+        return f"Validation digits {at}. Top row: the damaged inputs · middle: G's repairs · bottom: the originals"
     if cfg.is_2d:
-        return "Real points (blue) and G's points (orange)"
-    return "G's samples of the same fixed noise" + (" — column k is digit k" if cfg.conditional else "")
+        return f"Real points (blue) and G's points (orange) {at}"
+    return f"Fixed noise {at}" + (" — column k is digit k" if cfg.conditional else "")
 
 
 def page_title(snap) -> None:
@@ -122,7 +124,7 @@ def run_view(store, run_id: str) -> None:
         grid, losses, scores = st.columns([1, 1, 1])
         with grid:
             if snap.latest_grid is not None:
-                st.image(snap.latest_grid, width="stretch", caption=f"{grid_caption(snap)} · step {snap.latest_grid_step}")
+                st.image(snap.latest_grid, width="stretch", caption=grid_caption(snap, snap.latest_grid_step))
             else:
                 st.caption("No samples yet.")
         if len(snap.metrics):
@@ -151,7 +153,7 @@ def compare_view(store, run_ids: list[str]) -> None:
                 _stacked_headline(snap)
                 if snap.latest_grid is not None:
                     st.image(snap.latest_grid, width="stretch",
-                             caption=f"{grid_caption(snap)} · step {snap.latest_grid_step}")
+                             caption=grid_caption(snap, snap.latest_grid_step))
                 if len(snap.metrics):
                     st.plotly_chart(_big(charts.loss_figure(snap.metrics, 0.6), 340), key=f"present_loss_{run_id}",
                                     width="stretch", config={"displayModeBar": False, "staticPlot": True})
