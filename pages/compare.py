@@ -10,10 +10,10 @@ from ui.state import get_store
 from ui.text import plain
 from ui.timeline import scrubber
 
-st.title("Compare runs")
 store = get_store()
 runs = store.runs()
 if len(runs) < 1:
+    st.title("Compare runs")
     st.info("No runs yet. Start a few on the Train page (e.g. the same preset with two learning rates).")
     st.stop()
 
@@ -23,6 +23,7 @@ if present.presenting():  # ?runs=a,b&present=1: two runs side by side for a pro
     present.compare_view(store, shown)
     present.leave_link("compare", {})
     st.stop()
+st.title("Compare runs")
 linked = [r for r in str(st.query_params.get("runs", "")).split(",") if r in ids][:8]
 if linked and st.session_state.get("cmp_link_applied") != linked:  # ?runs=a,b: a shared link picks the runs, once
     st.session_state["cmp_runs"] = linked

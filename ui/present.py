@@ -16,7 +16,8 @@ REFRESH_S = 2.0
 BIG_TEXT = """<style>
 [data-testid="stMetricValue"] { font-size: 2.6rem; }
 [data-testid="stMetricLabel"] p { font-size: 1.3rem; }
-[data-testid="stHeader"], [data-testid="stToolbar"] { display: none; }
+[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stSidebar"],
+[data-testid="stSidebarCollapsedControl"] { display: none; }
 .block-container { padding-top: 0.75rem; padding-bottom: 0.5rem; }
 h2 { padding-top: 0.25rem; }
 </style>"""
@@ -36,8 +37,14 @@ def big_page() -> None:
 
 
 def _big(fig, height: int):
-    fig.update_layout(height=height, font=BIG_FONT, title_font=dict(size=24), margin=dict(l=10, r=10, t=50, b=10),
-                      showlegend=True, legend=dict(font=dict(size=18)))
+    """Projector type: Streamlit's chart theme sets 12-px ticks of its own, so every axis gets its size here."""
+    title = fig.layout.title.text or ""
+    fig.update_layout(height=height, font=BIG_FONT, title=dict(text=title.split(" — ")[0], font=dict(size=24)),
+                      margin=dict(l=10, r=10, t=50, b=10), legend=dict(font=dict(size=18)))
+    fig.update_xaxes(tickfont=dict(size=18), title_text="")  # "step" goes without saying; the legend needs the room
+    fig.update_yaxes(tickfont=dict(size=18), title_font=dict(size=18))
+    for note in fig.layout.annotations or ():
+        note.font.size = 18
     return fig
 
 
@@ -58,7 +65,7 @@ def grid_caption(snap, step, near: str = "") -> str:
 def page_title(snap) -> None:
     """The browser tab (what a projector's window list shows) names the run being presented, not the page."""
     cfg = snap.config
-    st.set_page_config(page_title=f"Presenting {(cfg.name if cfg else '') or snap.run_id}"[:80])
+    st.set_page_config(page_title=f"Presenting {(cfg.name if cfg else '') or snap.run_id}"[:80], layout="wide")
 
 
 def _quality(snap) -> tuple[str, str]:
@@ -142,7 +149,7 @@ def run_view(store, run_id: str) -> None:
 def compare_view(store, run_ids: list[str]) -> None:
     """Two (or more) runs side by side: grid and losses each, live."""
     big_page()
-    st.set_page_config(page_title="Presenting: " + " vs ".join(run_ids)[:70])
+    st.set_page_config(page_title="Presenting: " + " vs ".join(run_ids)[:70], layout="wide")
     live = any(store.snapshot(r).status in LIVE_STATUSES + (QUEUED,) for r in run_ids)
 
     @st.fragment(run_every=REFRESH_S if live else None)
@@ -151,12 +158,13 @@ def compare_view(store, run_ids: list[str]) -> None:
             with col:
                 snap = store.snapshot(run_id)
                 _stacked_headline(snap)
+                grid, losses = st.columns(2)  # side by side: one 720-px screen holds both
                 if snap.latest_grid is not None:
-                    st.image(snap.latest_grid, width="stretch",
-                             caption=grid_caption(snap, snap.latest_grid_step))
+                    grid.image(snap.latest_grid, width="stretch", caption=grid_caption(snap, snap.latest_grid_step))
                 if len(snap.metrics):
-                    st.plotly_chart(_big(charts.loss_figure(snap.metrics, 0.6), 340), key=f"present_loss_{run_id}",
-                                    width="stretch", config={"displayModeBar": False, "staticPlot": True})
+                    losses.plotly_chart(_big(charts.loss_figure(snap.metrics, 0.6), CHART_PX),
+                                        key=f"present_loss_{run_id}", width="stretch",
+                                        config={"displayModeBar": False, "staticPlot": True})
 
     view()
 
