@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a run (no flags: the fast MNIST default, offline)",
                        epilog="Several GPUs or machines: torchrun --nproc_per_node N -m gan_core train ... trains one run "
-                              "with DistributedDataParallel; --batch-size is then per process (README: Scaling out).")
+                              "with DistributedDataParallel; --batch-size is then per process (docs/reference.md: Scaling out).")
     t.add_argument("--preset", choices=list(PRESETS), help="start from a named recipe; flags override it")
     t.add_argument("--config", metavar="FILE.json", help="start from a saved config.json; flags override it")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
