@@ -28,7 +28,9 @@ linked = [r for r in str(st.query_params.get("runs", "")).split(",") if r in ids
 if linked and st.session_state.get("cmp_link_applied") != linked:  # ?runs=a,b: a shared link picks the runs, once
     st.session_state["cmp_runs"] = linked
     st.session_state["cmp_link_applied"] = linked
-chosen = st.multiselect("Runs", ids, default=ids[: min(3, len(ids))], key="cmp_runs", max_selections=8)
+st.session_state.setdefault("cmp_runs", ids[: min(3, len(ids))])
+st.session_state["cmp_runs"] = [r for r in st.session_state["cmp_runs"] if r in ids]  # a run deleted meanwhile
+chosen = st.multiselect("Runs", ids, key="cmp_runs", max_selections=8)
 if not chosen:
     st.caption("Choose at least one run.")
     st.stop()
@@ -44,8 +46,8 @@ st.page_link("pages/compare.py", label="Presenter view: the first two side by si
 live = any(r["status"] in LIVE_STATUSES for r in runs if r["run_id"] in chosen)
 
 
-RANKED = {"Fréchet distance": "fid", "classes covered": "modes_covered", "label accuracy": "label_accuracy",
-          "diversity": "diversity", "D loss": "d_loss", "G loss": "g_loss"}
+RANKED = {"Fréchet distance": "fid", "classes / modes covered": "modes_covered", "label accuracy": "label_accuracy",
+          "diversity": "diversity"}  # losses are left to the curves: across losses their values do not compare
 
 
 def ranking_table(snaps: dict) -> tuple[pd.DataFrame, str]:
@@ -64,7 +66,7 @@ def ranking_table(snaps: dict) -> tuple[pd.DataFrame, str]:
         table = table.sort_values("Fréchet distance", na_position="last")
         note = "Sorted by Fréchet distance (lower = closer to the real digits)."
     table = table[[c for c in table if c not in RANKED or table[c].notna().any()]]
-    digits = {"step": "{:,.0f}", "seconds": "{:,.0f}", "images/s": "{:,.0f}", "classes covered": "{:.0f}",
+    digits = {"step": "{:,.0f}", "seconds": "{:,.0f}", "images/s": "{:,.0f}", "classes / modes covered": "{:.0f}",
               "Fréchet distance": "{:.1f}"}
     for col in table.columns[2:]:
         fmt = digits.get(col, "{:.3g}")
@@ -104,7 +106,8 @@ def overlay() -> None:
     ranking, note = ranking_table(snaps)
     if note:
         st.caption(note)
-    st.dataframe(ranking, hide_index=True, width="stretch")
+    st.dataframe(ranking, hide_index=True, width="stretch",  # narrow columns: the table fits a laptop's width
+                 column_config={c: st.column_config.TextColumn(c, width="small") for c in ranking.columns[1:]})
 
     st.subheader("Latest samples" if at is None else f"Samples at step {at}")
     diff = st.toggle("Difference to the first run", key="cmp_diff", disabled=len(chosen) < 2,

@@ -39,7 +39,7 @@ def _layout(title: str, ytitle: str, xtitle: str = "step", height: int = 300, **
     """Legends sit under the plot: at the top right they covered plotly's toolbar."""
     return dict(title=dict(text=title, x=0, font=dict(size=15)), height=height, margin=dict(l=10, r=10, t=40, b=10),
                 xaxis=dict(title=dict(text=xtitle)), yaxis=dict(title=dict(text=ytitle)), uirevision="keep",
-                legend=dict(orientation="h", y=-0.18, x=0, xanchor="left", yanchor="top"), **extra)
+                legend=dict(orientation="h", y=-0.26, x=0, xanchor="left", yanchor="top"), **extra)
 
 
 def _traces(df: pd.DataFrame, columns: list[str], smoothing: float, x: str = "step") -> list[dict]:
@@ -95,11 +95,14 @@ def with_marker(fig: go.Figure | None, step: int | None, name: str = "timeline",
     return go.Figure(dict(data=list(fig.data), layout=layout))
 
 
-def panels(df: pd.DataFrame, columns: list[str], title: str, smoothing: float, height: int = 340) -> go.Figure:
+AXIS_TITLES = {"l1_loss": "L1 loss"}  # a panel's y title must fit its height; the legend has the long name
+
+
+def panels(df: pd.DataFrame, columns: list[str], title: str, smoothing: float) -> go.Figure:
     """One panel per column, stacked, sharing the step axis, each on its own y scale: on one axis G's loss in the
     thousands flattened D's loss into a line, while the lessons ask the class to read D's loss."""
     shown = [c for c in columns if c in df and df[c].notna().any()]
-    layout = _layout(title, "", height=height)
+    layout = _layout(title, "", height=120 + 110 * max(len(shown), 2))
     del layout["yaxis"], layout["xaxis"]
     n, gap = max(len(shown), 1), 0.08
     tall = (1 - gap * (n - 1)) / n
@@ -109,7 +112,7 @@ def panels(df: pd.DataFrame, columns: list[str], title: str, smoothing: float, h
         top = 1 - i * (tall + gap)
         last = i == n - 1
         layout[f"yaxis{axis}"] = dict(domain=[max(top - tall, 0), top], anchor=f"x{axis}",
-                                      title=dict(text=LABELS.get(col, col)))
+                                      title=dict(text=AXIS_TITLES.get(col, LABELS.get(col, col))))
         layout[f"xaxis{axis}"] = dict(anchor=f"y{axis}", showticklabels=last, title=dict(text="step" if last else ""),
                                       **({} if i == 0 else {"matches": "x"}))
         for trace in _traces(df, [col], smoothing):
@@ -210,7 +213,7 @@ def quality_figure(df: pd.DataFrame, points: bool = False) -> go.Figure | None:
     n = len(present)
     per_row = min(n, QUALITY_PER_ROW)
     rows = -(-n // per_row)
-    xgap, panel_px, gap_px = 0.08, 150, 65  # gap: the step ticks of one row and the two-line titles of the next
+    xgap, panel_px, gap_px = 0.08, 150, 90  # gap: the step ticks of one row and the two-line titles of the next
     plot_px = rows * panel_px + (rows - 1) * gap_px
     width = (1 - xgap * (per_row - 1)) / per_row
     data, layout = [], dict(height=plot_px + 90, margin=dict(l=10, r=10, t=80, b=10), uirevision="keep",

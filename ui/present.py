@@ -42,7 +42,7 @@ def _big(fig, height: int):
     fig.update_layout(height=height, font=BIG_FONT, title=dict(text=title.split(" — ")[0], font=dict(size=24)),
                       margin=dict(l=10, r=10, t=50, b=10), legend=dict(font=dict(size=18)))
     fig.update_xaxes(tickfont=dict(size=18), title_text="")  # "step" goes without saying; the legend needs the room
-    fig.update_yaxes(tickfont=dict(size=18), title_font=dict(size=18))
+    fig.update_yaxes(tickfont=dict(size=18), title_font=dict(size=18), nticks=4)
     for note in fig.layout.annotations or ():
         note.font.size = 18
     return fig
