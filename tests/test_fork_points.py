@@ -4,6 +4,7 @@ from __future__ import annotations
 from gan_core import build_config
 from gan_core.checkpoint import checkpoint_interval, checkpoints_to_drop
 from gan_core.fork import checkpoint_step, fork_point, forkable_step
+from test_app import runs_root  # noqa: F401  (a fixture)
 
 
 def test_a_short_run_saves_checkpoints_a_fork_can_start_from():
@@ -37,3 +38,28 @@ def test_the_offered_fork_step_is_the_checkpoint_fork_run_starts_from(store, tin
         assert offered <= wanted and fork_point(store.run_dir(run_id), wanted)[0] == offered
     assert forkable_step(names, 253) is not None  # "Fork from step 253" then "no checkpoint at or before 253"
     assert checkpoint_step("step_00001405.safetensors") == 1405
+
+
+def flat(node) -> list:
+    out = []
+    for child in getattr(node, "children", {}).values():
+        out += [child, *flat(child)]
+    return out
+
+
+def test_train_shows_the_fork_above_start_and_whose_clock_it_runs_on(runs_root):  # noqa: F811
+    from streamlit.testing.v1 import AppTest
+
+    from test_app import APP
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["fork_from"] = {"run": "parent-run", "step": 40, "requested": 53, "elapsed": 52.4}
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    at.text_input(key="w_max_seconds").input("60").run()
+    elements = flat(at.main)
+    banner = next(i for i, e in enumerate(elements) if "**Fork** of run `parent-run` from step 40" in str(getattr(e, "value", "")))
+    start = next(i for i, e in enumerate(elements) if getattr(e, "label", None) == "Start training")
+    assert banner < start  # it sat below Start, where nobody looked before pressing it
+    clock = " ".join(c.value for c in at.caption)
+    assert "continues the parent's training clock" in clock and "52 s" in clock and "about 8 s more" in clock
