@@ -44,6 +44,8 @@ def test_copying_panel_shows_neighbours_and_a_score(runs_root, tiny_config):
     assert score.value.endswith("%") and 0 <= float(score.value[:-1]) <= 100
     assert any("nearest training images" in str(i.proto) for i in at.get("image"))
     assert any(m.value.startswith("1. ") and m.value.count("·") >= 2 for m in at.markdown)  # distances per row
+    assert any("the checkpoint of step 6." in c.value for c in at.caption)  # not "step step_00000006.safetensors"
+    assert not any("step step_" in c.value for c in at.caption)
 
 
 def test_copying_panel_explains_why_a_2d_run_has_none(runs_root, tiny_config):
