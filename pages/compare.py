@@ -106,8 +106,7 @@ def overlay() -> None:
     ranking, note = ranking_table(snaps)
     if note:
         st.caption(note)
-    st.dataframe(ranking, hide_index=True, width="stretch",  # narrow columns: the table fits a laptop's width
-                 column_config={c: st.column_config.TextColumn(c, width="small") for c in ranking.columns[1:]})
+    st.table(ranking.set_index("run"))  # a plain table wraps its headers to the page's width: nothing is cut off
 
     st.subheader("Latest samples" if at is None else f"Samples at step {at}")
     diff = st.toggle("Difference to the first run", key="cmp_diff", disabled=len(chosen) < 2,

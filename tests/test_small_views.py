@@ -38,9 +38,9 @@ def test_compare_ranking_shows_monitors_images_per_s_and_no_none(runs_root, tiny
     at = app("pages/compare.py", query={"runs": f"{points},{image}"})
     assert not at.exception, at.exception
     assert at.multiselect(key="cmp_runs").value == [points, image]  # ?runs= without present=1
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert "None" not in table.astype(str).to_numpy() and "nan" not in table.astype(str).to_numpy()
-    rates = dict(zip(table["run"], table["images/s"]))
+    rates = dict(zip(table.index, table["images/s"]))
     for rid in (image, points):
         monitor = app("pages/monitor.py", query={"run": rid})
         shown = next(m.value for m in monitor.metric if m.label == "Images / s")
