@@ -21,7 +21,7 @@ SHOTS = os.environ.get("GAN_STUDIO_SCREENSHOTS")  # a folder to keep the screens
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """Two finished runs (one cut short by its clock, so its step count reads "N / 1,000"), the server, Chromium."""
+    """Two finished runs (one cut short by its clock, so its step count reads "N / 1000"), the server, Chromium."""
     if missing:
         pytest.fail(f"GAN_STUDIO_REQUIRE_BROWSER=1 but the browser tests cannot run: {missing}")
     tmp = tmp_path_factory.mktemp("present")
@@ -86,7 +86,7 @@ def test_compare_presenter_shows_whole_step_counts(served):
         inside_viewport(page, page.locator('[data-testid="stPlotlyChart"]', has_text="Losses").nth(i))
     if SHOTS:
         page.screenshot(path=os.path.join(SHOTS, "present_compare.png"))
-    steps = page.get_by_text("/ 1,000")
+    steps = page.get_by_text("/ 1000")
     steps.first.wait_for()
     for i in range(steps.count()):
         text = steps.nth(i)

@@ -92,10 +92,10 @@ def _name(snap) -> str:
 
 def _numbers(snap) -> tuple[str, str, str, str]:
     """(step text, images/s text, quality label, quality value): Monitor's definitions."""
-    total = f" / {snap.total_steps:,}" if snap.total_steps else ""
+    total = f" / {snap.total_steps}" if snap.total_steps else ""  # as Monitor writes it
     rate = snap.images_per_s
     label, value = _quality(snap)
-    return f"{snap.step:,}{total}", f"{rate:,.0f}" if rate else "—", label, value
+    return f"{snap.step}{total}", f"{rate:,.0f}" if rate else "—", label, value
 
 
 def _headline(snap) -> None:
