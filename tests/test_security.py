@@ -82,3 +82,37 @@ def test_a_name_at_the_limit_makes_a_folder_inside_the_runs_folder(tiny_config, 
     assert rf.is_valid_run_id(run_id) and store.run_dir(run_id).parent == store.root
     assert run_id.split("-", 2)[2] == name[:40]  # <timestamp>-<name, shortened for the folder>
     assert [r["run_id"] for r in store.runs()] == [run_id] and store.runs()[0]["name"] == name
+
+
+# ---------------------------------------------------------------------- export-script: config strings are literals
+HOSTILE_STRINGS = ['""" + open({marker!r}, "w").close() + """', "\\N{{NOPE}} \\x \\", "a\u2028open({marker!r}, 'w')",
+                   "'" * 3 + "\\'; open({marker!r}, 'w') #", "a\u2029b\x85c\rd"]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_STRINGS)
+def test_export_script_keeps_every_config_string_a_literal_and_runs_nothing(hostile, tmp_path, monkeypatch, capsys):
+    import ast
+    import runpy
+    import sys
+
+    from gan_core.export import ExportError, export_run
+    from gan_core.config import build_config
+    marker = tmp_path / "pwned"
+    text = hostile.format(marker=str(marker))
+    folder = tmp_path / "run"
+    folder.mkdir()
+    config = build_config(dataset="ring-8").to_dict() | {"preset": text, "data_root": text}
+    (folder / "config.json").write_text(__import__("json").dumps(config))
+    if "\r" in text:  # control characters (\r, \n, NEL...) are refused where a config is read, in one line
+        with pytest.raises(ExportError, match="control characters"):
+            export_run(folder)
+        return
+    script = export_run(folder)
+    tree = ast.parse(script)  # compiles (the old docstring copy raised SyntaxError or broke out)
+    literals = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)}
+    assert text in literals  # the string survives exactly, as data
+    path = tmp_path / "my_gan.py"
+    path.write_text(script)
+    monkeypatch.setattr(sys, "argv", [str(path), "--steps", "0", "--device", "cpu", "--out", str(tmp_path / "s.png")])
+    runpy.run_path(str(path), run_name="__main__")
+    assert not marker.exists()
