@@ -116,3 +116,33 @@ def test_export_script_keeps_every_config_string_a_literal_and_runs_nothing(host
     monkeypatch.setattr(sys, "argv", [str(path), "--steps", "0", "--device", "cpu", "--out", str(tmp_path / "s.png")])
     runpy.run_path(str(path), run_name="__main__")
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------------- CLI restore: inputs checked before any work
+def _restore(tmp_path, capsys, *argv):
+    code = cli.main(["restore", str(tmp_path), "--task", "inpaint", *argv, "-o", str(tmp_path / "out.npy")])
+    return code, capsys.readouterr().err
+
+
+def test_a_tiny_npy_claiming_a_huge_array_is_refused_from_its_header(tmp_path, capsys):
+    import numpy as np
+    lie = tmp_path / "lie.npy"
+    with open(lie, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 1, 28, 28)})
+        f.write(b"\0" * 64)
+    assert lie.stat().st_size < 300
+    code, err = _restore(tmp_path, capsys, "--input", str(lie), "--mask", "centre")  # the old code: MemoryError, exit 1
+    assert code == 2 and err.count("\n") == 1 and "(1000000000000, 1, 28, 28)" in err and "limit" in err
+    short = tmp_path / "short.npy"  # a header promising more data than the file holds
+    with open(short, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (4, 1, 28, 28)})
+    code, err = _restore(tmp_path, capsys, "--input", str(short), "--mask", "centre")
+    assert code == 2 and err.count("\n") == 1 and "holds 0" in err
+
+
+def test_cli_restore_refuses_a_mask_that_hides_nothing(tmp_path, capsys):
+    import numpy as np
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 28, 28), np.float32))
+    np.save(tmp_path / "ones.npy", np.ones((2, 1, 28, 28), np.float32))
+    code, err = _restore(tmp_path, capsys, "--input", str(tmp_path / "x.npy"), "--mask", str(tmp_path / "ones.npy"))
+    assert code == 2 and err.count("\n") == 1 and "hides no pixel" in err  # the old code went on to load the run
