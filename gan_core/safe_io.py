@@ -194,3 +194,50 @@ def check_npy_header(path, max_bytes: int, what: str = "file") -> tuple[tuple[in
     if size - data_at < need:
         raise UnsafeFile(f"{what}: its header claims {need:,} bytes of data but the file holds {size - data_at:,}")
     return tuple(shape), str(dtype)
+
+
+def folder_inside(path, inside) -> Path:
+    """`path` as a plain folder inside `inside`, made if missing, every part of it reached without following a link:
+    a `tb` (or any part below `inside`) that is a link to another folder is refused, so nothing is written, listed or
+    deleted there."""
+    path, inside = Path(path), Path(inside)
+    parts = _parts(path, inside)
+    try:
+        if not _DIR_FD:
+            here = inside
+            for name in parts:
+                here = here / name
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(here)
+                if not stat.S_ISDIR(os.lstat(here).st_mode):
+                    raise OSError(errno.ENOTDIR, "not a folder", str(here))
+            return path
+        dir_fd = os.open(inside, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+        try:
+            for name in parts:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o755, dir_fd=dir_fd)
+                next_fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
+                os.close(dir_fd)
+                dir_fd = next_fd
+        finally:
+            os.close(dir_fd)
+    except OSError as e:
+        refused = _refuse("/".join(parts), e)
+        if refused:
+            raise refused from None
+        raise
+    return path
+
+
+def remove_files(folder, prefix: str, *, inside) -> int:
+    """Delete the entries named prefix* directly in `folder` (checked with folder_inside first); a link among them is
+    removed itself, never what it points to. Returns how many went."""
+    folder = folder_inside(folder, inside)
+    removed = 0
+    for entry in os.scandir(folder):
+        if entry.name.startswith(prefix) and (entry.is_symlink() or not entry.is_dir(follow_symlinks=False)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
