@@ -8,6 +8,8 @@ import tomllib
 import pytest
 
 from conftest import REPO
+from streamlit.testing.v1 import AppTest
+from test_app import APP, runs_root, start_button  # noqa: F401 (runs_root is a fixture)
 from gan_core import cli
 from gan_core import runfiles as rf
 from gan_core.config import ConfigError
@@ -146,3 +148,42 @@ def test_cli_restore_refuses_a_mask_that_hides_nothing(tmp_path, capsys):
     np.save(tmp_path / "ones.npy", np.ones((2, 1, 28, 28), np.float32))
     code, err = _restore(tmp_path, capsys, "--input", str(tmp_path / "x.npy"), "--mask", str(tmp_path / "ones.npy"))
     assert code == 2 and err.count("\n") == 1 and "hides no pixel" in err  # the old code went on to load the run
+
+
+# ---------------------------------------------------------------------- teacher login: one backoff for the server
+@pytest.fixture
+def login(monkeypatch):
+    """The server-wide throttle on a clock the test moves; reset before and after."""
+    from gan_core import classroom
+    now = [1000.0]
+    classroom.LOGIN.reset()
+    monkeypatch.setattr(classroom.LOGIN, "clock", lambda: now[0])
+    monkeypatch.setenv("GAN_STUDIO_TEACHER_PASSWORD", "correct horse")
+    yield now
+    classroom.LOGIN.reset()
+
+
+def test_wrong_passwords_from_many_sessions_share_one_backoff_and_log_one_line_each(login, caplog):
+    from gan_core.classroom import LOGIN
+    caplog.set_level("WARNING", logger="gan_studio.login")
+    results = [LOGIN.attempt(f"guess-{i}", "correct horse", who=f"session {i}") for i in range(6)]  # 6 sessions at once
+    assert [ok for ok, _ in results] == [False] * 6
+    assert results[2][1] == 1.0 and results[3][1] == pytest.approx(1.0)  # the 4th and later wait, unchecked
+    assert LOGIN.attempt("correct horse", "correct horse") == (False, pytest.approx(1.0))  # even the right one, now
+    login[0] += 1.0
+    assert LOGIN.attempt("correct horse", "correct horse") == (True, 0.0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 7 and all("guess-" not in line and "correct horse" not in line for line in lines)
+
+
+def test_a_second_session_cannot_skip_the_backoff_another_session_earned(login, runs_root):
+    for guess in ("a", "b", "c"):  # three sessions, one wrong guess each: the server now waits a second
+        at = AppTest.from_file(str(APP), default_timeout=60).run()
+        at.text_input(key="roles_guess").input(guess).run()
+    fresh = AppTest.from_file(str(APP), default_timeout=60).run()
+    fresh.text_input(key="roles_guess").input("correct horse").run()  # the old per-session delay let this through
+    assert start_button(fresh).disabled and fresh.session_state["roles_wait"] == pytest.approx(1.0)
+    login[0] += 1.0
+    teacher = AppTest.from_file(str(APP), default_timeout=60).run()
+    teacher.text_input(key="roles_guess").input("correct horse").run()
+    assert not start_button(teacher).disabled
