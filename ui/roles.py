@@ -54,9 +54,10 @@ def _unlock() -> None:
 def _who() -> str:
     """The browser's address for the log line (the proxy's, when one is in front), else "a session"."""
     try:
-        return str(st.context.ip_address or "a session")[:64]
-    except Exception:  # older Streamlit, or no request behind this run (AppTest)
-        return "a session"
+        ip = st.context.ip_address
+    except Exception:  # older Streamlit, or no request behind this run
+        ip = None
+    return ip[:64] if isinstance(ip, str) and ip else "a session"  # AppTest gives a stand-in object, not an address
 
 
 def _lock() -> None:
