@@ -235,7 +235,7 @@ def fork_here(snap, at: int | None) -> None:
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
     if info:
         changed = ", ".join(f"{k}={v}" for k, v in (info.get("changed") or {}).items())
-        c2.caption(f"Forked from `{plain(info['parent'])}` at step {info['fork_step']}"
+        c2.caption(f"Forked from {plain(info['parent'])} at step {info['fork_step']}"
                    + (f" · changed: {plain(changed)}" if changed else ""))
         if c2.button("Compare with its parent", key="btn_cmp_parent", icon=":material/compare_arrows:"):
             st.session_state["cmp_runs"] = [snap.run_id, info["parent"]]

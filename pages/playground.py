@@ -16,6 +16,7 @@ from gan_core.losses import LOSSES, Loss
 from gan_core.playground import (DATASET_CHOICES, PRESETS, Playground, PlaygroundSettings, parse_points_csv,
                                  preset_settings, settings_help)
 from ui import links, present
+from ui.text import plain
 
 REFRESH_S = 1.0
 TIME_BUDGET_S = 0.6  # training time per refresh, so drawing keeps up even with big nets
@@ -119,7 +120,7 @@ def _upload_csv() -> None:
     st.session_state["pg_csv_error"] = None
     st.session_state["pg_custom"] = pts
     st.session_state[_key("dataset")] = "custom"
-    st.session_state["pg_message"] = f"Loaded {len(pts)} points from {upload.name}; training on them now."
+    st.session_state["pg_message"] = f"Loaded {len(pts)} points from {plain(upload.name)}; training on them now."
 
 
 def _points_from_selection(selection) -> np.ndarray:
@@ -287,7 +288,7 @@ def custom_points_editor() -> None:
             st.file_uploader("Upload a CSV of x, y rows (≤ 1 MB)", type=["csv", "txt"], key="pg_csv",
                              on_change=_upload_csv, max_upload_size=1)
             if st.session_state.get("pg_csv_error"):
-                st.error(st.session_state["pg_csv_error"])
+                st.error(plain(st.session_state["pg_csv_error"]))
             custom = st.session_state["pg_custom"]
             st.caption("Click on the grid to add a point; box- or lasso-select to add a patch of them. "
                        f"{0 if custom is None else len(custom)} points so far. Then pick Data → custom.")
@@ -359,7 +360,7 @@ def sync_engine() -> Playground:
         elif engine.apply(settings, custom):
             ss["pg_walk"] = None
     except (DatasetError, ValueError) as e:
-        st.warning(f"Keeping the previous settings: {e}")
+        st.warning(plain(f"Keeping the previous settings: {e}"))
     return engine
 
 
@@ -380,7 +381,7 @@ def apply_link() -> None:
     if good:
         ss["pg_reset_now"], ss["pg_playing"] = True, True
     if notes:
-        ss["pg_message"] = "Ignored from the link: " + "; ".join(notes)
+        ss["pg_message"] = plain("Ignored from the link: " + "; ".join(notes))
 
 
 def _changed_settings() -> dict:

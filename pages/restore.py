@@ -12,6 +12,7 @@ from gan_core.data import dataset_info
 from gan_core.restore.demo import image_from_png, run_demo, test_images
 from ui.pixels import pixel_canvas
 from ui.state import get_store
+from ui.text import plain
 
 st.title("Restore")
 st.caption("What a GAN is good for beyond drawing: filling holes in damaged images and sharpening blurry ones. A "
@@ -48,9 +49,9 @@ ckpt = store.checkpoints(run_id)[-1]
 try:
     restorer = restorer_for(str(store.run_dir(run_id)), ckpt.name, ckpt.stat().st_mtime)
 except (StudioError, OSError) as e:
-    st.error(f"Cannot restore with {run_id}: {e}")
+    st.error(plain(f"Cannot restore with {run_id}: {e}"))
     st.stop()
-c2.metric("Method", "GAN prior" if restorer.method == "prior" else "trained restorer", help=f"{ckpt.name}, step {restorer.step}")
+c2.metric("Method", "GAN prior" if restorer.method == "prior" else "trained restorer", help=plain(f"{ckpt.name}, step {restorer.step}"))
 
 TASK_NAMES = {"inpaint": "Inpainting (fill holes)", "superres": "Super-resolution"}
 if restorer.method == "trained":  # a restorer does the one task it was trained for
@@ -78,7 +79,7 @@ elif source == "a picture":
     try:
         truth = image_from_png(up.getvalue(), restorer)
     except rs.RestoreError as e:
-        st.error(f"Cannot use {up.name}: {e}")
+        st.error(plain(f"Cannot use {up.name}: {e}"))
         st.stop()
 else:
     key = f"rst_drawing_{restorer.size}"
@@ -129,7 +130,7 @@ if st.button("Restore", type="primary", icon=":material/healing:", key="rst_go")
         with st.spinner("Restoring…"):
             st.session_state["rst_demo"] = run_demo(restorer, task, truth, labels, mask, factor, settings, progress)
     except rs.RestoreError as e:
-        st.error(str(e))
+        st.error(plain(str(e)))
     bar.empty()
 
 demo = st.session_state.get("rst_demo")

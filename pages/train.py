@@ -4,6 +4,7 @@ import streamlit as st
 from gan_core.config import PRESETS, ConfigError, RunConfig
 from ui import form, links, roles
 from ui.state import start_and_watch
+from ui.text import plain
 
 MAX_CONFIG_MB = 1  # a config.json is about 2 KB; the uploader shows this limit and refuses bigger files
 
@@ -23,13 +24,13 @@ def load_uploaded_config() -> None:
                                          f"JSON file"})
         cfg = RunConfig.from_json(uploaded.getvalue().decode("utf-8", errors="replace"))
     except ConfigError as e:
-        st.session_state["config_load_note"] = ("error", f"{uploaded.name}: " + "; ".join(
-            f"{form.label(k) if k in form.FIELDS else k}: {v}" for k, v in e.problems.items()))
+        st.session_state["config_load_note"] = ("error", plain(f"{uploaded.name}: " + "; ".join(
+            f"{form.label(k) if k in form.FIELDS else k}: {v}" for k, v in e.problems.items())))
         return
     form.load_config(cfg)
     if cfg.preset in PRESETS:
         st.session_state["preset_pick"] = cfg.preset
-    st.session_state["config_load_note"] = ("success", f"Loaded {uploaded.name}: the form now holds exactly its settings.")
+    st.session_state["config_load_note"] = ("success", f"Loaded {plain(uploaded.name)}: the form now holds exactly its settings.")
 
 
 links.apply_train_link()  # a share link or a reload (?preset=…&lr_d=…) fills the form once
@@ -70,7 +71,7 @@ if problems:
 
 fork = st.session_state.get("fork_from")
 if fork:
-    st.info(f"**Fork** of run `{fork['run']}` from step {fork['step']} (its checkpoint at or before step "
+    st.info(f"**Fork** of run {plain(fork['run'])} from step {fork['step']} (its checkpoint at or before step "
             f"{fork['requested']}): Start continues that checkpoint with the settings above, as a new run that "
             f"records its parent. Architecture and data must stay the parent's.", icon=":material/fork_right:")
     if st.button("Cancel the fork (start from scratch instead)", key="btn_cancel_fork"):

@@ -7,6 +7,7 @@ import streamlit as st
 from gan_core.health import diagnose_snapshot
 from gan_core.store import LIVE_STATUSES, QUEUED
 from ui import charts
+from ui.text import plain
 
 # Live views (Monitor, Compare, the presenting view, the sidebar) redraw every 2 s. At 1 s, Chromium drawing
 # Monitor took 0.39-0.61 of a 2-core machine's cores and the run trained at 69-91% of its headless speed (median
@@ -56,7 +57,7 @@ def _one_line(snap) -> None:
 def _headline(snap) -> None:
     cfg = snap.config
     name = (cfg.name or f"{cfg.arch} · {cfg.loss} on {cfg.dataset}") if cfg else snap.run_id
-    st.markdown(f"## {name} — {snap.status}")
+    st.markdown(f"## {plain(name)} — {plain(snap.status)}")  # run-folder values: plain text, never Markdown
     total = f" / {snap.total_steps}" if snap.total_steps else ""
     label, value = _quality(snap)
     m1, m2, m3 = st.columns(3)
