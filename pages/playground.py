@@ -15,7 +15,7 @@ from gan_core.data import DatasetError
 from gan_core.losses import LOSSES, Loss
 from gan_core.playground import (DATASET_CHOICES, PRESETS, Playground, PlaygroundSettings, parse_points_csv,
                                  preset_settings, settings_help)
-from ui import links, present
+from ui import links, present, roles
 from ui.text import plain
 
 REFRESH_S = 1.0
@@ -110,7 +110,7 @@ def _end_walk() -> None:
 
 def _upload_csv() -> None:
     upload = st.session_state.get("pg_csv")
-    if upload is None:
+    if upload is None or not roles.can_control():  # uploads are the teacher's (ui/roles.py), checked here too
         return
     try:
         pts = parse_points_csv(upload.getvalue(), upload.name)
@@ -285,8 +285,11 @@ def custom_points_editor() -> None:
     with st.expander("Your own points", expanded=st.session_state[_key("dataset")] == "custom"):
         left, right = st.columns([2, 1])
         with right:
-            st.file_uploader("Upload a CSV of x, y rows (≤ 1 MB)", type=["csv", "txt"], key="pg_csv",
-                             on_change=_upload_csv, max_upload_size=1)
+            if roles.can_control():  # a viewer's upload would sit in server memory: uploads are the teacher's
+                st.file_uploader("Upload a CSV of x, y rows (≤ 1 MB)", type=["csv", "txt"], key="pg_csv",
+                                 on_change=_upload_csv, max_upload_size=1)
+            else:
+                st.caption(f":material/lock: {roles.REASON}.")
             if st.session_state.get("pg_csv_error"):
                 st.error(plain(st.session_state["pg_csv_error"]))
             custom = st.session_state["pg_custom"]

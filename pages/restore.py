@@ -11,6 +11,7 @@ from gan_core.errors import StudioError
 from gan_core.data import dataset_info
 from gan_core.restore.demo import image_from_png, run_demo, test_images
 from ui.pixels import pixel_canvas
+from ui import roles
 from ui.state import get_store
 from ui.text import plain
 
@@ -63,7 +64,8 @@ else:
 
 # ---------------------------------------------------------------------- the images
 st.subheader("Images")
-source = st.segmented_control("Images from", ["test images", "a picture", "drawing"], default="test images",
+sources = ["test images", "a picture", "drawing"] if roles.can_control() else ["test images", "drawing"]  # uploads: teacher
+source = st.segmented_control("Images from", sources, default="test images",
                               key="rst_source") or "test images"
 labels = None
 if source == "test images":
@@ -71,7 +73,7 @@ if source == "test images":
     count = a.slider("How many", 1, 32, 8, key="rst_count")
     seed = b.number_input("Pick (seed)", 0, 10**6, 0, key="rst_seed", help="Another seed, other images.")
     truth, labels = test_images(restorer, int(count), int(seed))
-elif source == "a picture":
+elif source == "a picture" and roles.can_control():
     up = st.file_uploader("A PNG or JPEG (centre-cropped and shrunk to the run's size)", type=["png", "jpg", "jpeg"],
                           key="rst_upload")
     if up is None:

@@ -16,6 +16,8 @@ def load_uploaded_config() -> None:
     """The uploader's callback: it runs before the page draws its widgets, the only moment their values may be
     replaced. What the form then shows is exactly what Save wrote and what Start will use."""
     uploaded = st.session_state.get("config_upload")
+    if uploaded is not None and not roles.can_control():  # uploads are the teacher's (ui/roles.py), checked here too
+        return
     if uploaded is None:
         return
     try:
@@ -54,9 +56,10 @@ start = left.button("Start training", type="primary", disabled=bool(problems) or
 if cfg is not None and not problems:
     mid.download_button("Save config", cfg.to_json(), file_name="config.json", mime="application/json",
                         icon=":material/download:")
-right.file_uploader("Load a config.json", type=["json"], key="config_upload", label_visibility="collapsed",
-                    max_upload_size=MAX_CONFIG_MB, on_change=load_uploaded_config,
-                    help="A config.json saved here (or from a run folder) fills every field.")
+if roles.can_control():  # uploads are the teacher's: a viewer's would sit in server memory (ui/roles.py)
+    right.file_uploader("Load a config.json", type=["json"], key="config_upload", label_visibility="collapsed",
+                        max_upload_size=MAX_CONFIG_MB, on_change=load_uploaded_config,
+                        help="A config.json saved here (or from a run folder) fills every field.")
 note = st.session_state.pop("config_load_note", None)
 if note:
     (st.error if note[0] == "error" else st.success)(note[1])

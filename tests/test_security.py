@@ -187,3 +187,30 @@ def test_a_second_session_cannot_skip_the_backoff_another_session_earned(login, 
     teacher = AppTest.from_file(str(APP), default_timeout=60).run()
     teacher.text_input(key="roles_guess").input("correct horse").run()
     assert not start_button(teacher).disabled
+
+
+# ---------------------------------------------------------------------- classroom viewers: no uploads, no server paths
+def _viewer(page, query=None):
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page(page)
+    at.query_params.update(query or {})
+    return at.run()
+
+
+def test_a_viewer_gets_no_uploader_and_no_server_path(runs_root, tiny_config, monkeypatch):
+    from ui.state import get_store
+    monkeypatch.setenv("GAN_STUDIO_TEACHER_PASSWORD", "correct horse")
+    store = get_store()
+    run_id = store.start(tiny_config(steps=2, tensorboard=False, data_root=str(runs_root.parent / "secret-data")))
+    assert store.wait(run_id, 120) == "finished"
+    for page in ("pages/train.py", "pages/playground.py"):
+        at = _viewer(page)
+        assert not at.exception and not at.get("file_uploader"), page  # the old pages offered one to every viewer
+    restore = _viewer("pages/restore.py", {"run": run_id})
+    assert not restore.get("file_uploader")
+    assert all("a picture" not in str(g.proto.options) for g in restore.get("button_group"))
+    monitor = _viewer("pages/monitor.py", {"run": run_id})
+    shown = " ".join([t.value for t in monitor.text] + [j.proto.body for j in monitor.get("json")])
+    assert run_id in shown and str(runs_root) not in shown and "secret-data" not in shown
+    monkeypatch.delenv("GAN_STUDIO_TEACHER_PASSWORD")  # the local user (no classroom) still sees where the run is
+    assert str(runs_root) in " ".join(t.value for t in _viewer("pages/monitor.py", {"run": run_id}).text)
