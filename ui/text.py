@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 
-# The marks that make links, images, HTML, code, math, emphasis, tables and Streamlit's :colour[...] / :icon:
-# directives: a backslash makes each a plain character (CommonMark). `_` stays: names like data_root read as words.
-MARKDOWN_CHARS = set("\\`*[]()<>!|~$:&#")
+# The marks that make links, images, HTML, code, math, emphasis and tables: a backslash makes each a plain character
+# (CommonMark). `_` and `:` stay (names like data_root, "line 3: ..."); a :colour[...] directive can only style text.
+MARKDOWN_CHARS = set("\\`*[]()<>!|~$&#")
 # GFM turns bare URLs, www. names and e-mail addresses into links *after* escapes are read, so escaping cannot stop
 # it: an invisible zero-width space breaks each pattern instead (the text reads the same).
 AUTOLINKS = re.compile(r"(?i)(:)(//)|(www)(\.)|(@)")
