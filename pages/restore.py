@@ -11,6 +11,7 @@ from gan_core.errors import StudioError
 from gan_core.data import dataset_info
 from gan_core.restore.demo import image_from_png, run_demo, test_images
 from ui.pixels import pixel_canvas
+from gan_core.restore.prior import SEARCHES
 from ui import roles
 from ui.state import get_store
 from ui.text import plain
@@ -128,8 +129,12 @@ if st.button("Restore", type="primary", icon=":material/healing:", key="rst_go")
     def progress(it: int, total: int, loss: float) -> None:
         bar.progress(it / total, text=f"iteration {it}/{total} · loss {loss:.4f}")
 
+    def queued(ahead: int) -> None:
+        bar.progress(0.0, text=f"Queued behind {ahead} other search{'es' if ahead > 1 else ''}: this server runs one "
+                               f"at a time, so each finishes sooner and the teacher's run keeps its speed")
+
     try:
-        with st.spinner("Restoring…"):
+        with st.spinner("Restoring…"), SEARCHES.turn(on_wait=queued):
             st.session_state["rst_demo"] = run_demo(restorer, task, truth, labels, mask, factor, settings, progress)
     except rs.RestoreError as e:
         st.error(plain(str(e)))

@@ -214,3 +214,49 @@ def test_a_viewer_gets_no_uploader_and_no_server_path(runs_root, tiny_config, mo
     assert run_id in shown and str(runs_root) not in shown and "secret-data" not in shown
     monkeypatch.delenv("GAN_STUDIO_TEACHER_PASSWORD")  # the local user (no classroom) still sees where the run is
     assert str(runs_root) in " ".join(t.value for t in _viewer("pages/monitor.py", {"run": run_id}).text)
+
+
+# ---------------------------------------------------------------------- GAN-prior searches: one at a time per server
+def test_prior_searches_from_many_sessions_run_one_at_a_time_and_the_rest_are_told_they_wait(monkeypatch):
+    import threading
+
+    from gan_core.restore import prior
+    inside, most, notes = [0], [0], []
+    lock, first_in, release = threading.Lock(), threading.Event(), threading.Event()
+
+    def search(*args):  # stands in for the real search: counts how many run at once
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        first_in.set()
+        release.wait(60)
+        with lock:
+            inside[0] -= 1
+        return "done"
+    monkeypatch.setattr(prior, "_prior_search", search)
+    results = []
+    first = threading.Thread(target=lambda: results.append(prior.prior_search(None, "gaussian", "inpaint", None)))
+    first.start()  # one search runs...
+    assert first_in.wait(60)
+    queued = threading.Event()
+
+    def waiting(ahead):
+        notes.append(ahead)
+        queued.set()
+
+    def restore_click():
+        results.append(prior.prior_search(None, "gaussian", "inpaint", None))
+
+    def restore_click_with_a_note():  # as the Restore page: its turn around the whole restore, with a note
+        with prior.SEARCHES.turn(on_wait=waiting):
+            results.append(prior.prior_search(None, "gaussian", "inpaint", None))
+    others = [threading.Thread(target=restore_click) for _ in range(3)]
+    with_note = threading.Thread(target=restore_click_with_a_note)
+    for t in others:
+        t.start()
+    with_note.start()
+    assert queued.wait(60) and notes[0] >= 1  # told how many searches are ahead of it
+    release.set()
+    for t in [first, *others, with_note]:
+        t.join(120)
+    assert results.count("done") == 5 and most[0] == 1  # the old code ran all five at once
