@@ -13,13 +13,14 @@ import streamlit as st
 
 from gan_core.data import DatasetError
 from gan_core.losses import LOSSES, Loss
-from gan_core.playground import (DATASET_CHOICES, PRESETS, Playground, PlaygroundSettings, parse_points_csv,
-                                 preset_settings, settings_help)
+from gan_core.playground import (DATASET_CHOICES, PRESETS, SHARED_TRAINING, Playground, PlaygroundSettings,
+                                 parse_points_csv, preset_settings, settings_help)
 from ui import links, present, roles
 from ui.text import plain
 
 REFRESH_S = 1.0
 TIME_BUDGET_S = 0.6  # training time per refresh, so drawing keeps up even with big nets
+MIN_TRAIN_S = 0.02  # a grant shorter than this is not worth a forward pass: skip this refresh
 CLICK_GRID = 41  # invisible markers per axis that turn clicks on the plane into coordinates
 LAYERS = {"real": "Real samples", "fake": "Fake samples", "heatmap": "D's output", "arrows": "G's gradients",
           "manifold": "G's manifold", "density": "True density"}
@@ -506,9 +507,16 @@ def live_view() -> None:
         show = {layer: ss[_key(f"show_{layer}")] for layer in LAYERS} if presenting else layer_toggles()
         if ss["pg_playing"] and ss["pg_walk"] is None:
             start = time.perf_counter()
+            granted = SHARED_TRAINING.take(TIME_BUDGET_S)  # the server's training time, shared by every session
             try:
-                done = engine.run(ss["pg_iters"], max_seconds=TIME_BUDGET_S)
-                ss["pg_rate"] = done / max(time.perf_counter() - start, 1e-9)
+                if granted >= MIN_TRAIN_S:
+                    done = engine.run(ss["pg_iters"], max_seconds=granted)
+                    SHARED_TRAINING.give_back(granted - (time.perf_counter() - start))
+                    ss["pg_rate"] = done / max(time.perf_counter() - start, 1e-9)
+                else:
+                    SHARED_TRAINING.give_back(granted)
+                    st.caption(":material/hourglass_top: Many playgrounds are training on this server: yours waits "
+                               "its share of the time.")
             except Exception as e:  # a bad corner of the settings must not put a traceback on a classroom screen
                 ss["pg_playing"] = False
                 st.error(f"Training stopped: {type(e).__name__}: {e}. Change a setting or press Reset.")

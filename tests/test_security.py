@@ -260,3 +260,28 @@ def test_prior_searches_from_many_sessions_run_one_at_a_time_and_the_rest_are_to
     for t in [first, *others, with_note]:
         t.join(120)
     assert results.count("done") == 5 and most[0] == 1  # the old code ran all five at once
+
+
+# ---------------------------------------------------------------------- the playground: one training budget for all
+def test_playground_training_time_is_shared_by_every_session():
+    from gan_core.playground import TrainingBudget
+    now = [0.0]
+    budget = TrainingBudget(per_second=0.5, burst=0.6, clock=lambda: now[0])
+    granted = [budget.take(0.6) for _ in range(10)]  # ten viewers' redraws at the same moment
+    assert sum(granted) == pytest.approx(0.6) and granted[0] == pytest.approx(0.6)
+    now[0] += 1.0
+    assert sum(budget.take(0.6) for _ in range(10)) == pytest.approx(0.5)  # half a core a second, however many
+    budget.give_back(0.3)  # a session that stopped early returns what it did not use
+    assert budget.take(0.6) == pytest.approx(0.3)
+
+
+def test_the_playground_page_trains_within_the_shared_budget(runs_root, monkeypatch):
+    from gan_core import playground
+    taken = []
+    real = playground.SHARED_TRAINING.take
+    monkeypatch.setattr(playground.SHARED_TRAINING, "take", lambda want: taken.append(want) or real(want))
+    at = AppTest.from_file(str(REPO / "pages" / "playground.py"), default_timeout=120).run()
+    if not at.session_state["pg_playing"]:
+        at.button(key="pg_play").click().run()
+    assert not at.exception and at.session_state["pg_playing"]
+    assert taken, "the page trained without asking the server-wide budget"  # the old page never asked
