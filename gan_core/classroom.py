@@ -5,7 +5,10 @@ guess match it" and "how many runs may train at once here"."""
 from __future__ import annotations
 
 import hmac
+import logging
 import os
+import threading
+import time
 
 PASSWORD_ENV = "GAN_STUDIO_TEACHER_PASSWORD"
 MAX_RUNS_ENV = "GAN_STUDIO_MAX_RUNS"
@@ -30,6 +33,52 @@ def password_matches(guess: str | None, password: str | None) -> bool:
     if not password or not isinstance(guess, str):
         return False
     return hmac.compare_digest(guess.encode("utf-8"), password.encode("utf-8"))
+
+
+LOG = logging.getLogger("gan_studio.login")
+
+
+class LoginThrottle:
+    """Wrong teacher passwords counted for the whole server, every session together: after FREE_FAILURES wrong guesses
+    in a row, the next guess is checked only after a delay that doubles with each failure (up to MAX_DELAY_S); a guess
+    that comes earlier is refused unchecked. So opening more sessions adds no guesses. Each failure is one log line
+    (never the guess). A right password resets the count; so do FORGET_S seconds without a failure."""
+    FREE_FAILURES = 3
+    MAX_DELAY_S = 60.0
+    FORGET_S = 600.0
+
+    def __init__(self, clock=time.monotonic):
+        self.clock, self.lock = clock, threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.failures, self.next_check_at, self.last_failure_at = 0, float("-inf"), float("-inf")
+
+    def attempt(self, guess: str | None, password: str | None, who: str = "a session") -> tuple[bool, float]:
+        """(matched, seconds before the server checks another guess)."""
+        with self.lock:
+            now = self.clock()
+            if self.failures and now - self.last_failure_at > self.FORGET_S:
+                self.reset()
+            if now < self.next_check_at:
+                wait = self.next_check_at - now
+                LOG.warning("teacher login refused unchecked from %s: %d wrong passwords in a row on this server; "
+                            "next check in %.0f s", who, self.failures, wait)
+                return False, wait
+            if password_matches(guess, password):
+                self.reset()
+                return True, 0.0
+            self.failures += 1
+            self.last_failure_at = now
+            delay = 0.0 if self.failures < self.FREE_FAILURES else min(self.MAX_DELAY_S,
+                                                                      2.0 ** (self.failures - self.FREE_FAILURES))
+            self.next_check_at = now + delay
+            LOG.warning("teacher login failed from %s: wrong password (%d in a row on this server); next check in %.0f s",
+                        who, self.failures, delay)
+            return False, delay
+
+
+LOGIN = LoginThrottle()  # one per server process: every session's guesses share it
 
 
 def machine_max_runs() -> int:

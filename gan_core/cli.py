@@ -401,6 +401,19 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _load_npy(path, what: str):
+    """A .npy whose header is checked against the size budget before np.load allocates anything."""
+    from . import restore as rs
+    from .safe_io import UnsafeFile, check_npy_header
+    try:
+        check_npy_header(Path(path).resolve(), rs.MAX_NPY_BYTES, f"{what} {path}")
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path}: no such file") from None
+    except UnsafeFile as e:
+        raise UsageError(str(e)) from None
+    return rs.load_npy(path, what)
+
+
 def cmd_restore(args) -> int:
     import time
 
@@ -410,7 +423,7 @@ def cmd_restore(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".npy":
         raise UsageError(f"-o {args.output}: use a .npy file name")
-    images = rs.check_images(rs.load_npy(args.input, "--input"))
+    images = rs.check_images(_load_npy(args.input, "--input"))
     mask = None
     if args.task == "inpaint":
         if args.mask is None:
@@ -420,7 +433,9 @@ def cmd_restore(args) -> int:
                 raise UsageError(f"--mask {args.mask}: named masks need square images, got {tuple(images.shape[2:])}")
             mask = rs.make_mask(args.mask, len(images), images.shape[-1], args.seed)
         else:
-            mask = rs.check_mask(rs.load_npy(args.mask, "--mask"), images)
+            mask = rs.check_mask(_load_npy(args.mask, "--mask"), images)
+        if not (mask < 0.5).any():  # as the Restore page: a search with nothing to fill is refused, not run
+            raise UsageError("--mask hides no pixel (every value is 1 = known): nothing to inpaint")
     elif args.mask is not None:
         raise UsageError("--mask is for --task inpaint; super-resolution takes only the low-res --input")
     restorer = rs.load_restorer(args.run_dir, args.checkpoint)

@@ -100,7 +100,7 @@ def _data_section(cfg: RunConfig) -> str:
         if points.centres is None:
             raise ExportError(f"export-script supports the 2-D mixtures (ring-8, grid-25), not `{cfg.dataset}` yet")
         centres = ", ".join(f"[{x!r}, {y!r}]" for x, y in points.centres.tolist())
-        return f'''# {cfg.dataset}: {dataset_info(cfg.dataset).description}
+        return f'''# {dataset_info(cfg.dataset).description!r}
 CENTRES = torch.tensor([{centres}])
 SIGMA, EXTENT = {points.sigma!r}, {points.extent!r}
 
@@ -211,10 +211,11 @@ def script_for(cfg: RunConfig, steps: int, title: str = "") -> str:
     usage = (f"python {{script}} --data-root DIR --steps N   (DIR in torchvision's layout: "
              f"{IMAGE_FILES.get(cfg.dataset, ('cifar-10-batches-py',))[0]}/)") if not cfg.is_2d else "python {script} --steps N"
     L = []  # the file, in reading order
-    L.append(f'''"""{title or "A GAN"} — exported from GAN Studio as one plain PyTorch file (needs only torch and torchvision).
+    # The docstring is fixed text: every value taken from the run (title, names, paths) is a Python literal below it,
+    # so a config string holding quotes, backslashes or line breaks stays data and cannot end the string.
+    L.append(f'''"""A GAN exported from GAN Studio as one plain PyTorch file (needs only torch and torchvision).
 
-Networks `{cfg.arch}`, optimiser `{cfg.optimizer}`, data `{cfg.dataset}`{f", preset `{cfg.preset}`" if cfg.preset else ""}; loss `{cfg.loss}`:
-{loss.description}
+Its settings (the RUN_* names and constants below) come from the run's config.json.
 Same seed, same data → the same losses as the studio's run (on a CPU, fp32). Usage:
     {usage.format(script="my_gan.py")}
 It prints the losses every --log-every iterations and saves the fixed-noise samples to --out at the end.
@@ -235,7 +236,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision.utils as vutils
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+RUN_TITLE = {(title or "A GAN")!r}
+RUN_NETWORKS, RUN_OPTIMISER, RUN_DATA, RUN_PRESET, RUN_LOSS = {cfg.arch!r}, {cfg.optimizer!r}, {cfg.dataset!r}, {cfg.preset!r}, {cfg.loss!r}
+RUN_LOSS_DESCRIPTION = {loss.description!r}
+
+parser = argparse.ArgumentParser(description=f"{{RUN_TITLE}}: {{__doc__.splitlines()[0]}}")
 parser.add_argument("--data-root", default={cfg.data_root!r}, help="folder holding the dataset (torchvision's layout)")
 parser.add_argument("--steps", type=int, default={steps}, help="training iterations")
 parser.add_argument("--seed", type=int, default={cfg.seed}, help="same seed, same run")
@@ -272,7 +277,7 @@ def noise(n, generator, device):
 {_src(*helpers)}
 
 
-# ---------------------------------------------------------------- the loss: {cfg.loss}
+# ---------------------------------------------------------------- the loss: {cfg.loss!r}
 {loss_src}
 
 

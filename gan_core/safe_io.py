@@ -162,3 +162,82 @@ def atomic_write(path, data: bytes | str, *, inside=None) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def check_npy_header(path, max_bytes: int, what: str = "file") -> tuple[tuple[int, ...], str]:
+    """(shape, dtype) from a .npy header, read before any array is allocated: a 200-byte file that claims
+    (10**12, 1, 28, 28) floats is refused here in one line, never handed to np.load (which would try to allocate it).
+    Also refuses object arrays (pickles) and a file shorter than the data its header promises."""
+    import numpy as np
+    from numpy.lib import format as npy_format
+    with open_inside(path, "rb") as f:
+        try:
+            version = npy_format.read_magic(f)
+            read_header = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise ValueError(f".npy format version {version} is not supported")
+            shape, _fortran, dtype = read_header(f)  # the header only, no data
+        except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+            raise UnsafeFile(f"{what}: not a readable .npy array ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        data_at, size = f.tell(), os.fstat(f.fileno()).st_size
+    if dtype.hasobject:
+        raise UnsafeFile(f"{what}: not a readable .npy array (it holds Python objects, a pickle); refused")
+    if any(not isinstance(n, int) or n < 0 for n in shape):
+        raise UnsafeFile(f"{what}: the header's shape {shape} is not a list of sizes")
+    count = 1
+    for n in shape:
+        count *= n
+    need = count * dtype.itemsize
+    if need > max_bytes:
+        raise UnsafeFile(f"{what}: its header claims shape {tuple(shape)} of {dtype} ({need:,} bytes), over the "
+                         f"{max_bytes:,}-byte limit; refused before reading")
+    if size - data_at < need:
+        raise UnsafeFile(f"{what}: its header claims {need:,} bytes of data but the file holds {size - data_at:,}")
+    return tuple(shape), str(dtype)
+
+
+def folder_inside(path, inside) -> Path:
+    """`path` as a plain folder inside `inside`, made if missing, every part of it reached without following a link:
+    a `tb` (or any part below `inside`) that is a link to another folder is refused, so nothing is written, listed or
+    deleted there."""
+    path, inside = Path(path), Path(inside)
+    parts = _parts(path, inside)
+    try:
+        if not _DIR_FD:
+            here = inside
+            for name in parts:
+                here = here / name
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(here)
+                if not stat.S_ISDIR(os.lstat(here).st_mode):
+                    raise OSError(errno.ENOTDIR, "not a folder", str(here))
+            return path
+        dir_fd = os.open(inside, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+        try:
+            for name in parts:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o755, dir_fd=dir_fd)
+                next_fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
+                os.close(dir_fd)
+                dir_fd = next_fd
+        finally:
+            os.close(dir_fd)
+    except OSError as e:
+        refused = _refuse("/".join(parts), e)
+        if refused:
+            raise refused from None
+        raise
+    return path
+
+
+def remove_files(folder, prefix: str, *, inside) -> int:
+    """Delete the entries named prefix* directly in `folder` (checked with folder_inside first); a link among them is
+    removed itself, never what it points to. Returns how many went."""
+    folder = folder_inside(folder, inside)
+    removed = 0
+    for entry in os.scandir(folder):
+        if entry.name.startswith(prefix) and (entry.is_symlink() or not entry.is_dir(follow_symlinks=False)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed

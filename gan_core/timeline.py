@@ -24,7 +24,7 @@ def check_step(step, last_step: int, what: str = "this run") -> int:
     try:
         value = int(step)
     except (TypeError, ValueError):
-        raise StepError(f"step must be a whole number, got {step!r}") from None
+        raise StepError(f"step must be a whole number, got {str(step)[:40]!r}") from None  # pages show it as plain text
     if not 0 <= value <= last_step:
         raise StepError(f"step {value} is outside {what} (it has steps 0 to {last_step})")
     return value

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import runfiles as rf
 from . import safe_io
@@ -62,14 +63,35 @@ def default_mlflow_uri(runs_root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or (Path(runs_root).resolve().parent / "mlruns").as_uri()
 
 
-def where_logged(run_dir: str | os.PathLike, config) -> list[str]:
-    """How to open a run's TensorBoard / MLflow logs (`config`: its RunConfig), one line each (for the Monitor page)."""
+SECRET_QUERY_KEYS = ("token", "password", "passwd", "secret", "key", "auth", "signature", "credential", "sig")
+
+
+def public_uri(uri: str) -> str:
+    """A tracking URI with its credentials removed (`https://user:TOKEN@host` → `https://host`, and query values
+    such as ?token=… or ?X-Amz-Signature=…): what is stored in mlflow.json and shown on a page."""
+    try:
+        parts = urlsplit(str(uri))
+    except ValueError:
+        return "(a tracking URI that could not be read)"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not any(word in k.lower() for word in SECRET_QUERY_KEYS)]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def where_logged(run_dir: str | os.PathLike, config, absolute: bool = True) -> list[str]:
+    """How to open a run's TensorBoard / MLflow logs (`config`: its RunConfig), one line each (for the Monitor page).
+    absolute=False (classroom viewers): no server path, only the run's own folder name and the store's name."""
     run_dir, lines = Path(run_dir), []
     if config.tensorboard:
-        lines.append(f"TensorBoard: tensorboard --logdir {run_dir / TB_FOLDER}")
+        where = run_dir / TB_FOLDER if absolute else f"{run_dir.name}/{TB_FOLDER} (in the runs folder)"
+        lines.append(f"TensorBoard: tensorboard --logdir {where}")
     link = rf.read_json(run_dir / MLFLOW_FILE, run_dir) if config.mlflow else None
     if link:
-        lines.append(f"MLflow: run {link.get('run_id')} in {link.get('tracking_uri')}")
+        uri = public_uri(str(link.get("tracking_uri")))
+        if not absolute and uri.startswith("file:"):
+            uri = f"the file store {Path(urlsplit(uri).path).name or uri}"
+        lines.append(f"MLflow: run {link.get('run_id')} in {uri}")
     return lines
 
 
@@ -86,7 +108,9 @@ class TensorBoardSink:
         from torch.utils.tensorboard import SummaryWriter
         from torch.utils.tensorboard.summary import hparams
         self.t0 = t0
-        # a resume drops what an earlier process logged after the checkpoint it continues from
+        # a resume drops what an earlier process logged after the checkpoint it continues from; a `tb` that is a link
+        # (or any part of the way to it) is refused, so nothing is written through it
+        safe_io.folder_inside(log_dir, log_dir.parent)
         self.writer = SummaryWriter(str(log_dir), purge_step=first_step + 1 if first_step else None)
         if not first_step:
             params = flat_params(config)
@@ -122,8 +146,9 @@ class MlflowSink:
         from mlflow.entities import Param
         self.client, self.t0, self.last_checkpoint = MlflowClient(tracking_uri), t0, None
         self.run_dir = run_dir
-        link = rf.read_json(run_dir / MLFLOW_FILE) or {}
-        self.run_id = link.get("run_id") if first_step and link.get("tracking_uri") == tracking_uri else None
+        link = rf.read_json(run_dir / MLFLOW_FILE, run_dir) or {}
+        stored_uri = public_uri(tracking_uri)  # credentials stay in the environment, never in the run folder
+        self.run_id = link.get("run_id") if first_step and link.get("tracking_uri") == stored_uri else None
         if self.run_id:  # a resume continues the same MLflow run
             run = self.client.get_run(self.run_id)
             self.client.update_run(self.run_id, status="RUNNING")
@@ -134,7 +159,7 @@ class MlflowSink:
             experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
             run = self.client.create_run(experiment_id, run_name=run_dir.name, tags={"gan_studio.run_dir": str(run_dir)})
             self.run_id, logged = run.info.run_id, {}
-            rf.atomic_write(run_dir / MLFLOW_FILE, json.dumps({"run_id": self.run_id, "tracking_uri": tracking_uri}))
+            rf.atomic_write(run_dir / MLFLOW_FILE, json.dumps({"run_id": self.run_id, "tracking_uri": stored_uri}), run_dir)
         params = [Param(k, str(v)) for k, v in flat_params(config).items() if k not in logged]  # params never change
         for i in range(0, len(params), 100):
             self.client.log_batch(self.run_id, params=params[i:i + 100])
@@ -232,6 +257,17 @@ def open_tracker(config: dict, run_dir: Path, first_step: int, started_at: float
 
 
 # ---------------------------------------------------------------------- export (runs recorded without it)
+def _read_metrics(run_dir: Path) -> str:
+    """metrics.csv through safe_io ("" when there is none): a link or a FIFO there is refused, never read."""
+    try:
+        with safe_io.open_inside(run_dir / "metrics.csv", "rb", inside=run_dir) as f:
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+    except safe_io.UnsafeFile as e:
+        raise TrackingError(f"run {run_dir.name}: {e}") from None
+
+
 def export_run(target: str, run_dir: str | os.PathLike, out: str | None = None) -> dict:
     """Feed a run folder's metrics.csv, grids and last checkpoint to one sink; returns where it went."""
     run_dir = Path(run_dir).resolve()
@@ -241,8 +277,8 @@ def export_run(target: str, run_dir: str | os.PathLike, out: str | None = None) 
     hint = install_hint(target)
     if hint:
         raise TrackingError(hint)
-    status = rf.read_json(run_dir / "status.json") or {}
-    text = (run_dir / "metrics.csv").read_text(errors="replace") if (run_dir / "metrics.csv").exists() else ""
+    status = rf.read_json(run_dir / "status.json", run_dir) or {}
+    text = _read_metrics(run_dir)
     header, _, body = text.partition("\n")
     rows = rf.parse_csv_text(body, header.split(",")) if header else []
     t0 = float(status.get("started_at") or time.time())
@@ -250,14 +286,14 @@ def export_run(target: str, run_dir: str | os.PathLike, out: str | None = None) 
         log_dir = Path(out).resolve() if out else run_dir / TB_FOLDER
         if not out and rf.writer_alive(run_dir) and config.get("tensorboard"):
             raise rf.RunBusy(f"run {run_dir.name} is training and writing {log_dir} itself")
-        for old in log_dir.glob("events.out.tfevents.*"):  # a re-export replaces the earlier one
-            old.unlink()
+        if not out:  # a re-export replaces the earlier one, inside the run's own tb/ only (never through a link)
+            safe_io.remove_files(log_dir, "events.out.tfevents.", inside=run_dir)
         sink = TensorBoardSink(log_dir, config, 0, t0)
         where = {"tensorboard": str(log_dir)}
     else:
         uri = out or default_mlflow_uri(run_dir.parent)
         sink = MlflowSink(run_dir, config, 0, t0, uri)
-        where = {"mlflow_run_id": sink.run_id, "tracking_uri": uri}
+        where = {"mlflow_run_id": sink.run_id, "tracking_uri": public_uri(uri)}
     sink.log_rows(rows)
     steps = rf.list_grid_steps(run_dir)
     for step in steps:

@@ -83,7 +83,7 @@ def overlay() -> None:
     forks = {rid: info for rid in chosen if (info := fork_info(snaps[rid].run_dir)) and info.get("parent") in chosen}
     for rid, info in forks.items():
         changed = ", ".join(f"{k}={v}" for k, v in (info.get("changed") or {}).items()) or "nothing changed"
-        st.caption(f"`{plain(rid)}` is a fork of `{plain(info['parent'])}` at step {info['fork_step']} ({plain(changed)}): "
+        st.caption(f"{plain(rid)} is a fork of {plain(info['parent'])} at step {info['fork_step']} ({plain(changed)}): "
                    f"the curves overlay from that step on.")
     start = min((info["fork_step"] for info in forks.values()), default=None)
     losses = {s.config.loss if s.config else "?" for s in snaps.values()}

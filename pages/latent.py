@@ -12,6 +12,7 @@ from gan_core.latent import (along, class_walk, direction_strip, generate, load_
 from gan_core.runfiles import slug
 from ui import charts, roles
 from ui.state import get_store
+from ui.text import plain
 
 MAX_UPLOAD_BYTES = 200 * 2**20  # as server.maxUploadSize in .streamlit/config.toml
 
@@ -61,7 +62,7 @@ if source == "a checkpoint file":
                                   f"upload limit")
         G, cfg, step = uploaded_generator(up.file_id, up.name, up.getvalue())
     except (CheckpointError, OSError) as e:
-        st.error(f"Cannot load this file. {e}", icon=":material/block:")
+        st.error(plain(f"Cannot load this file. {e}"), icon=":material/block:")
         st.stop()
 else:
     if restorers:
@@ -85,7 +86,7 @@ else:
     try:
         G, cfg, step = generator(str(store.run_dir(run_id)), ckpt, path.stat().st_mtime)
     except (CheckpointError, OSError) as e:
-        st.error(f"Cannot load {ckpt}: {str(e).splitlines()[0][:300]}")
+        st.error(plain(f"Cannot load {ckpt}: {str(e).splitlines()[0][:300]}"))
         st.stop()
 
 label = None

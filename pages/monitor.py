@@ -237,7 +237,7 @@ def fork_here(snap, at: int | None) -> None:
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
     if info:
         changed = ", ".join(f"{k}={v}" for k, v in (info.get("changed") or {}).items())
-        c2.caption(f"Forked from `{plain(info['parent'])}` at step {info['fork_step']}"
+        c2.caption(f"Forked from {plain(info['parent'])} at step {info['fork_step']}"
                    + (f" · changed: {plain(changed)}" if changed else ""))
         if c2.button("Compare with its parent", key="btn_cmp_parent", icon=":material/compare_arrows:"):
             st.session_state["cmp_runs"] = [snap.run_id, info["parent"]]
@@ -441,9 +441,13 @@ if not was_live and snap.status == "finished" and snap.checkpoints and roles.can
 
 with st.expander("Run log and config"):
     st.code("\n".join(snap.events) or "(no notes)", language=None)
-    st.json(snap.config.to_dict() if snap.config else {}, expanded=False)
-    st.text(f"Folder: {snap.run_dir}")
-    for line in (where_logged(snap.run_dir, snap.config) if snap.config else ()):  # TensorBoard / MLflow, when it logs there
+    private = roles.can_control()  # server paths are the teacher's: a classroom viewer sees names only
+    shown = snap.config.to_dict() if snap.config else {}
+    if not private and "data_root" in shown:
+        shown["data_root"] = "(a folder on the server)"
+    st.json(shown, expanded=False)
+    st.text(f"Folder: {snap.run_dir}" if private else f"Folder: {snap.run_id} (in the server's runs folder)")
+    for line in (where_logged(snap.run_dir, snap.config, absolute=private) if snap.config else ()):  # TensorBoard / MLflow
         st.text(line)
     if snap.config and supports(snap.config.dataset):
         st.caption(cache_help(snap.config.dataset))

@@ -14,12 +14,14 @@ import streamlit as st
 
 from gan_core.data import DatasetError
 from gan_core.losses import LOSSES, Loss
-from gan_core.playground import (DATASET_CHOICES, PRESETS, Playground, PlaygroundSettings, parse_points_csv,
-                                 preset_settings, settings_help)
-from ui import charts, links, present
+from gan_core.playground import (DATASET_CHOICES, PRESETS, SHARED_TRAINING, Playground, PlaygroundSettings,
+                                 parse_points_csv, preset_settings, settings_help)
+from ui import charts, links, present, roles
+from ui.text import plain
 
 REFRESH_S = 1.0
 TIME_BUDGET_S = 0.6  # training time per refresh, so drawing keeps up even with big nets
+MIN_TRAIN_S = 0.02  # a grant shorter than this is not worth a forward pass: skip this refresh
 CLICK_GRID = 41  # invisible markers per axis that turn clicks on the plane into coordinates
 LAYERS = {"real": "Real samples", "fake": "Fake samples", "heatmap": "D's output", "arrows": "G's gradients",
           "manifold": "G's manifold", "density": "True density"}
@@ -119,7 +121,7 @@ def _end_walk() -> None:
 
 def _upload_csv() -> None:
     upload = st.session_state.get("pg_csv")
-    if upload is None:
+    if upload is None or not roles.can_control():  # uploads are the teacher's (ui/roles.py), checked here too
         return
     try:
         pts = parse_points_csv(upload.getvalue(), upload.name)
@@ -129,7 +131,7 @@ def _upload_csv() -> None:
     st.session_state["pg_csv_error"] = None
     st.session_state["pg_custom"] = pts
     st.session_state[_key("dataset")] = "custom"
-    st.session_state["pg_message"] = f"Loaded {len(pts)} points from {upload.name}; training on them now."
+    st.session_state["pg_message"] = f"Loaded {len(pts)} points from {plain(upload.name)}; training on them now."
 
 
 def _points_from_selection(selection) -> np.ndarray:
@@ -294,10 +296,13 @@ def custom_points_editor() -> None:
     with st.expander("Your own points", expanded=st.session_state[_key("dataset")] == "custom"):
         left, right = st.columns([2, 1])
         with right:
-            st.file_uploader("Upload a CSV of x, y rows (≤ 1 MB)", type=["csv", "txt"], key="pg_csv",
-                             on_change=_upload_csv, max_upload_size=1)
+            if roles.can_control():  # a viewer's upload would sit in server memory: uploads are the teacher's
+                st.file_uploader("Upload a CSV of x, y rows (≤ 1 MB)", type=["csv", "txt"], key="pg_csv",
+                                 on_change=_upload_csv, max_upload_size=1)
+            else:
+                st.caption(f":material/lock: {roles.REASON}.")
             if st.session_state.get("pg_csv_error"):
-                st.error(st.session_state["pg_csv_error"])
+                st.error(plain(st.session_state["pg_csv_error"]))
             custom = st.session_state["pg_custom"]
             st.caption("Click on the grid to add a point; box- or lasso-select to add a patch of them. "
                        f"{0 if custom is None else len(custom)} points so far. Then pick Data → custom.")
@@ -369,7 +374,7 @@ def sync_engine() -> Playground:
         elif engine.apply(settings, custom):
             ss["pg_walk"] = None
     except (DatasetError, ValueError) as e:
-        st.warning(f"Keeping the previous settings: {e}")
+        st.warning(plain(f"Keeping the previous settings: {e}"))
     return engine
 
 
@@ -390,7 +395,7 @@ def apply_link() -> None:
     if good:
         ss["pg_reset_now"], ss["pg_playing"] = True, True
     if notes:
-        ss["pg_message"] = "Ignored from the link: " + "; ".join(notes)
+        ss["pg_message"] = plain("Ignored from the link: " + "; ".join(notes))
 
 
 def _changed_settings() -> dict:
@@ -512,9 +517,16 @@ def live_view() -> None:
         show = {layer: ss[_key(f"show_{layer}")] for layer in LAYERS} if presenting else layer_toggles()
         if ss["pg_playing"] and ss["pg_walk"] is None:
             start = time.perf_counter()
+            granted = SHARED_TRAINING.take(TIME_BUDGET_S)  # the server's training time, shared by every session
             try:
-                done = engine.run(ss["pg_iters"], max_seconds=TIME_BUDGET_S)
-                ss["pg_rate"] = done / max(time.perf_counter() - start, 1e-9)
+                if granted >= MIN_TRAIN_S:
+                    done = engine.run(ss["pg_iters"], max_seconds=granted)
+                    SHARED_TRAINING.give_back(granted - (time.perf_counter() - start))
+                    ss["pg_rate"] = done / max(time.perf_counter() - start, 1e-9)
+                else:
+                    SHARED_TRAINING.give_back(granted)
+                    st.caption(":material/hourglass_top: Many playgrounds are training on this server: yours waits "
+                               "its share of the time.")
             except Exception as e:  # a bad corner of the settings must not put a traceback on a classroom screen
                 ss["pg_playing"] = False
                 st.error(f"Training stopped: {type(e).__name__}: {e}. Change a setting or press Reset.")

@@ -11,7 +11,10 @@ from gan_core.errors import StudioError
 from gan_core.data import dataset_info
 from gan_core.restore.demo import image_from_png, run_demo, test_images
 from ui.pixels import pixel_canvas
+from gan_core.restore.prior import SEARCHES
+from ui import roles
 from ui.state import get_store
+from ui.text import plain
 
 st.title("Restore")
 st.caption("What a GAN is good for beyond drawing: filling holes in damaged images and sharpening blurry ones. A "
@@ -48,9 +51,9 @@ ckpt = store.checkpoints(run_id)[-1]
 try:
     restorer = restorer_for(str(store.run_dir(run_id)), ckpt.name, ckpt.stat().st_mtime)
 except (StudioError, OSError) as e:
-    st.error(f"Cannot restore with {run_id}: {e}")
+    st.error(plain(f"Cannot restore with {run_id}: {e}"))
     st.stop()
-c2.metric("Method", "GAN prior" if restorer.method == "prior" else "trained restorer", help=f"{ckpt.name}, step {restorer.step}")
+c2.metric("Method", "GAN prior" if restorer.method == "prior" else "trained restorer", help=plain(f"{ckpt.name}, step {restorer.step}"))
 
 TASK_NAMES = {"inpaint": "Inpainting (fill holes)", "superres": "Super-resolution"}
 if restorer.method == "trained":  # a restorer does the one task it was trained for
@@ -62,7 +65,8 @@ else:
 
 # ---------------------------------------------------------------------- the images
 st.subheader("Images")
-source = st.segmented_control("Images from", ["test images", "a picture", "drawing"], default="test images",
+sources = ["test images", "a picture", "drawing"] if roles.can_control() else ["test images", "drawing"]  # uploads: teacher
+source = st.segmented_control("Images from", sources, default="test images",
                               key="rst_source") or "test images"
 labels = None
 if source == "test images":
@@ -70,7 +74,7 @@ if source == "test images":
     count = a.slider("How many", 1, 32, 8, key="rst_count")
     seed = b.number_input("Pick (seed)", 0, 10**6, 0, key="rst_seed", help="Another seed, other images.")
     truth, labels = test_images(restorer, int(count), int(seed))
-elif source == "a picture":
+elif source == "a picture" and roles.can_control():
     up = st.file_uploader("A PNG or JPEG (centre-cropped and shrunk to the run's size)", type=["png", "jpg", "jpeg"],
                           key="rst_upload")
     if up is None:
@@ -78,7 +82,7 @@ elif source == "a picture":
     try:
         truth = image_from_png(up.getvalue(), restorer)
     except rs.RestoreError as e:
-        st.error(f"Cannot use {up.name}: {e}")
+        st.error(plain(f"Cannot use {up.name}: {e}"))
         st.stop()
 else:
     key = f"rst_drawing_{restorer.size}"
@@ -125,11 +129,15 @@ if st.button("Restore", type="primary", icon=":material/healing:", key="rst_go")
     def progress(it: int, total: int, loss: float) -> None:
         bar.progress(it / total, text=f"iteration {it}/{total} · loss {loss:.4f}")
 
+    def queued(ahead: int) -> None:
+        bar.progress(0.0, text=f"Queued behind {ahead} other search{'es' if ahead > 1 else ''}: this server runs one "
+                               f"at a time, so each finishes sooner and the teacher's run keeps its speed")
+
     try:
-        with st.spinner("Restoring…"):
+        with st.spinner("Restoring…"), SEARCHES.turn(on_wait=queued):
             st.session_state["rst_demo"] = run_demo(restorer, task, truth, labels, mask, factor, settings, progress)
     except rs.RestoreError as e:
-        st.error(str(e))
+        st.error(plain(str(e)))
     bar.empty()
 
 demo = st.session_state.get("rst_demo")

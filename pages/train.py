@@ -4,6 +4,7 @@ import streamlit as st
 from gan_core.config import PRESETS, ConfigError, RunConfig
 from ui import form, links, roles
 from ui.state import start_and_watch
+from ui.text import plain
 
 MAX_CONFIG_MB = 1  # a config.json is about 2 KB; the uploader shows this limit and refuses bigger files
 
@@ -15,6 +16,8 @@ def load_uploaded_config() -> None:
     """The uploader's callback: it runs before the page draws its widgets, the only moment their values may be
     replaced. What the form then shows is exactly what Save wrote and what Start will use."""
     uploaded = st.session_state.get("config_upload")
+    if uploaded is not None and not roles.can_control():  # uploads are the teacher's (ui/roles.py), checked here too
+        return
     if uploaded is None:
         return
     try:
@@ -23,13 +26,13 @@ def load_uploaded_config() -> None:
                                          f"JSON file"})
         cfg = RunConfig.from_json(uploaded.getvalue().decode("utf-8", errors="replace"))
     except ConfigError as e:
-        st.session_state["config_load_note"] = ("error", f"{uploaded.name}: " + "; ".join(
-            f"{form.label(k) if k in form.FIELDS else k}: {v}" for k, v in e.problems.items()))
+        st.session_state["config_load_note"] = ("error", plain(f"{uploaded.name}: " + "; ".join(
+            f"{form.label(k) if k in form.FIELDS else k}: {v}" for k, v in e.problems.items())))
         return
     form.load_config(cfg)
     if cfg.preset in PRESETS:
         st.session_state["preset_pick"] = cfg.preset
-    st.session_state["config_load_note"] = ("success", f"Loaded {uploaded.name}: the form now holds exactly its settings.")
+    st.session_state["config_load_note"] = ("success", f"Loaded {plain(uploaded.name)}: the form now holds exactly its settings.")
 
 
 links.apply_train_link()  # a share link or a reload (?preset=…&lr_d=…) fills the form once
@@ -39,7 +42,7 @@ links.show_train_link_notes()
 
 def fork_banner(fork: dict) -> None:
     """Above the form and Start: what Start will do with a fork, and whose clock it runs on."""
-    st.info(f"**Fork** of run `{fork['run']}` from step {fork['step']} (its checkpoint at or before step "
+    st.info(f"**Fork** of run {plain(fork['run'])} from step {fork['step']} (its checkpoint at or before step "
             f"{fork['requested']}): Start continues that checkpoint with the settings below, as a new run that "
             f"records its parent. Architecture and data must stay the parent's.", icon=":material/fork_right:")
     limit, elapsed = float(st.session_state[form.FORM].get("max_seconds") or 0), fork.get("elapsed")
@@ -74,9 +77,10 @@ start = left.button("Start training", type="primary", disabled=bool(problems) or
 if cfg is not None and not problems:
     mid.download_button("Save config", cfg.to_json(), file_name="config.json", mime="application/json",
                         icon=":material/download:")
-right.file_uploader("Load a config.json", type=["json"], key="config_upload", label_visibility="collapsed",
-                    max_upload_size=MAX_CONFIG_MB, on_change=load_uploaded_config,
-                    help="A config.json saved here (or from a run folder) fills every field.")
+if roles.can_control():  # uploads are the teacher's: a viewer's would sit in server memory (ui/roles.py)
+    right.file_uploader("Load a config.json", type=["json"], key="config_upload", label_visibility="collapsed",
+                        max_upload_size=MAX_CONFIG_MB, on_change=load_uploaded_config,
+                        help="A config.json saved here (or from a run folder) fills every field.")
 note = st.session_state.pop("config_load_note", None)
 if note:
     (st.error if note[0] == "error" else st.success)(note[1])

@@ -198,3 +198,80 @@ def test_quality_metrics_are_logged_and_empty_cells_are_not():
            "modes_covered": 9.0, "label_accuracy": 0.8}
     assert tracking.row_scalars(row) == {"speed/wall_time": 2.5, "loss/d_loss": 0.7, "quality/fid": 31.2,
                                          "quality/modes_covered": 9.0, "quality/label_accuracy": 0.8}
+
+
+# ---------------------------------------------------------------------- planted files: nothing outside the run folder
+def test_export_refuses_a_metrics_csv_that_is_a_link_and_reads_nothing_outside(store, tiny_config, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    run_dir = train(store, tiny_config(**LOGGED))
+    secret = tmp_path / "secret.csv"
+    secret.write_text("step,d_loss\n777,0.5\n")
+    (run_dir / "metrics.csv").unlink()
+    (run_dir / "metrics.csv").symlink_to(secret)
+    assert cli.main(["export", "tensorboard", str(run_dir)]) == 2  # the old code exported the outside file's rows
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symbolic link" in err and not (run_dir / "tb").exists()
+
+
+def test_export_does_not_block_on_a_fifo(store, tiny_config, capsys):
+    import os
+    import threading
+    pytest.importorskip("tensorboard")
+    run_dir = train(store, tiny_config(**LOGGED))
+    (run_dir / "metrics.csv").unlink()
+    os.mkfifo(run_dir / "metrics.csv")
+    codes = []
+    worker = threading.Thread(target=lambda: codes.append(cli.main(["export", "tensorboard", str(run_dir)])), daemon=True)
+    worker.start()
+    worker.join(60)  # a bound on a hang, not a wait for an event: the new code returns in well under a second
+    if worker.is_alive():  # the old code: blocked opening the FIFO; a writer releases it so the test process can end
+        os.close(os.open(run_dir / "metrics.csv", os.O_WRONLY | os.O_NONBLOCK))
+    assert codes == [2] and "not a regular file" in capsys.readouterr().err
+
+
+def test_a_tb_link_to_another_folder_is_never_emptied_or_written(store, tiny_config, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    run_dir = train(store, tiny_config(tensorboard=True, **LOGGED))
+    elsewhere = tmp_path / "someone-elses-logs"
+    elsewhere.mkdir()
+    theirs = elsewhere / "events.out.tfevents.1.theirs"
+    theirs.write_bytes(b"their events")
+    import shutil
+    shutil.rmtree(run_dir / "tb")
+    (run_dir / "tb").symlink_to(elsewhere, target_is_directory=True)
+    assert cli.main(["export", "tensorboard", str(run_dir)]) == 2  # the old code deleted theirs and wrote its own
+    assert "symbolic link" in capsys.readouterr().err
+    assert [p.name for p in elsewhere.iterdir()] == [theirs.name] and theirs.read_bytes() == b"their events"
+    assert cli.main(["train", "--resume", str(run_dir), "--steps", "6", "--tensorboard"]) == 0  # trains without it
+    assert [p.name for p in elsewhere.iterdir()] == [theirs.name] and theirs.read_bytes() == b"their events"
+    assert "TensorBoard logging is off" in (run_dir / "events.log").read_text()
+
+
+def test_credentials_in_a_tracking_uri_are_never_stored_or_shown(tmp_path):
+    uri = "https://alice:s3cr3tTOKEN@mlflow.example.org:5000/path?token=abc&x-amz-signature=zz&experiment=1"
+    assert tracking.public_uri(uri) == "https://mlflow.example.org:5000/path?experiment=1"
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / tracking.MLFLOW_FILE).write_text(json.dumps({"run_id": "r1", "tracking_uri": uri}))  # an older run's
+    lines = tracking.where_logged(run_dir, build_config(mlflow=True, tensorboard=True))
+    assert "s3cr3tTOKEN" not in " ".join(lines) and "abc" not in " ".join(lines) and "mlflow.example.org" in lines[-1]
+    hidden = tracking.where_logged(run_dir, build_config(mlflow=True, tensorboard=True), absolute=False)
+    assert str(tmp_path) not in " ".join(hidden) and "run/tb" in hidden[0]
+
+
+def test_mlflow_json_keeps_no_credentials(store, tiny_config, tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+    seen = []
+    real_init = MlflowClient.__init__
+
+    def init(self, tracking_uri=None, *a, **k):  # the store itself gets the full URI; the run folder must not
+        seen.append(tracking_uri)
+        real_init(self, (tmp_path / "mlruns").as_uri(), *a, **k)
+    monkeypatch.setattr(MlflowClient, "__init__", init)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://alice:s3cr3tTOKEN@mlflow.example.org")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # the stand-in store is a local file store
+    run_dir = train(store, tiny_config(mlflow=True, **LOGGED))
+    assert seen and "s3cr3tTOKEN" in seen[0]
+    link = json.loads((run_dir / tracking.MLFLOW_FILE).read_text())
+    assert link["tracking_uri"] == "https://mlflow.example.org"

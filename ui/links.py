@@ -11,6 +11,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import streamlit as st
 
 from gan_core.config import PRESETS, ConfigError, RunConfig, build_config
+from ui.text import plain
 
 NOT_FROM_LINKS = {"data_root"}  # a server path is never taken from a link
 MAX_ENCODED = 8_000  # characters of ?config=…; a whole RunConfig is ~2,000 as base64
@@ -119,7 +120,7 @@ def apply_train_link() -> None:
 def show_train_link_notes() -> None:
     notes = st.session_state.get("train_link_notes")
     if notes:
-        st.warning("Ignored from the link: " + "; ".join(notes), icon=":material/link_off:")
+        st.warning(plain("Ignored from the link: " + "; ".join(notes)), icon=":material/link_off:")
 
 
 # ---------------------------------------------------------------------- Monitor: a step of a run's timeline
@@ -135,7 +136,7 @@ def apply_step_link(prefix: str, last: int, what: str) -> None:
         jump_to(prefix, check_step(raw, last, what))
     except StepError as e:
         st.query_params.pop("step", None)
-        st.warning(f"Ignored from the link: {e}; showing the newest step instead.", icon=":material/link_off:")
+        st.warning(plain(f"Ignored from the link: {e}; showing the newest step instead."), icon=":material/link_off:")
 
 
 def show_step(at: int | None) -> None:

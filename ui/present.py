@@ -7,6 +7,7 @@ import streamlit as st
 from gan_core.health import diagnose_snapshot
 from gan_core.store import LIVE_STATUSES, QUEUED
 from ui import charts
+from ui.text import plain
 
 # Live views (Monitor, Compare, the presenting view, the sidebar) redraw every 2 s. At 1 s, Chromium drawing
 # Monitor took 0.39-0.61 of a 2-core machine's cores and the run trained at 69-91% of its headless speed (median
@@ -104,7 +105,7 @@ def _headline(snap) -> None:
     step, rate, label, value = _numbers(snap)
     title, m1, m2, m3 = st.columns([5, 2, 2, 2], vertical_alignment="center")
     with title:
-        st.markdown(f"## {name} — {snap.status}")
+        st.markdown(f"## {plain(name)} — {plain(snap.status)}")  # run-folder values: plain text, never Markdown
     m1.metric("Step", step)
     m2.metric("Images / s", rate)
     m3.metric(label, value)
@@ -114,7 +115,7 @@ def _stacked_headline(snap) -> None:
     """A half-width column (Compare): the numbers as one heading that wraps, never cut to "360 / …"."""
     name = _name(snap)
     step, rate, label, value = _numbers(snap)
-    st.markdown(f"## {name} — {snap.status}")
+    st.markdown(f"## {plain(name)} — {plain(snap.status)}")
     st.markdown(f"### Step {step} · {rate} images/s · {label} {value}")
 
 

@@ -5,15 +5,12 @@ No teacher password set (the default): one local user with full control. Passwor
 cancel and upload. Pages hide or disable what a viewer cannot use and say why (`REASON`)."""
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
-from gan_core.classroom import password_matches, teacher_password
+from gan_core.classroom import LOGIN, teacher_password
 
 REASON = "Only the teacher can do this in classroom mode (unlock in the sidebar)"
 TEACHER = "roles_teacher"  # session_state: True once this session entered the password
-WRONG_PASSWORD_DELAY_S = 1.0  # slows guessing from one session; a proxy with TLS and login is the real guard
 
 
 def _password() -> str | None:
@@ -44,13 +41,23 @@ def require_control() -> bool:
 
 
 def _unlock() -> None:
+    """Check a guess through the server-wide throttle (gan_core.classroom.LOGIN): all sessions' guesses count together."""
     guess, st.session_state["roles_guess"] = st.session_state.get("roles_guess", ""), ""
-    if password_matches(guess, _password()):
+    matched, wait = LOGIN.attempt(guess, _password(), who=_who())
+    if matched:
         st.session_state[TEACHER] = True
         st.session_state.pop("roles_wrong", None)
     else:
-        time.sleep(WRONG_PASSWORD_DELAY_S)
-        st.session_state["roles_wrong"] = True
+        st.session_state["roles_wrong"], st.session_state["roles_wait"] = True, wait
+
+
+def _who() -> str:
+    """The browser's address for the log line (the proxy's, when one is in front), else "a session"."""
+    try:
+        ip = st.context.ip_address
+    except Exception:  # older Streamlit, or no request behind this run
+        ip = None
+    return ip[:64] if isinstance(ip, str) and ip else "a session"  # AppTest gives a stand-in object, not an address
 
 
 def _lock() -> None:
@@ -70,4 +77,6 @@ def sidebar() -> None:
         st.text_input("Teacher password", type="password", key="roles_guess", on_change=_unlock)
         st.button("Unlock control", key="roles_unlock")
         if st.session_state.get("roles_wrong"):
-            st.error("Wrong password", icon=":material/block:")
+            wait = st.session_state.get("roles_wait", 0.0)
+            st.error("Wrong password" + (f" — too many wrong guesses on this server: the next one is checked in "
+                                         f"{wait:.0f} s" if wait >= 1 else ""), icon=":material/block:")

@@ -12,6 +12,8 @@ nearest digit, bent to the input). 300 digits take well under a minute on a 2-co
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -19,6 +21,50 @@ import torch
 import torch.nn.functional as F
 
 from .damage import downsample, keep_known, match_low_res
+
+
+class SearchQueue:
+    """Prior searches take one slot each, `slots` at a time for the whole process, the rest waiting in arrival order:
+    each search holds a few hundred MB and both cores for seconds, so five viewers pressing Restore at once ran five
+    (+2 GB, every one slower) and could take a teacher's run down. A thread that holds a slot may enter again (the
+    page takes its turn around the whole restore, the search takes it too)."""
+
+    def __init__(self, slots: int = 1):
+        self.slots, self.active, self.waiting = slots, set(), []
+        self.cond = threading.Condition()
+
+    def ahead_of_new(self) -> int:
+        """Searches running or queued now: what a search starting now would wait behind."""
+        with self.cond:
+            return len(self.active) + len(self.waiting)
+
+    @contextmanager
+    def turn(self, on_wait: Callable[[int], None] | None = None):
+        """Hold a slot for the `with` body; while queued, `on_wait(searches ahead)` each time that number changes."""
+        me = threading.get_ident()
+        if me in self.active:
+            yield
+            return
+        with self.cond:
+            self.waiting.append(me)
+            told = None
+            while len(self.active) >= self.slots or self.waiting[0] != me:
+                ahead = len(self.active) + self.waiting.index(me)
+                if on_wait is not None and ahead != told:
+                    on_wait(ahead)
+                    told = ahead
+                self.cond.wait()
+            self.waiting.remove(me)
+            self.active.add(me)
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.active.discard(me)
+                self.cond.notify_all()
+
+
+SEARCHES = SearchQueue()  # one per server process: every session's prior searches share it
 
 
 @dataclass
@@ -108,7 +154,11 @@ def prior_search(G, noise: str, task: str, target: torch.Tensor, mask: torch.Ten
                  on_progress: Callable[[int, int, float], None] | None = None) -> SearchResult:
     """Restore `target` ((N, C, H, W) damaged images, or low-res ones for super-resolution) with generator G.
     `on_progress(done, total, loss)` after each step; total is the steps this G gets (a shallow G skips stage 2)."""
-    s = settings or SearchSettings()
+    with SEARCHES.turn():
+        return _prior_search(G, noise, task, target, mask, factor, mode, settings or SearchSettings(), on_progress)
+
+
+def _prior_search(G, noise, task, target, mask, factor, mode, s: SearchSettings, on_progress) -> SearchResult:
     parts = split_generator(G) if s.layer_steps else None
     if parts is None:  # too shallow a G for the second stage: frames and progress span the z search alone
         s = replace(s, layer_steps=0)
