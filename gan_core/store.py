@@ -584,7 +584,7 @@ class RunStore:
     def _launch(self, rec: RunRecord, trainer) -> None:
         """Start the run's thread (called holding self._lock); it gives its slot to the queue when it ends."""
         trainer.record, rec.trainer = rec, trainer
-        rec.tracker = tracking.open_tracker(trainer.cfg.to_dict(), rec.dir, trainer.step,
+        rec.tracker = tracking.open_tracker(trainer.run_cfg.to_dict(), rec.dir, trainer.step,
                                             rec.status.get("started_at") or time.time(), rec.note)
         rec._csv_pos = (rec.dir / "metrics.csv").stat().st_size
         self._active.add(rec.run_id)
