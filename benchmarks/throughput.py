@@ -28,6 +28,11 @@ Sections (--sections, comma-separated; default all but `compile`):
   precision  quality parity: `fast-mnist` and `classic-dcgan` trained fp32 and `auto` (bf16 where the hardware has
              it) for the same iterations over 3 seeds: FID / classes covered / label accuracy medians, seconds, and
              the smoothed loss curves' mean |difference| (next to fp32 seed 0 vs seed 1 for scale).
+  cores      does the default use the machine's cores: `python -m gan_core train` (the fast-mnist default, headless)
+             with --workers 1 --threads 1 (one thread), as shipped (--workers auto, threads auto), with --workers at
+             every core, and two default runs at once (their sum), alternating, `--cores-seconds` each. Goal: auto
+             ≥ 1.7× one thread on an idle 2-core machine (auto takes only the cores nobody else is using, so on a
+             busy machine it stays at one process: compare the forced row there). Prints the CPU and AMX yes/no.
   busy       cores shared (benchmarks/busy.py): the default beside a process burning every core, and two runs at once
              in one process, old fixed threads vs `threads: 0`, with the fair share one thread can get. Goals ≥ 50%
              of its quiet speed, ≥ 80% of one run alone.
@@ -63,8 +68,8 @@ from gan_core.device import resolve_device  # noqa: E402
 from gan_core.gan import make_optimizer  # noqa: E402
 from gan_core.trainer import Trainer  # noqa: E402
 
-SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision", "busy",
-            "dashboard"]
+SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "cores", "levers", "compile", "readers", "precision",
+            "busy", "dashboard"]
 DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
 HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (seed 002, seed 000)
 GOALS = {"classic-mlp": 3.0, "classic-dcgan": 2.0}
@@ -437,6 +442,59 @@ def section_threads(args, device, found: dict) -> None:
              auto_vs_other=round(statistics.median(rates[own]) / statistics.median(rates[alt]), 2), load=load())
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
+    except OSError:
+        return "unknown"
+
+
+def cli_train(out: str, *flags: str) -> subprocess.Popen:
+    """`python -m gan_core train` (the default run, live evaluation off) in the background; its result is the last
+    stdout line."""
+    return subprocess.Popen([sys.executable, "-m", "gan_core", "train", "--out", out, "--quiet", "--eval-every", "0",
+                             *flags], cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def cli_result(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"gan_core train exited {proc.returncode}: {err.strip()[-500:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def section_cores(args, device, found: dict) -> None:
+    if device.type != "cpu":
+        emit(section="cores", skipped="worker processes share a CPU's cores; a GPU run uses torchrun")
+        return
+    from gan_core.device import amx_tiles
+    from gan_core.threads import usable_cores
+    cores = usable_cores()
+    out = tempfile.mkdtemp(prefix="gan-cores-")
+    budget = ["--max-seconds", str(args.cores_seconds)]
+    settings = {"one thread": ["--workers", "1", "--threads", "1"], "auto": [],
+                f"{cores} workers (forced)": ["--workers", str(cores)]}
+    rates: dict[str, list[float]] = {k: [] for k in [*settings, "two auto runs at once (sum)"]}
+    chosen: list[int] = []
+    for r in range(args.repeats):
+        order = list(settings) if r % 2 == 0 else list(reversed(settings))
+        for name in order:
+            result = cli_result(cli_train(out, *budget, *settings[name]))
+            rates[name].append(result["images_per_s"])
+            if name == "auto":
+                chosen.append(result.get("workers", 1))
+        both = [cli_train(out, *budget, "--seed", str(seed)) for seed in (0, 1)]
+        rates["two auto runs at once (sum)"].append(sum(cli_result(p)["images_per_s"] for p in both))
+        emit(section="cores", repeat=r, images_per_s={k: round(v[-1], 1) for k, v in rates.items()},
+             auto_workers=chosen[-1], load=load())
+    one = statistics.median(rates["one thread"])
+    emit(section="cores", summary="fast-mnist, python -m gan_core train", cpu=cpu_name(), cores=cores,
+         amx=amx_tiles(), images_per_s={k: median(v) for k, v in rates.items()},
+         vs_one_thread={k: round(statistics.median(v) / one, 2) for k, v in rates.items()},
+         auto_workers_chosen=chosen, goal="auto >= 1.7x one thread on an idle 2-core machine", load=load())
+
+
 def section_compile(args, device, found: dict) -> None:
     for preset in args.lever_presets.split(","):
         cfg = preset_config(preset, args)
@@ -583,6 +641,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="alternating windows per setting (medians reported)")
     p.add_argument("--lever-presets", default="classic-mlp,classic-dcgan", help="presets for levers and compile")
     p.add_argument("--readers", type=int, default=4, help="reader threads in the readers section")
+    p.add_argument("--cores-seconds", type=float, default=25.0, help="seconds per run in the cores section (auto "
+                   "starts worker processes only for runs of 20 s or more)")
     p.add_argument("--precision-steps", type=int, default=0,
                    help=f"iterations per run in the precision section (default per preset: {PRECISION_STEPS})")
     p.add_argument("--precision-presets", default="fast-mnist,classic-dcgan", help="presets the precision section trains")
