@@ -179,7 +179,7 @@ def cmd_train(args) -> int:
     free = FreeCores()  # measured while this process starts (imports, config), before it trains
     workers = _workers(args, free)
     if workers > 1:
-        store, helpers = distributed.start_local_group(workers, args.argv)
+        store, helpers = distributed.start_local_group(workers, getattr(args, "argv", None) or sys.argv[1:])
         try:
             return _train_distributed(args, store)
         finally:
@@ -238,14 +238,23 @@ def _workers(args, free) -> int:
             return 1
         long_enough = (not cfg.max_seconds or cfg.max_seconds >= MIN_GROUP_SECONDS) and \
             (not cfg.steps or cfg.steps >= MIN_GROUP_STEPS)
-        return local_workers(cfg.batch_size, usable_cores(), free.now(), long_enough)
-    if not cpu_images:
-        raise UsageError("--workers is for image runs on a CPU; on GPUs use torchrun --nproc_per_node N (README: "
-                         "Scaling out)")
-    if cfg.batch_size % asked:
-        raise UsageError(f"--workers {asked} must divide the batch size {cfg.batch_size} (each worker takes an equal "
-                         f"share of every batch)")
-    return asked
+        workers = local_workers(cfg.batch_size, usable_cores(), free.now(), long_enough)
+    else:
+        if not cpu_images:
+            raise UsageError("--workers is for image runs on a CPU; on GPUs use torchrun --nproc_per_node N (README: "
+                             "Scaling out)")
+        if cfg.batch_size % asked:
+            raise UsageError(f"--workers {asked} must divide the batch size {cfg.batch_size} (each worker takes an "
+                             f"equal share of every batch)")
+        workers = asked
+    if workers > 1:  # what a lone run would refuse, refused here before a worker starts (the data stays cached)
+        from .budget import check_model_budget
+        from .data import dataset_info, load_images
+        from .models import image_size_for
+        check_model_budget(cfg)
+        load_images(cfg.dataset, cfg.data_root, image_size_for(cfg), cfg.channels or dataset_info(cfg.dataset).channels,
+                    resolve_device(cfg.device))
+    return workers
 
 
 def _resume_config(args) -> RunConfig:
