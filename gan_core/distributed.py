@@ -16,9 +16,10 @@ Why it is shaped like this:
   rank is ever left waiting in an all-reduce for a rank that has gone.
 - Only rank 0 writes the run folder, through the ordinary RunStore, so the dashboard watches a DDP run like any
   other. The other ranks train through a RankRecord that writes nothing.
-- batch_size is per rank under torchrun (the DDP convention), shared in a local group: one step trains on world_size × batch_size images. Each rank
-  takes its own slice of one shared shuffle (disjoint within an epoch) and draws its own noise from a per-rank
-  stream; the fixed grid noise is the same everywhere.
+- Under torchrun batch_size is per rank (the DDP convention): one step trains on world_size × batch_size images;
+  in a local group the ranks share it (rank_config). Each rank takes its own slice of one shared shuffle
+  (disjoint within an epoch) and draws its own noise from a per-rank stream; the fixed grid noise is the same
+  everywhere.
 - G's update freezes D (requires_grad False); D's DDP wrapper then steps aside, because a DDP forward whose
   backward yields no gradients leaves DDP's reducer waiting and breaks the next step.
 - Gradient penalties (WGAN-GP, R1) differentiate D twice. That works through DDP but not through
