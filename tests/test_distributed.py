@@ -336,3 +336,41 @@ def test_a_worker_count_that_cannot_work_is_refused_in_one_line(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not any(tmp_path.iterdir())
+
+
+def wait_until(condition, what, timeout=180.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        threading.Event().wait(0.1)  # polling files another process writes, with a deadline
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_dashboard_store_trains_in_worker_processes_and_still_pauses_resumes_and_stops(tmp_path, tiny_config):
+    """RunStore(workers=...) (the dashboard's setting): the run trains in a child `train --workers 2`, outside the
+    server's interpreter, and every command still reaches it; what the child refuses comes back as one line."""
+    from gan_core.store import RunNotStarted, RunStore
+    store = RunStore(tmp_path / "runs", workers=2)
+    try:
+        cfg = tiny_config(dataset="mnist-embedded", arch="dcgan28", conditional=True, steps=1_000_000, log_every=2,
+                          batch_size=16)
+        run_id = store.start(cfg)
+        assert not store.live_runs() and store.trainer(run_id) is None  # not a thread of this process
+        wait_until(lambda: store.snapshot(run_id).step >= 4, "training")
+        store.pause(run_id)
+        wait_until(lambda: store.snapshot(run_id).status == "paused", "paused")
+        paused_at = store.snapshot(run_id).step
+        assert store.resume(run_id) == "running"
+        wait_until(lambda: store.snapshot(run_id).step > paused_at, "training again")
+        store.stop(run_id)
+        assert store.wait(run_id, timeout=120) == "stopped"
+        assert "2 worker processes share each batch of 16 (8 each" in (store.run_dir(run_id) / "events.log").read_text()
+        assert [r["run_id"] for r in store.runs()] == [run_id]
+
+        missing = cfg.replace(dataset="mnist", data_root=str(tmp_path / "no-data"), steps=10)
+        with pytest.raises(RunNotStarted, match="MNIST"):
+            store.start(missing)
+        assert [r["run_id"] for r in store.runs()] == [run_id]  # no folder left by the refusal
+    finally:
+        store.shutdown(timeout=60)
