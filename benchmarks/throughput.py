@@ -28,6 +28,13 @@ Sections (--sections, comma-separated; default all but `compile`):
   precision  quality parity: `fast-mnist` and `classic-dcgan` trained fp32 and `auto` (bf16 where the hardware has
              it) for the same iterations over 3 seeds: FID / classes covered / label accuracy medians, seconds, and
              the smoothed loss curves' mean |difference| (next to fp32 seed 0 vs seed 1 for scale).
+  cores      does the default use the machine's cores: `python -m gan_core train` (the fast-mnist default, headless)
+             with --workers 1 --threads 1 (one thread), as shipped (--workers auto, threads auto), with --workers at
+             every core, and two default runs at once (their sum), alternating, `--cores-seconds` each; and the CPU-seconds
+             per image of one thread and of the forced workers (start-up excluded; robust to other users' load),
+             whose ratio bounds the speed-up an idle machine gives. Goal: auto
+             ≥ 1.7× one thread on an idle 2-core machine (auto takes only the cores nobody else is using, so on a
+             busy machine it stays at one process: compare the forced row there). Prints the CPU and AMX yes/no.
   busy       cores shared (benchmarks/busy.py): the default beside a process burning every core, and two runs at once
              in one process, old fixed threads vs `threads: 0`, with the fair share one thread can get. Goals ≥ 50%
              of its quiet speed, ≥ 80% of one run alone.
@@ -63,8 +70,8 @@ from gan_core.device import resolve_device  # noqa: E402
 from gan_core.gan import make_optimizer  # noqa: E402
 from gan_core.trainer import Trainer  # noqa: E402
 
-SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision", "busy",
-            "dashboard"]
+SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "cores", "levers", "compile", "readers", "precision",
+            "busy", "dashboard"]
 DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
 HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (seed 002, seed 000)
 GOALS = {"classic-mlp": 3.0, "classic-dcgan": 2.0}
@@ -437,6 +444,84 @@ def section_threads(args, device, found: dict) -> None:
              auto_vs_other=round(statistics.median(rates[own]) / statistics.median(rates[alt]), 2), load=load())
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
+    except OSError:
+        return "unknown"
+
+
+def cli_train(out: str, *flags: str) -> subprocess.Popen:
+    """`python -m gan_core train` (the default run, live evaluation off) in the background; its result is the last
+    stdout line."""
+    return subprocess.Popen([sys.executable, "-m", "gan_core", "train", "--out", out, "--quiet", "--eval-every", "0",
+                             *flags], cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def cli_result(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"gan_core train exited {proc.returncode}: {err.strip()[-500:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def children_cpu() -> float:
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # every finished child, and the workers they waited for
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_per_image(out: str, flags: list[str], steps: int) -> float:
+    """CPU-seconds (all processes of the run, user + system) per image trained, start-up excluded (a 1-step run's
+    CPU is subtracted). Unlike a rate it hardly moves with other users' load, and it bounds what an idle machine
+    gives: with one core per process and no waiting, speed = processes / cpu_per_image."""
+    used = {}
+    for n in (1, 1 + steps):
+        before = children_cpu()
+        cli_result(cli_train(out, "--steps", str(n), "--max-seconds", "0", "--checkpoint-every", "100000",
+                             "--sample-every", "100000", *flags))
+        used[n] = children_cpu() - before
+    return (used[1 + steps] - used[1]) / (steps * build_config().batch_size)  # the default's batch
+
+
+def section_cores(args, device, found: dict) -> None:
+    if device.type != "cpu":
+        emit(section="cores", skipped="worker processes share a CPU's cores; a GPU run uses torchrun")
+        return
+    from gan_core.device import amx_tiles
+    from gan_core.threads import usable_cores
+    cores = usable_cores()
+    out = tempfile.mkdtemp(prefix="gan-cores-")
+    budget = ["--max-seconds", str(args.cores_seconds)]
+    forced = f"{cores} workers (forced)"
+    settings = {"one thread": ["--workers", "1", "--threads", "1"], "auto": [], forced: ["--workers", str(cores)]}
+    rates: dict[str, list[float]] = {k: [] for k in [*settings, "two auto runs at once (sum)"]}
+    cpu: dict[str, list[float]] = {"one thread": [], forced: []}
+    chosen: list[int] = []
+    for r in range(args.repeats):
+        order = list(settings) if r % 2 == 0 else list(reversed(settings))
+        for name in order:
+            result = cli_result(cli_train(out, *budget, *settings[name]))
+            rates[name].append(result["images_per_s"])
+            if name == "auto":
+                chosen.append(result.get("workers", 1))
+        both = [cli_train(out, *budget, "--seed", str(seed)) for seed in (0, 1)]
+        rates["two auto runs at once (sum)"].append(sum(cli_result(p)["images_per_s"] for p in both))
+        for name in cpu:
+            cpu[name].append(cpu_per_image(out, settings[name], args.cores_steps))
+        emit(section="cores", repeat=r, images_per_s={k: round(v[-1], 1) for k, v in rates.items()},
+             cpu_ms_per_image={k: round(1e3 * v[-1], 3) for k, v in cpu.items()}, auto_workers=chosen[-1], load=load())
+    one = statistics.median(rates["one thread"])
+    one_cpu, group_cpu = statistics.median(cpu["one thread"]), statistics.median(cpu[forced])
+    emit(section="cores", summary="fast-mnist, python -m gan_core train", cpu=cpu_name(), cores=cores,
+         amx=amx_tiles(), images_per_s={k: median(v) for k, v in rates.items()},
+         vs_one_thread={k: round(statistics.median(v) / one, 2) for k, v in rates.items()},
+         auto_workers_chosen=chosen, cpu_ms_per_image={k: round(1e3 * statistics.median(v), 3) for k, v in cpu.items()},
+         idle_machine_bound_vs_one_thread=round(cores * one_cpu / group_cpu, 2),
+         goal="auto >= 1.7x one thread on an idle 2-core machine", load=load())
+
+
 def section_compile(args, device, found: dict) -> None:
     for preset in args.lever_presets.split(","):
         cfg = preset_config(preset, args)
@@ -583,6 +668,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="alternating windows per setting (medians reported)")
     p.add_argument("--lever-presets", default="classic-mlp,classic-dcgan", help="presets for levers and compile")
     p.add_argument("--readers", type=int, default=4, help="reader threads in the readers section")
+    p.add_argument("--cores-steps", type=int, default=300, help="steps of the CPU-per-image runs (cores section)")
+    p.add_argument("--cores-seconds", type=float, default=25.0, help="seconds per run in the cores section (auto "
+                   "starts worker processes only for runs of 20 s or more)")
     p.add_argument("--precision-steps", type=int, default=0,
                    help=f"iterations per run in the precision section (default per preset: {PRECISION_STEPS})")
     p.add_argument("--precision-presets", default="fast-mnist,classic-dcgan", help="presets the precision section trains")

@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --fork: the step to fork at (the nearest checkpoint at or before it)")
     t.add_argument("--out", default="runs", help="folder holding the run folders (default: ./runs)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--workers", default="auto", metavar="N|auto",
+                   help="CPU processes that share each batch of the run (its recipe stays the same): auto (default) "
+                        "takes one per core nobody else is using, for an image run of 20 s or 500 steps or more; 1 "
+                        "trains in this process alone")
     _add_config_flags(t)
 
     s = sub.add_parser("sample", help="draw samples from a run's last checkpoint into a .npy (or .png grid)")
@@ -169,8 +173,17 @@ def _follow(store, run_id: str, quiet: bool) -> None:
 def cmd_train(args) -> int:
     from . import distributed
     from .store import RunStore
-    if distributed.launched():  # DDP hook: started by torchrun, this process is one rank of the run
+    from .threads import FreeCores
+    if distributed.launched():  # DDP hook: started by torchrun or --workers, this process is one rank of the run
         return _train_distributed(args)
+    free = FreeCores()  # measured while this process starts (imports, config), before it trains
+    workers = _workers(args, free)
+    if workers > 1:
+        store, helpers = distributed.start_local_group(workers, getattr(args, "argv", None) or sys.argv[1:])
+        try:
+            return _train_distributed(args, store)
+        finally:
+            distributed.end_local_group(helpers)
     if args.at_step is not None and args.fork is None:
         raise UsageError("--at-step needs --fork RUN_DIR (the run to fork from)")
     if args.fork is not None:
@@ -199,6 +212,62 @@ def _resume_dir(value: str) -> Path:
     return _run_dir_arg(value, "--resume")
 
 
+def _workers(args, free) -> int:
+    """How many processes train this run (--workers; threads.local_workers for auto). A number that cannot work
+    (not dividing the batch, a GPU run, a fork) is refused in one line; auto quietly falls back to 1."""
+    from .device import resolve_device
+    from .threads import MIN_GROUP_SECONDS, MIN_GROUP_STEPS, local_workers, usable_cores
+    auto = args.workers.strip().lower() == "auto"
+    if not auto:
+        try:
+            asked = int(args.workers)
+        except ValueError:
+            raise UsageError(f"--workers must be a whole number or auto, got {args.workers!r}") from None
+        if not 1 <= asked <= 64:
+            raise UsageError(f"--workers must be between 1 and 64, got {asked}")
+        if asked == 1:
+            return 1
+    if args.fork is not None:
+        if auto:
+            return 1
+        raise UsageError("--workers: a fork trains in one process; start it with --workers 1, then --resume it with more")
+    cfg = _resume_config(args) if args.resume is not None else _train_config(args)
+    cpu_images = resolve_device(cfg.device).type == "cpu" and not cfg.is_2d
+    if auto:
+        if not cpu_images or cfg.task != "generate":
+            return 1
+        long_enough = (not cfg.max_seconds or cfg.max_seconds >= MIN_GROUP_SECONDS) and \
+            (not cfg.steps or cfg.steps >= MIN_GROUP_STEPS)
+        workers = local_workers(cfg.batch_size, usable_cores(), free.now(), long_enough)
+    else:
+        if not cpu_images:
+            raise UsageError("--workers is for image runs on a CPU; on GPUs use torchrun --nproc_per_node N (README: "
+                             "Scaling out)")
+        if cfg.batch_size % asked:
+            raise UsageError(f"--workers {asked} must divide the batch size {cfg.batch_size} (each worker takes an "
+                             f"equal share of every batch)")
+        workers = asked
+    if workers > 1:  # what a lone run would refuse, refused here before a worker starts (the data stays cached)
+        from .budget import check_model_budget
+        from .data import dataset_info, load_images
+        from .models import image_size_for
+        check_model_budget(cfg)
+        load_images(cfg.dataset, cfg.data_root, image_size_for(cfg), cfg.channels or dataset_info(cfg.dataset).channels,
+                    resolve_device(cfg.device))
+    return workers
+
+
+def _resume_config(args) -> RunConfig:
+    """The config a --resume would train with (the run's own, with the flags' changes)."""
+    from . import runfiles as rf
+    run_dir = _resume_dir(args.resume)
+    try:
+        saved = rf.load_json(run_dir / "config.json", run_dir)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--resume {args.resume}: config.json is unreadable ({e})") from None
+    return RunConfig.from_dict({**saved, **_overrides(args)}).validate()
+
+
 def _run_dir_arg(value: str, flag: str) -> Path:
     """The run folder a --resume/--fork flag names, or one line saying why it is not one."""
     if not value.strip():
@@ -209,16 +278,19 @@ def _run_dir_arg(value: str, flag: str) -> Path:
     return run_dir
 
 
-def _report(store, run_id: str, ranks: int = 1) -> int:
-    """The result line (stdout's last line) and the exit code: 0 for finished or stopped runs."""
+def _report(store, run_id: str, ranks: int = 1, shared_batch: bool = False) -> int:
+    """The result line (stdout's last line) and the exit code: 0 for finished or stopped runs. `shared_batch`: the
+    ranks split each batch (--workers), else each trained a batch of its own (torchrun)."""
     snap = store.snapshot(run_id)
     cfg = snap.config
-    images = snap.step * cfg.batch_size * cfg.n_critic * ranks
+    images = snap.step * cfg.batch_size * cfg.n_critic * (1 if shared_batch else ranks)
     result = {"run_dir": str(store.run_dir(run_id)), "status": snap.status, "steps": snap.step,
               "seconds": round(snap.elapsed, 2), "images_per_s": round(images / snap.elapsed, 1) if snap.elapsed else 0.0,
               "precision": snap.precision}
     if ranks > 1:
         result["ranks"] = ranks
+    if shared_batch:
+        result["workers"] = ranks
     if snap.status in ("failed", "diverged"):
         print(f"error: run {snap.status}: {snap.message}", file=sys.stderr)
     print(json.dumps(result))
@@ -242,11 +314,7 @@ def _distributed_plan(args) -> dict:
     checkpoints = rf.list_checkpoints(run_dir)
     if not checkpoints:
         raise CheckpointError(f"run {run_dir.name} has no checkpoint to resume from")
-    try:
-        saved = rf.load_json(run_dir / "config.json", run_dir)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"--resume {args.resume}: config.json is unreadable ({e})") from None
-    cfg = RunConfig.from_dict({**saved, **_overrides(args)}).validate()
+    cfg = _resume_config(args)
     check_model_budget(cfg)
     return {"config": cfg.to_json(), "resume": str(run_dir), "checkpoint": checkpoints[-1].name}
 
@@ -272,7 +340,7 @@ def _prepare_rank(plan: dict) -> str | None:
     return None
 
 
-def _train_distributed(args) -> int:
+def _train_distributed(args, group_store=None) -> int:
     """One rank of a torchrun launch. Rank 0 plans the run and trains it through the store like any run (run
     folder, progress bar, result line); the other ranks train the same run in lockstep and write nothing.
     Every refusal happens on all ranks together, before any of them builds a model."""
@@ -280,7 +348,7 @@ def _train_distributed(args) -> int:
 
     from . import distributed
     from .store import RunStore
-    ctx = distributed.init_from_env()
+    ctx = distributed.init_from_env(group_store)
     try:
         plan = None
         if ctx.is_main:
@@ -314,7 +382,8 @@ def _train_distributed(args) -> int:
         else:
             store = RunStore(args.out)
             run_id = store.start(cfg)
-        print(f"run folder: {store.run_dir(run_id)} ({ctx.world_size} ranks)", file=sys.stderr)
+        ranks = f"{ctx.world_size} worker processes" if ctx.split_batch else f"{ctx.world_size} ranks"
+        print(f"run folder: {store.run_dir(run_id)} ({ranks})", file=sys.stderr)
 
         def stop_once(signum, frame):  # torchrun forwards Ctrl-C once; the run stops at its next log step
             signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -323,7 +392,7 @@ def _train_distributed(args) -> int:
 
         signal.signal(signal.SIGINT, stop_once)
         _follow(store, run_id, args.quiet)
-        return _report(store, run_id, ranks=ctx.world_size)
+        return _report(store, run_id, ranks=ctx.world_size, shared_batch=ctx.split_batch)
     finally:
         distributed.shutdown()
 
@@ -469,7 +538,9 @@ def cmd_list(args) -> int:
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # `train --workers` starts its other processes with the same arguments
     try:
         return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "evaluate": cmd_evaluate,
                 "diagnose": cmd_diagnose, "export": cmd_export, "restore": cmd_restore,

@@ -3,17 +3,23 @@
     torchrun --nproc_per_node 4 -m gan_core train --preset dcgan64                  # 4 GPUs on one machine
     torchrun --nnodes 2 --node_rank 0 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint host:29500 \\
         -m gan_core train ...                                                      # the same on every node
+    python -m gan_core train --workers 2                      # one CPU machine: 2 processes share each batch
 
 Why it is shaped like this:
+- `--workers` (cli.py, auto by default) makes a local group without torchrun: the process the user started is
+  rank 0 and starts the others (start_local_group). Its ranks split the run's batch (SPLIT_ENV) instead of each
+  taking one, so the recipe is the same whatever the worker count: these small nets barely gain from intra-op
+  threads (OpenMP barriers on ~100-µs ops), but two single-thread processes each doing half a batch do.
 - Every rank runs the same Trainer loop (trainer.py) and so makes the same collectives at the same steps.
   Whatever could end or pause a run on one rank only (the max_seconds clock, control.json, Ctrl-C) is decided
   by rank 0 and broadcast at each control poll (every log_every steps, and every 0.5 s while paused), so no
   rank is ever left waiting in an all-reduce for a rank that has gone.
 - Only rank 0 writes the run folder, through the ordinary RunStore, so the dashboard watches a DDP run like any
   other. The other ranks train through a RankRecord that writes nothing.
-- batch_size is per rank (the DDP convention): one step trains on world_size × batch_size images. Each rank
-  takes its own slice of one shared shuffle (disjoint within an epoch) and draws its own noise from a per-rank
-  stream; the fixed grid noise is the same everywhere.
+- Under torchrun batch_size is per rank (the DDP convention): one step trains on world_size × batch_size images;
+  in a local group the ranks share it (rank_config). Each rank takes its own slice of one shared shuffle
+  (disjoint within an epoch) and draws its own noise from a per-rank stream; the fixed grid noise is the same
+  everywhere.
 - G's update freezes D (requires_grad False); D's DDP wrapper then steps aside, because a DDP forward whose
   backward yields no gradients leaves DDP's reducer waiting and breaks the next step.
 - Gradient penalties (WGAN-GP, R1) differentiate D twice. That works through DDP but not through
@@ -38,6 +44,8 @@ from .gan import has_batchnorm
 from .losses import Loss
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets for every worker
+SPLIT_ENV = "GAN_STUDIO_SPLIT_BATCH"  # "1": the ranks share each batch of the run (a local group), not one each
+PARENT_ENV = "GAN_STUDIO_GROUP_PARENT"  # a local group's helper ranks end when this process (rank 0) is gone
 DUMP_ENV = "GAN_STUDIO_DDP_WEIGHTS_DUMP"  # tests only: each rank writes its final weights to <dir>/rank<r>.safetensors
 
 _current: "Context | None" = None
@@ -65,6 +73,7 @@ class Context:
     local_rank: int
     backend: str
     time_up: bool = False  # rank 0's max_seconds verdict, as last broadcast
+    split_batch: bool = False  # a local group: the run's batch_size is shared by the ranks (SPLIT_ENV)
 
     @property
     def is_main(self) -> bool:
@@ -106,6 +115,13 @@ class Context:
         stop.agreed, pause.agreed, self.time_up = (bool(v) for v in flags.tolist())
 
     # ------------------------------------------------------------------ the loop's hooks
+    def rank_config(self, cfg):
+        """The config this rank trains with: in a local group its share of each batch (the launcher picks a worker
+        count that divides it), else the run's own (torchrun's convention: batch_size per rank)."""
+        if not self.split_batch:
+            return cfg
+        return cfg.replace(batch_size=max(1, cfg.batch_size // self.world_size))
+
     def done(self, step: int, steps: int) -> bool:
         """The loop's done() under DDP: the step count (the same everywhere) or rank 0's clock, never a local one."""
         return bool(steps and step >= steps) or self.time_up
@@ -122,8 +138,12 @@ class Context:
         kwargs = {"device_ids": [gan.device.index] if gan.device.type == "cuda" else None, **NO_BUFFER_SYNC}
         gan.G_fwd = FreezableDDP(gan.G_fwd, **kwargs)
         gan.D_fwd = FreezableDDP(gan.D_fwd, **kwargs)
-        notes.append(f"DDP: {self.world_size} ranks ({self.backend}); batch {cfg.batch_size} per rank = "
-                     f"{cfg.batch_size * self.world_size} images per step; live evaluation on rank 0 only")
+        if self.split_batch:
+            notes.append(f"{self.world_size} worker processes share each batch of {cfg.batch_size * self.world_size} "
+                         f"({cfg.batch_size} each, one CPU thread or more each); live evaluation in the first only")
+        else:
+            notes.append(f"DDP: {self.world_size} ranks ({self.backend}); batch {cfg.batch_size} per rank = "
+                         f"{cfg.batch_size * self.world_size} images per step; live evaluation on rank 0 only")
         return batches
 
     def begin(self, gan, batches, step: int, record) -> "RankRecord":
@@ -145,9 +165,10 @@ class Context:
         return RankRecord(self, gan, inner)
 
 
-def init_from_env() -> Context:
-    """init_process_group from torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT, LOCAL_RANK).
-    NCCL carries CUDA tensors and gloo CPU ones (control messages, CPU training)."""
+def init_from_env(store=None) -> Context:
+    """init_process_group from torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT, LOCAL_RANK), or with
+    `store`, rank 0's own TCPStore (start_local_group). NCCL carries CUDA tensors and gloo CPU ones (control
+    messages, CPU training)."""
     global _current
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -157,9 +178,65 @@ def init_from_env() -> Context:
         if local_rank < torch.cuda.device_count():
             torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
-    _current = Context(rank, world, local_rank, backend)
+        if store is not None:
+            store = dist.PrefixStore("default_pg", store)  # what env:// adds: the helper ranks look there
+            dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world)
+        else:
+            dist.init_process_group(backend=backend)
+    _current = Context(rank, world, local_rank, backend, split_batch=os.environ.get(SPLIT_ENV) == "1")
+    if os.environ.get(PARENT_ENV):
+        watch_parent(int(os.environ[PARENT_ENV]))
     return _current
+
+
+def start_local_group(workers: int, argv: list[str]):
+    """Make this process rank 0 of `workers` CPU processes on this machine that share each batch of one run, and
+    start the others (`python -m gan_core <argv>` again). Returns (rank 0's TCPStore, the helper processes); the
+    caller then trains as rank 0 (init_from_env(store)) and ends the helpers with end_local_group."""
+    import subprocess
+    import sys
+    store = dist.TCPStore("127.0.0.1", 0, workers, is_master=True, wait_for_workers=False)  # a free port, no race
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "WORLD_SIZE": str(workers), "LOCAL_WORLD_SIZE": str(workers), "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(store.port), SPLIT_ENV: "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+    helpers = []
+    for rank in range(1, workers):
+        # Own session: a Ctrl-C reaches rank 0 only, which stops every rank at the same step (agree()).
+        helpers.append(subprocess.Popen([sys.executable, "-m", "gan_core", *argv], start_new_session=True,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank),
+                                             PARENT_ENV: str(os.getpid())}))
+    os.environ.update({k: env[k] for k in ("WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", SPLIT_ENV)})
+    os.environ.update(RANK="0", LOCAL_RANK="0")
+    return store, helpers
+
+
+def end_local_group(helpers, timeout: float = 30.0) -> None:
+    """Wait for the helper ranks to leave (they end with the run), killing any that do not, and forget the group's
+    environment so this process no longer looks launched."""
+    import subprocess
+    for proc in helpers:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for name in TORCHRUN_ENV + ("LOCAL_RANK", "LOCAL_WORLD_SIZE", SPLIT_ENV):
+        os.environ.pop(name, None)
+
+
+def watch_parent(parent: int, every: float = 1.0) -> None:
+    """A helper rank ends as soon as rank 0's process is gone (killed, crashed), not after gloo's 30-min timeout."""
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gan-group-parent", daemon=True).start()
 
 
 def shutdown() -> None:

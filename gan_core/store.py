@@ -2,6 +2,12 @@
 
 Trainer threads write into a RunRecord; pages call `snapshot()`. Runs written by another process (the CLI,
 a previous server) are read from their folder, so they appear too, and are controllable via control.json.
+
+With `workers` other than 1 a new run trains in a child `python -m gan_core train --workers ...` instead of a
+thread: it can use the cores nobody else is using (worker processes sharing each batch, distributed.py), and its
+Python never competes with the server's page reruns for one interpreter lock. The store follows it as it follows
+any run another process writes (its folder, control.json). Tests and tools keep the default, a thread, whose
+trainer they can reach (hooks, `trainer()`).
 """
 from __future__ import annotations
 
@@ -10,7 +16,11 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections import OrderedDict, deque
@@ -26,6 +36,7 @@ from .budget import check_model_budget
 from .checkpoint import checkpoints_to_drop
 from .config import ConfigError, RunConfig
 from .device import device_label
+from .errors import StudioError
 from .threads import torch_threads
 
 LIVE_STATUSES = ("starting", "running", "paused")
@@ -411,10 +422,16 @@ def run_label(cfg: RunConfig) -> str:
     return f"{task}{cfg.arch}-{cfg.loss}-{cfg.dataset}"
 
 
-class RunStore:
-    """All runs under one folder. One per server process (the dashboard caches it); safe from any thread."""
+class RunNotStarted(StudioError, ValueError):
+    """The training process refused the run (its one-line reason)."""
 
-    def __init__(self, root: str | os.PathLike = "runs", max_runs: int | None = None):
+
+class RunStore:
+    """All runs under one folder. One per server process (the dashboard caches it); safe from any thread.
+    `workers`: 1 trains each run on a thread of this process; "auto" or a number trains a plain new run in a child
+    process with `train --workers <that>` (see the module's docstring)."""
+
+    def __init__(self, root: str | os.PathLike = "runs", max_runs: int | None = None, workers: int | str = 1):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -425,6 +442,8 @@ class RunStore:
         self._queue: list[str] = []  # queued run ids, first to start first
         self._closing = False
         self.max_runs = max_runs  # None: no limit
+        self.workers = str(workers)
+        self._children: dict[str, subprocess.Popen] = {}  # runs training in a child process, by run id
 
     # ------------------------------------------------------------------ lookup
     def run_dir(self, run_id: str) -> Path:
@@ -557,6 +576,11 @@ class RunStore:
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
         check_model_budget(cfg)  # before a single weight is allocated (or the engine is even imported)
+        if self.workers != "1" and not hooks and prepare is None and not extra_files:
+            with self._lock:
+                waits = self._full() or bool(self._queue)
+            if not waits:  # a run that would wait queues here, on a thread, as before
+                return self._start_child(cfg)
         from .tasks import make_trainer
         trainer = make_trainer(cfg)
         trainer.hooks.extend(hooks)
@@ -592,10 +616,57 @@ class RunStore:
                 self._launch(rec, trainer)
         return run_id
 
+    def _start_child(self, cfg: RunConfig) -> str:
+        """Train `cfg` in a child `python -m gan_core train --workers ...`; returns its run id once the child has made
+        the run folder. Whatever the child refuses (missing data, a model over budget) is raised as its one line."""
+        fd, config_path = tempfile.mkstemp(prefix=".start-", suffix=".json", dir=self.root)
+        with os.fdopen(fd, "w") as f:
+            f.write(cfg.to_json())
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "gan_core", "train", "--config", config_path, "--out",
+                                     str(self.root), "--workers", self.workers, "--quiet"], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                    start_new_session=True)  # a Ctrl-C of the server's terminal: shutdown() stops it
+            said, run_id = [], None
+            for line in proc.stderr:  # the child names its folder once it exists (cli.py's "run folder: ...")
+                found = re.match(r"run folder: " + re.escape(str(self.root)) + r"/([^/\s]+)", line)
+                if found:
+                    run_id = found.group(1)
+                    break
+                said.append(line.strip())
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(config_path)
+        if run_id is None:
+            proc.wait()
+            errors = [line.removeprefix("error: ") for line in said if line.startswith("error: ")]
+            raise RunNotStarted(errors[-1] if errors else f"the training process ended (exit code {proc.returncode}): "
+                                f"{rf.one_line(' '.join(said))[-300:]}")
+        with self._lock:
+            self._records[run_id] = RunRecord(run_id, self.root / run_id)
+            self._children[run_id] = proc
+            self._active.add(run_id)
+            self._changed.notify_all()
+        threading.Thread(target=self._follow_child, args=(run_id, proc), name=f"gan-child-{run_id}", daemon=True).start()
+        return run_id
+
+    def _follow_child(self, run_id: str, proc: subprocess.Popen) -> None:
+        """Drain the child's output (a full pipe would stall it) until it ends; then its slot is free."""
+        try:
+            proc.communicate()
+        finally:
+            with self._lock:
+                self._active.discard(run_id)
+                self._children.pop(run_id, None)
+                self._changed.notify_all()
+            self._start_queued()
+
     def _launch(self, rec: RunRecord, trainer) -> None:
         """Start the run's thread (called holding self._lock); it gives its slot to the queue when it ends."""
         trainer.record, rec.trainer = rec, trainer
-        rec.tracker = tracking.open_tracker(trainer.cfg.to_dict(), rec.dir, trainer.step,
+        rec.tracker = tracking.open_tracker(trainer.run_cfg.to_dict(), rec.dir, trainer.step,
                                             rec.status.get("started_at") or time.time(), rec.note)
         rec._csv_pos = (rec.dir / "metrics.csv").stat().st_size
         self._active.add(rec.run_id)
@@ -820,10 +891,19 @@ class RunStore:
                 self._records[run_id].release()
             self._queue.clear()
             records = [r for r in self._records.values() if r.live_here()]
+            children = dict(self._children)
         for rec in records:
             rec.trainer.request_stop()
+        for run_id in children:
+            with contextlib.suppress(KeyError, OSError, ValueError):
+                self._send(self._records[run_id], "stop")
         for rec in records:
             rec.thread.join(timeout)
+        for proc in children.values():
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def _seconds_left(rec: RunRecord) -> float:

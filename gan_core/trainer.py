@@ -95,8 +95,11 @@ class Trainer:
 
     @torch_threads(1)  # built on the caller's thread (the UI's, the CLI's main): no OpenMP pool left there (threads.py)
     def __init__(self, cfg: RunConfig):
-        self.cfg = cfg  # validated at the edge (store.start / continue_run, the CLI): trusted here
-        self.dist = distributed.current()  # DDP: None unless torchrun started this process (distributed.py)
+        self.run_cfg = cfg  # validated at the edge (store.start / continue_run, the CLI): trusted here
+        self.dist = distributed.current()  # DDP: None unless torchrun or --workers started this process
+        if self.dist is not None:
+            cfg = self.dist.rank_config(cfg)  # a local group: this rank's share of each batch
+        self.cfg = cfg
         self.device = distributed.local_device(resolve_device(cfg.device))  # DDP: cuda:LOCAL_RANK per rank
         self.notes: list[str] = []
         rng = torch.Generator(device=self.device).manual_seed(cfg.seed)
@@ -391,7 +394,11 @@ class Trainer:
         if self.dist is not None and not self.dist.is_main:  # DDP: only rank 0 writes checkpoints
             return
         path = self.record.checkpoint_path(self.step)
-        save_training_state(path, self.gan, self.step, self.elapsed, inside=self.record.dir)  # no link followed
+        rank_cfg, self.gan.cfg = self.gan.cfg, self.run_cfg  # the checkpoint records the run's batch, not a share
+        try:
+            save_training_state(path, self.gan, self.step, self.elapsed, inside=self.record.dir)  # no link followed
+        finally:
+            self.gan.cfg = rank_cfg
         self.record.checkpoint_saved(self.step, path)
 
 

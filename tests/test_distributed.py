@@ -274,3 +274,103 @@ f.flush()
 print("locked", flush=True)
 sys.stdin.read()
 """
+
+
+# ---------------------------------------------------------------------- train --workers: a local group, no torchrun
+class LocalGroup(Torchrun):
+    """`python -m gan_core train --workers 2 ...`: this process is rank 0 and starts the other itself."""
+
+    def __init__(self, args, cwd, dump):
+        env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               distributed.DUMP_ENV: str(dump)}
+        for name in distributed.TORCHRUN_ENV + ("LOCAL_RANK", "LOCAL_WORLD_SIZE", distributed.SPLIT_ENV):
+            env.pop(name, None)
+        self.out, self.err = Path(cwd) / "train.out", Path(cwd) / "train.err"
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "gan_core", *args], cwd=cwd, env=env, stdout=out,
+                                         stderr=err, text=True)
+
+
+def test_two_workers_share_each_batch_of_one_run_and_stop_together(tmp_path):
+    """The recipe stays the run's: 2 processes take 8 images each of a batch of 16, the run folder and checkpoint
+    record 16, the rate counts each image once, and a stop from the dashboard (control.json) ends both."""
+    dump, logs = tmp_path / "dump", tmp_path / "logs"
+    logs.mkdir()
+    args = ["train", "--workers", "2", "--dataset", "mnist-embedded", "--arch", "dcgan28", "--conditional",
+            "--steps", "1000000", "--max-seconds", "0", "--log-every", "2", "--sample-every", "1000",
+            "--checkpoint-every", "1000", *TINY, "--batch-size", "16", "--out", str(tmp_path / "runs")]
+    run = LocalGroup(args, logs, dump)
+    try:
+        runs = tmp_path / "runs"
+        wait_for(lambda: runs.is_dir() and any(runs.iterdir()), "the run folder", run)
+        run_dir = next(runs.iterdir())
+        wait_for(lambda: len(metric_steps(run_dir)) >= 2, "metrics", run)
+        from gan_core.store import RunStore
+        RunStore(runs).stop(run_dir.name)  # what the dashboard's Stop does to a run another process trains
+    finally:
+        code, out, err = run.finish(timeout=120)
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["status"] == "stopped" and result["workers"] == 2 and result["ranks"] == 2
+    assert result["images_per_s"] == pytest.approx(result["steps"] * 16 / result["seconds"], rel=0.01)
+    assert "(2 worker processes)" in err
+    _, step = assert_ranks_agree(dump, step=result["steps"], status="stopped")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dump", "logs", "runs"]  # the helper made no folder
+    assert json.loads((run_dir / "config.json").read_text())["batch_size"] == 16
+    with safe_open(str(rf.list_checkpoints(run_dir)[-1]), framework="pt") as f:
+        assert json.loads(f.metadata()["config"])["batch_size"] == 16
+    assert "2 worker processes share each batch of 16 (8 each" in (run_dir / "events.log").read_text()
+    assert read_status(run_dir)["status"] == "stopped" and not (run_dir / "writer.lock").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--workers", "3"], "--workers 3 must divide the batch size 64"),
+    (["--workers", "two"], "--workers must be a whole number or auto"),
+    (["--workers", "0"], "--workers must be between 1 and 64"),
+    (["--workers", "2", "--dataset", "ring-8"], "--workers is for image runs on a CPU"),
+    (["--workers", "2", "--fork", "runs/x"], "a fork trains in one process"),
+])
+def test_a_worker_count_that_cannot_work_is_refused_in_one_line(tmp_path, capsys, flags, message):
+    from gan_core.cli import main
+    assert main(["train", "--out", str(tmp_path / "runs"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def wait_until(condition, what, timeout=180.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        threading.Event().wait(0.1)  # polling files another process writes, with a deadline
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_dashboard_store_trains_in_worker_processes_and_still_pauses_resumes_and_stops(tmp_path, tiny_config):
+    """RunStore(workers=...) (the dashboard's setting): the run trains in a child `train --workers 2`, outside the
+    server's interpreter, and every command still reaches it; what the child refuses comes back as one line."""
+    from gan_core.store import RunNotStarted, RunStore
+    store = RunStore(tmp_path / "runs", workers=2)
+    try:
+        cfg = tiny_config(dataset="mnist-embedded", arch="dcgan28", conditional=True, steps=1_000_000, log_every=2,
+                          batch_size=16)
+        run_id = store.start(cfg)
+        assert not store.live_runs() and store.trainer(run_id) is None  # not a thread of this process
+        wait_until(lambda: store.snapshot(run_id).step >= 4, "training")
+        store.pause(run_id)
+        wait_until(lambda: store.snapshot(run_id).status == "paused", "paused")
+        paused_at = store.snapshot(run_id).step
+        assert store.resume(run_id) == "running"
+        wait_until(lambda: store.snapshot(run_id).step > paused_at, "training again")
+        store.stop(run_id)
+        assert store.wait(run_id, timeout=120) == "stopped"
+        assert "2 worker processes share each batch of 16 (8 each" in (store.run_dir(run_id) / "events.log").read_text()
+        assert [r["run_id"] for r in store.runs()] == [run_id]
+
+        missing = cfg.replace(dataset="mnist", data_root=str(tmp_path / "no-data"), steps=10)
+        with pytest.raises(RunNotStarted, match="MNIST"):
+            store.start(missing)
+        assert [r["run_id"] for r in store.runs()] == [run_id]  # no folder left by the refusal
+    finally:
+        store.shutdown(timeout=60)

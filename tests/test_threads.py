@@ -137,3 +137,28 @@ def test_a_pool_that_lost_slowly_is_not_retried_soon():
     policy.observe(1.0, 900, 4)  # 1 thread: 900 images/s
     policy.observe(6.0, 6 * 60, 4)  # the pool: one 6-s span at 60 images/s
     assert policy.chosen == 1 and policy.recheck >= 60  # such a probe may come back once a minute at most
+
+
+# ---------------------------------------------------------------------- worker processes (train --workers auto)
+def test_an_idle_machine_gets_one_worker_per_core_and_a_busy_one_keeps_one_process():
+    from gan_core.threads import local_workers
+    assert local_workers(64, cores=2, free=1.9, long_enough=True) == 2  # a quiet 2-core laptop
+    assert local_workers(64, cores=8, free=7.8, long_enough=True) == 4  # shares stay >= 16 images
+    assert local_workers(64, cores=2, free=0.2, long_enough=True) == 1  # other work holds the cores: the fair share
+    assert local_workers(64, cores=4, free=2.1, long_enough=True) == 2  # only the cores nobody uses
+    assert local_workers(64, cores=2, free=1.9, long_enough=False) == 1  # a short run: start-up would cost more
+    assert local_workers(64, cores=2, free=None, long_enough=True) == 1  # cannot tell: as before
+    assert local_workers(48, cores=4, free=4.0, long_enough=True) == 3  # an equal share of every batch
+    assert local_workers(24, cores=2, free=2.0, long_enough=True) == 1  # 12 each would waste more than it gains
+
+
+def test_free_cores_count_what_this_process_itself_used(monkeypatch):
+    """A starting CLI keeps a core busy importing torch; that core is the run's own, not someone else's."""
+    from gan_core import threads
+    ticks = iter([(1000, 4000), (1000, 4060)])  # the machine: no idle tick at all in the window
+    monkeypatch.setattr(threads, "idle_cpu_ticks", lambda: next(ticks))
+    cpu = iter([10.0, 10.3])  # this process: 0.3 CPU-seconds
+    monkeypatch.setattr(threads.FreeCores, "_cpu_seconds", staticmethod(lambda: next(cpu)))
+    clock = iter([100.0, 100.3, 100.3])
+    monkeypatch.setattr(threads.time, "monotonic", lambda: next(clock))
+    assert threads.FreeCores().now() == pytest.approx(1.0)
