@@ -362,13 +362,15 @@ def check_mode_collapse(metrics: pd.DataFrame, config, num_classes: int | None, 
         spread = last["diversity"].to_numpy(dtype=float) if "diversity" in last else np.full(len(last), np.nan)
         ev.update(n_modes=int(n_modes), hq_percent=_num(hq[-1]), spread=_num(spread[-1]))
         few = (last["modes_covered"] <= FEW_MODES * n_modes).all()
-        narrow = np.median(np.nan_to_num(spread, nan=1.0)) <= NARROW_SPREAD  # median: a wandering blob stretches
+        # the narrowest of the last grids: a blob chased round the ring stretches while it moves, and shrinks again
+        narrowest = float(np.min(np.nan_to_num(spread, nan=1.0)))
+        narrow = narrowest <= NARROW_SPREAD
         on_modes = np.median(np.nan_to_num(hq)) >= ON_MODE_PERCENT
         if few and (narrow or on_modes):
             reached = count_text(modes[-1], n_modes, "modes")
             findings.append(f"{reached} {'is' if int(modes[-1]) <= 1 else 'are'} reached, "
                             f"and G's samples " + (
-                                f"huddle in one small cloud {share_text(np.median(spread))} as wide as the data"
+                                f"huddle in one small cloud (at times {share_text(narrowest)} as wide as the data)"
                                 + (" that sits between the modes" if np.median(np.nan_to_num(hq)) < 5 else "")
                                 if narrow else f"sit on those few ({readable(hq[-1])}% on a mode)"))
         kind = "points"
