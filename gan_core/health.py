@@ -185,7 +185,7 @@ def check_diverged(train: pd.DataFrame, status: str | None, config) -> Diagnosis
     where = f" at step {step}" if step is not None else ""
     return Diagnosis(
         "diverged", "Diverged", "error",
-        f"The losses or gradients blew up (NaN, infinite or beyond {EXPLODED:.0e}){where}: the weights exploded and "
+        f"The losses or gradients blew up (NaN, infinite or beyond {readable(EXPLODED)}){where}: the weights exploded and "
         f"training cannot recover from here. The last good checkpoint is kept.",
         "Restart with much smaller learning rates (2e-4 is the DCGAN default) and gradient clipping; spectral "
         "normalisation also keeps D in check.", None, {**_halved_lrs(config), "grad_clip": 10.0}, step, evidence)

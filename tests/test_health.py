@@ -42,7 +42,7 @@ def trace(seed: int = 0, critic: bool = False, **columns) -> pd.DataFrame:
     return df.reindex(columns=METRIC_COLUMNS)  # columns a trace does not set (2-D, restorer) stay empty
 
 
-NOISE = dict(fid=np.full(ROWS, 1300.0), modes_covered=np.full(ROWS, 2.0))  # samples that stay noise
+NOISE = dict(fid=np.full(ROWS, 1300.0), modes_covered=np.full(ROWS, 2.0), confidence=np.full(ROWS, 0.45))  # noise
 
 
 def ramp(start: float, end: float, begin_row: int = ROWS // 2) -> np.ndarray:
@@ -242,3 +242,91 @@ def test_diagnose_snapshot_reports_a_real_divergence(store, tiny_config):
     result = diagnose_snapshot(store.snapshot(run_id))
     assert codes(result) == ["diverged"]
     assert result[0].fix_settings["lr_d"] == pytest.approx(tiny_config().lr_d / 2)
+
+
+# ---------------------------------------------------------------------- verdicts grounded in the samples (issue 24)
+IMAGE_RUN = {"dataset": "mnist-embedded", "task": "generate", "eval_every": 200, "preset": ""}
+
+
+def test_balanced_losses_over_noise_are_never_healthy():
+    """Issue 24.1: D too strong's fix run had balanced-looking losses, noise on the grid, and was called Healthy."""
+    noise = diagnose(trace(**NOISE), "probability", config=IMAGE_RUN)
+    assert codes(noise) == ["not_learning"] and noise[0].level == "warning"
+    assert noise[0].title.startswith("Not learning yet: the samples are still noise")
+    assert "grid" in noise[0].explanation and noise[0].evidence["fid"] == 1300.0
+    falling = diagnose(trace(fid=np.linspace(1400, 400, ROWS), modes_covered=np.full(ROWS, 9.0)), config=IMAGE_RUN)
+    assert codes(falling) == ["learning"] and falling[0].level == "info"  # not digits yet, but on its way
+    reference = lambda step: (900.0, 1000.0, 1100.0)  # noqa: E731  a healthy run of the preset still at noise here
+    assert codes(diagnose(trace(**NOISE), config=IMAGE_RUN, reference_fid=reference)) == ["learning"]
+    far = diagnose(trace(**NOISE), config=IMAGE_RUN, reference_fid=lambda step: (20.0, 30.0, 40.0))
+    assert codes(far) == ["not_learning"] and "30" in far[0].explanation
+
+
+def test_without_a_measurement_of_the_samples_an_image_run_is_not_called_healthy():
+    no_quality = trace(fid=np.full(ROWS, np.nan), modes_covered=np.full(ROWS, np.nan))
+    off = diagnose(no_quality, config={**IMAGE_RUN, "eval_every": 0}, measured=False)
+    assert codes(off) == ["unmeasured"] and off[0].level == "info" and "eval_every" in off[0].explanation
+    waiting = diagnose(no_quality, config=IMAGE_RUN, measured=True)
+    assert codes(waiting) == ["too_early"] and "200 steps" in waiting[0].explanation
+    assert codes(diagnose(trace(), config=IMAGE_RUN, measured=True)) == ["healthy"]
+
+
+def test_a_confident_d_while_the_samples_improve_is_no_alarm():
+    """Issue 24.3: the tutorial DCGAN showed "D is winning" from step 220 while its samples were getting better."""
+    sure = dict(d_real=np.full(ROWS, 0.95), d_fake=np.full(ROWS, 0.05), g_loss=np.full(ROWS, 3.5))
+    improving = diagnose(trace(**sure, fid=np.linspace(1300, 600, ROWS), modes_covered=np.full(ROWS, 6.0)))
+    assert "d_wins" not in codes(improving) and codes(improving) == ["learning"]
+    assert codes(diagnose(trace(**sure, **NOISE)))[0] == "d_wins"  # the same D over samples that stay noise
+
+
+def test_a_critic_gap_flat_within_its_noise_is_not_growing():
+    """Issue 24.3: WGAN-GP ended on "the critic's gap keeps growing (now 5.12 at step 3000)" while it was 4.96 at
+    step 2160: flat. The old 40-row window read the wiggle as a trend."""
+    rng = np.random.default_rng(3)
+    gap = 5.0 + 0.05 * rng.standard_normal(ROWS)
+    gap[-40:] += np.linspace(0, 0.16, 40)
+    df = trace(critic=True, d_real=gap / 2, d_fake=-gap / 2, g_loss=1.0 + np.linspace(0, 0.3, ROWS), **NOISE)
+    assert "d_wins" not in codes(diagnose(df, "critic"))
+
+
+def test_a_class_count_that_dips_once_does_not_flip_the_verdict():
+    """Issue 24.3: LSGAN flapped Healthy → Mode collapse → Healthy on single evaluations."""
+    for dip in (1, 2):
+        modes = np.full(ROWS, 10.0)
+        modes[-EVAL_EVERY * dip:] = 3.0  # the last `dip` evaluations
+        assert "mode_collapse" not in codes(diagnose(trace(modes_covered=modes))), dip
+    collapsed = np.full(ROWS, 10.0)
+    collapsed[-EVAL_EVERY * 5:] = 3.0
+    recovered_once = collapsed.copy()
+    recovered_once[-EVAL_EVERY:] = 10.0  # one good evaluation does not end a collapse either
+    assert "mode_collapse" in codes(diagnose(trace(modes_covered=recovered_once)))
+
+
+def test_evidence_is_read_at_the_step_it_claims():
+    """Issue 24.5: "Evidence (step 50)" quoted D's loss of around step 500."""
+    d_loss = trace()["d_loss"].to_numpy().copy()
+    d_loss[5:15] = 30.0
+    d_loss[50:60] = 400.0
+    df = trace(d_loss=d_loss)
+    found = diagnose(df)[0]
+    assert found.code == "diverged" and found.evidence["first_step"] <= 15 * EVERY
+    rows = df[df["step"] <= found.step].tail(10)
+    assert found.evidence["d_loss"] == pytest.approx(rows["d_loss"].mean(), rel=1e-2)
+    assert found.step == 60 * EVERY
+
+
+def test_verdict_numbers_are_readable():
+    """Issue 24.6: "2.2e-06% of its peak 2.1", "D(fake) ≈ 2.1e-09", "only 0 of the 8 modes"."""
+    grad = np.full(ROWS, 2.1)
+    grad[ROWS // 2:] = 4.6e-8
+    sure = dict(d_real=np.full(ROWS, 1.0), d_fake=np.full(ROWS, 2.1e-9), g_loss=np.full(ROWS, -1e-9))
+    texts = [d.explanation for d in diagnose(trace(grad_norm_g=grad, **sure), config={"loss": "minimax"})]
+    texts += [d.explanation for d in diagnose(trace(modes_covered=np.zeros(ROWS), diversity=np.full(ROWS, 0.02)), n_modes=8)]
+    d_loss = trace()["d_loss"].to_numpy().copy()
+    d_loss[20:40] = 1.88e5 / 10
+    texts += [d.explanation for d in diagnose(trace(d_loss=d_loss))]
+    joined = " ".join(texts)
+    assert "less than 0.1% of its peak 2.1" in joined and "D(fake) < 0.001" in joined
+    assert "none of the 8 modes" in joined and " 0 of " not in joined
+    import re
+    assert not re.search(r"\de[-+]?\d", joined), joined
