@@ -257,9 +257,24 @@ def samples_improving(evals: pd.DataFrame) -> bool:
     return bool(fid[-1] <= (1 - IMPROVING_SHARE) * fid[-STALLED_EVALS - 1:-1].max())
 
 
-def samples_are_digits(row, num_classes: int) -> bool:
+def samples_are_digits(row, num_classes: int, margin: float = 1.0) -> bool:
+    """One measurement shows digits: a low distance and most classes (`margin` > 1 loosens both, for staying)."""
     fid, modes = float(row.get("fid", np.nan)), float(row.get("modes_covered", np.nan))
-    return bool(fid <= DIGITS_FID and modes >= DIGITS_CLASSES * num_classes)
+    return bool(fid <= DIGITS_FID * margin and modes >= DIGITS_CLASSES * num_classes / margin)
+
+
+def samples_stay_digits(evals: pd.DataFrame, num_classes: int) -> bool:
+    """Whether the samples count as digits after the last measurement, with hysteresis so a run near the line does
+    not flap between Healthy and Learning: one clear measurement turns it on, and it turns off only after
+    COLLAPSE_EVALS - 1 measurements in a row outside a looser line (25% above the distance, a class fewer)."""
+    on, misses = False, 0
+    for _, row in evals.iterrows():
+        if not on:
+            on, misses = samples_are_digits(row, num_classes), 0
+        else:
+            misses = 0 if samples_are_digits(row, num_classes, margin=1.25) else misses + 1
+            on = misses < COLLAPSE_EVALS - 1
+    return on
 
 
 def quality_rows(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -284,7 +299,7 @@ def check_d_wins(train: pd.DataFrame, score_kind: str, config, evals: pd.DataFra
     recent = train.tail(RECENT)
     if len(recent) < MIN_ROWS or recent[["d_real", "d_fake"]].isna().all().any():
         return None
-    if evals is not None and len(evals) and (samples_are_digits(evals.iloc[-1], num_classes) or samples_improving(evals)):
+    if evals is not None and len(evals) and (samples_stay_digits(evals, num_classes) or samples_improving(evals)):
         return None
     step = int(recent["step"].iloc[-1])
     ev = _levels(recent)
@@ -463,7 +478,7 @@ def check_samples(metrics: pd.DataFrame, config, num_classes: int | None, refere
         return None
     k = num_classes or 10
     row = evals.iloc[-1]
-    if samples_are_digits(row, k):
+    if samples_stay_digits(evals, k):
         return None
     step, fid = int(row["step"]), float(row["fid"])
     modes = float(row.get("modes_covered", np.nan))

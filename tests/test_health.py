@@ -330,3 +330,14 @@ def test_verdict_numbers_are_readable():
     assert "none of the 8 modes" in joined and " 0 of " not in joined
     import re
     assert not re.search(r"\de[-+]?\d", joined), joined
+
+
+def test_a_run_near_the_digits_line_does_not_flap_between_healthy_and_learning():
+    """A distance wobbling around the line: Healthy once clearly below it, and it stays so through a single
+    measurement just above; two in a row well above end it."""
+    wobble = np.where(np.arange(ROWS) % (2 * EVAL_EVERY) < EVAL_EVERY, 240.0, 270.0)
+    verdicts = {codes(diagnose(trace(fid=wobble).head(rows)))[0] for rows in range(3 * EVAL_EVERY, ROWS + 1, EVAL_EVERY)}
+    assert verdicts == {"healthy"}
+    gone = np.full(ROWS, 100.0)
+    gone[-2 * EVAL_EVERY:] = 900.0
+    assert codes(diagnose(trace(fid=gone)))[0] != "healthy"
