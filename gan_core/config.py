@@ -406,7 +406,8 @@ _DEMO_MLP = dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hi
                  steps=1000, max_seconds=60, threads=1)
 
 _IMAGE_FIX_WHY = ("The fix run applies this to the fast default's small conv nets (fast-mnist), which draw digits "
-                  "within a minute; seed 002's MLP needs many minutes even with nothing broken.")
+                  "within a minute on a laptop (it runs up to 2 minutes, for a busy machine); seed 002's MLP needs "
+                  "many minutes even with nothing broken.")
 
 _PLAYGROUND = dict(dataset="ring-8", arch="mlp2d", g_hidden=[64, 64, 64], d_hidden=[64, 64, 64], leaky_slope=0.2,
                    z_dim=2, noise="gaussian", loss="bce", optimizer="adam", lr_d=1e-3, lr_g=1e-3, beta1=0.5,
@@ -509,14 +510,14 @@ PRESETS: dict[str, dict] = {
                        "~50 steps, D(fake) → 0, G's gradient vanishes (‖∇G‖ falls to ~0.2% of its peak) and G stops "
                        "learning. Monitor: the gradient-norm chart and the health panel (vanishing gradient).",
         "config": dict(_DEMO_MLP, loss="minimax"),
-        "fix": {"preset": "fast-mnist", "settings": {"loss": "bce"}, "why": _IMAGE_FIX_WHY},
+        "fix": {"preset": "fast-mnist", "settings": {"loss": "bce", "max_seconds": 120.0}, "why": _IMAGE_FIX_WHY},
     },
     "demo-d-too-strong": {
         "description": "Failure demo: D trained 3× per G step at 40× G's learning rate. Within ~20 steps D(real) → 1, "
                        "D(fake) → 0.0003, G's loss sits near 10 and the samples stay noise. Monitor: D(real)/D(fake) "
                        "and the health panel (D is winning).",
         "config": dict(_DEMO_MLP, n_critic=3, lr_d=2e-3, lr_g=5e-5),
-        "fix": {"preset": "fast-mnist", "settings": {"n_critic": 1, "lr_d": 2e-3, "lr_g": 2e-3},
+        "fix": {"preset": "fast-mnist", "settings": {"n_critic": 1, "lr_d": 2e-3, "lr_g": 2e-3, "max_seconds": 120.0},
                 "why": "D and G now learn at the same rate, one D step per G step. " + _IMAGE_FIX_WHY},
     },
     "demo-lr-too-high": {
@@ -524,7 +525,7 @@ PRESETS: dict[str, dict] = {
                        "tens and hundreds (a balanced game sits near 1.4), G's into the hundreds, and the samples stay "
                        "noise. Monitor: the loss chart and the health panel (diverged).",
         "config": dict(_DEMO_MLP, lr_d=0.02, lr_g=0.02),
-        "fix": {"preset": "fast-mnist", "settings": {"lr_d": 2e-3, "lr_g": 2e-3},
+        "fix": {"preset": "fast-mnist", "settings": {"lr_d": 2e-3, "lr_g": 2e-3, "max_seconds": 120.0},
                 "why": "Ten times smaller steps (2e-3). " + _IMAGE_FIX_WHY},
     },
     # ---- the 2-D playground's scenarios (ring-8). `playground` is the title its preset picker shows and
