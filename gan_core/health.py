@@ -397,7 +397,10 @@ def check_mode_collapse(metrics: pd.DataFrame, config, num_classes: int | None, 
         few = [bool(m <= FEW_CLASSES * k and c >= CONFIDENT) for m, c in zip(modes, conf)]
         peaks = np.maximum.accumulate(modes)
         fell = [bool(i and m <= peaks[i - 1] - 2 and m < DIGITS_CLASSES * k) for i, m in enumerate(modes)]
-        if _sustained([a or b for a, b in zip(few, fell)]):
+        # an early phase is not a collapse: while the distance keeps falling (LSGAN's first minutes draw a few
+        # confident classes, then more) the samples are still on their way
+        early = samples_improving(evals) and float(evals["fid"].iloc[-1]) > DIGITS_FID if "fid" in evals else False
+        if _sustained([a or b for a, b in zip(few, fell)]) and not early:
             if few[-1]:
                 drawn = count_text(modes[-1], k, "classes")
                 findings.append(f"{drawn} {'is' if int(modes[-1]) == 1 else 'are'} drawn, and the classifier is sure of "

@@ -341,3 +341,12 @@ def test_a_run_near_the_digits_line_does_not_flap_between_healthy_and_learning()
     gone = np.full(ROWS, 100.0)
     gone[-2 * EVAL_EVERY:] = 900.0
     assert codes(diagnose(trace(fid=gone)))[0] != "healthy"
+
+
+def test_few_confident_classes_while_the_distance_falls_are_an_early_phase_not_a_collapse():
+    """Issue 24.3: LSGAN's first minutes (2-5 confident classes, distance falling 1,000 → 550) read as Mode collapse."""
+    modes = np.where(np.arange(ROWS) < ROWS // 2, 2.0, 3.0)
+    early = diagnose(trace(modes_covered=modes, fid=np.linspace(1000, 550, ROWS)))
+    assert "mode_collapse" not in codes(early) and codes(early) == ["learning"]
+    stuck = diagnose(trace(modes_covered=modes, fid=np.full(ROWS, 1000.0)))
+    assert codes(stuck)[0] == "mode_collapse"
