@@ -362,7 +362,8 @@ def _collapse_fix(config) -> tuple[str, str | None, dict]:
             "one), or use a Wasserstein critic (preset wgan-gp-mlp).", None, {"conditional": True})
 
 
-def check_mode_collapse(metrics: pd.DataFrame, config, num_classes: int | None, n_modes: int | None) -> Diagnosis | None:
+def check_mode_collapse(metrics: pd.DataFrame, config, num_classes: int | None, n_modes: int | None,
+                        reference_fid=None) -> Diagnosis | None:
     if "modes_covered" not in metrics:
         return None
     evals = metrics[metrics["modes_covered"].notna()]
@@ -399,7 +400,11 @@ def check_mode_collapse(metrics: pd.DataFrame, config, num_classes: int | None, 
         fell = [bool(i and m <= peaks[i - 1] - 2 and m < DIGITS_CLASSES * k) for i, m in enumerate(modes)]
         # an early phase is not a collapse: while the distance keeps falling (LSGAN's first minutes draw a few
         # confident classes, then more) the samples are still on their way
-        early = samples_improving(evals) and float(evals["fid"].iloc[-1]) > DIGITS_FID if "fid" in evals else False
+        early = False
+        if "fid" in evals and float(evals["fid"].iloc[-1]) > DIGITS_FID:  # not digits yet: on the way there?
+            ref = reference_fid(int(evals["step"].iloc[-1])) if reference_fid else None
+            on_track = ref is not None and float(evals["fid"].iloc[-1]) <= FAR_FROM_REFERENCE * ref[2]
+            early = on_track or samples_improving(evals)
         if _sustained([a or b for a, b in zip(few, fell)]) and not early:
             if few[-1]:
                 drawn = count_text(modes[-1], k, "classes")
@@ -551,7 +556,8 @@ def diagnose(metrics: pd.DataFrame, score_kind: str = "probability", status: str
     evals = None if n_modes else quality_rows(metrics)
     vanishing = check_vanishing_gradient(train, score_kind, config)
     found = [d for d in (vanishing, None if vanishing else check_d_wins(train, score_kind, config, evals, k),
-                         check_mode_collapse(metrics, config, num_classes, n_modes), check_oscillating(train, config)) if d]
+                         check_mode_collapse(metrics, config, num_classes, n_modes, reference_fid),
+                         check_oscillating(train, config)) if d]
     samples = None if n_modes else check_samples(metrics, config, num_classes, reference_fid)
     if found:
         return found + ([samples] if samples and samples.code == "not_learning" else [])

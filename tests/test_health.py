@@ -350,3 +350,6 @@ def test_few_confident_classes_while_the_distance_falls_are_an_early_phase_not_a
     assert "mode_collapse" not in codes(early) and codes(early) == ["learning"]
     stuck = diagnose(trace(modes_covered=modes, fid=np.full(ROWS, 1000.0)))
     assert codes(stuck)[0] == "mode_collapse"
+    like_its_reference = lambda step: (900.0, 1000.0, 1100.0)  # noqa: E731  a healthy run of the recipe was here too
+    assert codes(diagnose(trace(modes_covered=modes, fid=np.full(ROWS, 1000.0)), reference_fid=like_its_reference)) \
+        == ["learning"]
