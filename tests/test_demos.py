@@ -76,7 +76,7 @@ def test_the_minimax_demo_names_the_vanishing_gradient_with_its_numbers(store):
     finding = diagnose_snapshot(run(store, "demo-minimax", DEMOS["demo-minimax"][0]))[0]
     assert finding.evidence["d_fake"] < 0.05
     assert finding.evidence["grad_norm_g_share_of_peak"] < 0.05
-    assert finding.fix_settings == {"loss": "bce"}
+    assert finding.fix_settings["loss"] == "bce"  # the lesson's change (on the fast default's nets: PRESETS fix)
 
 
 @pytest.mark.parametrize("preset", list(HEALTHY))
