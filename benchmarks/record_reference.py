@@ -1,9 +1,10 @@
 """Record the healthy reference trace of each image preset (gan_core/assets/reference/<preset>.csv).
 
-    python benchmarks/record_reference.py [--presets fast-mnist,classic-mlp,...] [--steps 300] [--eval-every 100]
+    python benchmarks/record_reference.py [--presets fast-mnist:800,classic-mlp,...] [--steps 300] [--eval-every 100]
                                           [--log-every 10]
 
-Each preset trains for --steps iterations (step-bounded, so a loaded machine records the same curve, only
+Each preset trains for NAME:STEPS iterations (else --steps; a reference should cover the whole length a lesson runs
+the preset, or the health check has nothing to compare the later steps with) (step-bounded, so a loaded machine records the same curve, only
 slower) on the CPU with its own seed, logging every --log-every steps and measuring quality every --eval-every steps;
 gan_core.reference.band turns the trace into the few-KB table the Monitor overlays. Prints one line per preset
 (steps, seconds, rows, bytes). The failure demos have no file of their own: their healthy twin is classic-mlp.
@@ -38,7 +39,7 @@ def record(preset: str, steps: int, eval_every: int, log_every: int, runs: Path)
     if status != "finished":
         raise SystemExit(f"{preset}: run {status}: {store.snapshot(run_id).message}")
     seconds = time.perf_counter() - start
-    table = band(store.snapshot(run_id, max_points=10**6).metrics)
+    table = band(store.snapshot(run_id, max_points=10**6).metrics, max_rows=40)
     path = reference_path(preset)
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False, float_format="%.4g")
@@ -54,8 +55,9 @@ def main() -> None:
     args = p.parse_args()
     runs = Path(tempfile.mkdtemp(prefix="reference-runs-"))
     try:
-        for preset in args.presets.split(","):
-            steps, seconds, rows, size = record(preset, args.steps, args.eval_every, args.log_every, runs)
+        for item in args.presets.split(","):
+            preset, _, own_steps = item.partition(":")
+            steps, seconds, rows, size = record(preset, int(own_steps or args.steps), args.eval_every, args.log_every, runs)
             print(f"{preset:18} {steps} steps in {seconds:6.1f} s → {rows} rows, {size} bytes "
                   f"({REFERENCE_DIR.name}/{preset}.csv)", flush=True)
     finally:

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "its newest), with any flags changed; the child records its parent and fork step (fork.json)")
     t.add_argument("--at-step", type=int, default=None, metavar="N",
                    help="with --fork: the step to fork at (the nearest checkpoint at or before it)")
+    t.add_argument("--fix-of", metavar="RUN_DIR", help="start a fresh run from RUN_DIR's config with the fix its diagnosis "
+                   "suggests applied (what Monitor's \"Open the fix in Train\" then Start does), named <name>-fixed, "
+                   "beside RUN_DIR; flags override it")
     t.add_argument("--out", default="runs", help="folder holding the run folders (default: ./runs)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--workers", default="auto", metavar="N|auto",
@@ -90,9 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     xs.add_argument("run_dir")
     xs.add_argument("-o", "--output", default="my_gan.py", help="the .py file to write (default: my_gan.py)")
     dg = sub.add_parser("diagnose", help="the health finding of a run (what Monitor shows), as one JSON line",
-                        epilog='prints {"finding": ..., "text": ..., "step": ..., "evidence": {...}}; findings: healthy, '
-                               "too_early, d_wins, vanishing_gradient, mode_collapse, diverged, oscillating")
+                        epilog='prints {"finding": ..., "text": ..., "step": ..., "evidence": {...}, "fix": {"preset": '
+                               'name or null, "settings": {field: value}} or null}; findings: healthy, too_early, '
+                               "learning, not_learning, unmeasured, d_wins, vanishing_gradient, mode_collapse, "
+                               "diverged, oscillating")
     dg.add_argument("run_dir")
+    dg.add_argument("--step", type=int, default=None, metavar="N",
+                    help="the verdict as it stood at step N (what Monitor's timeline shows there)")
     x = sub.add_parser("export", help="write a run's curves and grids to TensorBoard or MLflow (for runs recorded without "
                                       "--tensorboard/--mlflow)")
     x.add_argument("target", choices=["tensorboard", "mlflow"])
@@ -186,7 +193,14 @@ def cmd_train(args) -> int:
             distributed.end_local_group(helpers)
     if args.at_step is not None and args.fork is None:
         raise UsageError("--at-step needs --fork RUN_DIR (the run to fork from)")
-    if args.fork is not None:
+    if args.fix_of is not None:
+        if args.resume is not None or args.fork is not None or args.preset or args.config is not None:
+            raise UsageError("--fix-of starts from the run's own config: use it without --resume, --fork, --preset "
+                             "or --config")
+        run_dir = _run_dir_arg(args.fix_of, "--fix-of")
+        store = RunStore(run_dir.parent)
+        run_id = store.start(_fix_config(run_dir, _overrides(args)))
+    elif args.fork is not None:
         if args.resume is not None:
             raise UsageError("use --resume or --fork, not both")
         from .fork import fork_run
@@ -206,6 +220,18 @@ def cmd_train(args) -> int:
     print(f"run folder: {store.run_dir(run_id)} · {snap.device} · {snap.precision}", file=sys.stderr)
     _follow(store, run_id, args.quiet)
     return _report(store, run_id)
+
+
+def _fix_config(run_dir: Path, overrides: dict) -> RunConfig:
+    """The fixed run's config: the diagnosis' fix on the run's config (health.fix_config), then the flags."""
+    from .health import diagnose_run, fix_config
+    finding = diagnose_run(run_dir)
+    if finding.fix is None:
+        raise UsageError(f"--fix-of {run_dir.name}: its diagnosis ({finding.title}) suggests no fix")
+    cfg = fix_config(RunConfig.from_file(run_dir / "config.json"), finding)
+    if "max_seconds" in overrides and "steps" not in overrides:
+        overrides = {**overrides, "steps": 0}  # as with --preset: an explicit time limit replaces the step count
+    return cfg.replace(**overrides).validate()
 
 
 def _resume_dir(value: str) -> Path:
@@ -460,7 +486,7 @@ def cmd_export_script(args) -> int:
 
 def cmd_diagnose(args) -> int:
     from .health import diagnose_run
-    print(json.dumps(diagnose_run(args.run_dir).to_json()))
+    print(json.dumps(diagnose_run(args.run_dir, args.step).to_json()))
     return 0
 
 

@@ -10,10 +10,18 @@ the same words. Rules, judged on the LEVELS of the recent rows (not only on tren
   mode_collapse       images: few classes covered or diversity fell; 2-D: few of the mixture's modes reached by
                       a narrow cloud (or one sitting on those few modes)
   oscillating         the losses swing up and down periodically instead of settling
-  healthy             none of the above (with enough history to judge); `too_early` before that
+  not_learning        image runs: the samples are still noise (distance far above the preset's healthy reference at
+                      that step, or not falling); `learning` (info) while they are not digits yet but on track
+  healthy             none of the above AND the samples show it: an image run's samples are digits (a low distance,
+                      most classes), a 2-D run reaches most modes. Without a measurement of the samples a run is
+                      never called healthy: `too_early` (waiting for it) or `unmeasured` (quality evaluation off).
+Rules read the metrics up to the step they judge, and nothing else, so the verdict at step N (Monitor's timeline,
+`diagnose --step N`) is the one the live view showed then. Trend rules use windows of several evaluations, and an
+image run's collapse verdict holds until as many evaluations clear it (hysteresis), so it does not flap.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -36,7 +44,18 @@ FEW_CLASSES = 0.3  # image runs: at most this share of the classes covered, in t
 FEW_MODES = 0.5  # 2-D runs: at most this share of the mixture's modes reached …
 ON_MODE_PERCENT = 50.0  # … while at least this share of samples sits on a mode (so G is not still spread out) …
 NARROW_SPREAD = 0.1  # … or the samples' spread is at most this share of the data's (one blob)
-COLLAPSE_EVALS = 2  # consecutive evaluations a collapse must show (image runs)
+COLLAPSE_EVALS = 3  # consecutive evaluations that start (and end) a collapse verdict on an image run
+CONFIDENT = 0.75  # the evaluator's mean top-class probability above which few classes are a collapse, not noise
+DIGITS_FID = 250.0  # image runs: a Fréchet distance at most this (with most classes) = the samples are digits
+NOISE_FID = 700.0  # above this the samples are noise whatever the classes (noise: ~1,000-1,500; digits: < 100)
+DIGITS_CLASSES = 0.8  # … and at least this share of the classes covered
+FAR_FROM_REFERENCE = 2.0  # a distance above this × the healthy reference's high at that step is "far above"
+STALLED_EVALS = 4  # evaluations over which a distance that fell less than STALL_SHARE counts as stalled
+STALL_SHARE = 0.15
+IMPROVING_SHARE = 0.15  # the distance fell at least this share below its recent worst: the samples are improving
+GAP_WINDOW = 150  # rows the critic-gap trend looks at (several hundred steps: noise must not flip it)
+GAP_GROWTH = 0.25  # … and the later half's gap must be this much larger than the earlier half's
+COVERED_MODES = 0.85  # 2-D runs: the median of the last grids reaches at least this share of the modes = healthy
 POINT_COLLAPSE_GRIDS = 4  # 2-D runs: the last grids judged together (a wandering blob stretches now and then)
 
 
@@ -57,8 +76,16 @@ class Diagnosis:
         """The words Monitor shows and the CLI prints."""
         return f"{self.title}. {self.explanation}" + (f" Try: {self.fix_text}" if self.fix_text else "")
 
+    @property
+    def fix(self) -> dict | None:
+        """{"preset": name or None, "settings": {field: value}}: what "Open the fix in Train" loads; None if none."""
+        if not (self.fix_preset or self.fix_settings):
+            return None
+        return {"preset": self.fix_preset, "settings": dict(self.fix_settings)}
+
     def to_json(self) -> dict:
-        return {"finding": self.code, "text": self.text, "step": self.step, "evidence": self.evidence}
+        return {"finding": self.code, "text": self.text, "step": self.step, "evidence": self.evidence,
+                "fix": self.fix}
 
 
 def _cfg(config, name, default):
@@ -74,6 +101,31 @@ def _halved_lrs(config) -> dict:
 
 def _num(x: float, digits: int = 3) -> float:
     return float(f"{float(x):.{digits}g}")
+
+
+def readable(x: float) -> str:
+    """A number a class can read: plain decimals, no exponent (0.0054 → "0.0054", 1880 → "1,880", 2e-9 → "0.000")."""
+    x = float(x)
+    if not np.isfinite(x):
+        return str(x)
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 1:
+        return f"{x:.3g}"
+    if abs(x) >= 0.001:
+        return f"{x:.2g}" if abs(x) < 0.01 else f"{x:.2f}"
+    return "0.000" if x >= 0 else "-0.000"
+
+
+def approx(x: float) -> str:
+    """"≈ 0.27", or "< 0.001" for what would print as an exponent."""
+    return f"< {readable(0.001)}" if 0 <= float(x) < 0.001 else f"≈ {readable(x)}"
+
+
+def share_text(share: float) -> str:
+    """A fraction as a percentage a class can read: 2.2e-08 → "less than 0.1%"."""
+    percent = 100 * float(share)
+    return "less than 0.1%" if percent < 0.1 else f"{readable(percent)}%"
 
 
 def training_rows(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -133,7 +185,7 @@ def check_diverged(train: pd.DataFrame, status: str | None, config) -> Diagnosis
     where = f" at step {step}" if step is not None else ""
     return Diagnosis(
         "diverged", "Diverged", "error",
-        f"The losses or gradients blew up (NaN, infinite or beyond {EXPLODED:.0e}){where}: the weights exploded and "
+        f"The losses or gradients blew up (NaN, infinite or beyond {readable(EXPLODED)}){where}: the weights exploded and "
         f"training cannot recover from here. The last good checkpoint is kept.",
         "Restart with much smaller learning rates (2e-4 is the DCGAN default) and gradient clipping; spectral "
         "normalisation also keeps D in check.", None, {**_halved_lrs(config), "grad_clip": 10.0}, step, evidence)
@@ -151,17 +203,19 @@ def check_exploding(train: pd.DataFrame, score_kind: str, config) -> Diagnosis |
     worst = int(np.nanargmax(window_mean))
     recent = train.iloc[worst - RECENT + 1: worst + 1]
     d_loss = recent["d_loss"].astype(float)
-    step = int(train["step"].iloc[exploded[0]])
-    ev = {**_levels(recent), "d_loss_max": _num(d_loss.max()), "worst_step": int(recent["step"].iloc[-1])}
+    first = int(train["step"].iloc[exploded[0]])
+    step = int(recent["step"].iloc[-1])  # the evidence below is read here, so the finding claims this step
+    ev = {**_levels(recent), "d_loss_max": _num(d_loss.max()), "first_step": first}
     if "g_loss" in recent and recent["g_loss"].notna().any():
         ev["g_loss_max"] = _num(recent["g_loss"].astype(float).max())
     lrs = f" (lr_d = {_cfg(config, 'lr_d', '?')}, lr_g = {_cfg(config, 'lr_g', '?')})" if config is not None else ""
+    g_text = f"; G's loss reached {readable(ev['g_loss_max'])}" if "g_loss_max" in ev else ""
     return Diagnosis(
         "diverged", "Diverged", "error",
-        f"From step {step} on, D's loss averaged {ev['d_loss']:.3g} (around step {ev['worst_step']}) and jumped as high "
-        f"as {ev['d_loss_max']:.3g}, "
-        f"where a balanced game sits near 1.4; G's loss reached {ev.get('g_loss_max', float('nan')):.3g}. Every update "
-        f"overshoots{lrs}: the weights are thrown around instead of learning, and the samples stay noise.",
+        f"From step {first} on, D's loss exploded: it averaged {readable(ev['d_loss'])} around step {step} and jumped "
+        f"as high as {readable(ev['d_loss_max'])}, where a balanced game sits near 1.4{g_text}. Every update "
+        f"overshoots{lrs}: the weights are thrown around instead of learning, and the samples stay noise. On the "
+        f"Losses chart look at D's loss.",
         "Use learning rates about 100× smaller (2e-4, the DCGAN default) and Adam's β1 = 0.5.",
         None, {"lr_d": 2e-4, "lr_g": 2e-4, "beta1": 0.5}, step, ev)
 
@@ -188,45 +242,112 @@ def check_vanishing_gradient(train: pd.DataFrame, score_kind: str, config) -> Di
            if minimax else "G receives almost no signal about how to improve.")
     return Diagnosis(
         "vanishing_gradient", "Vanishing gradient", "warning",
-        f"D rejects every fake (D(real) ≈ {ev['d_real']:.2f}, D(fake) ≈ {ev['d_fake']:.2g} around step {step}) and "
-        f"G's gradient norm fell to {now:.3g}, {100 * now / peak:.2g}% of its peak {peak:.3g}. {why}",
+        f"D rejects every fake (D(real) {approx(ev['d_real'])}, D(fake) {approx(ev['d_fake'])} around step {step}) and "
+        f"G's gradient norm fell to {readable(now)}, {share_text(now / peak)} of its peak {readable(peak)}. {why}",
         "Switch G to the non-saturating loss (loss = bce: maximise log D(G(z))), which is steep exactly where "
         "D wins; a Wasserstein critic (wgan-gp) also keeps G's gradients alive.",
         None, {"loss": "bce"} if minimax else {"loss": "wgan-gp", "n_critic": 5}, step, ev)
 
 
-def check_d_wins(train: pd.DataFrame, score_kind: str, config) -> Diagnosis | None:
+def samples_improving(evals: pd.DataFrame) -> bool:
+    """The samples' distance fell clearly below its worst of the last few measurements: G is learning."""
+    fid = evals["fid"].dropna().to_numpy(dtype=float) if "fid" in evals else np.array([])
+    if len(fid) < 2:
+        return False
+    return bool(fid[-1] <= (1 - IMPROVING_SHARE) * fid[-STALLED_EVALS - 1:-1].max())
+
+
+def samples_are_digits(row, num_classes: int, margin: float = 1.0) -> bool:
+    """One measurement shows digits: a low distance and most classes (`margin` > 1 loosens both, for staying)."""
+    fid, modes = float(row.get("fid", np.nan)), float(row.get("modes_covered", np.nan))
+    return bool(fid <= DIGITS_FID * margin and modes >= DIGITS_CLASSES * num_classes / margin)
+
+
+def samples_stay_digits(evals: pd.DataFrame, num_classes: int) -> bool:
+    """Whether the samples count as digits after the last measurement, with hysteresis so a run near the line does
+    not flap between Healthy and Learning: one clear measurement turns it on, and it turns off only after
+    COLLAPSE_EVALS - 1 measurements in a row outside a looser line (25% above the distance, a class fewer)."""
+    on, misses = False, 0
+    for _, row in evals.iterrows():
+        if not on:
+            on, misses = samples_are_digits(row, num_classes), 0
+        else:
+            misses = 0 if samples_are_digits(row, num_classes, margin=1.25) else misses + 1
+            on = misses < COLLAPSE_EVALS - 1
+    return on
+
+
+def quality_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The rows that carry an image evaluation (a Fréchet distance)."""
+    if metrics is None or "fid" not in metrics:
+        return pd.DataFrame(columns=["step", "fid", "modes_covered", "confidence"])
+    return metrics[metrics["fid"].notna()]
+
+
+def _balance_fix(config) -> dict:
+    """D faster than G: give D no more than G's learning rate and one step per G step; else quarter D's rate."""
+    lr_d, lr_g = float(_cfg(config, "lr_d", 2e-4)), float(_cfg(config, "lr_g", 2e-4))
+    if lr_d > lr_g or int(_cfg(config, "n_critic", 1)) > 1:
+        return {"lr_d": lr_g, "n_critic": 1}
+    return {"lr_d": _num(lr_d / 4)}
+
+
+def check_d_wins(train: pd.DataFrame, score_kind: str, config, evals: pd.DataFrame | None = None,
+                 num_classes: int = 10) -> Diagnosis | None:
+    """D certain (probabilities) or a critic gap that keeps growing (raw scores). Not while the samples are digits or
+    clearly improving: a confident D early in a healthy DCGAN is normal, and the samples are the judge."""
     recent = train.tail(RECENT)
     if len(recent) < MIN_ROWS or recent[["d_real", "d_fake"]].isna().all().any():
+        return None
+    if evals is not None and len(evals) and (samples_stay_digits(evals, num_classes) or samples_improving(evals)):
         return None
     step = int(recent["step"].iloc[-1])
     ev = _levels(recent)
     if score_kind == "probability":
         if not _d_sure(recent):
             return None
-        g_text = f", G's loss ≈ {ev['g_loss']:.3g}" if "g_loss" in ev else ""
+        g_text = f", G's loss {approx(ev['g_loss'])}" if "g_loss" in ev else ""
         return Diagnosis(
             "d_wins", "D is winning", "warning",
-            f"Around step {step}, D(real) ≈ {ev['d_real']:.2f} and D(fake) ≈ {ev['d_fake']:.2g}{g_text}: the "
+            f"Around step {step}, D(real) {approx(ev['d_real'])} and D(fake) {approx(ev['d_fake'])}{g_text}: the "
             f"discriminator tells real from fake almost perfectly, so its verdict carries little information about "
             f"how G should improve, and the samples stop getting better.",
-            "Handicap D: a smaller learning rate or fewer D steps per G step (n_critic), one-sided label smoothing "
-            "and instance noise on its inputs; or a Wasserstein critic (preset wgan-gp-mlp).",
-            None, {"lr_d": _num(float(_cfg(config, "lr_d", 2e-4)) / 4), "n_critic": 1, "label_smoothing": 0.1,
-                   "instance_noise": 0.1}, step, ev)
-    window = train.tail(WINDOW)
-    if not _rising(window["g_loss"].to_numpy(dtype=float)):
+            "Handicap D: no larger a learning rate than G's and one D step per G step (n_critic = 1); or a "
+            "Wasserstein critic (preset wgan-gp-mlp).", None, _balance_fix(config), step, ev)
+    window = train.tail(GAP_WINDOW)
+    if len(window) < 4 * MIN_ROWS or not _rising(window["g_loss"].to_numpy(dtype=float)):
         return None
     gap = (window["d_real"] - window["d_fake"]).to_numpy(dtype=float)
-    if not (_rising(gap) and gap[len(gap) // 2:].mean() > 0):
+    half = len(gap) // 2
+    earlier, later = np.nanmean(gap[:half]), np.nanmean(gap[half:])
+    if not (_rising(gap) and later > 0 and later > (1 + GAP_GROWTH) * max(earlier, 0.0)):
         return None
     ev["gap"] = _num(ev["d_real"] - ev["d_fake"])
+    ev["gap_before"] = _num(earlier)
+    first = int(window["step"].iloc[0])
     return Diagnosis(
         "d_wins", "D is winning", "warning",
-        f"The critic's gap between real and fake scores keeps growing (now {ev['gap']:.3g} at step {step}) while "
-        f"G's loss rises: the critic is pulling away from the generator.",
+        f"The critic's gap between real and fake scores keeps growing (from about {readable(earlier)} after step "
+        f"{first} to {readable(ev['gap'])} at step {step}) while G's loss rises and the samples do not improve: the "
+        f"critic is pulling away from the generator.",
         "Slow the critic down: give it half the learning rate, or add an R1 penalty on real data.",
         None, {"lr_d": float(_cfg(config, "lr_d", 2e-4)) / 2, "r1_gamma": 10.0}, step, ev)
+
+
+def count_text(n: float, total: int, noun: str) -> str:
+    """"only 3 of the 10 classes", "none of the 8 modes"."""
+    return f"none of the {total} {noun}" if int(n) == 0 else f"only {int(n)} of the {total} {noun}"
+
+
+def _sustained(bad: list[bool], evals: int = COLLAPSE_EVALS) -> bool:
+    """Hysteresis over a sequence of checks: the verdict turns on after `evals` bad checks in a row and off only
+    after `evals` good ones in a row; whether it is on after the last check."""
+    on, run = False, 0
+    for b in bad:
+        run = run + 1 if b != on else 0
+        if run >= evals:
+            on, run = not on, 0
+    return on
 
 
 def _collapse_fix(config) -> tuple[str, str | None, dict]:
@@ -241,11 +362,12 @@ def _collapse_fix(config) -> tuple[str, str | None, dict]:
             "one), or use a Wasserstein critic (preset wgan-gp-mlp).", None, {"conditional": True})
 
 
-def check_mode_collapse(metrics: pd.DataFrame, config, num_classes: int | None, n_modes: int | None) -> Diagnosis | None:
+def check_mode_collapse(metrics: pd.DataFrame, config, num_classes: int | None, n_modes: int | None,
+                        reference_fid=None) -> Diagnosis | None:
     if "modes_covered" not in metrics:
         return None
     evals = metrics[metrics["modes_covered"].notna()]
-    if len(evals) < COLLAPSE_EVALS:
+    if len(evals) < (POINT_COLLAPSE_GRIDS if n_modes else COLLAPSE_EVALS):
         return None
     modes = evals["modes_covered"].to_numpy(dtype=float)
     last = evals.tail(POINT_COLLAPSE_GRIDS if n_modes else COLLAPSE_EVALS)
@@ -255,28 +377,47 @@ def check_mode_collapse(metrics: pd.DataFrame, config, num_classes: int | None, 
         hq = last["hq_percent"].to_numpy(dtype=float) if "hq_percent" in last else np.full(len(last), np.nan)
         spread = last["diversity"].to_numpy(dtype=float) if "diversity" in last else np.full(len(last), np.nan)
         ev.update(n_modes=int(n_modes), hq_percent=_num(hq[-1]), spread=_num(spread[-1]))
-        few = len(last) >= POINT_COLLAPSE_GRIDS and (last["modes_covered"] <= FEW_MODES * n_modes).all()
-        narrow = np.median(np.nan_to_num(spread, nan=1.0)) <= NARROW_SPREAD  # median: a wandering blob stretches
+        few = (last["modes_covered"] <= FEW_MODES * n_modes).all()
+        # the narrowest of the last grids: a blob chased round the ring stretches while it moves, and shrinks again
+        narrowest = float(np.min(np.nan_to_num(spread, nan=1.0)))
+        narrow = narrowest <= NARROW_SPREAD
         on_modes = np.median(np.nan_to_num(hq)) >= ON_MODE_PERCENT
         if few and (narrow or on_modes):
-            findings.append(f"only {modes[-1]:.0f} of the {n_modes} modes are reached, and G's samples " + (
-                f"huddle in a cloud {100 * np.median(spread):.2g}% as wide as the data" if narrow else
-                f"sit on those few ({hq[-1]:.0f}% on a mode)"))
+            reached = count_text(modes[-1], n_modes, "modes")
+            findings.append(f"{reached} {'is' if int(modes[-1]) <= 1 else 'are'} reached, "
+                            f"and G's samples " + (
+                                f"huddle in one small cloud (at times {share_text(narrowest)} as wide as the data)"
+                                + (" that sits between the modes" if np.median(np.nan_to_num(hq)) < 5 else "")
+                                if narrow else f"sit on those few ({readable(hq[-1])}% on a mode)"))
         kind = "points"
     else:
         k = num_classes or 10
         ev["num_classes"] = k
-        peak = modes[:-1].max()
-        if (last["modes_covered"] <= FEW_CLASSES * k).all():
-            findings.append(f"only {modes[-1]:.0f} of {k} classes covered")
-        elif modes[-1] <= peak - 2 and modes[-1] < k:
-            findings.append(f"classes covered fell from {peak:.0f}/{k} to {modes[-1]:.0f}/{k}")
-        if "diversity" in evals and evals["diversity"].notna().sum() >= 3:
+        conf = evals["confidence"].to_numpy(dtype=float) if "confidence" in evals else np.ones(len(evals))
+        conf = np.nan_to_num(conf, nan=1.0)
+        few = [bool(m <= FEW_CLASSES * k and c >= CONFIDENT) for m, c in zip(modes, conf)]
+        peaks = np.maximum.accumulate(modes)
+        fell = [bool(i and m <= peaks[i - 1] - 2 and m < DIGITS_CLASSES * k) for i, m in enumerate(modes)]
+        # an early phase is not a collapse: while the distance keeps falling (LSGAN's first minutes draw a few
+        # confident classes, then more) the samples are still on their way
+        early = False
+        if "fid" in evals and float(evals["fid"].iloc[-1]) > DIGITS_FID:  # not digits yet: on the way there?
+            ref = reference_fid(int(evals["step"].iloc[-1])) if reference_fid else None
+            on_track = ref is not None and float(evals["fid"].iloc[-1]) <= FAR_FROM_REFERENCE * ref[2]
+            early = on_track or samples_improving(evals)
+        if _sustained([a or b for a, b in zip(few, fell)]) and not early:
+            if few[-1]:
+                drawn = count_text(modes[-1], k, "classes")
+                findings.append(f"{drawn} {'is' if int(modes[-1]) == 1 else 'are'} drawn, and the classifier is sure of "
+                                f"{'it' if int(modes[-1]) == 1 else 'them'}")
+            else:
+                findings.append(f"classes covered fell from {peaks[-1]:.0f}/{k} to {modes[-1]:.0f}/{k}")
+        if "diversity" in evals and evals["diversity"].notna().sum() >= COLLAPSE_EVALS + 1:
             div = evals["diversity"].dropna().to_numpy(dtype=float)
-            best = div[:-2].max()
+            best = div[:-COLLAPSE_EVALS].max()
             ev["diversity"] = _num(div[-1])
-            if best > 0 and div[-1] < 0.6 * best and div[-2] < 0.6 * best:
-                findings.append(f"sample diversity dropped to {div[-1]:.2f} from {best:.2f} "
+            if best > 0 and (div[-COLLAPSE_EVALS:] < 0.6 * best).all():
+                findings.append(f"sample diversity dropped to {readable(div[-1])} from {readable(best)} "
                                 f"(1.0 = as varied as the real data)")
         kind = "samples"
     if not findings:
@@ -328,7 +469,7 @@ def check_oscillating(train: pd.DataFrame, config) -> Diagnosis | None:
                   "period_steps": int(round(period * every))}
             return Diagnosis(
                 "oscillating", "Oscillating", "warning",
-                f"{label} swings between {ev[col + '_min']:.3g} and {ev[col + '_max']:.3g} about every "
+                f"{label} swings between {readable(ev[col + '_min'])} and {readable(ev[col + '_max'])} about every "
                 f"{ev['period_steps']} steps (up to step {step}) instead of settling: G and D keep over-correcting "
                 f"each other.",
                 "Take smaller steps: halve both learning rates (and keep Adam's β1 at 0.5); an EMA of G's weights "
@@ -336,14 +477,68 @@ def check_oscillating(train: pd.DataFrame, config) -> Diagnosis | None:
     return None
 
 
+def check_samples(metrics: pd.DataFrame, config, num_classes: int | None, reference_fid=None) -> Diagnosis | None:
+    """What the latest measurement of an image run's samples shows, when they are not digits yet: `not_learning`
+    (a warning: far above the healthy reference at that step, or not falling) or `learning` (info: on track).
+    None when the samples are digits, or nothing was measured yet. reference_fid(step) -> (lo, mid, hi) or None."""
+    evals = quality_rows(metrics)
+    if not len(evals):
+        return None
+    k = num_classes or 10
+    row = evals.iloc[-1]
+    if samples_stay_digits(evals, k):
+        return None
+    step, fid = int(row["step"]), float(row["fid"])
+    modes = float(row.get("modes_covered", np.nan))
+    ev = {"fid": _num(fid), "modes_covered": None if not np.isfinite(modes) else int(modes), "num_classes": k}
+    ref = reference_fid(step) if reference_fid else None
+    fids = evals["fid"].to_numpy(dtype=float)
+    stalled = len(fids) >= STALLED_EVALS and fid > (1 - STALL_SHARE) * fids[-STALLED_EVALS:].max()
+    far = ref is not None and fid > FAR_FROM_REFERENCE * ref[2] and fid > DIGITS_FID
+    classes = "" if ev["modes_covered"] is None else \
+        f"; the classifier finds {count_text(modes, k, 'classes').replace('only ', '')} in them"
+    what = (f"At step {step} the samples' Fréchet distance to real digits is {readable(fid)} (digits score below "
+            f"{DIGITS_FID:.0f}, noise about 1,000 to 1,500){classes}")
+    if ref is not None:
+        ev["reference_fid"] = _num(ref[1])
+        what += f", where a healthy run of this recipe was at {readable(ref[1])}"
+    if far or (ref is None and stalled and fid > NOISE_FID):
+        why = " and it has not fallen over the last measurements" if stalled else ""
+        return Diagnosis(
+            "not_learning", "Not learning yet: the samples are still noise", "warning",
+            f"{what}{why}. Look at the fixed-noise grid (blobs or static, not digits) and the distance on the Quality "
+            f"chart: it should fall steadily.",
+            "Start from a recipe known to work (the fast default, fast-mnist) and change one setting at a time.",
+            None, {}, step, ev)
+    trend = " and falling" if samples_improving(evals) else ""
+    on_track = ", so it is on track" if ref is not None else ""
+    return Diagnosis(
+        "learning", "Learning: no digits yet", "info",
+        f"{what}{on_track}{trend}. Watch the fixed-noise grid turn from blobs into digits and the distance fall "
+        f"below {DIGITS_FID:.0f}.", step=step, evidence=ev)
+
+
+def _coverage(metrics: pd.DataFrame, n_modes: int) -> tuple[float, int] | None:
+    """(median modes reached over the last grids, last grid's step) of a 2-D run, None before its first grids."""
+    if "modes_covered" not in metrics:
+        return None
+    grids = metrics[metrics["modes_covered"].notna()].tail(POINT_COLLAPSE_GRIDS)
+    if not len(grids):
+        return None
+    return float(grids["modes_covered"].median()), int(grids["step"].iloc[-1])
+
+
 # ---------------------------------------------------------------------- entry points
 def diagnose(metrics: pd.DataFrame, score_kind: str = "probability", status: str | None = None, config=None,
-             num_classes: int | None = None, n_modes: int | None = None) -> list[Diagnosis]:
-    """Every finding, most serious first; exactly one `healthy` (or `too_early`) entry when nothing is wrong.
+             num_classes: int | None = None, n_modes: int | None = None, measured: bool | None = None,
+             reference_fid=None) -> list[Diagnosis]:
+    """Every finding, most serious first; exactly one `healthy` (or a not-yet entry) when nothing is wrong.
 
     score_kind: RunSnapshot.score_kind ("probability" for the BCE family, "critic" for raw scores).
     config: the run's config (dict or RunConfig), used to suggest concrete values.
-    n_modes: the mode count of a 2-D mixture (ring-8: 8), None for image runs."""
+    n_modes: the mode count of a 2-D mixture (ring-8: 8), None for image runs.
+    measured: whether the run's samples are measured (image runs: quality evaluation on); False = "Healthy" cannot be
+    said; None = infer from the metrics. reference_fid: step -> (lo, mid, hi) of a healthy run's distance, or None."""
     metrics = metrics if metrics is not None else pd.DataFrame()
     train = training_rows(metrics)
     diverged = check_diverged(train, status, config)
@@ -357,28 +552,86 @@ def diagnose(metrics: pd.DataFrame, score_kind: str = "probability", status: str
     exploding = check_exploding(train, score_kind, config)
     if exploding:
         return [exploding]
+    k = num_classes or 10
+    evals = None if n_modes else quality_rows(metrics)
     vanishing = check_vanishing_gradient(train, score_kind, config)
-    found = [d for d in (vanishing, None if vanishing else check_d_wins(train, score_kind, config),
-                         check_mode_collapse(metrics, config, num_classes, n_modes), check_oscillating(train, config)) if d]
+    found = [d for d in (vanishing, None if vanishing else check_d_wins(train, score_kind, config, evals, k),
+                         check_mode_collapse(metrics, config, num_classes, n_modes, reference_fid),
+                         check_oscillating(train, config)) if d]
+    samples = None if n_modes else check_samples(metrics, config, num_classes, reference_fid)
     if found:
-        return found
+        return found + ([samples] if samples and samples.code == "not_learning" else [])
+    if samples:
+        return [samples]
     ev = _levels(train.tail(RECENT))
-    has_quality = "modes_covered" in metrics and metrics["modes_covered"].notna().any()
-    if has_quality:
-        ev["modes_covered"] = int(metrics["modes_covered"].dropna().iloc[-1])
-    restorer = _cfg(config, "task", "generate") != "generate"  # repairs a given image: there are no modes to collapse
-    note = "" if has_quality or restorer else " (Mode collapse is judged from quality metrics, which this run has not logged yet.)"
-    return [Diagnosis("healthy", "Healthy", "ok",
-                      "Losses are finite and steady, D is not overpowering G, and nothing is swinging or collapsing."
-                      + note, step=last_step, evidence=ev)]
+    balanced = "the losses are finite and steady, D is not overpowering G, and nothing is swinging or collapsing"
+    if n_modes:
+        covered = _coverage(metrics, n_modes)
+        if covered is None:
+            return [Diagnosis("too_early", "Too early to tell", "info", "The losses look balanced; the first grid of "
+                              "samples, which shows the modes G reaches, comes next.", step=last_step, evidence=ev)]
+        median, at = covered
+        ev.update(modes_covered=_num(median), n_modes=int(n_modes))
+        if median < COVERED_MODES * n_modes:
+            return [Diagnosis("learning", f"Learning: {count_text(median, n_modes, 'modes').replace('only ', '')} "
+                              f"reached so far", "info",
+                              f"Around step {at}, G's points reach {count_text(median, n_modes, 'modes')} (the median of "
+                              f"the last grids); {balanced}. Watch the scatter spread over the ring.",
+                              step=at, evidence=ev)]
+        return [Diagnosis("healthy", "Healthy", "ok", f"G's points reach {int(median)} of the {n_modes} modes around "
+                          f"step {at}, and {balanced}.", step=last_step, evidence=ev)]
+    if evals is not None and len(evals):
+        row = evals.iloc[-1]
+        ev.update(fid=_num(row["fid"]), modes_covered=int(row["modes_covered"]), num_classes=k)
+        return [Diagnosis("healthy", "Healthy", "ok",
+                          f"The samples are digits (Fréchet distance {readable(row['fid'])}, {int(row['modes_covered'])} "
+                          f"of {k} classes at step {int(row['step'])}), and {balanced}.", step=last_step, evidence=ev)]
+    if measured is False:
+        return [Diagnosis("unmeasured", "Losses balanced; samples not measured", "info",
+                          f"The losses are finite and steady and D is not overpowering G, but nothing checks whether G "
+                          f"draws digits: this run trains with quality evaluation off (eval_every = 0). Look at the "
+                          f"fixed-noise grid, or turn the evaluation on.", step=last_step, evidence=ev)]
+    if measured:
+        every = _cfg(config, "eval_every", 0)
+        return [Diagnosis("too_early", "Too early to tell", "info",
+                          f"The losses look balanced; the first measurement of the samples (every {every} steps) "
+                          f"decides whether they are digits.", step=last_step, evidence=ev)]
+    return [Diagnosis("healthy", "Healthy", "ok", f"{balanced[0].upper()}{balanced[1:]} (judged from the losses: "
+                      f"this run's samples have no quality measure).", step=last_step, evidence=ev)]
+
+
+def measures_samples(config) -> bool | None:
+    """Whether "Healthy" can rest on a measurement of the samples: True for an image generator with quality evaluation
+    on, False with it off; None where no evaluator exists (restorers, unlabelled sets): the losses are all there is."""
+    if config is None or str(_cfg(config, "task", "generate")) != "generate":
+        return None
+    from .data import DATASETS, dataset_info
+    dataset = _cfg(config, "dataset", "")
+    if dataset not in DATASETS or dataset_info(dataset).kind != "image" or not dataset_info(dataset).num_classes:
+        return None
+    return bool(_cfg(config, "eval_every", 0))
+
+
+def declared_fix(config) -> dict | None:
+    """A Learn demo's own fix ({"preset", "settings", "why"} in its PRESETS entry): what its one-click fix loads."""
+    from .config import PRESETS
+    return PRESETS.get(str(_cfg(config, "preset", "")), {}).get("fix")
 
 
 def diagnose_snapshot(snap) -> list[Diagnosis]:
-    """diagnose() with everything a RunSnapshot knows (status, score kind, config, classes or modes)."""
+    """diagnose() with everything a RunSnapshot knows (status, score kind, config, classes or modes, the preset's
+    healthy reference). A Learn demo's findings carry the demo's declared fix, the one Learn's lesson tested."""
+    from .reference import fid_reference
     evaluation = (snap.extra or {}).get("eval") or {}
     classes = evaluation.get("num_classes") if isinstance(evaluation, dict) else None
     found = diagnose(snap.metrics, snap.score_kind, snap.status, snap.config, classes,
-                     mixture_modes(_cfg(snap.config, "dataset", "")))
+                     mixture_modes(_cfg(snap.config, "dataset", "")), measures_samples(snap.config),
+                     fid_reference(snap.config))
+    fix = declared_fix(snap.config)
+    if fix:
+        found = [dataclasses.replace(d, fix_preset=fix["preset"], fix_settings=dict(fix.get("settings", {})),
+                                     fix_text=f"{d.fix_text} {fix['why']}".strip())
+                 if d.level in ("warning", "error") else d for d in found]
     off = reference_departure(snap.metrics, snap.config) if found[0].code != "diverged" else None
     if off is None:
         return found
@@ -387,6 +640,18 @@ def diagnose_snapshot(snap) -> list[Diagnosis]:
                               f"{far} (the reference is a known-good run of `{preset}`).",
                               "Compare with the faint band on the curves; if this run changed the preset's settings, "
                               "the change is the first suspect.")]
+
+
+def fix_config(config, diagnosis: Diagnosis):
+    """The config "Open the fix in Train" loads and Start runs: the fix's preset (else the run's own config) with the
+    fix's settings, named `<name>-fixed`, its preset field naming what it now is (never the failure demo)."""
+    from .config import RunConfig, build_config
+    if diagnosis.fix is None:
+        raise ValueError(f"{diagnosis.title}: there is no fix to apply")
+    own = config if isinstance(config, RunConfig) else RunConfig.from_dict(dict(config))
+    base = build_config(diagnosis.fix_preset) if diagnosis.fix_preset else own
+    name = (own.name or own.preset or "run")[:42]
+    return base.replace(**diagnosis.fix_settings, name=f"{name}-fixed")
 
 
 @functools.lru_cache(maxsize=32)
@@ -399,12 +664,17 @@ def mixture_modes(dataset: str) -> int | None:
     return None if centres is None else len(centres)
 
 
-def diagnose_run(run_dir) -> Diagnosis:
-    """The main finding for a run folder (what `python -m gan_core diagnose RUN_DIR` prints)."""
+def diagnose_run(run_dir, step: int | None = None) -> Diagnosis:
+    """The main finding for a run folder (what `python -m gan_core diagnose RUN_DIR` prints); with `step`, the
+    finding as it stood then (what Monitor's timeline shows at that step)."""
     from pathlib import Path
     from .store import RunStore
     path = Path(run_dir).resolve()
     if not (path / "config.json").is_file():
         raise KeyError(f"{run_dir}: not a run folder (no config.json)")
+    from .timeline import as_of, check_step
     store = RunStore(path.parent)
-    return diagnose_snapshot(store.snapshot(path.name, max_points=100_000))[0]
+    snap = store.snapshot(path.name, max_points=100_000)
+    if step is not None:
+        snap = as_of(snap, check_step(step, snap.step, f"run {path.name}"))
+    return diagnose_snapshot(snap)[0]

@@ -116,3 +116,13 @@ def reference_departure(metrics: pd.DataFrame, config, step: float | None = None
         return None
     at = float(train["step"].iloc[-1])
     return preset, "; ".join(describe(d, at) for d in far)
+
+
+def fid_reference(config):
+    """step -> (lo, mid, hi) of the Fréchet distance a healthy run of the config's preset had at that step (None
+    outside the recorded steps), or None when the preset has no recorded distance."""
+    found = reference_for(config)
+    if found is None or "fid_mid" not in found[1] or found[1]["fid_mid"].dropna().empty:
+        return None
+    table = found[1]
+    return lambda step: at_step(table, "fid", step)

@@ -10,7 +10,10 @@ from ui.state import start_and_watch
 
 st.title("Learn: how GANs train, and how they fail")
 st.caption("Each lesson has a one-click run: it starts in the background and opens Monitor, so the class watches the "
-           "idea happen. The failure demos show their lesson within a minute on a laptop CPU and stop by themselves.")
+           "idea happen. The failure demos show their lesson within a minute on a laptop CPU and stop by themselves; "
+           "Monitor's health panel then offers **Open the fix in Train**: press Start there and the class sees the fix "
+           "draw digits (or cover the ring) within a minute or two, called *Healthy* only once the samples are measured "
+           "as digits.")
 
 
 def launch(preset: str) -> None:
@@ -95,6 +98,9 @@ critic's gradient norm for straying from 1, with weight λ = 10, and trains the 
     demo_buttons(("lsgan-mlp", "Run LSGAN"), ("wgan-gp-mlp", "Run WGAN-GP"))
     look("**D(real) and D(fake)**: both runs report raw scores, not probabilities. For WGAN-GP the gap between "
          "them estimates how far the fakes are from the data; it shrinks as the samples improve.")
+    st.caption("How long: both MLP recipes need about 2,000 steps before the grid shows digits (a few minutes on a laptop "
+               "CPU; LSGAN's healthy reference reaches a Fréchet distance of ~250 at step 2,000 and ~100 by 3,000). Until "
+               "then the health panel says *Learning: no digits yet*, which is no alarm.")
     question("On Monitor, the WGAN-GP scores are labelled as raw critic scores, not probabilities. Why has the 0.5 line "
              "gone, and what does the gap between D(real) and D(fake) tell you as training goes on?")
 
@@ -112,7 +118,11 @@ lr 2·10⁻³ with β₁ = 0 learn the digits in fewer steps. It adds the digit 
 averages G's weights over time (EMA) for cleaner samples — digits appear within a minute on a laptop.""")
     demo_buttons(("fast-mnist", "Run the fast DCGAN"), ("classic-dcgan", "Run the tutorial's DCGAN (seed 000)"))
     look("the **fixed-noise grid** and the **Quality** panel: the fast DCGAN draws every digit (column k is digit k) "
-         "within the minute; the tutorial's DCGAN is heavier per step and needs minutes on a CPU.")
+         "within the minute.")
+    st.caption("How long: the tutorial's DCGAN is heavier per step (about 4-5 steps a second on a laptop CPU, ~600 "
+               "images/s), so its 3,000 steps take 12-15 minutes and recognisable digits come only after several of "
+               "them. Start it before the lesson (or on a GPU); until its samples are digits the health panel says "
+               "*Learning: no digits yet*, not an alarm.")
     question("Why might pooling layers, which throw away where a feature was, hurt a network that has to draw images?")
 
 with collapse:
@@ -125,9 +135,10 @@ This demo trains a generator against a tiny D (2 layers of 16 units) that can on
 The fixed-noise scatter on Monitor shows the real ring in light blue and G's points in orange on top. The 2-D
 playground shows the same game step by step, with D's surface and G's gradients.""")
     demo_buttons(("demo-mode-collapse", "Run: mode collapse on ring-8"), ("2d-default", "Run: the default that covers all 8"))
-    look("the **scatter**: within ~200 steps the orange points shrink into one small cloud while the blue ring stays "
-         "uncovered; **Mode coverage** shows 0–1 of 8 modes and a spread near 0; the health panel says *Mode collapse*. "
-         "The default spreads over the ring and reaches more modes as it trains.")
+    look("the **scatter**: within ~200 steps the orange points shrink into one small cloud — it sits between the blobs "
+         "or on one of them, and moves as D chases it — while the blue ring stays uncovered; **Mode coverage** shows "
+         "0–1 of 8 modes and a spread near 0; the health panel says *Mode collapse*. The default spreads over the "
+         "ring and reaches more modes as it trains.")
     st.page_link("pages/playground.py", label="Open this demo in the 2-D playground (the same GAN, step by step)",
                  icon=":material/scatter_plot:", query_params=link_params("demo-mode-collapse"))
     question("Why doesn't D simply learn to accept the missing modes? What does D get rewarded for?")
@@ -141,6 +152,8 @@ Monitor's health panel names both in plain words and suggests a fix.""")
     demo_buttons(("demo-d-too-strong", "Run: D too strong"), ("demo-lr-too-high", "Run: learning rate too high"))
     look("**D(real) and D(fake)** for *D too strong*: D(real) pinned at 1 and D(fake) near 0 within ~20 steps, G's "
          "loss near 10, samples still noise — the health panel says *D is winning*. For *learning rate too high* look "
-         "at the **Losses**: D's loss jumps into the tens and hundreds (a balanced game sits near 1.4) — *Diverged*.")
+         "at **D's loss**: it jumps into the tens and hundreds (a balanced game sits near 1.4) — *Diverged*. Each "
+         "fix (the health panel's button) balances D and G, or takes ten times smaller steps, on the fast default's "
+         "networks, and draws digits within the minute.")
     question("Look at D(real) and D(fake). A perfect discriminator sounds like a good thing: why is it bad for G? "
              "What would you change first — D's learning rate, D's size, or the number of D steps?")

@@ -3,11 +3,11 @@ import time
 
 import streamlit as st
 
-from gan_core.config import ConfigError, RunConfig, build_config
+from gan_core.config import ConfigError
 from gan_core.errors import StudioError
 from gan_core.export import export_run, script_name
 from gan_core.fork import checkpoint_step, fork_info, fork_point, forkable_step
-from gan_core.health import diagnose_snapshot, mixture_modes
+from gan_core.health import diagnose_snapshot, fix_config, mixture_modes
 from gan_core.memorisation import check_run
 from gan_core.metrics import cache_help, supports
 from gan_core.reference import reference_for
@@ -119,12 +119,11 @@ def fmt_seconds(s) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def open_fix(snap, preset, settings) -> None:
-    """Load the suggested recipe into the Train form: the run's own config with the fix applied, or a preset."""
+def open_fix(snap, finding) -> None:
+    """Load the suggested fix into the Train form: what `python -m gan_core train --fix-of RUN_DIR` runs."""
     try:
-        base = build_config(preset) if preset else snap.config
-        form.load_config(RunConfig.from_dict({**base.to_dict(), **settings}))
-    except ConfigError as e:
+        form.load_config(fix_config(snap.config, finding))
+    except (ConfigError, ValueError) as e:
         st.error(plain(str(e)))
         return
     st.switch_page("pages/train.py")
@@ -141,7 +140,7 @@ def health(snap) -> None:
         if d.fix_preset or d.fix_settings:
             what = d.fix_preset or ", ".join(f"{k}={v}" for k, v in d.fix_settings.items())
             if st.button(f"Open the fix in Train ({what})", key=f"fix_{d.code}_{i}", icon=":material/build:"):
-                open_fix(snap, d.fix_preset, d.fix_settings)
+                open_fix(snap, d)
 
 
 def quality(snap, at: int | None = None) -> None:

@@ -202,3 +202,46 @@ def test_sample_of_a_ring_run_covers_the_modes_the_run_reached(tmp_path, capsys)
     points = np.load(tmp_path / "p.npy")
     assert np.abs(points).max() > 1.5  # where the ring is, not squashed into [-1, 1]
     assert point_modes(points, load_points("ring-8"))["modes_covered"] >= logged - 1
+
+
+@pytest.fixture(scope="module")
+def collapse_run(tmp_path_factory):
+    """The mode-collapse demo as Learn names it, 250 steps (a few seconds; 2-D)."""
+    out = tmp_path_factory.mktemp("runs")
+    code = cli.main(["train", "--preset", "demo-mode-collapse", "--name", "learn-demo-mode-collapse", "--steps", "250",
+                     "--device", "cpu", "--out", str(out), "--quiet"])
+    assert code == 0
+    return next(out.iterdir())
+
+
+def test_diagnose_at_a_step_is_what_the_timeline_shows_there(collapse_run, capsys):
+    from gan_core.health import diagnose_snapshot
+    from gan_core.store import RunStore
+    from gan_core.timeline import as_of
+    snap = RunStore(collapse_run.parent).snapshot(collapse_run.name, max_points=100_000)
+    for step in (60, 200, 250):
+        code, out, _ = run_cli(["diagnose", str(collapse_run), "--step", str(step)], capsys)
+        assert code == 0
+        then = diagnose_snapshot(as_of(snap, step))[0]
+        result = json.loads(out)
+        assert (result["finding"], result["text"], result["step"]) == (then.code, then.text, then.step)
+        assert result["step"] is None or result["step"] <= step  # nothing from after the step
+    code, out, err = run_cli(["diagnose", str(collapse_run), "--step", "9999"], capsys)
+    assert code == 2 and "0 to 250" in err and len(err.strip().splitlines()) == 1
+
+
+def test_diagnose_names_the_fix_and_train_fix_of_runs_it(collapse_run, capsys):
+    code, out, _ = run_cli(["diagnose", str(collapse_run)], capsys)
+    result = json.loads(out)
+    assert result["finding"] == "mode_collapse"
+    assert result["fix"] == {"preset": "2d-playground", "settings": {"d_hidden": [64, 64, 64]}}
+    code, out, err = run_cli(["train", "--fix-of", str(collapse_run), "--steps", "20", "--device", "cpu", "--quiet"],
+                             capsys)
+    assert code == 0, err
+    fixed_dir = Path(last_json(out)["run_dir"])
+    assert fixed_dir.parent == collapse_run.parent and fixed_dir.name.endswith("learn-demo-mode-collapse-fixed")
+    cfg = json.loads((fixed_dir / "config.json").read_text())
+    assert (cfg["preset"], cfg["name"], cfg["d_hidden"], cfg["steps"]) == (
+        "2d-playground", "learn-demo-mode-collapse-fixed", [64, 64, 64], 20)
+    code, _, err = run_cli(["train", "--fix-of", str(fixed_dir), "--preset", "fast-mnist"], capsys)
+    assert code == 2 and "--fix-of" in err

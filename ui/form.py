@@ -59,6 +59,8 @@ def load_config(cfg: RunConfig) -> None:
     form = {name: to_widget(name, getattr(cfg, name)) for name in FIELDS if name != "preset"}
     form["preset"] = cfg.preset
     st.session_state[FORM] = form
+    if cfg.preset in PRESETS:  # the preset box shows what was loaded (a fix run: its fix, not the failure demo)
+        st.session_state["preset_pick"] = cfg.preset
     for name, value in form.items():
         st.session_state[f"w_{name}"] = value
 
