@@ -110,11 +110,12 @@ class GAN:
         self.base_lr = {"g": cfg.lr_g, "d": cfg.lr_d}
         self.fixed_z = self.fixed_y = None
 
-    def follow_schedule(self, progress: float) -> None:
+    def follow_schedule(self, progress: float, lr_progress: float | None = None) -> None:
         """What changes over a run with its progress (0..1 of its budget; 0 when it has none): the instance noise
-        annealed to 0, and the learning rates over the last `lr_decay` of the run (`lr_factor`)."""
+        annealed to 0, and the learning rates over the last `lr_decay` of the run (`lr_factor`), at `lr_progress`
+        when given (DDP: by steps, since a rate that differed between ranks would part their weights)."""
         self.instance_sigma = self.cfg.instance_noise * max(0.0, 1.0 - progress)
-        factor = lr_factor(progress, self.cfg.lr_decay)
+        factor = lr_factor(progress if lr_progress is None else lr_progress, self.cfg.lr_decay)
         for opt, base in ((self.opt_g, self.base_lr["g"]), (self.opt_d, self.base_lr["d"])):
             for group in opt.param_groups:
                 group["lr"] = base * factor

@@ -207,7 +207,7 @@ class Trainer:
         if self._compile_unproven:
             return self._first_compiled_iteration()
         cfg, gan = self.cfg, self.gan
-        gan.follow_schedule(self.progress(clock=self.dist is None))  # DDP: by steps, so every rank uses one rate
+        gan.follow_schedule(self.progress(), None if self.dist is None else self.progress(clock=False))
         g_update = self.step % cfg.g_every == 0
         reuse_fake = g_update and cfg.n_critic == 1  # as pytorch/examples dcgan: one G forward serves both updates
         for _ in range(cfg.n_critic):
