@@ -38,6 +38,9 @@ Sections (--sections, comma-separated; default all but `compile`):
   busy       cores shared (benchmarks/busy.py): the default beside a process burning every core, and two runs at once
              in one process, old fixed threads vs `threads: 0`, with the fair share one thread can get. Goals ≥ 50%
              of its quiet speed, ≥ 80% of one run alone.
+  quality    time to quality: the default (--quality-preset) trained 20, 30 and 60 s over 3 seeds, Fréchet distance of
+             the evaluator trained on MNIST's 60k: medians, min and max, steps made, load; --quality-versus trains other
+             settings beside it, interleaved. Goals FD <= 10 at 20 s, <= 5 at 60 s, 60 s never worse than 30 s.
   dashboard  the default trained from the dashboard with a browser on Monitor vs `python -m gan_core train`
              (benchmarks/sessions.py --vs-headless; needs Chromium). Goal ≥ 90%.
 
@@ -71,7 +74,7 @@ from gan_core.gan import make_optimizer  # noqa: E402
 from gan_core.trainer import Trainer  # noqa: E402
 
 SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "cores", "levers", "compile", "readers", "precision",
-            "busy", "dashboard"]
+            "busy", "dashboard", "quality"]
 DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
 HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (seed 002, seed 000)
 GOALS = {"classic-mlp": 3.0, "classic-dcgan": 2.0}
@@ -633,6 +636,66 @@ def section_precision(args, device, found: dict) -> None:
              if len(seeds) > 1 else None, load=load())
 
 
+# ---------------------------------------------------------------------- time to quality
+def budget_run(store: RunStore, cfg) -> dict:
+    """Train `cfg` through RunStore (the real loop, its live evaluation included) and score its last checkpoint's
+    sampler (EMA weights when on) with the evaluator trained on MNIST's 60k against real MNIST's statistics."""
+    from gan_core import metrics
+    from gan_core.checkpoint import load_generator
+    run_id = store.start(cfg)
+    status = store.wait(run_id)
+    snap = store.snapshot(run_id)
+    if status != "finished":
+        raise SystemExit(f"run {run_id} ended {status}: {snap.message}")
+    G, _, _ = load_generator(store.checkpoints(run_id)[-1])
+    ev = metrics.get_evaluator("mnist", cfg.data_root)
+    stats = metrics.real_stats(ev, 28, 1, cfg.data_root)
+    z, labels = metrics.eval_noise(cfg, 1000)
+    r = on_own_thread(lambda: metrics.evaluate_generator(G, ev, stats, z, labels), 1)
+    return {"fd": r.fid, "modes": r.modes_covered, "steps": snap.step, "seconds": round(snap.elapsed, 1)}
+
+
+def spread(xs) -> dict:
+    return {"median": round(statistics.median(xs), 2), "min": round(min(xs), 2), "max": round(max(xs), 2)}
+
+
+def section_quality(args, device, found: dict) -> None:
+    """Time to quality: the preset as a user runs it, for each budget (--quality-seconds) and seed, scored by the
+    evaluator on MNIST's 60k (Fréchet distance over 1,000 samples, all ten classes asked for equally). With
+    --quality-versus the same runs also go with those settings (e.g. '{"lr_decay": 0}', the constant rates of old),
+    interleaved run by run so both see the same machine. Goals: FD <= 10 at 20 s, <= 5 at 60 s, and for every seed
+    60 s no worse than 30 s. The steps each run made and the load sit beside each figure: on a shared machine a
+    time budget buys fewer steps."""
+    metrics_root = args.data_root
+    budgets = [float(x) for x in args.quality_seconds.split(",") if x.strip()]
+    variants = {"preset": {}}
+    if args.quality_versus:
+        variants["versus"] = json.loads(args.quality_versus)
+    store = RunStore(tempfile.mkdtemp(prefix="gan-quality-"))
+    found_fd: dict = {}
+    for seed in range(args.quality_seeds):
+        for seconds in budgets:
+            for name, changes in variants.items():
+                cfg = build_config(args.quality_preset, max_seconds=seconds, seed=seed, device=args.device,
+                                   data_root=metrics_root, **changes).validate()
+                r = budget_run(store, cfg)
+                found_fd[name, seconds, seed] = r["fd"]
+                emit(section="quality", preset=args.quality_preset, settings=name, changes=changes, seed=seed,
+                     budget_s=seconds, fd=round(r["fd"], 2), modes=r["modes"], steps=r["steps"], load=load())
+    for name, changes in variants.items():
+        table = {f"{s:g}s": spread([found_fd[name, s, seed] for seed in range(args.quality_seeds)]) for s in budgets}
+        longer_no_worse = None
+        if 30.0 in budgets and 60.0 in budgets:
+            longer_no_worse = all(found_fd[name, 60.0, seed] <= found_fd[name, 30.0, seed]
+                                  for seed in range(args.quality_seeds))
+        met = {f"fd_at_{s:g}s<={goal}": table[f"{s:g}s"]["median"] <= goal for s, goal in ((20.0, 10), (60.0, 5))
+               if f"{s:g}s" in table}
+        emit(section="quality", summary=args.quality_preset, settings=name, changes=changes,
+             seeds=args.quality_seeds, fd=table, **met, sixty_no_worse_than_thirty_every_seed=longer_no_worse,
+             load=load())
+    found["quality"] = found_fd
+
+
 def run_scenario(section: str, script: str, *script_args: str) -> None:
     """A scenario script of its own (it needs a quiet process or a browser): its report on stderr, its SUMMARY lines
     as JSON here."""
@@ -676,6 +739,11 @@ def main() -> None:
     p.add_argument("--precision-presets", default="fast-mnist,classic-dcgan", help="presets the precision section trains")
     p.add_argument("--precision-seeds", type=int, default=3, help="seeds per preset and precision")
     p.add_argument("--smooth", type=int, default=25, help="moving-average window for the loss curves")
+    p.add_argument("--quality-preset", default="fast-mnist", help="preset the quality section trains")
+    p.add_argument("--quality-seconds", default="20,30,60", help="time budgets (seconds) the quality section trains")
+    p.add_argument("--quality-seeds", type=int, default=3, help="seeds per budget in the quality section")
+    p.add_argument("--quality-versus", default="",
+                   help="JSON of settings the quality section also trains beside the preset, e.g. '{\"lr_decay\": 0}'")
     args = p.parse_args()
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]

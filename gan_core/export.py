@@ -260,7 +260,7 @@ CONDITIONAL = {cfg.conditional}
 NUM_CLASSES = {G.num_classes}
 GRID_SIZE = {cfg.grid_size}''')
     extras = [("INSTANCE_NOISE", cfg.instance_noise), ("R1_GAMMA", cfg.r1_gamma), ("GRAD_CLIP", cfg.grad_clip),
-              ("EMA", cfg.ema)]
+              ("EMA", cfg.ema), ("LR_DECAY", cfg.lr_decay)]
     extras += [("GP_LAMBDA", cfg.gp_lambda)] if loss.gradient_penalty else []
     extras += [("CLIP_VALUE", cfg.clip_value)] if loss.clip_weights else []
     L += [f"{name} = {value!r}" for name, value in extras if value]
@@ -325,6 +325,16 @@ def add_instance_noise(x, step):
     """Gaussian noise on D's inputs, annealed linearly to 0 over the run."""
     sigma = INSTANCE_NOISE * max(0.0, 1.0 - step / opt.steps)
     return x + sigma * torch.randn(x.shape, generator=rng, device=x.device, dtype=x.dtype) if sigma > 0 else x''')
+    if cfg.lr_decay:
+        L.append('''
+
+def set_learning_rates(step):
+    """Both learning rates fall linearly to 0 over the last LR_DECAY of the run, so it ends settled."""
+    progress = step / opt.steps
+    factor = 1.0 if progress <= 1.0 - LR_DECAY else max(0.0, (1.0 - progress) / LR_DECAY)
+    for optim, lr in ((optimizerD, LR_D), (optimizerG, LR_G)):
+        for group in optim.param_groups:
+            group["lr"] = lr * factor''')
     L.append(_loop_source(cfg, loss, loss_d, loss_g, has_bn_in_d, probability, reuse_always))
     return "\n".join(L) + "\n"
 
@@ -385,6 +395,7 @@ def _loop_source(cfg, loss, loss_d, loss_g, has_bn_in_d, probability, reuse_alwa
         g_block = "errG = None\n    if g_step:" + "".join(f"\n        {line}" for line in g)
     shown = "torch.sigmoid({}).mean().item()" if probability else "{}.mean().item()"
     head = "" if reuse_always else "\n    g_step = step % G_EVERY == 0\n    reuse_fake = g_step and N_CRITIC == 1"
+    head = ("\n    set_learning_rates(step)" if cfg.lr_decay else "") + head
     if cfg.is_2d:
         final = """real_points = sample_points(GRID_SIZE, torch.Generator(device).manual_seed(0)).cpu().numpy()
 from PIL import Image

@@ -73,6 +73,15 @@ def _uncompiled(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
+def lr_factor(progress: float, decay: float) -> float:
+    """The share of its base learning rate a run uses at `progress` (0..1 of its budget): 1 until the last `decay`
+    of the run, then falling linearly to 0 at the end (linear decay to 0 is what "Budgeted Training", Li et al. 2020,
+    found best for a known budget)."""
+    if decay <= 0 or progress <= 1.0 - decay:
+        return 1.0
+    return max(0.0, (1.0 - progress) / decay)
+
+
 class GAN:
     """G and D with everything one update needs. `cfg` is a validated RunConfig (its loss, regulariser, optimiser
     and noise fields); `G_fwd` / `D_fwd` are what forward passes go through (the nets themselves, or their
@@ -98,7 +107,18 @@ class GAN:
         # D scores real and fake in one call unless batch statistics (BatchNorm) would then mix the two batches
         self.joint_d = not has_batchnorm(D)
         self.instance_sigma = 0.0
+        self.base_lr = {"g": cfg.lr_g, "d": cfg.lr_d}
         self.fixed_z = self.fixed_y = None
+
+    def follow_schedule(self, progress: float, lr_progress: float | None = None) -> None:
+        """What changes over a run with its progress (0..1 of its budget; 0 when it has none): the instance noise
+        annealed to 0, and the learning rates over the last `lr_decay` of the run (`lr_factor`), at `lr_progress`
+        when given (DDP: by steps, since a rate that differed between ranks would part their weights)."""
+        self.instance_sigma = self.cfg.instance_noise * max(0.0, 1.0 - progress)
+        factor = lr_factor(progress if lr_progress is None else lr_progress, self.cfg.lr_decay)
+        for opt, base in ((self.opt_g, self.base_lr["g"]), (self.opt_d, self.base_lr["d"])):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
 
     # ------------------------------------------------------------------ pieces
     def noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:

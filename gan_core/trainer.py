@@ -187,12 +187,14 @@ class Trainer:
             busy = "; no core free for more" if policy.busy_cores else ""
             self.record.note(f"CPU threads: {policy.chosen} (images/s measured: {rates}{busy})")
 
-    def progress(self) -> float:
+    def progress(self, clock: bool = True) -> float:
+        """How far through its budget the run is (0..1; 0 with no budget): steps or seconds, whichever ends it
+        first (seconds only with `clock`)."""
         cfg = self.cfg
         parts = []
         if cfg.steps:
             parts.append(self.step / cfg.steps)
-        if cfg.max_seconds:
+        if cfg.max_seconds and clock:
             parts.append(self.elapsed / cfg.max_seconds)
         return min(1.0, max(parts)) if parts else 0.0
 
@@ -214,7 +216,7 @@ class Trainer:
         if self._compile_unproven:
             return self._first_compiled_iteration()
         cfg, gan = self.cfg, self.gan
-        gan.instance_sigma = cfg.instance_noise * max(0.0, 1.0 - self.progress())  # annealed to 0 over the run
+        gan.follow_schedule(self.progress(), None if self.dist is None else self.progress(clock=False))
         g_update = self.step % cfg.g_every == 0
         reuse_fake = g_update and cfg.n_critic == 1  # as pytorch/examples dcgan: one G forward serves both updates
         for _ in range(cfg.n_critic):

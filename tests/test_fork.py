@@ -13,7 +13,8 @@ from test_cli import last_json, run_cli
 
 @pytest.fixture
 def parent(store, tiny_config):
-    run_id = store.start(tiny_config(arch="mlp", steps=8, checkpoint_every=4, sample_every=2))
+    # constant rates (lr_decay 0), so the child's rows show exactly the rates the fork sets
+    run_id = store.start(tiny_config(arch="mlp", steps=8, checkpoint_every=4, sample_every=2, lr_decay=0.0))
     assert store.wait(run_id, timeout=120) == "finished"
     return run_id
 

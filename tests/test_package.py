@@ -2,6 +2,7 @@
 both console commands, and an installed copy works from any folder."""
 import json
 import shutil
+import site
 import subprocess
 import sys
 import venv
@@ -54,9 +55,10 @@ def test_wheel_declares_the_commands_extras_and_unpinned_torch(wheel):
 
 def test_installed_commands_work_from_any_folder(wheel, tmp_path):
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=False)  # torch & co. from this environment
+    venv.create(env_dir, with_pip=False)
     bin_dir = env_dir / ("Scripts" if sys.platform == "win32" else "bin")
     python = bin_dir / Path(sys.executable).name
+    see_this_environment(python)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
                     str(wheel)], check=True, capture_output=True, timeout=300)
     elsewhere = tmp_path / "elsewhere"
@@ -69,10 +71,20 @@ def test_installed_commands_work_from_any_folder(wheel, tmp_path):
     where = subprocess.run([str(python), "-c", "import json, gan_core; from gan_studio.ui.launch import streamlit_argv; "
                             "print(gan_core.__file__); print(json.dumps(streamlit_argv(['--server.port', '8555'])))"],
                            cwd=elsewhere, capture_output=True, text=True, timeout=120, check=True).stdout.splitlines()
-    site = str(env_dir)
-    assert where[0].startswith(site)  # the installed copy, not this checkout
+    installed = str(env_dir)
+    assert where[0].startswith(installed)  # the installed copy, not this checkout
     argv = json.loads(where[1])
     app = Path(argv[2])
     assert argv == ["streamlit", "run", str(app), "--server.port", "8555"]  # options pass through
-    assert str(app).startswith(site) and app.is_file() and (app.parent / ".streamlit" / "config.toml").is_file()
+    assert str(app).startswith(installed) and app.is_file() and (app.parent / ".streamlit" / "config.toml").is_file()
     assert (app.parent / "pages" / "train.py").is_file() and (bin_dir / "gan-studio").exists()
+
+
+def see_this_environment(python: Path) -> None:
+    """Let the new venv import torch & co. from the environment running the tests, whether that is the system
+    Python or a venv (a venv's `system_site_packages` would reach the system's, not the parent venv's): a .pth file
+    in its site-packages lists ours, after its own, so the installed copy still comes first."""
+    ours = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
+    theirs = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"], check=True,
+                            capture_output=True, text=True, timeout=60).stdout.strip()
+    (Path(theirs) / "gan_studio_test_parent.pth").write_text("\n".join(p for p in ours if Path(p).is_dir()) + "\n")
