@@ -6,7 +6,7 @@ import streamlit as st
 
 from gan_core.classroom import MAX_RUNS_CEILING, max_runs_setting
 from gan_core.threads import one_intra_op_thread_here
-from ui import present, roles
+from ui import present, refresh, roles
 from ui.state import device_text, get_store
 
 one_intra_op_thread_here()  # pages compute on one core: an OpenMP pool on a script thread throttles training
@@ -29,10 +29,17 @@ nav = st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
                     position="hidden" if presenting else "sidebar")
 
 
-@st.fragment(run_every=present.REFRESH_S)
+@st.cache_resource(ttl=1.0, show_spinner=False)
+def runs_listing() -> list[dict]:
+    """The store's run list (a folder scan and a status read per run) at most once a second for all sessions."""
+    return get_store().runs()
+
+
+@st.fragment(run_every=refresh.SIDEBAR_FACTOR * refresh.live_interval("sidebar"))
 def live_runs() -> None:
-    """The runs training right now, each a link to its Monitor view."""
-    live = [r for r in get_store().runs() if r["status"] in ("starting", "running", "paused")]
+    """The runs training right now, each a link to its Monitor view; it changes rarely, so it refreshes at a few
+    times the live views' interval (ui/refresh.py)."""
+    live = [r for r in runs_listing() if r["status"] in ("starting", "running", "paused")]
     st.markdown(f"**Training now:** {len(live) or 'nothing'}")
     for r in live[:8]:
         label = f"{r['name'] or r['arch'] + ' · ' + r['loss']} — step {r['step']}" + (" (paused)" if r["status"] == "paused" else "")

@@ -1,21 +1,18 @@
 """Monitor: one run's progress, curves and fixed-noise grids, live; pause/resume/stop; downloads."""
-import time
-
 import streamlit as st
 
 from gan_core.config import ConfigError, RunConfig, build_config
 from gan_core.errors import StudioError
 from gan_core.export import export_run, script_name
-from gan_core.fork import fork_info, fork_point
-from gan_core.health import diagnose_snapshot, mixture_modes
+from gan_core.fork import fork_point
+from gan_core.health import mixture_modes
 from gan_core.memorisation import check_run
 from gan_core.metrics import cache_help, supports
-from gan_core.reference import reference_for
 from gan_core.latent import to_gif
 from gan_core.store import LIVE_STATUSES, QUEUED
 from gan_core.timeline import as_of, quality_at
 from gan_core.tracking import where_logged
-from ui import charts, form, links, present, roles
+from ui import charts, form, links, live, present, refresh, roles
 from ui.text import plain
 from ui.timeline import scrubber
 from ui.state import get_store
@@ -81,25 +78,8 @@ statuses_drawn = {r["run_id"]: r["status"] for r in runs}
 any_live = any(status in WATCHED for status in statuses_drawn.values())
 
 
-@st.cache_resource(max_entries=64, ttl=120, show_spinner=False)
-def curve_figures(run_id: str, smoothing: float, version: tuple, reference: bool = False):
-    """Built once per run, smoothing and second (`version`), shared by every session watching the run: building
-    plotly figures is Python work that competes with the training thread for the interpreter."""
-    snap = store.snapshot(run_id)
-    df = snap.metrics
-    found = reference_for(snap.config) if reference else None
-    ref, label = (found[1], found[0]) if found else (None, "")
-    points = snap.config is not None and mixture_modes(snap.config.dataset) is not None
-    return (charts.with_reference(charts.loss_figure(df, smoothing), ref, ["d_loss", "g_loss"], label),
-            charts.with_reference(charts.scores_figure(df, snap.score_kind, smoothing), ref, ["d_real", "d_fake"], label),
-            charts.with_reference(charts.grad_figure(df, smoothing), ref, ["grad_norm_d", "grad_norm_g"], label),
-            charts.quality_figure(df, points=points))
-
-
 def figures_for(snap, smoothing: float):
-    live = snap.status in LIVE_STATUSES
-    return curve_figures(snap.run_id, smoothing, (snap.status, snap.step, int(time.monotonic()) if live else 0),
-                         bool(st.session_state.get("mon_reference")))
+    return live.curve_figures(snap, smoothing, bool(st.session_state.get("mon_reference")))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -133,7 +113,7 @@ def health(snap) -> None:
     """The plain-words diagnosis (the words `python -m gan_core diagnose` prints), its evidence, and a button that
     opens the suggested fix on the Train page."""
     show = {"error": st.error, "warning": st.warning, "ok": st.success, "info": st.info}
-    for i, d in enumerate(diagnose_snapshot(snap)):
+    for i, d in enumerate(live.diagnosis(snap)):
         show.get(d.level, st.info)(d.text, icon=":material/stethoscope:")
         if d.evidence:
             st.caption(f"Evidence (step {d.step}): " + ", ".join(f"{k} = {v}" for k, v in d.evidence.items()))
@@ -182,8 +162,8 @@ def quality(snap, at: int | None = None) -> None:
         left.plotly_chart(fig, key="mon_quality", width="stretch")
     if evaluation.get("histogram"):
         label = "final" if evaluation.get("final") else f"step {evaluation.get('step')}"
-        right.plotly_chart(charts.histogram_figure(evaluation["histogram"], f"Classes of generated samples ({label})"),
-                           key="mon_hist", width="stretch")
+        right.plotly_chart(live.histogram(live.version(snap), tuple(evaluation["histogram"]),
+                                            f"Classes of generated samples ({label})"), key="mon_hist", width="stretch")
         right.caption(f"{plain(evaluation.get('modes_text', ''))} · FID {evaluation.get('fid', float('nan')):.2f} · "
                       f"{evaluation.get('num_samples', '?')} samples")
 
@@ -231,7 +211,7 @@ def copying(snap) -> None:
 
 def fork_here(snap, at: int | None) -> None:
     """Fork from the scrubber's step: the Train form opens with this run's settings; Start there forks."""
-    info = fork_info(snap.run_dir)
+    info = live.fork(snap.run_dir)
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
     if info:
         changed = ", ".join(f"{k}={v}" for k, v in (info.get("changed") or {}).items())
@@ -302,22 +282,14 @@ def controls(snap) -> None:
 
 def statuses_changed() -> bool:
     """A run started, ended or changed state since the page was drawn: the Run selector's labels are stale."""
-    now = {r["run_id"]: r["status"] for r in store.runs()}
+    now = {r["run_id"]: r["status"] for r in live.runs(store)}
     return any(now.get(rid) != status for rid, status in statuses_drawn.items()) or bool(set(now) - set(statuses_drawn))
 
 
-def images_per_s(snap) -> float | None:
-    """Throughput over the last logged windows (harmonic mean: total images / total time), not the last window
-    alone, which jumps with every hiccup of a shared CPU."""
-    rates = snap.metrics["images_per_s"].dropna().tail(10).to_numpy() if len(snap.metrics) else []
-    rates = [r for r in rates if r > 0 and r == r and r != float("inf")]
-    return len(rates) / sum(1 / r for r in rates) if rates else None
-
-
-@st.fragment(run_every=present.REFRESH_S if any_live else None)
+@st.fragment(run_every=refresh.live_interval("monitor") if any_live else None)
 def live_view() -> None:
-    if any_live and statuses_changed():
-        st.rerun()  # a run started or ended: redraw the whole page (selector labels, history, downloads)
+    if any_live and (statuses_changed() or refresh.stale("monitor")):
+        st.rerun()  # a run started or ended, or the server's load asks for another interval: redraw the whole page
     snap = store.snapshot(run_id)
     colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))
     # Values from the run folder go through plain(): a hostile config.json or status.json must not fetch an image
@@ -340,7 +312,7 @@ def live_view() -> None:
     st.progress(snap.progress, text=f"step {snap.step}{total} · {snap.progress:.0%}")
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Step", f"{snap.step}{total}")
-    rate = images_per_s(snap)
+    rate = live.rate(snap)
     m2.metric("Images / s", f"{rate:,.0f}" if rate else "—", help="Averaged over the last 10 logged windows.")
     m3.metric("Elapsed", fmt_seconds(snap.elapsed))
     m4.metric("ETA", fmt_seconds(snap.eta_seconds) if snap.status in LIVE_STATUSES else "—")
@@ -353,7 +325,7 @@ def live_view() -> None:
             st.query_params["smooth"] = f"{smoothing:g}"  # a reload keeps it, like ?run=
         elif "smooth" in st.query_params:
             del st.query_params["smooth"]
-        found = reference_for(snap.config)
+        found = live.reference(snap.config.preset if snap.config else "")
         st.toggle("Healthy reference", key="mon_reference", disabled=found is None,
                   help=f"A faint band: a known-good run of `{found[0]}` ({int(found[1]['step'].iloc[-1])} steps)."
                   if found else "No healthy reference for this run: 2-D runs and runs without a recorded preset have none "
@@ -366,12 +338,11 @@ def live_view() -> None:
         else:
             st.caption("The first metrics appear after `log_every` steps.")
     with right:
-        grid = snap.latest_grid if at is None else store.grid(run_id, view.latest_grid_step) \
-            if view.latest_grid_step is not None else None
+        grid = live.grid_png(store, run_id, view.latest_grid_step)
         if grid is not None:
             conditional = snap.config.conditional
             near = f" (nearest saved grid to step {at})" if at is not None and at != view.latest_grid_step else ""
-            st.image(grid, width="stretch", caption=f"Fixed noise at step {view.latest_grid_step}{near}" +
+            st.image(grid, width="stretch", output_format="PNG", caption=f"Fixed noise at step {view.latest_grid_step}{near}" +
                      (" — column k is digit k" if conditional else ""))
         else:
             st.caption("No samples yet.")
