@@ -1,4 +1,6 @@
 """Monitor: one run's progress, curves and fixed-noise grids, live; pause/resume/stop; downloads."""
+import time
+
 import streamlit as st
 
 from gan_core.config import ConfigError, RunConfig, build_config
@@ -27,6 +29,7 @@ DEFAULT_SMOOTHING = 0.6
 
 st.title("Monitor")
 store = get_store()
+drawn_at = time.monotonic()
 runs = store.runs()
 if not runs:
     st.info("No runs yet. Start one on the Train page, or pick a one-click demo on the Learn page.")
@@ -282,7 +285,10 @@ def controls(snap) -> None:
 
 def statuses_changed() -> bool:
     """A run started, ended or changed state since the page was drawn: the Run selector's labels are stale."""
-    now = {r["run_id"]: r["status"] for r in live.runs(store)}
+    listing = live.runs_after(store, drawn_at)
+    if listing is None:
+        return False
+    now = {r["run_id"]: r["status"] for r in listing}
     return any(now.get(rid) != status for rid, status in statuses_drawn.items()) or bool(set(now) - set(statuses_drawn))
 
 

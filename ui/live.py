@@ -6,6 +6,8 @@ is keyed by version(snap), which changes when the run moves, so the first sessio
 others reuse the very same objects. What these return is shared: read it, never modify it."""
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from gan_core.fork import fork_info
@@ -96,10 +98,13 @@ def fork(run_dir: str):
 
 
 @st.cache_resource(ttl=1.0, show_spinner=False)
-def _listing(_store) -> list[dict]:
-    return _store.runs()
+def _listing(_store) -> tuple[float, list[dict]]:
+    return time.monotonic(), _store.runs()
 
 
-def runs(store) -> list[dict]:
-    """store.runs() (a folder scan and a status read per run) at most once a second for all sessions together."""
-    return _listing(store)
+def runs_after(store, since: float) -> list[dict] | None:
+    """store.runs() (a folder scan and a status read per run) at most once a second for all sessions together;
+    None while the shared listing is older than `since` (a page drawn from a fresher listing has nothing to
+    compare it with)."""
+    made, listing = _listing(store)
+    return listing if made >= since else None
