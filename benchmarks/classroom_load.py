@@ -65,6 +65,7 @@ class Session:
         self.buttons: dict[str, str] = {}  # label -> widget id
         self.images: set[str] = set()
         self.errors = 0
+        self.first_error = ""
         self.finished = asyncio.Event()
         self.ws = None
 
@@ -121,6 +122,7 @@ class Session:
             self.buttons[el.button.label] = el.button.id
         elif kind == "exception":
             self.errors += 1
+            self.first_error = self.first_error or f"{el.exception.type}: {el.exception.message}"[:200]
 
     async def serve(self) -> None:
         """Open the page and answer the server until the connection closes."""
@@ -242,6 +244,7 @@ async def measure(args, url: str, server_pid: int, runs: Path, trainer_pid: int 
             worst.append(max(g) if g else float("inf"))
         asked = sorted({round(v, 2) for s in sessions for v in s.intervals.values()})
         errors = sum(s.errors for s in sessions)
+        first_error = next((s.first_error for s in sessions if s.first_error), "")
         await close(tasks)
         await asyncio.sleep(3)  # the server notices the closed sockets
         reruns = sum(1 for s in sessions for t in s.finished_at if start <= t <= end)
@@ -257,7 +260,7 @@ async def measure(args, url: str, server_pid: int, runs: Path, trainer_pid: int 
                   f" / p90 {pct(latencies, 0.9):.2f} s | new step every median "
                   f"{statistics.median(gaps) if gaps else float('nan'):.2f} / p90 {pct(gaps, 0.9):.2f} s, worst session's "
                   f"longest gap {max(worst):.1f} s | asked {asked} s | opened in {opened:.0f} s | errors {errors} "
-                  f"| load {load[0]:.1f} {load[1]:.1f}")
+                  f"| load {load[0]:.1f} {load[1]:.1f}" + (f" | first error: {first_error}" if first_error else ""))
         print(line, flush=True)
         rows.append(line)
         alone_before, alone_cores = alone_after, cores_after
