@@ -146,3 +146,16 @@ def test_a_view_asks_again_only_when_the_load_moves_it_a_band(monkeypatch):
     assert refresh.stale("monitor")
     assert refresh.live_interval("monitor") == refresh.MAX_REFRESH_S  # the redraw asks for the longer interval
     assert not refresh.stale("monitor")
+    monkeypatch.setattr(refresh, "WATCHERS", refresh.Watchers())  # the class has left
+    refresh.WATCHERS.seen("one viewer", teacher=False)
+    assert refresh.stale("monitor")  # two bands shorter: asked again
+    assert refresh.live_interval("monitor") == refresh.REFRESH_S
+    at_edge = int(refresh.VIEWER_RERUNS_PER_S * (refresh.REFRESH_S + refresh.BAND_S))  # the count at a band's edge
+    for i in range(at_edge + 1):
+        refresh.WATCHERS.seen(f"viewer{i}", teacher=False)
+    assert refresh.stale("monitor")
+    wider = refresh.live_interval("monitor")
+    refresh.WATCHERS = refresh.Watchers()
+    for i in range(at_edge - 1):  # one leaves again: within a band, no redraw
+        refresh.WATCHERS.seen(f"viewer{i}", teacher=False)
+    assert refresh.interval_for(False, refresh.WATCHERS.viewers()) < wider and not refresh.stale("monitor")

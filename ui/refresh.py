@@ -81,8 +81,13 @@ def live_interval(view: str) -> float:
 
 def stale(view: str) -> bool:
     """Called on each refresh of `view`: counts this session as watching, and says whether the interval the
-    browser was given is a band away from the one wanted now (the caller then redraws the page to ask again)."""
+    browser was given is out of date (the caller then redraws the page to ask again): shorter than the load now
+    wants, or two bands longer."""
     teacher = is_teacher()
     WATCHERS.seen(_session(), teacher)
     asked = st.session_state.get(f"refresh_asked_{view}")
-    return asked is not None and abs(interval_for(teacher, WATCHERS.viewers()) - asked) >= BAND_S
+    if asked is None:
+        return False
+    wanted = interval_for(teacher, WATCHERS.viewers())
+    return wanted > asked or wanted <= asked - 2 * BAND_S  # up at once, down by two bands: a count hovering at a
+    # band's edge does not redraw every page again and again
