@@ -167,13 +167,18 @@ class Session:
         return [b - a for a, b in zip(times, times[1:])]
 
 
-async def open_sessions(url: str, n: int, page: str, query: str) -> tuple[list[Session], list[asyncio.Task]]:
+async def open_sessions(url: str, n: int, page: str, query: str) -> tuple[list[Session], list[asyncio.Task], int]:
+    """N sessions, opened one after another as a class arrives (each given up to 20 s to draw its page before the
+    next opens, so a slow server is not flooded at once); (sessions, their tasks, how many took longer)."""
     sessions = [Session(url, page, query) for _ in range(n)]
-    tasks = []
-    for s in sessions:  # one after another, as a class arrives: 100 first full runs at once would all time out
+    tasks, slow = [], 0
+    for s in sessions:
         tasks.append(asyncio.get_running_loop().create_task(s.serve()))
-        await asyncio.wait_for(s.finished.wait(), timeout=120)
-    return sessions, tasks
+        try:
+            await asyncio.wait_for(s.finished.wait(), timeout=20)
+        except asyncio.TimeoutError:
+            slow += 1
+    return sessions, tasks, slow
 
 
 async def close(tasks: list[asyncio.Task]) -> None:
@@ -223,7 +228,7 @@ async def measure(args, url: str, server_pid: int, runs: Path, trainer_pid: int 
     alone_before, alone_cores = await steps_per_s(store, run_id, args.seconds / 2, server_pid)
     for n in [int(x) for x in args.sessions.split(",")]:
         t_open = time.monotonic()
-        sessions, tasks = await open_sessions(url, n, "monitor", query)
+        sessions, tasks, slow = await open_sessions(url, n, "monitor", query)
         opened = time.monotonic() - t_open
         await asyncio.sleep(min(10.0, args.seconds / 3))  # let the first full runs and timers settle
         for s in sessions:
@@ -241,7 +246,8 @@ async def measure(args, url: str, server_pid: int, runs: Path, trainer_pid: int 
         for s in sessions:
             g = s.gaps(start, end)
             gaps += g
-            worst.append(max(g) if g else float("inf"))
+            edges = [start] + [t for t, _ in s.steps if start <= t <= end] + [end]  # waiting counts from the start
+            worst.append(max(b - a for a, b in zip(edges, edges[1:])))
         asked = sorted({round(v, 2) for s in sessions for v in s.intervals.values()})
         errors = sum(s.errors for s in sessions)
         first_error = next((s.first_error for s in sessions if s.first_error), "")
@@ -259,7 +265,8 @@ async def measure(args, url: str, server_pid: int, runs: Path, trainer_pid: int 
                 + f", this client {client_cores:.2f} | rerun median {statistics.median(latencies) if latencies else float('nan'):.2f}"
                   f" / p90 {pct(latencies, 0.9):.2f} s | new step every median "
                   f"{statistics.median(gaps) if gaps else float('nan'):.2f} / p90 {pct(gaps, 0.9):.2f} s, worst session's "
-                  f"longest gap {max(worst):.1f} s | asked {asked} s | opened in {opened:.0f} s | errors {errors} "
+                  f"longest gap {max(worst):.1f} s | asked {asked} s | opened in {opened:.0f} s ({slow} took over 20 s) | "
+                  f"errors {errors} "
                   f"| load {load[0]:.1f} {load[1]:.1f}" + (f" | first error: {first_error}" if first_error else ""))
         print(line, flush=True)
         rows.append(line)
