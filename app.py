@@ -34,7 +34,7 @@ nav = st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
 page_drawn_at = time.monotonic()
 
 
-@st.fragment(run_every=refresh.SIDEBAR_FACTOR * refresh.live_interval("sidebar"))
+@st.fragment(run_every=refresh.SIDEBAR_FACTOR * refresh.live_interval())
 def live_runs() -> None:
     """The runs training right now, each a link to its Monitor view; it changes rarely, so it refreshes at a few
     times the live views' interval (ui/refresh.py)."""

@@ -292,10 +292,11 @@ def statuses_changed() -> bool:
     return any(now.get(rid) != status for rid, status in statuses_drawn.items()) or bool(set(now) - set(statuses_drawn))
 
 
-@st.fragment(run_every=refresh.live_interval("monitor") if any_live else None)
+@st.fragment(run_every=refresh.live_interval() if any_live else None)
 def live_view() -> None:
-    if any_live and (statuses_changed() or refresh.stale("monitor")):
-        st.rerun()  # a run started or ended, or the server's load asks for another interval: redraw the whole page
+    refresh.still_watching()
+    if any_live and statuses_changed():
+        st.rerun()  # a run started or ended: redraw the whole page (selector labels, history, downloads)
     snap = store.snapshot(run_id)
     colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))
     # Values from the run folder go through plain(): a hostile config.json or status.json must not fetch an image

@@ -133,29 +133,17 @@ def test_watchers_count_the_viewers_seen_lately():
     assert w.viewers(now=refresh.SEEN_FOR_S + 1.5) == 1  # b and c have left
 
 
-def test_a_view_asks_again_only_when_the_load_moves_it_a_band(monkeypatch):
-    """The browser keeps the interval it was given when the page was drawn; a fragment that finds the wanted one a
-    band away redraws the page (stale() is True) so the browser is told the new one."""
+def test_a_session_drawn_while_a_class_watches_asks_for_the_longer_interval(monkeypatch):
+    """The browser keeps the interval it was given when the page was drawn: the first viewers get 2 s, a session
+    drawn while 200 watch gets the longest; refreshing keeps a session counted, leaving (no refresh) drops it."""
     monkeypatch.setattr(refresh, "st", SimpleNamespace(session_state={}))
     monkeypatch.setattr(refresh, "is_teacher", lambda: False)
     monkeypatch.setattr(refresh, "WATCHERS", refresh.Watchers())
-    assert refresh.live_interval("monitor") == refresh.REFRESH_S
-    assert not refresh.stale("monitor")
+    assert refresh.live_interval() == refresh.REFRESH_S
     for i in range(200):  # a lecture hall arrives
         refresh.WATCHERS.seen(f"viewer{i}", teacher=False)
-    assert refresh.stale("monitor")
-    assert refresh.live_interval("monitor") == refresh.MAX_REFRESH_S  # the redraw asks for the longer interval
-    assert not refresh.stale("monitor")
-    monkeypatch.setattr(refresh, "WATCHERS", refresh.Watchers())  # the class has left
-    refresh.WATCHERS.seen("one viewer", teacher=False)
-    assert refresh.stale("monitor")  # two bands shorter: asked again
-    assert refresh.live_interval("monitor") == refresh.REFRESH_S
-    at_edge = int(refresh.VIEWER_RERUNS_PER_S * (refresh.REFRESH_S + refresh.BAND_S))  # the count at a band's edge
-    for i in range(at_edge + 1):
-        refresh.WATCHERS.seen(f"viewer{i}", teacher=False)
-    assert refresh.stale("monitor")
-    wider = refresh.live_interval("monitor")
-    refresh.WATCHERS = refresh.Watchers()
-    for i in range(at_edge - 1):  # one leaves again: within a band, no redraw
-        refresh.WATCHERS.seen(f"viewer{i}", teacher=False)
-    assert refresh.interval_for(False, refresh.WATCHERS.viewers()) < wider and not refresh.stale("monitor")
+    assert refresh.live_interval() == refresh.MAX_REFRESH_S
+    refresh.still_watching()
+    assert refresh.WATCHERS.viewers() == 201  # this session counted once, however often it refreshes
+    monkeypatch.setattr(refresh, "is_teacher", lambda: True)
+    assert refresh.live_interval() == refresh.REFRESH_S  # the teacher's page first

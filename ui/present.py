@@ -78,10 +78,9 @@ def run_view(store, run_id: str) -> None:
     big_page()
     live = store.snapshot(run_id).status in LIVE_STATUSES + (QUEUED,)
 
-    @st.fragment(run_every=refresh.live_interval("present") if live else None)
+    @st.fragment(run_every=refresh.live_interval() if live else None)
     def view() -> None:
-        if live and refresh.stale("present"):
-            st.rerun()  # the server's load asks for another interval: the page asks the browser again
+        refresh.still_watching()
         snap = store.snapshot(run_id)
         _headline(snap)
         _one_line(snap)
@@ -110,10 +109,9 @@ def compare_view(store, run_ids: list[str]) -> None:
     big_page()
     live = any(store.snapshot(r).status in LIVE_STATUSES + (QUEUED,) for r in run_ids)
 
-    @st.fragment(run_every=refresh.live_interval("present_compare") if live else None)
+    @st.fragment(run_every=refresh.live_interval() if live else None)
     def view() -> None:
-        if live and refresh.stale("present_compare"):
-            st.rerun()
+        refresh.still_watching()
         for col, run_id in zip(st.columns(len(run_ids)), run_ids):
             with col:
                 snap = store.snapshot(run_id)

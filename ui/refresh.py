@@ -5,8 +5,7 @@ sessions at 2 s took a live run to 18% of its speed (benchmarks/classroom_load.p
 sessions watching and spreads them: the teacher (classroom mode, unlocked) always refreshes every REFRESH_S,
 everyone else at an interval that keeps all viewers' refreshes together near VIEWER_RERUNS_PER_S, never above
 MAX_REFRESH_S (so a viewer still sees a new step at least every ~4 s). A view asks the browser for its interval
-when the page is drawn (`run_every`); when the wanted interval moves by a band, the fragment redraws the page once
-to ask again."""
+when the page is drawn (`run_every`): a class arriving stretches the sessions that open after it."""
 from __future__ import annotations
 
 import threading
@@ -17,7 +16,7 @@ import streamlit as st
 
 REFRESH_S = 2.0  # the teacher's, and everyone's while few watch
 MAX_REFRESH_S = 3.0  # a viewer's longest: a refresh comes within 3 s plus one rerun's latency
-BAND_S = 0.5  # intervals are whole bands, so a class arriving or leaving redraws each page a few times at most
+BAND_S = 0.5  # intervals in whole bands: sessions drawn at nearly the same load ask for the same interval
 VIEWER_RERUNS_PER_S = 12.0  # all viewers' live refreshes together, per second, before they are spread out
 SIDEBAR_FACTOR = 3  # the sidebar's run list changes rarely: it refreshes at 3x the page's interval
 SEEN_FOR_S = 12.0  # a session that has not refreshed for this long has left
@@ -69,25 +68,17 @@ def is_teacher() -> bool:
     return roles.classroom() and roles.can_control()
 
 
-def live_interval(view: str) -> float:
-    """The interval to ask for now, when `view` (a fragment's name) is drawn with the page; remembered, so the
-    fragment can tell when it is out of date (`stale`)."""
+def live_interval() -> float:
+    """The interval to ask for now, when a live view is drawn with its page (`run_every`); counts this session as
+    watching. It is not re-asked on every refresh: a page redraw asked by the load itself, for every session at
+    once, made a storm of full reruns that the browsers' timers kept interrupting (classroom_load.py: no rerun at
+    all completed with 100 sessions). A session asks again whenever its page is drawn anew (a run starts or ends,
+    the user moves), and keeps counting as watching at each refresh (`still_watching`)."""
     teacher = is_teacher()
     WATCHERS.seen(_session(), teacher)
-    seconds = interval_for(teacher, WATCHERS.viewers())
-    st.session_state[f"refresh_asked_{view}"] = seconds
-    return seconds
+    return interval_for(teacher, WATCHERS.viewers())
 
 
-def stale(view: str) -> bool:
-    """Called on each refresh of `view`: counts this session as watching, and says whether the interval the
-    browser was given is out of date (the caller then redraws the page to ask again): shorter than the load now
-    wants, or two bands longer."""
-    teacher = is_teacher()
-    WATCHERS.seen(_session(), teacher)
-    asked = st.session_state.get(f"refresh_asked_{view}")
-    if asked is None:
-        return False
-    wanted = interval_for(teacher, WATCHERS.viewers())
-    return wanted > asked or wanted <= asked - 2 * BAND_S  # up at once, down by two bands: a count hovering at a
-    # band's edge does not redraw every page again and again
+def still_watching() -> None:
+    """Called on each refresh of a live view: this session is still one of those watching."""
+    WATCHERS.seen(_session(), is_teacher())
