@@ -84,7 +84,9 @@ def test_two_sessions_at_the_same_step_get_the_same_drawings(tmp_path):
 def test_the_grid_is_sent_as_its_saved_png(tmp_path):
     rec = record(tmp_path)
 
-    class Store:  # the one call live.grid_png makes
+    class Store:  # what live.grid_png uses of a RunStore
+        root = rec.dir.parent
+
         def grid_png(self, run_id, step):
             return (rec.dir / "samples" / f"step_{step:08d}.png").read_bytes()
 

@@ -17,8 +17,10 @@ from ui import charts
 
 
 def version(snap) -> tuple:
-    """What a live view draws from a snapshot changes only with these."""
-    return snap.run_id, snap.status, snap.step, len(snap.metrics), snap.latest_grid_step, len(snap.checkpoints)
+    """What a live view draws from a snapshot changes only with these (the folder too: two runs folders may hold
+    the same run id)."""
+    return (snap.run_dir, snap.run_id, snap.status, snap.step, len(snap.metrics), snap.latest_grid_step,
+            len(snap.checkpoints))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -78,7 +80,7 @@ def histogram(key: tuple, counts: tuple, title: str):
 
 
 @st.cache_resource(max_entries=256, ttl=600, show_spinner=False)
-def _grid_png(_store, run_id: str, step: int) -> bytes | None:
+def _grid_png(_store, root: str, run_id: str, step: int) -> bytes | None:
     try:
         return _store.grid_png(run_id, step)
     except (OSError, ValueError, KeyError):
@@ -88,7 +90,7 @@ def _grid_png(_store, run_id: str, step: int) -> bytes | None:
 def grid_png(store, run_id: str, step: int | None) -> bytes | None:
     """A saved grid as the PNG file it is, shared by every session (st.image would re-encode an array for each
     session at each refresh); None when there is none or it cannot be read. Draw it with output_format="PNG"."""
-    return None if step is None else _grid_png(store, run_id, step)
+    return None if step is None else _grid_png(store, str(store.root), run_id, step)
 
 
 @st.cache_resource(max_entries=64, ttl=30, show_spinner=False)
@@ -98,7 +100,7 @@ def fork(run_dir: str):
 
 
 @st.cache_resource(ttl=1.0, show_spinner=False)
-def _listing(_store) -> tuple[float, list[dict]]:
+def _listing(_store, root: str) -> tuple[float, list[dict]]:
     return time.monotonic(), _store.runs()
 
 
@@ -106,5 +108,5 @@ def runs_after(store, since: float) -> list[dict] | None:
     """store.runs() (a folder scan and a status read per run) at most once a second for all sessions together;
     None while the shared listing is older than `since` (a page drawn from a fresher listing has nothing to
     compare it with)."""
-    made, listing = _listing(store)
+    made, listing = _listing(store, str(store.root))
     return listing if made >= since else None
