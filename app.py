@@ -1,12 +1,14 @@
 """GAN Studio: the Streamlit entry point. Navigation and the sidebar; every page lives in pages/."""
 import contextlib
+import time
 from pathlib import Path
 
 import streamlit as st
 
 from gan_core.classroom import MAX_RUNS_CEILING, max_runs_setting
 from gan_core.threads import one_intra_op_thread_here
-from ui import present, roles
+from ui import live as listing
+from ui import present, refresh, roles
 from ui.state import device_text, get_store
 
 one_intra_op_thread_here()  # pages compute on one core: an OpenMP pool on a script thread throttles training
@@ -29,10 +31,15 @@ nav = st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
                     position="hidden" if presenting else "sidebar")
 
 
-@st.fragment(run_every=present.REFRESH_S)
+page_drawn_at = time.monotonic()
+
+
+@st.fragment(run_every=refresh.SIDEBAR_FACTOR * refresh.live_interval())
 def live_runs() -> None:
-    """The runs training right now, each a link to its Monitor view."""
-    live = [r for r in get_store().runs() if r["status"] in ("starting", "running", "paused")]
+    """The runs training right now, each a link to its Monitor view; it changes rarely, so it refreshes at a few
+    times the live views' interval (ui/refresh.py)."""
+    runs = listing.runs_after(get_store(), page_drawn_at) or get_store().runs()  # fresh when the page is drawn
+    live = [r for r in runs if r["status"] in ("starting", "running", "paused")]
     st.markdown(f"**Training now:** {len(live) or 'nothing'}")
     for r in live[:8]:
         label = f"{r['name'] or r['arch'] + ' · ' + r['loss']} — step {r['step']}" + (" (paused)" if r["status"] == "paused" else "")

@@ -128,6 +128,7 @@ class RunRecord:
         self._csv_pos, self._csv_header = 0, rf.METRIC_COLUMNS
         self._samples_mtime = None
         self._status_written = 0.0
+        self._snapshot: tuple | None = None  # (what it was made from, the snapshot): see snapshot()
         self.trainer = None
         self.thread: threading.Thread | None = None
         self.hooks: list = []  # a queued run's trainer hooks, given to its Trainer when it starts
@@ -340,8 +341,43 @@ class RunRecord:
                 "preset": c.get("preset", ""), "started_at": s.get("started_at", 0.0),
                 "updated_at": s.get("updated_at", 0.0), "live_here": self.live_here()}
 
+    def _files_stamp(self) -> tuple:
+        """When the files a snapshot lists but no writer method announces last changed (checkpoints, eval.json)."""
+        stamp = []
+        for path in (self.dir / "checkpoints", self.dir / rf.EVAL_FILE):
+            try:
+                st = path.stat()
+                stamp.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamp.append(None)
+        return tuple(stamp)
+
+    def _made_from(self, max_points: int) -> tuple:
+        """Everything a snapshot is built from, cheaply compared (called holding the lock): the same tuple, the same
+        snapshot. The status dict is small and flat; rows, grids, events and config are replaced or appended to."""
+        last_row = id(self.rows[-1]) if self.rows else None
+        last_event = id(self.events[-1]) if self.events else None
+        return (max_points, tuple(self.status.items()), id(self.config), id(self.rows), len(self.rows), last_row,
+                id(self._grid_steps), len(self._grid_steps), len(self.events), last_event, self.live_here(),
+                self._files_stamp())
+
     def snapshot(self, max_points: int = 1500) -> RunSnapshot:
+        """The run as a page draws it. Built once per change and shared by every caller (100 viewers of one live
+        run ask 30 times a second; rebuilding the frame each time took the interpreter from the trainer):
+        callers read it, never modify it."""
         self.refresh()
+        if self.problem:
+            return self._build_snapshot(max_points)
+        with self.lock:
+            made_from = self._made_from(max_points)
+            if self._snapshot is not None and self._snapshot[0] == made_from:
+                return self._snapshot[1]
+        snap = self._build_snapshot(max_points)
+        with self.lock:
+            self._snapshot = (made_from, snap)
+        return snap
+
+    def _build_snapshot(self, max_points: int) -> RunSnapshot:
         if self.problem:
             return RunSnapshot(
                 run_id=self.run_id, status=UNREADABLE, message=f"unreadable: {self.problem}", step=0, total_steps=0,

@@ -6,16 +6,15 @@ import streamlit as st
 from gan_core.config import ConfigError
 from gan_core.errors import StudioError
 from gan_core.export import export_run, script_name
-from gan_core.fork import checkpoint_step, fork_info, fork_point, forkable_step
-from gan_core.health import diagnose_snapshot, fix_config, mixture_modes
+from gan_core.fork import checkpoint_step, fork_point, forkable_step
+from gan_core.health import fix_config, mixture_modes
 from gan_core.memorisation import check_run
 from gan_core.metrics import cache_help, supports
-from gan_core.reference import reference_for
 from gan_core.latent import history_gif
 from gan_core.store import LIVE_STATUSES, QUEUED
 from gan_core.timeline import as_of, quality_at
 from gan_core.tracking import where_logged
-from ui import charts, form, links, present, roles
+from ui import charts, form, links, live, present, refresh, roles
 from ui.text import plain
 from ui.timeline import scrubber
 from ui.state import get_store
@@ -29,6 +28,7 @@ MAX_GIF_FRAMES = 120
 DEFAULT_SMOOTHING = 0.6
 
 store = get_store()
+drawn_at = time.monotonic()
 runs = store.runs()
 if not runs:
     st.title("Monitor")
@@ -82,25 +82,8 @@ statuses_drawn = {r["run_id"]: r["status"] for r in runs}
 any_live = any(status in WATCHED for status in statuses_drawn.values())
 
 
-@st.cache_resource(max_entries=64, ttl=120, show_spinner=False)
-def curve_figures(run_id: str, smoothing: float, version: tuple, reference: bool = False):
-    """Built once per run, smoothing and second (`version`), shared by every session watching the run: building
-    plotly figures is Python work that competes with the training thread for the interpreter."""
-    snap = store.snapshot(run_id)
-    df = snap.metrics
-    found = reference_for(snap.config) if reference else None
-    ref, label = (found[1], found[0]) if found else (None, "")
-    points = snap.config is not None and mixture_modes(snap.config.dataset) is not None
-    return (charts.with_reference(charts.loss_figure(df, smoothing), ref, ["d_loss", "g_loss"], label),
-            charts.with_reference(charts.scores_figure(df, snap.score_kind, smoothing), ref, ["d_real", "d_fake"], label),
-            charts.with_reference(charts.grad_figure(df, smoothing), ref, ["grad_norm_d", "grad_norm_g"], label),
-            charts.quality_figure(df, points=points))
-
-
 def figures_for(snap, smoothing: float):
-    live = snap.status in LIVE_STATUSES
-    return curve_figures(snap.run_id, smoothing, (snap.status, snap.step, int(time.monotonic()) if live else 0),
-                         bool(st.session_state.get("mon_reference")))
+    return live.curve_figures(snap, smoothing, bool(st.session_state.get("mon_reference")))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -133,7 +116,7 @@ def health(snap) -> None:
     """The plain-words diagnosis (the words `python -m gan_core diagnose` prints), its evidence, and a button that
     opens the suggested fix on the Train page."""
     show = {"error": st.error, "warning": st.warning, "ok": st.success, "info": st.info}
-    for i, d in enumerate(diagnose_snapshot(snap)):
+    for i, d in enumerate(live.diagnosis(snap)):
         show.get(d.level, st.info)(d.text, icon=":material/stethoscope:")
         if d.evidence:
             st.caption(f"Evidence (step {d.step}): " + ", ".join(f"{k} = {v}" for k, v in d.evidence.items()))
@@ -182,8 +165,8 @@ def quality(snap, at: int | None = None) -> None:
         left.plotly_chart(fig, key="mon_quality", width="stretch")
     if evaluation.get("histogram"):
         label = "final" if evaluation.get("final") else f"step {evaluation.get('step')}"
-        right.plotly_chart(charts.histogram_figure(evaluation["histogram"], f"Classes of generated samples ({label})"),
-                           key="mon_hist", width="stretch")
+        right.plotly_chart(live.histogram(live.version(snap), tuple(evaluation["histogram"]),
+                                            f"Classes of generated samples ({label})"), key="mon_hist", width="stretch")
         right.caption(f"{plain(evaluation.get('modes_text', ''))} · FID {evaluation.get('fid', float('nan')):.2f} · "
                       f"{evaluation.get('num_samples', '?')} samples")
 
@@ -232,7 +215,7 @@ def copying(snap) -> None:
 
 def fork_here(snap, at: int | None) -> None:
     """Fork from the scrubber's step: the Train form opens with this run's settings; Start there forks."""
-    info = fork_info(snap.run_dir)
+    info = live.fork(snap.run_dir)
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
     if info:
         changed = ", ".join(f"{k}={v}" for k, v in (info.get("changed") or {}).items())
@@ -313,12 +296,16 @@ def controls(snap) -> None:
 
 def statuses_changed() -> bool:
     """A run started, ended or changed state since the page was drawn: the Run selector's labels are stale."""
-    now = {r["run_id"]: r["status"] for r in store.runs()}
+    listing = live.runs_after(store, drawn_at)
+    if listing is None:
+        return False
+    now = {r["run_id"]: r["status"] for r in listing}
     return any(now.get(rid) != status for rid, status in statuses_drawn.items()) or bool(set(now) - set(statuses_drawn))
 
 
-@st.fragment(run_every=present.REFRESH_S if any_live else None)
+@st.fragment(run_every=refresh.live_interval() if any_live else None)
 def live_view() -> None:
+    refresh.still_watching()
     if any_live and statuses_changed():
         st.rerun()  # a run started or ended: redraw the whole page (selector labels, history, downloads)
     snap = store.snapshot(run_id)
@@ -357,7 +344,7 @@ def live_view() -> None:
             st.query_params["smooth"] = f"{smoothing:g}"  # a reload keeps it, like ?run=
         elif "smooth" in st.query_params:
             del st.query_params["smooth"]
-        found = reference_for(snap.config)
+        found = live.reference(snap.config.preset if snap.config else "")
         st.toggle("Healthy reference", key="mon_reference", disabled=found is None,
                   help=f"A faint band: a known-good run of `{found[0]}` ({int(found[1]['step'].iloc[-1])} steps)."
                   if found else "No healthy reference for this run: 2-D runs and runs without a recorded preset have none "
@@ -370,11 +357,11 @@ def live_view() -> None:
         else:
             st.caption("The first metrics appear after `log_every` steps.")
     with right:
-        grid = snap.latest_grid if at is None else store.grid(run_id, view.latest_grid_step) \
-            if view.latest_grid_step is not None else None
+        grid = live.grid_png(store, run_id, view.latest_grid_step)
         if grid is not None:
             near = f" (nearest saved grid to step {at})" if at is not None and at != view.latest_grid_step else ""
-            st.image(grid, width="stretch", caption=present.grid_caption(snap, view.latest_grid_step, near))
+            st.image(grid, width="stretch", output_format="PNG",
+                     caption=present.grid_caption(snap, view.latest_grid_step, near))
         else:
             st.caption("No samples yet.")
     quality(snap, at)

@@ -247,3 +247,22 @@ def histogram_figure(histogram: list[int], title: str) -> go.Figure:
     bars = dict(type="bar", x=[str(k) for k in range(len(histogram))], y=list(histogram), marker=dict(color="#4c6ef5"))
     return go.Figure(dict(data=[bars], layout=_layout(title, "samples", "class", height=260, shapes=[even],
                                                       annotations=[note])))
+
+
+class SharedFigure(go.Figure):
+    """A figure drawn once and sent to many sessions: st.plotly_chart turns a figure into a dict on every rerun
+    of every session (`to_dict`, which also packs each array as base64), so the dict is made once here and each
+    call gets a shallow copy (the serialiser drops trace uids from it). Treat it as read-only."""
+
+    def to_dict(self):
+        if getattr(self, "_shared_dict", None) is None:
+            self._shared_dict = super().to_dict()
+        frozen = self._shared_dict
+        return {**frozen, "data": [dict(trace) for trace in frozen["data"]]}
+
+
+def shared(fig: go.Figure | None) -> SharedFigure | None:
+    """`fig` as a SharedFigure (for a process-wide cache entry), None stays None."""
+    if fig is None or isinstance(fig, SharedFigure):
+        return fig
+    return SharedFigure(dict(data=list(fig.data), layout=fig.layout))

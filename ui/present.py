@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gan_core.health import diagnose_snapshot
 from gan_core.store import LIVE_STATUSES, QUEUED
-from ui import charts
+from ui import charts, refresh
+from ui.live import diagnosis, grid_png, version
 from ui.text import plain
 
 # Live views (Monitor, Compare, the presenting view, the sidebar) redraw every 2 s. At 1 s, Chromium drawing
 # Monitor took 0.39-0.61 of a 2-core machine's cores and the run trained at 69-91% of its headless speed (median
 # 80%, ten runs); at 2 s the browser took 0.26-0.38 and the run 64-105% (median 88%, four runs; noisy machine).
 # benchmarks/sessions.py --vs-headless --preset fast-mnist.
-REFRESH_S = 2.0
+# Under load, viewers' live views refresh less often (ui/refresh.py, benchmarks/classroom_load.py).
+REFRESH_S = refresh.REFRESH_S
 BIG_TEXT = """<style>
 [data-testid="stMetricValue"] { font-size: 2.6rem; }
 [data-testid="stMetricLabel"] p { font-size: 1.3rem; }
@@ -78,8 +79,15 @@ def _quality(snap) -> tuple[str, str]:
     return "Quality", "—"
 
 
+@st.cache_resource(max_entries=64, ttl=600, show_spinner=False)
+def _shared_curves(key: tuple, height: int, _snap) -> tuple:
+    """The big loss and D(real)/D(fake) figures of one step, built once for every projector and viewer."""
+    return (charts.shared(_big(charts.loss_figure(_snap.metrics, 0.6), height)),
+            charts.shared(_big(charts.scores_figure(_snap.metrics, _snap.score_kind, 0.6), height)))
+
+
 def _one_line(snap) -> None:
-    found = diagnose_snapshot(snap)
+    found = diagnosis(snap)
     if found:
         d = found[0]
         show = {"error": st.error, "warning": st.warning, "ok": st.success}.get(d.level, st.info)
@@ -124,22 +132,25 @@ def run_view(store, run_id: str) -> None:
     big_page()
     live = store.snapshot(run_id).status in LIVE_STATUSES + (QUEUED,)
 
-    @st.fragment(run_every=REFRESH_S if live else None)
+    @st.fragment(run_every=refresh.live_interval() if live else None)
     def view() -> None:
+        refresh.still_watching()
         snap = store.snapshot(run_id)
         _headline(snap)
         _one_line(snap)
         grid, losses, scores = st.columns([1, 1, 1])
         with grid:
-            if snap.latest_grid is not None:
-                st.image(snap.latest_grid, width="stretch", caption=grid_caption(snap, snap.latest_grid_step))
+            png = grid_png(store, snap.run_id, snap.latest_grid_step)
+            if png is not None:
+                st.image(png, width="stretch", output_format="PNG", caption=grid_caption(snap, snap.latest_grid_step))
             else:
                 st.caption("No samples yet.")
         if len(snap.metrics):
-            losses.plotly_chart(_big(charts.loss_figure(snap.metrics, 0.6), CHART_PX), key="present_loss",
+            loss_fig, scores_fig = _shared_curves(version(snap), CHART_PX, snap)
+            losses.plotly_chart(loss_fig, key="present_loss", width="stretch",
+                                config={"displayModeBar": False, "staticPlot": True})
+            scores.plotly_chart(scores_fig, key="present_scores",
                                 width="stretch", config={"displayModeBar": False, "staticPlot": True})
-            scores.plotly_chart(_big(charts.scores_figure(snap.metrics, snap.score_kind, 0.6), CHART_PX),
-                                key="present_scores", width="stretch", config={"displayModeBar": False, "staticPlot": True})
         if live and snap.status not in LIVE_STATUSES + (QUEUED,):
             st.rerun()  # ended: stop refreshing
 
@@ -153,19 +164,20 @@ def compare_view(store, run_ids: list[str]) -> None:
     st.set_page_config(page_title="Presenting: " + " vs ".join(run_ids)[:70], layout="wide")
     live = any(store.snapshot(r).status in LIVE_STATUSES + (QUEUED,) for r in run_ids)
 
-    @st.fragment(run_every=REFRESH_S if live else None)
+    @st.fragment(run_every=refresh.live_interval() if live else None)
     def view() -> None:
+        refresh.still_watching()
         for col, run_id in zip(st.columns(len(run_ids)), run_ids):
             with col:
                 snap = store.snapshot(run_id)
                 _stacked_headline(snap)
                 grid, losses = st.columns(2)  # side by side: one 720-px screen holds both
-                if snap.latest_grid is not None:
-                    grid.image(snap.latest_grid, width="stretch", caption=grid_caption(snap, snap.latest_grid_step))
+                png = grid_png(store, snap.run_id, snap.latest_grid_step)
+                if png is not None:
+                    grid.image(png, width="stretch", output_format="PNG", caption=grid_caption(snap, snap.latest_grid_step))
                 if len(snap.metrics):
-                    losses.plotly_chart(_big(charts.loss_figure(snap.metrics, 0.6), CHART_PX),
-                                        key=f"present_loss_{run_id}", width="stretch",
-                                        config={"displayModeBar": False, "staticPlot": True})
+                    losses.plotly_chart(_shared_curves(version(snap), CHART_PX, snap)[0], key=f"present_loss_{run_id}",
+                                        width="stretch", config={"displayModeBar": False, "staticPlot": True})
 
     view()
 
