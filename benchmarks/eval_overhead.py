@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def run_once(store, seconds: float, device: str, eval_every: int, eval_samples: int) -> dict:
     from gan_core import build_config
-    from gan_core.live_eval import read_eval
+    from gan_core.engine.live_eval import read_eval
     cfg = build_config("fast-mnist", max_seconds=seconds, device=device, eval_every=eval_every,
                        eval_samples=eval_samples, checkpoint_every=10_000_000)
     run_id = store.start(cfg)
@@ -53,7 +53,9 @@ def main() -> None:
 
     os.environ["GAN_STUDIO_CACHE"] = args.cache or tempfile.mkdtemp(prefix="gan-eval-cache-")
     import torch
-    from gan_core import RunStore, live_eval, metrics
+
+    from gan_core import RunStore
+    from gan_core.engine import live_eval, metrics
     if args.nice is not None:
         live_eval.WORKER_NICE = args.nice
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, device {args.device}, "

@@ -58,10 +58,10 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 from gan_core import RunStore, build_config  # noqa: E402
-from gan_core.threads import one_intra_op_thread_here  # noqa: E402
-from gan_core.device import resolve_device  # noqa: E402
-from gan_core.gan import make_optimizer  # noqa: E402
-from gan_core.trainer import Trainer  # noqa: E402
+from gan_core.engine.device import resolve_device  # noqa: E402
+from gan_core.engine.gan import make_optimizer  # noqa: E402
+from gan_core.engine.threads import one_intra_op_thread_here  # noqa: E402
+from gan_core.engine.trainer import Trainer  # noqa: E402
 
 SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision", "busy",
             "dashboard"]
@@ -248,7 +248,7 @@ def section_flops(args, device, found: dict) -> None:
 
 
 def section_choices(args, device, found: dict) -> None:
-    from gan_core.device import amx_tiles, choose_precision
+    from gan_core.engine.device import amx_tiles, choose_precision
     chosen = choose_precision("auto", device)
     emit(section="choices", summary="precision", before="fp32 (the old default)", after=chosen.label,
          cpu_amx_tiles=amx_tiles(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
@@ -511,8 +511,8 @@ PRECISION_STEPS = {"fast-mnist": 1000, "classic-dcgan": 1200}  # iterations per 
 def section_precision(args, device, found: dict) -> None:
     """Quality parity: each preset trained fp32 and `auto` for the same iterations over several seeds, scored by the
     evaluator; the loss curves' distance fp32↔auto beside fp32 seed 0↔seed 1 for scale."""
-    from gan_core import metrics
-    from gan_core.device import choose_precision
+    from gan_core.engine import metrics
+    from gan_core.engine.device import choose_precision
     from gan_core.models import image_size_for
     seeds = range(args.precision_seeds)
     for preset in [p.strip() for p in args.precision_presets.split(",") if p.strip()]:

@@ -11,8 +11,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .config import PRESETS, ConfigError, RunConfig, build_config, field_choices, field_help
+from .config import ConfigError, RunConfig, field_choices, field_help
 from .errors import StudioError
+from .presets import PRESETS, build_config
 
 
 class UsageError(StudioError):
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
 
-    from .metrics import cache_help
+    from .engine.metrics import cache_help
     e = sub.add_parser("evaluate", help="quality metrics of a run's last checkpoint, as one JSON line",
                        epilog=cache_help().replace("%", "%%"))
     e.add_argument("run_dir")
@@ -106,12 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_restore_parser(sub) -> None:
-    from .restore import FACTORS, MASKS, TASKS
+    from .restore.damage import MASKS
+    from .tasks import FACTORS, RESTORER_TASKS
     r = sub.add_parser("restore", help="inpaint or super-resolve images with a run: a restorer run (method trained), "
                                        "or a generator run (method prior: a search of its latent space)",
                        epilog="Last stdout line: {output, n, task, method, seconds} as JSON.")
     r.add_argument("run_dir")
-    r.add_argument("--task", required=True, choices=TASKS)
+    r.add_argument("--task", required=True, choices=RESTORER_TASKS)
     r.add_argument("--input", required=True, metavar="FILE.npy",
                    help="float32 in [-1, 1], (N, C, H, W): damaged images, or the low-res ones for superres")
     r.add_argument("--mask", metavar="FILE.npy|" + "|".join(MASKS),
@@ -167,8 +169,8 @@ def _follow(store, run_id: str, quiet: bool) -> None:
 
 
 def cmd_train(args) -> int:
-    from . import distributed
-    from .store import RunStore
+    from .engine import distributed
+    from .runs.store import RunStore
     if distributed.launched():  # DDP hook: started by torchrun, this process is one rank of the run
         return _train_distributed(args)
     if args.at_step is not None and args.fork is None:
@@ -176,7 +178,7 @@ def cmd_train(args) -> int:
     if args.fork is not None:
         if args.resume is not None:
             raise UsageError("use --resume or --fork, not both")
-        from .fork import fork_run
+        from .runs.fork import fork_run
         run_dir = _run_dir_arg(args.fork, "--fork")
         store = RunStore(run_dir.parent)
         run_id = fork_run(store, run_dir.name, args.at_step, **_overrides(args))
@@ -229,9 +231,9 @@ def _report(store, run_id: str, ranks: int = 1) -> int:
 def _distributed_plan(args) -> dict:
     """Rank 0's decision for every rank: the validated config and, for --resume, the folder and checkpoint.
     Raises (on rank 0 only) whatever a lone `train` would refuse."""
-    from . import runfiles as rf
-    from .budget import check_model_budget
-    from .checkpoint import CheckpointError
+    from .engine.budget import check_model_budget
+    from .engine.checkpoint import CheckpointError
+    from .runs import files as rf
     if args.resume is None:
         cfg = _train_config(args)
         check_model_budget(cfg)
@@ -254,10 +256,10 @@ def _distributed_plan(args) -> dict:
 def _prepare_rank(plan: dict) -> str | None:
     """What could stop this rank from training the plan (its GPU, the dataset, the checkpoint file), as one
     line, or None. The dataset is loaded here, into the per-process cache the trainer reads from."""
-    from . import distributed
     from .data import dataset_info, load_images
+    from .engine import distributed
+    from .engine.device import resolve_device
     from .models import image_size_for
-    from .device import resolve_device
     try:
         cfg = RunConfig.from_json(plan["config"])
         device = distributed.local_device(resolve_device(cfg.device))
@@ -278,8 +280,8 @@ def _train_distributed(args) -> int:
     Every refusal happens on all ranks together, before any of them builds a model."""
     import signal
 
-    from . import distributed
-    from .store import RunStore
+    from .engine import distributed
+    from .runs.store import RunStore
     ctx = distributed.init_from_env()
     try:
         plan = None
@@ -301,7 +303,7 @@ def _train_distributed(args) -> int:
             return 0
         cfg = RunConfig.from_json(plan["config"])
         if not ctx.is_main:
-            from .tasks import make_trainer
+            from .runs.trainers import make_trainer
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # rank 0 decides when to stop, for every rank at once
             trainer = make_trainer(cfg)
             if plan["checkpoint"]:
@@ -330,7 +332,9 @@ def _train_distributed(args) -> int:
 
 def cmd_sample(args) -> int:
     import numpy as np
-    from .latent import generate, load_run_generator, noise, to_grid_image
+
+    from .engine.pictures import generate, noise, to_grid_image
+    from .runs.handle import load_run_generator
     if not 1 <= args.n <= 100_000:
         raise UsageError(f"-n must be between 1 and 100000, got {args.n}")
     out = Path(args.output)
@@ -358,13 +362,14 @@ def cmd_sample(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .memorisation import memorisation_key
-    from .metrics import EvaluatorError, cache_help, evaluate_run
+    from .engine.metrics import EvaluatorError, cache_help
+    from .insight.evaluate import evaluate_run
+    from .insight.memorisation import memorisation_key
     if not 2 <= args.n <= 100_000:
         raise UsageError(f"-n must be between 2 and 100000, got {args.n}")
-    from .runfiles import read_json
+    from .runs.files import read_json
     if ((read_json(Path(args.run_dir) / "config.json") or {}).get("task") or "generate") != "generate":
-        from .restore import evaluate_restorer  # a restorer run: how well it repairs, not what it draws
+        from .insight.evaluate import evaluate_restorer  # a restorer run: how well it repairs, not what it draws
         print(json.dumps(evaluate_restorer(args.run_dir, args.n, args.checkpoint)))
         return 0
     try:
@@ -378,7 +383,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_export_script(args) -> int:
-    from .export import export_run
+    from .runs.export import export_run
     out = Path(args.output)
     if out.suffix != ".py":
         raise UsageError(f"-o {args.output}: use a .py file name")
@@ -390,13 +395,13 @@ def cmd_export_script(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
-    from .health import diagnose_run
+    from .insight.evaluate import diagnose_run
     print(json.dumps(diagnose_run(args.run_dir).to_json()))
     return 0
 
 
 def cmd_export(args) -> int:
-    from .tracking import export_run
+    from .runs.tracking import export_run
     print(json.dumps(export_run(args.target, args.run_dir, args.out)))
     return 0
 
@@ -405,7 +410,10 @@ def cmd_restore(args) -> int:
     import time
 
     import numpy as np
-    from . import restore as rs
+
+    from .restore import restorer as rs
+    from .restore.damage import MASKS, make_mask
+    from .runs.handle import load_restorer
     start = time.perf_counter()
     out = Path(args.output)
     if out.suffix.lower() != ".npy":
@@ -414,16 +422,16 @@ def cmd_restore(args) -> int:
     mask = None
     if args.task == "inpaint":
         if args.mask is None:
-            raise UsageError("--mask is needed for --task inpaint (a .npy of 0/1, or " + "|".join(rs.MASKS) + ")")
-        if args.mask in rs.MASKS:
+            raise UsageError("--mask is needed for --task inpaint (a .npy of 0/1, or " + "|".join(MASKS) + ")")
+        if args.mask in MASKS:
             if images.shape[-1] != images.shape[-2]:
                 raise UsageError(f"--mask {args.mask}: named masks need square images, got {tuple(images.shape[2:])}")
-            mask = rs.make_mask(args.mask, len(images), images.shape[-1], args.seed)
+            mask = make_mask(args.mask, len(images), images.shape[-1], args.seed)
         else:
             mask = rs.check_mask(rs.load_npy(args.mask, "--mask"), images)
     elif args.mask is not None:
         raise UsageError("--mask is for --task inpaint; super-resolution takes only the low-res --input")
-    restorer = rs.load_restorer(args.run_dir, args.checkpoint)
+    restorer = load_restorer(args.run_dir, args.checkpoint)
     factor = args.factor or (restorer.cfg.factor if restorer.method == "trained" else 4)
     result = rs.restore(restorer, args.task, images, mask, factor, rs.SearchSettings(seed=args.seed, frames=0))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -438,7 +446,7 @@ def cmd_list(args) -> int:
         for name, p in PRESETS.items():
             print(json.dumps({"preset": name, "description": p["description"]}) if args.json else f"{name:18} {p['description']}")
         return 0
-    from .store import RunStore
+    from .runs.store import RunStore
     runs = RunStore(args.out).runs()
     if args.json:
         for r in runs:

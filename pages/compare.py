@@ -2,13 +2,13 @@
 import pandas as pd
 import streamlit as st
 
-from gan_core.fork import fork_info
-from gan_core.store import LIVE_STATUSES
-from gan_core.timeline import difference, nearest
+from gan_core.runs.fork import fork_info
+from gan_core.runs.record import LIVE_STATUSES
+from gan_core.runs.timeline import difference, nearest
 from ui import charts, present
+from ui.scrubber import scrubber
 from ui.state import get_store
 from ui.text import plain
-from ui.timeline import scrubber
 
 st.title("Compare runs")
 store = get_store()

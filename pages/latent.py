@@ -5,10 +5,19 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from gan_core.checkpoint import CheckpointError
-from gan_core.latent import (along, class_walk, direction_strip, generate, load_run_generator, load_uploaded_generator, noise,
-                             points_with_data, principal_directions, seed_walk, slider_noise, to_gif, to_grid_image)
-from gan_core.runfiles import slug
+from gan_core.engine.checkpoint import CheckpointError
+from gan_core.engine.pictures import generate, noise, to_gif, to_grid_image
+from gan_core.insight.latent import (
+    along,
+    class_walk,
+    direction_strip,
+    points_with_data,
+    principal_directions,
+    seed_walk,
+    slider_noise,
+)
+from gan_core.runs.files import slug
+from gan_core.runs.handle import load_run_generator, load_uploaded_generator
 from ui import roles
 from ui.state import get_store
 

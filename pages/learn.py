@@ -3,8 +3,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from gan_core.config import PRESETS, ConfigError, build_config
-from gan_core.playground import link_params
+from gan_core.config import ConfigError
+from gan_core.playground.session import link_params
+from gan_core.presets import PRESETS, build_config
 from ui import roles
 from ui.state import start_and_watch
 

@@ -3,22 +3,24 @@ import time
 
 import streamlit as st
 
-from gan_core.config import ConfigError, RunConfig, build_config
+from gan_core.config import ConfigError, RunConfig
+from gan_core.engine.metrics import cache_help, supports
+from gan_core.engine.pictures import to_gif
 from gan_core.errors import StudioError
-from gan_core.export import export_run, script_name
-from gan_core.fork import fork_info, fork_point
-from gan_core.health import diagnose_snapshot, mixture_modes
-from gan_core.memorisation import check_run
-from gan_core.metrics import cache_help, supports
-from gan_core.reference import reference_for
-from gan_core.latent import to_gif
-from gan_core.store import LIVE_STATUSES, QUEUED
-from gan_core.timeline import as_of, quality_at
-from gan_core.tracking import where_logged
+from gan_core.insight.health import diagnose_snapshot, mixture_modes
+from gan_core.insight.memorisation import check_run
+from gan_core.insight.reference import reference_for
+from gan_core.presets import build_config
+from gan_core.runs.export import export_run, script_name
+from gan_core.runs.fork import fork_info, fork_point
+from gan_core.runs.record import LIVE_STATUSES
+from gan_core.runs.store import QUEUED
+from gan_core.runs.timeline import as_of, quality_at
+from gan_core.runs.tracking import where_logged
 from ui import charts, form, links, present, roles
-from ui.text import plain
-from ui.timeline import scrubber
+from ui.scrubber import scrubber
 from ui.state import get_store
+from ui.text import plain
 
 STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"), "paused": ("orange", "paused"),
                 "finished": ("violet", "finished"), "stopped": ("gray", "stopped"), "failed": ("red", "failed"),

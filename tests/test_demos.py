@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gan_core.config import PRESETS, build_config
-from gan_core.health import diagnose_snapshot
+from gan_core.insight.health import diagnose_snapshot
+from gan_core.presets import PRESETS, build_config
 
 # preset → (steps that show it, the findings its lesson names). Steps are a fraction of what a 60-s run reaches
 # even on a busy CPU: the phenomena appear early on purpose.

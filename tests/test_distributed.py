@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from conftest import REPO
-from gan_core import distributed
-from gan_core import runfiles as rf
-from gan_core.config import build_config
-from gan_core.losses import LOSSES
 from gan_core.data import load_images
+from gan_core.engine import distributed
+from gan_core.engine.trainer import Trainer
+from gan_core.losses import LOSSES
 from gan_core.models import build_models
-from gan_core.trainer import Trainer
+from gan_core.presets import build_config
+from gan_core.runs import files as rf
 
 TINY = ["--g-features", "8", "--d-features", "8", "--g-hidden", "32", "--d-hidden", "32", "--batch-size", "8",
         "--grid-size", "10", "--eval-every", "0", "--device", "cpu", "--quiet"]
@@ -167,7 +167,7 @@ def test_wgan_gp_pauses_resumes_and_stops_together_through_control_json(tmp_path
         wait_for(lambda: len(metric_steps(run_dir)) >= 2, "metrics", run)
 
         # The store never starts a second writer for a run another process is writing.
-        from gan_core.store import RunStore
+        from gan_core.runs.store import RunStore
         store = RunStore(run_dir.parent)
         with pytest.raises(rf.RunBusy, match=r"already being trained by process \d+"):
             store.continue_run(run_dir.name, steps=2_000_000)

@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 import torch
-
-from gan_core.config import PRESETS, build_config
-from gan_core.data import ASSETS
-from gan_core.export import ExportError, export_run
 from test_cli import run_cli
+
+from gan_core.data import ASSETS
+from gan_core.presets import PRESETS, build_config
+from gan_core.runs.export import ExportError, export_run
 
 LINE = re.compile(r"\[(\d+)/\d+\] Loss_D: (\S+) Loss_G: (\S+) D\(x\): (\S+) D\(G\(z\)\): (\S+)")
 STEPS = 3
@@ -138,7 +138,7 @@ def cifar_layout(root, planted: bool = False):
 
 @pytest.mark.parametrize("planted", [False, True], ids=["cifar-batches", "planted-callable"])
 def test_the_script_reads_cifar_batches_and_refuses_anything_else_in_them(planted, tmp_path, capsys, monkeypatch):
-    from gan_core.export import script_for
+    from gan_core.runs.export import script_for
     cfg = build_config("classic-mlp", dataset="cifar10", channels=3, batch_size=8, log_every=1, g_hidden=[16],
                        d_hidden=[16], grid_size=4)
     path = tmp_path / "my_gan.py"

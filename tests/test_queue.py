@@ -6,7 +6,7 @@ import pytest
 
 from gan_core import RunStore
 from gan_core.classroom import max_runs_setting, password_matches, teacher_password
-from gan_core.runfiles import RunBusy
+from gan_core.runs.files import RunBusy
 
 WAIT = 120
 

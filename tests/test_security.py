@@ -3,14 +3,14 @@ and capped uploads, no file is ever unpickled, and run names cannot reach outsid
 from __future__ import annotations
 
 import re
-import tomllib
 
 import pytest
-
+import tomllib
 from conftest import REPO
+
 from gan_core import cli
-from gan_core import runfiles as rf
 from gan_core.config import ConfigError
+from gan_core.runs import files as rf
 
 SOURCES = sorted(p for folder in ("gan_core", "pages", "ui", "benchmarks") for p in (REPO / folder).rglob("*.py")) + \
     [REPO / "app.py"]

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-import gan_core.threads as threads_module
-from gan_core.threads import AdaptiveThreads, core_share, training_run
+import gan_core.engine.threads as threads_module
+from gan_core.engine.threads import AdaptiveThreads, core_share, training_run
 
 
 def run_windows(policy: AdaptiveThreads, images_per_s, seconds: float, window: float = 0.25, ceiling: int = 4) -> list:

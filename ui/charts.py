@@ -52,7 +52,7 @@ def lines(df: pd.DataFrame, columns: list[str], title: str, ytitle: str, smoothi
 
 
 def with_reference(fig: go.Figure, reference: pd.DataFrame | None, columns: list[str], label: str) -> go.Figure:
-    """`fig` with a faint band per column (low to high of a healthy run, gan_core.reference) drawn behind its lines."""
+    """`fig` with a faint band per column (low to high of a healthy run, gan_core.insight.reference) drawn behind its lines."""
     if reference is None:
         return fig
     bands = []

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gan_core.health import diagnose_snapshot
-from gan_core.store import LIVE_STATUSES, QUEUED
+from gan_core.insight.health import diagnose_snapshot
+from gan_core.runs.record import LIVE_STATUSES
+from gan_core.runs.store import QUEUED
 from ui import charts
 
 # Live views (Monitor, Compare, the presenting view, the sidebar) redraw every 2 s. At 1 s, Chromium drawing

@@ -32,10 +32,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .data import ImageBatches, ImageData, to_unit_range
+from ..data import ImageBatches, ImageData, to_unit_range
+from ..losses import Loss
 from .device import device_label
 from .gan import has_batchnorm
-from .losses import Loss
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets for every worker
 DUMP_ENV = "GAN_STUDIO_DDP_WEIGHTS_DUMP"  # tests only: each rank writes its final weights to <dir>/rank<r>.safetensors

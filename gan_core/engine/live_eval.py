@@ -15,14 +15,13 @@ import os
 import sys
 import threading
 import time
-
 from pathlib import Path
 
 import torch
 
+from ..models import image_size_for
+from ..runs import files as rf
 from . import metrics
-from . import runfiles as rf
-from .models import image_size_for
 from .threads import one_intra_op_thread_here
 
 EVAL_FILE = rf.EVAL_FILE

@@ -84,21 +84,6 @@ def training_rows(metrics: pd.DataFrame) -> pd.DataFrame:
     return metrics[metrics[key].notna()]
 
 
-def point_modes(samples: np.ndarray, points) -> dict:
-    """The metric row of a 2-D run's fixed-noise samples: modes of the mixture reached and the share of samples
-    within 3σ of a mode (VEEGAN's protocol, as the playground measures it). {} for sets without modes."""
-    if getattr(points, "centres", None) is None:
-        return {}
-    from .playground import mode_metrics
-    centres = points.centres.cpu().numpy().astype(np.float64)
-    m = mode_metrics(samples, centres, points.sigma)
-    x = np.asarray(samples, dtype=np.float64)
-    x = x[np.isfinite(x).all(1)]
-    real_spread = float(((centres - centres.mean(0)) ** 2).sum(1).mean()) + 2 * points.sigma ** 2
-    spread = float(((x - x.mean(0)) ** 2).sum(1).mean()) if len(x) > 1 else 0.0
-    return {"modes_covered": m["modes"], "hq_percent": m["hq_percent"], "diversity": spread / real_spread}
-
-
 def _rising(values: np.ndarray) -> bool:
     """A trend that stands out of the noise: the later half's mean above the earlier half's by most of the
     window's spread. Scale-free, so it works for raw critic scores."""
@@ -391,19 +376,10 @@ def diagnose_snapshot(snap) -> list[Diagnosis]:
 @functools.lru_cache(maxsize=32)
 def mixture_modes(dataset: str) -> int | None:
     """How many modes a 2-D mixture has (ring-8: 8), None for images and sets without modes."""
-    from .data import DATASETS, dataset_info, load_points
+    from ..data import DATASETS, dataset_info, load_points
     if dataset not in DATASETS or dataset_info(dataset).kind != "points":
         return None
     centres = load_points(dataset).centres
     return None if centres is None else len(centres)
 
 
-def diagnose_run(run_dir) -> Diagnosis:
-    """The main finding for a run folder (what `python -m gan_core diagnose RUN_DIR` prints)."""
-    from pathlib import Path
-    from .store import RunStore
-    path = Path(run_dir).resolve()
-    if not (path / "config.json").is_file():
-        raise KeyError(f"{run_dir}: not a run folder (no config.json)")
-    store = RunStore(path.parent)
-    return diagnose_snapshot(store.snapshot(path.name, max_points=100_000))[0]

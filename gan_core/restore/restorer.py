@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from ..errors import StudioError
-from .damage import (DOWNSAMPLERS, FACTORS, MASK_HELP, MASKS, TASKS, apply_mask, downsample, keep_known, make_mask,
-                     match_low_res, mean_fill, upsample_bicubic)
+from ..tasks import RESTORER_TASKS
+from .damage import mean_fill, upsample_bicubic
 from .prior import SearchResult, SearchSettings, prior_search
 
 MAX_NPY_BYTES = 1024 ** 3  # 1 GiB: far above any real batch (60k MNIST digits as float32 are 188 MB)
@@ -46,7 +46,7 @@ def ssim(restored: torch.Tensor, truth: torch.Tensor) -> float:
 @torch.no_grad()
 def read_digits(images: torch.Tensor, dataset: str = "mnist-embedded", root: str = "./data") -> torch.Tensor:
     """The class the quality evaluator reads in each image (its classifier is trained once per dataset, cached)."""
-    from ..metrics import get_evaluator, to_geometry
+    from ..engine.metrics import get_evaluator, to_geometry
     ev = get_evaluator(dataset, root)
     return torch.cat([ev.net(to_geometry(x.float().cpu(), ev.size, ev.channels)).argmax(1)
                       for x in images.split(1000)])
@@ -78,39 +78,6 @@ class Restorer:
     @property
     def shape(self) -> tuple[int, int, int]:
         return self.channels, self.size, self.size
-
-
-def load_restorer(run_dir, checkpoint: str | None = None) -> Restorer:
-    """A run folder → what restores with it; RestoreError for 2-D runs and folders that are not runs."""
-    from ..checkpoint import CheckpointError
-    from ..config import ConfigError, RunConfig
-    from ..data import dataset_info
-    from ..latent import load_run_generator
-    from ..models import image_size_for
-    run_dir = Path(run_dir)
-    config = run_dir / "config.json"
-    if not config.is_file():
-        raise RestoreError(f"{run_dir}: not a run folder (no config.json)")
-    try:
-        cfg = RunConfig.from_file(config)  # the one bounded loader: regular file, size cap, no link followed
-    except ConfigError as e:
-        raise RestoreError(f"{config}: unreadable run config ({e})") from None
-    if cfg.is_2d:
-        raise RestoreError(f"run {run_dir.name} trains on 2-D points ({cfg.dataset}); restoring needs an image run")
-    try:
-        if cfg.task == "generate":
-            G, cfg, step = load_run_generator(run_dir, checkpoint)
-        else:
-            from ..checkpoint import load_generator
-            from ..latent import run_checkpoint
-            from .nets import build_restorer
-            G, cfg, meta = load_generator(run_checkpoint(run_dir, checkpoint), build=build_restorer)
-            step = int(meta.get("step", 0))
-    except CheckpointError as e:
-        raise RestoreError(str(e)) from None
-    channels = cfg.channels or dataset_info(cfg.dataset).channels
-    method = "prior" if cfg.task == "generate" else "trained"
-    return Restorer(method, G, cfg, channels, image_size_for(cfg), step, run_dir.name)
 
 
 def mean_image(restorer: Restorer) -> torch.Tensor:
@@ -188,8 +155,8 @@ def check_fits(restorer: Restorer, task: str, images: torch.Tensor, factor: int)
 def restore(restorer: Restorer, task: str, images: torch.Tensor, mask: torch.Tensor | None = None, factor: int = 4,
             settings: SearchSettings | None = None, on_progress=None) -> SearchResult:
     """Restore checked images with a loaded run: damaged images + mask (inpaint) or low-res images (superres)."""
-    if task not in TASKS:
-        raise RestoreError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task not in RESTORER_TASKS:
+        raise RestoreError(f"--task must be one of {', '.join(RESTORER_TASKS)}, got {task!r}")
     check_fits(restorer, task, images, factor)
     if task == "inpaint" and mask is None:
         raise RestoreError("--mask is needed for inpainting (a .npy of 0/1, or centre|left|bottom|random)")
@@ -207,47 +174,3 @@ def baseline(task: str, images: torch.Tensor, mask: torch.Tensor | None = None, 
     if task == "inpaint":
         return mean_fill(images, mask, mean if mean is not None else torch.zeros(1, *images.shape[1:]))
     return upsample_bicubic(images, factor)
-
-
-def evaluation_images(cfg, size: int, channels: int, n: int, root: str | None = None):
-    """n images a restorer is measured on, with labels, and whether it never trained on them: MNIST's 60k training
-    split for runs on the embedded 10k test set (when it can be read), else a fixed pick of the run's own set."""
-    from ..data import DatasetError, load_images, to_unit_range
-    unseen = cfg.dataset == "mnist-embedded"
-    try:
-        data = load_images("mnist" if unseen else cfg.dataset, root or cfg.data_root, size, channels)
-    except DatasetError:
-        unseen = False
-        data = load_images(cfg.dataset, cfg.data_root, size, channels)
-    pick = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(15))[:n]
-    return to_unit_range(data.images[pick]), None if data.labels is None else data.labels[pick], unseen
-
-
-def evaluate_restorer(run_dir, n: int = 1000, checkpoint: str | None = None, root: str | None = None) -> dict:
-    """`python -m gan_core evaluate` for a restorer run: PSNR (on the holes for inpainting), SSIM and the share of
-    restorations the quality evaluator reads as the right class, beside the naive repair's."""
-    restorer = load_restorer(run_dir, checkpoint)
-    cfg = restorer.cfg
-    truth, labels, unseen = evaluation_images(cfg, restorer.size, restorer.channels, n, root)
-    mask = make_mask(cfg.mask if cfg.mask != "mixed" else "centre", len(truth), restorer.size, seed=15) \
-        if cfg.task == "inpaint" else None
-    given = apply_mask(truth, mask) if mask is not None else downsample(truth, cfg.factor, cfg.downsample)
-    out = {"run_dir": str(Path(run_dir).resolve()), "step": restorer.step, "dataset": cfg.dataset, "task": cfg.task,
-           "n": len(truth), "unseen_images": unseen}
-    for name, images in (("trained", restore(restorer, cfg.task, given, mask, cfg.factor).images),
-                         ("mean fill" if mask is not None else "bicubic",
-                          baseline(cfg.task, given, mask, cfg.factor, mean_image(restorer)))):
-        numbers = scores(images, truth, labels, mask, cfg.dataset, cfg.data_root)
-        if mask is not None:
-            numbers["psnr"] = numbers.pop("psnr_hole")
-        if name == "trained":
-            out.update(numbers)
-        else:
-            out["baseline"] = {"method": name, **numbers}
-    return out
-
-
-__all__ = ["DOWNSAMPLERS", "FACTORS", "MASKS", "MASK_HELP", "TASKS", "RestoreError", "Restorer", "SearchResult",
-           "SearchSettings", "apply_mask", "baseline", "check_images", "check_mask", "downsample", "keep_known",
-           "evaluate_restorer", "load_npy", "load_restorer", "make_mask", "match_low_res", "mean_image", "prior_search", "psnr",
-           "read_digits", "restore", "scores", "ssim"]

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import torch.nn as nn
 
-from . import runfiles as rf
-from .errors import StudioError
-from .config import ConfigError, RunConfig
-from .data import ImageBatches, _resize, dataset_info, load_points, to_unit_range
-from .losses import LOSSES, gradient_penalty, r1_penalty
-from .models import build_models, image_size_for
-from .models.common import Discriminator, Dropout, Generator, add_spectral_norm, init_weights, use_generator
-from .gan import FIXED_NOISE_SEED_OFFSET
-from .trainer import points_image
+from ..config import ConfigError, RunConfig
+from ..data import ImageBatches, _resize, dataset_info, load_points, to_unit_range
+from ..engine.gan import FIXED_NOISE_SEED_OFFSET
+from ..engine.pictures import points_image
+from ..errors import StudioError
+from ..losses import LOSSES, gradient_penalty, r1_penalty
+from ..models import build_models, image_size_for
+from ..models.common import Discriminator, Dropout, Generator, add_spectral_norm, init_weights, use_generator
+from . import files as rf
 
 
 class ExportError(StudioError, ValueError):
