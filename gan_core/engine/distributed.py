@@ -323,6 +323,13 @@ class RankRecord:
         if self.inner is not None:
             self.inner.poll_control(controls)  # rank 0 reads control.json into its requests; the loop then agrees
 
+    def evaluation(self) -> dict | None:
+        return self.inner.evaluation() if self.inner is not None else None
+
+    def save_evaluation(self, data: dict) -> None:
+        if self.inner is not None:
+            self.inner.save_evaluation(data)
+
     def release(self) -> None:
         dump_weights(self.ctx, self.gan, self.status["step"], self.status["status"])
         if self.inner is not None:

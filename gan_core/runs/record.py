@@ -360,6 +360,10 @@ class RunRecord:
             events=events, device=s.get("device", ""), checkpoints=[p.name for p in rf.list_checkpoints(self.dir)],
             live_here=self.live_here(), run_dir=str(self.dir), precision=s.get("precision", ""), extra={"eval": self.evaluation()})
 
+    def save_evaluation(self, data: dict) -> None:
+        """The live evaluation's latest result (live_eval.py), as eval.json for pages and other processes."""
+        rf.atomic_write(self.dir / rf.EVAL_FILE, json.dumps(data))
+
     def evaluation(self) -> dict | None:
         """The latest quality evaluation (eval.json, see live_eval.py), None before the first one or when the
         file is not what live_eval writes."""
