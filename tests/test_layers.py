@@ -195,6 +195,17 @@ def test_the_rule_catches_an_upward_import_hidden_in_a_function(tmp_path):
     assert circles(edges) == [["gan_core.engine.trainer", "gan_core.runs.store"]]
 
 
+def test_only_the_one_task_map_builds_a_trainer():
+    """Start, continue, the queue and every DDP rank go through runs/trainers.make_trainer (a queued inpainting run
+    once trained as a noise -> image GAN because the queue built Trainer itself)."""
+    builders = set()
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")).endswith("Trainer"):
+                builders.add(name)
+    assert builders <= {"gan_core.runs.trainers"}
+
+
 def test_no_library_module_is_over_500_lines():
     long = {n: len(p.read_text().splitlines()) for n, p in modules().items() if n.startswith("gan_core")}
     assert {n: lines for n, lines in long.items() if lines > 500} == {}

@@ -246,7 +246,7 @@ class RunStore:
 
     def _start_queued(self) -> None:
         """Start waiting runs, in order, while slots are free. Runs on whichever thread freed the slot."""
-        from ..engine.trainer import Trainer
+        from .trainers import make_trainer  # the task's own trainer: a queued restorer trains as one
         while True:
             with self._lock:
                 if self._closing or not self._queue or self._full():
@@ -255,7 +255,7 @@ class RunStore:
                 rec = self._records[run_id]
                 self._active.add(run_id)  # the slot is taken while its data loads, outside the lock
             try:
-                trainer = Trainer(RunConfig.from_dict(rec.config).validate())
+                trainer = make_trainer(RunConfig.from_dict(rec.config).validate())
                 trainer.hooks.extend(rec.hooks)
             except Exception as e:  # the data went away since it was queued, or memory ran out
                 with self._lock:
