@@ -7,15 +7,8 @@ import streamlit as st
 
 from gan_core.engine.checkpoint import CheckpointError
 from gan_core.engine.pictures import generate, noise, to_gif, to_grid_image
-from gan_core.insight.latent import (
-    along,
-    class_walk,
-    direction_strip,
-    points_with_data,
-    principal_directions,
-    seed_walk,
-    slider_noise,
-)
+from gan_core.insight.latent import (along, class_walk, direction_strip, points_with_data, principal_directions,
+                                     seed_walk, slider_noise)
 from gan_core.runs.files import slug
 from gan_core.runs.handle import load_run_generator, load_uploaded_generator
 from ui import roles

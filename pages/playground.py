@@ -13,15 +13,8 @@ import streamlit as st
 
 from gan_core.data import DatasetError
 from gan_core.losses import LOSSES, Loss
-from gan_core.playground.session import (
-    DATASET_CHOICES,
-    SCENARIOS,
-    Playground,
-    PlaygroundSettings,
-    parse_points_csv,
-    preset_settings,
-    settings_help,
-)
+from gan_core.playground.session import (DATASET_CHOICES, SCENARIOS, Playground, PlaygroundSettings, parse_points_csv,
+                                         preset_settings, settings_help)
 from ui import links, present
 
 REFRESH_S = 1.0

@@ -13,7 +13,7 @@ from test_cli import run_cli
 
 from gan_core.data import ASSETS
 from gan_core.presets import PRESETS, build_config
-from gan_core.runs.export import ExportError, export_run
+from gan_core.runs.export import ExportError, export_run, script_for
 
 LINE = re.compile(r"\[(\d+)/\d+\] Loss_D: (\S+) Loss_G: (\S+) D\(x\): (\S+) D\(G\(z\)\): (\S+)")
 STEPS = 3
@@ -151,3 +151,15 @@ def test_the_script_reads_cifar_batches_and_refuses_anything_else_in_them(plante
     else:
         losses = script_losses(path, root, tmp_path / "s.png", capsys, monkeypatch)
         assert losses.shape == (STEPS, 5) and np.isfinite(losses).all()
+
+
+def test_the_script_carries_the_studios_own_update_and_readers():
+    """One source for the step: the exported file holds gan.py's GAN class and data.py's readers verbatim, so a new
+    regulariser written once in gan.py reaches the script too (no second template of GP / R1 / EMA)."""
+    import inspect
+
+    from gan_core.data import read_idx
+    from gan_core.engine.gan import GAN
+    text = script_for(build_config("classic-mlp", loss="wgan-gp", ema=0.9).validate(), 1)
+    assert inspect.getsource(GAN) in text and inspect.getsource(read_idx) in text
+    assert "gan.d_step(" in text and "gan.g_step(" in text
