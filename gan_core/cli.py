@@ -334,13 +334,13 @@ def cmd_sample(args) -> int:
     import numpy as np
 
     from .engine.pictures import generate, noise, to_grid_image
-    from .runs.handle import load_run_generator
+    from .runs.handle import RunHandle
     if not 1 <= args.n <= 100_000:
         raise UsageError(f"-n must be between 1 and 100000, got {args.n}")
     out = Path(args.output)
     if out.suffix.lower() not in (".npy", ".png"):
         raise UsageError(f"-o {args.output}: use a .npy or .png file name")
-    G, cfg, step = load_run_generator(args.run_dir, args.checkpoint)
+    G, cfg, step = RunHandle(args.run_dir).generator(args.checkpoint)
     labels = None
     if args.label is not None:
         if not G.num_classes:
@@ -383,11 +383,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_export_script(args) -> int:
-    from .runs.export import export_run
+    from .runs.handle import RunHandle
     out = Path(args.output)
     if out.suffix != ".py":
         raise UsageError(f"-o {args.output}: use a .py file name")
-    text = export_run(args.run_dir)
+    text = RunHandle(args.run_dir).script()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(json.dumps({"output": str(out), "lines": text.count("\n")}))
@@ -401,8 +401,8 @@ def cmd_diagnose(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .runs.tracking import export_run
-    print(json.dumps(export_run(args.target, args.run_dir, args.out)))
+    from .runs.tracking import export_to_tracker
+    print(json.dumps(export_to_tracker(args.target, args.run_dir, args.out)))
     return 0
 
 
@@ -413,7 +413,7 @@ def cmd_restore(args) -> int:
 
     from .restore import restorer as rs
     from .restore.damage import MASKS, make_mask
-    from .runs.handle import load_restorer
+    from .runs.handle import RunHandle
     start = time.perf_counter()
     out = Path(args.output)
     if out.suffix.lower() != ".npy":
@@ -431,7 +431,7 @@ def cmd_restore(args) -> int:
             mask = rs.check_mask(rs.load_npy(args.mask, "--mask"), images)
     elif args.mask is not None:
         raise UsageError("--mask is for --task inpaint; super-resolution takes only the low-res --input")
-    restorer = load_restorer(args.run_dir, args.checkpoint)
+    restorer = RunHandle(args.run_dir).restorer(args.checkpoint)
     factor = args.factor or (restorer.cfg.factor if restorer.method == "trained" else 4)
     result = rs.restore(restorer, args.task, images, mask, factor, rs.SearchSettings(seed=args.seed, frames=0))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from gan_core.engine.pictures import generate, noise, to_gif, to_grid_image
 from gan_core.insight.latent import (along, class_walk, direction_strip, points_with_data, principal_directions,
                                      seed_walk, slider_noise)
 from gan_core.runs.files import slug
-from gan_core.runs.handle import load_run_generator, load_uploaded_generator
+from gan_core.runs.handle import load_uploaded_generator
 from ui import roles
 from ui.state import get_store
 
@@ -20,12 +20,6 @@ st.title("Latent explorer")
 st.caption("A generator is a function from noise z to images. Move along z and watch what changes.")
 store = get_store()
 runs = [r for r in store.runs() if store.checkpoints(r["run_id"])]
-
-
-@st.cache_resource(max_entries=6, show_spinner="Loading the generator…")
-def generator(run_dir: str, checkpoint: str, mtime: float):
-    """One G per checkpoint file per server (shared by sessions; inference only)."""
-    return load_run_generator(run_dir, checkpoint)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Checking and loading the checkpoint…")
@@ -67,9 +61,9 @@ else:
     names = [p.name for p in ckpts]
     ckpt = c2.selectbox("Checkpoint", names, index=len(names) - 1, key="lat_ckpt",
                         help="Every checkpoint of the run; the newest is last. A running run gains new ones as it trains.")
-    path = next(p for p in ckpts if p.name == ckpt)
     try:
-        G, cfg, step = generator(str(store.run_dir(run_id)), ckpt, path.stat().st_mtime)
+        with st.spinner("Loading the generator…"):
+            G, cfg, step = store.handle(run_id).generator(ckpt)  # loaded once per checkpoint file, for every session
     except (CheckpointError, OSError) as e:
         st.error(f"Cannot load {ckpt}: {e}")
         st.stop()

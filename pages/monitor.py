@@ -11,12 +11,10 @@ from gan_core.insight.health import diagnose_snapshot, mixture_modes
 from gan_core.insight.memorisation import check_run
 from gan_core.insight.reference import reference_for
 from gan_core.presets import build_config
-from gan_core.runs.export import export_run, script_name
-from gan_core.runs.fork import fork_info, fork_point
+from gan_core.runs.export import script_name
 from gan_core.runs.record import LIVE_STATUSES
 from gan_core.runs.store import QUEUED
 from gan_core.runs.timeline import as_of, quality_at
-from gan_core.runs.tracking import where_logged
 from ui import charts, form, links, present, roles
 from ui.scrubber import scrubber
 from ui.state import get_store
@@ -108,7 +106,7 @@ def figures_for(snap, smoothing: float):
 def run_script(run_id: str, config_key: str) -> tuple[str | None, str]:
     """(the run as a plain PyTorch script, or None; why not). Cached per run and config."""
     try:
-        return export_run(store.run_dir(run_id)), ""
+        return store.handle(run_id).script(), ""
     except (StudioError, KeyError) as e:
         return None, str(e)
 
@@ -192,7 +190,7 @@ def quality(snap, at: int | None = None) -> None:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def copying_check(run_id: str, checkpoint: str):
-    return check_run(store.run_dir(run_id), checkpoint=checkpoint)
+    return check_run(store.handle(run_id).dir, checkpoint=checkpoint)
 
 
 def copying(snap) -> None:
@@ -233,7 +231,7 @@ def copying(snap) -> None:
 
 def fork_here(snap, at: int | None) -> None:
     """Fork from the scrubber's step: the Train form opens with this run's settings; Start there forks."""
-    info = fork_info(snap.run_dir)
+    info = store.handle(snap.run_id).fork_info()
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
     if info:
         changed = ", ".join(f"{k}={v}" for k, v in (info.get("changed") or {}).items())
@@ -251,7 +249,7 @@ def fork_here(snap, at: int | None) -> None:
         if not roles.require_control():  # a viewer may not fork (Start on Train checks again)
             return
         try:
-            start, _ = fork_point(snap.run_dir, step)
+            start, _ = store.handle(snap.run_id).fork_point(step)
         except StudioError as e:
             st.error(plain(str(e)))
             return
@@ -442,7 +440,7 @@ with st.expander("Run log and config"):
     st.code("\n".join(snap.events) or "(no notes)", language=None)
     st.json(snap.config.to_dict() if snap.config else {}, expanded=False)
     st.text(f"Folder: {snap.run_dir}")
-    for line in (where_logged(snap.run_dir, snap.config) if snap.config else ()):  # TensorBoard / MLflow, when it logs there
+    for line in (store.handle(run_id).where_logged() if snap.config else ()):  # TensorBoard / MLflow, when it logs there
         st.text(line)
     if snap.config and supports(snap.config.dataset):
         st.caption(cache_help(snap.config.dataset))

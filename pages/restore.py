@@ -11,7 +11,6 @@ from gan_core.errors import StudioError
 from gan_core.restore import restorer as rs
 from gan_core.restore.damage import MASK_HELP, MASKS, make_mask
 from gan_core.restore.demo import image_from_png, run_demo, test_images
-from gan_core.runs.handle import load_restorer
 from gan_core.tasks import FACTORS
 from ui.pixels import pixel_canvas
 from ui.state import get_store
@@ -38,18 +37,14 @@ if not runs:
     st.stop()
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the run…")
-def restorer_for(run_dir: str, checkpoint: str, mtime: float) -> rs.Restorer:
-    return load_restorer(run_dir, checkpoint)
-
-
 ids = [r["run_id"] for r in runs]
 default = st.session_state.get("monitor_run")
 c1, c2 = st.columns([3, 1])
 run_id = c1.selectbox("Run", ids, index=ids.index(default) if default in ids else 0, key="rst_run")
 ckpt = store.checkpoints(run_id)[-1]
 try:
-    restorer = restorer_for(str(store.run_dir(run_id)), ckpt.name, ckpt.stat().st_mtime)
+    with st.spinner("Loading the run…"):
+        restorer = store.handle(run_id).restorer(ckpt.name)  # loaded once per checkpoint file, for every session
 except (StudioError, OSError) as e:
     st.error(f"Cannot restore with {run_id}: {e}")
     st.stop()

@@ -13,7 +13,7 @@ from test_cli import run_cli
 
 from gan_core.data import ASSETS
 from gan_core.presets import PRESETS, build_config
-from gan_core.runs.export import ExportError, export_run, script_for
+from gan_core.runs.export import ExportError, export_script, script_for
 
 LINE = re.compile(r"\[(\d+)/\d+\] Loss_D: (\S+) Loss_G: (\S+) D\(x\): (\S+) D\(G\(z\)\): (\S+)")
 STEPS = 3
@@ -78,7 +78,7 @@ def test_exported_script_trains_the_same_gan(case, store, data_root, tmp_path, c
     run_id = short_run(store, preset, **extra)
     studio = store.snapshot(run_id).metrics[["step", "d_loss", "g_loss", "d_real", "d_fake"]].to_numpy()
     path = tmp_path / "my_gan.py"
-    text = export_run(store.run_dir(run_id))
+    text = export_script(store.run_dir(run_id))
     assert "gan_core" not in text
     path.write_text(text)
     exported = script_losses(path, data_root, tmp_path / "samples.png", capsys, monkeypatch)
@@ -109,7 +109,7 @@ def test_export_refuses_what_it_cannot_write(tmp_path, capsys):
     folder.mkdir()
     (folder / "config.json").write_text(build_config(dataset="spiral").to_json())
     with pytest.raises(ExportError, match="spiral"):
-        export_run(folder)
+        export_script(folder)
 
 
 @pytest.mark.parametrize("preset", list(NO_SCRIPT))
@@ -118,7 +118,7 @@ def test_runs_without_a_script_form_are_refused_in_one_line(preset, tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text(build_config(preset).to_json())
     with pytest.raises(ExportError, match=NO_SCRIPT[preset]):
-        export_run(folder)
+        export_script(folder)
 
 
 def cifar_layout(root, planted: bool = False):

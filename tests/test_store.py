@@ -249,3 +249,18 @@ def test_waiting_on_a_run_another_store_trains_blocks_until_it_ends(store, tiny_
         assert RunStore(tmp_path / "runs").wait(run_id) == "finished"
     finally:
         held.set()  # a failing wait must not leave the run held for a minute
+
+
+def test_a_run_handle_reaches_a_run_by_id(store, tiny_config):
+    """Pages and the CLI reach a run through one object: folder, checkpoints by step, generator, config, status."""
+    run_id = store.start(tiny_config(arch="mlp", steps=4, checkpoint_every=2))
+    assert store.wait(run_id) == "finished"
+    run = store.handle(run_id)
+    assert run.dir == store.run_dir(run_id) and run.status == "finished" and run.config.steps == 4
+    assert sorted(run.checkpoints()) == [2, 4] and run.checkpoint() == run.checkpoints()[4]
+    G, cfg, step = run.generator()
+    assert step == 4 and cfg.arch == "mlp" and run.generator() is not None
+    assert run.generator()[0] is G  # loaded once per checkpoint file, shared by every page
+    assert run.generator(run.checkpoints()[2].name)[2] == 2
+    with pytest.raises(KeyError):
+        store.handle("no-such-run")

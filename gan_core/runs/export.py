@@ -298,7 +298,7 @@ print(f"saved {{opt.out}}")''')
     return "\n".join(L) + "\n"
 
 
-def export_run(run_dir: str | Path) -> str:
+def export_script(run_dir: str | Path) -> str:
     """The script for a run folder: its config, and its step count as the default length."""
     run_dir = Path(run_dir)
     data = rf.read_json(run_dir / "config.json", run_dir)

@@ -22,6 +22,7 @@ from ..engine.device import device_label
 from ..engine.threads import torch_threads
 from . import files as rf
 from . import tracking
+from .handle import RunHandle
 from .record import LIVE_STATUSES, QUEUED, RunRecord, RunSnapshot
 
 FOREIGN_POLL_S = 0.25  # how often wait() re-reads the status of a run another process trains
@@ -151,6 +152,11 @@ class RunStore:
 
     def evaluation(self, run_id: str) -> dict | None:
         return self._record(run_id).evaluation()
+
+    def handle(self, run_id: str) -> RunHandle:
+        """The run `run_id` as one object (folder, checkpoints, generator, config, status): what pages ask."""
+        self._record(run_id)  # KeyError for a run that is not there
+        return RunHandle(self.run_dir(run_id), status=lambda: self.snapshot(run_id, max_points=1).status)
 
     def checkpoints(self, run_id: str) -> list[Path]:
         return rf.list_checkpoints(self._record(run_id).dir)

@@ -223,7 +223,7 @@ def open_tracker(config: dict, run_dir: Path, first_step: int, started_at: float
 
 
 # ---------------------------------------------------------------------- export (runs recorded without it)
-def export_run(target: str, run_dir: str | os.PathLike, out: str | None = None) -> dict:
+def export_to_tracker(target: str, run_dir: str | os.PathLike, out: str | None = None) -> dict:
     """Feed a run folder's metrics.csv, grids and last checkpoint to one sink; returns where it went."""
     run_dir = Path(run_dir).resolve()
     config = rf.read_json(run_dir / "config.json")
