@@ -9,7 +9,7 @@ like fp32. Prints JSON lines; the `summary` lines carry the figures.
 Sections (--sections, comma-separated; default all but `compile`):
   choices    what `precision: auto` picks on this device and why (before: fp32 always), the CPU's AMX/bf16 features,
              and a timed fp32-vs-auto A/B of the default preset where they differ. Whether a GPU was measured.
-  tutorial   seed 002 (MLP) and seed 000 (DCGAN32) loops as the seeds write them (benchmarks/tutorial_loops.py:
+  tutorial   tutorial 002 (MLP) and tutorial 000 (DCGAN32) loops as the seeds write them (benchmarks/tutorial_loops.py:
              DataLoader + per-item PIL transforms) vs the `classic-mlp` / `classic-dcgan` presets trained by
              RunStore (the real loop: metrics, grids, checkpoints), same nets, batch 128, full MNIST. Goals ≥3× / ≥2×.
   flops      FLOPs of one gan_core iteration (torch.utils.flop_counter) × iterations/s, against a timed 2048² torch.mm
@@ -66,7 +66,7 @@ from gan_core.engine.trainer import Trainer  # noqa: E402
 SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "levers", "compile", "readers", "precision", "busy",
             "dashboard"]
 DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
-HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (seed 002, seed 000)
+HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (tutorial 002, tutorial 000)
 GOALS = {"classic-mlp": 3.0, "classic-dcgan": 2.0}
 PROCESS_THREADS = torch.get_num_threads()  # what a plain script (a tutorial) gets
 

@@ -56,21 +56,21 @@ class RunConfig:
     arch: str = _f("dcgan28", "Network family for G and D. " + " ".join(f"`{name}`: {arch.description}"
                                                                           for name, arch in ARCHS.items()),
                    choices=lambda: list(ARCHS))
-    z_dim: int = _f(100, "Length of the noise vector z fed to G. Tutorials use 100 (seed 001 uses 96); 2-D demos use 2.", min=1, max=1024)
-    noise: str = _f("gaussian", "Distribution of z: `gaussian` N(0, 1) (seeds 000/002/004) or `uniform` U(-1, 1) (seed 001).",
+    z_dim: int = _f(100, "Length of the noise vector z fed to G. Tutorials use 100 (tutorial 001 uses 96); 2-D demos use 2.", min=1, max=1024)
+    noise: str = _f("gaussian", "Distribution of z: `gaussian` N(0, 1) (tutorials 000/002/004) or `uniform` U(-1, 1) (tutorial 001).",
                     choices=["gaussian", "uniform"])
     conditional: bool = _f(False, "Class-conditional GAN (cGAN): G and D also see the digit label, so you can ask for a given class.")
-    g_hidden: list = _f([256, 256], "Hidden widths of the MLP generator (`mlp`, `mlp2d`). Seed 002: 256,256; seed 001: 1024,1024.",
+    g_hidden: list = _f([256, 256], "Hidden widths of the MLP generator (`mlp`, `mlp2d`). Tutorial 002: 256,256; tutorial 001: 1024,1024.",
                         item_min=1, item_max=8192, max_len=8)
     d_hidden: list = _f([256, 256], "Hidden widths of the MLP discriminator (`mlp`, `mlp2d`). Both seeds: 256,256.",
                         item_min=1, item_max=8192, max_len=8)
-    leaky_slope: float = _f(0.2, "Negative slope of D's LeakyReLU for `mlp`/`mlp2d`. Seed 002: 0.2; seed 001: 0.01.", min=0.0, max=1.0)
+    leaky_slope: float = _f(0.2, "Negative slope of D's LeakyReLU for `mlp`/`mlp2d`. Tutorial 002: 0.2; tutorial 001: 0.01.", min=0.0, max=1.0)
     g_features: int = _f(64, "Width multiplier of the convolutional generator (channels scale with it). DCGAN default 64.", min=4, max=512)
     d_features: int = _f(64, "Width multiplier of the convolutional discriminator. DCGAN default 64.", min=4, max=512)
     d_norm: str = _f("batch", "Normalisation inside convolutional D: `batch` (DCGAN), `layer` (advised for WGAN-GP) or `none`.",
                      choices=["batch", "layer", "none"])
     spectral_norm: bool = _f(False, "Spectral normalisation on every D layer (Miyato et al. 2018): keeps D Lipschitz, steadier training.")
-    init: str = _f("dcgan", "Weight init: `dcgan` N(0, 0.02) (seed 004), `xavier` (seed 001) or `default` (PyTorch's; seeds 000/002).",
+    init: str = _f("dcgan", "Weight init: `dcgan` N(0, 0.02) (tutorial 004), `xavier` (tutorial 001) or `default` (PyTorch's; tutorials 000/002).",
                    choices=["dcgan", "xavier", "default"])
     # --- task: generate, or restore (inpainting / super-resolution)
     task: str = _f("generate", "What the run learns. `generate`: new images from noise (every tutorial). `inpaint`: fill "
@@ -95,14 +95,14 @@ class RunConfig:
     gp_lambda: float = _f(10.0, "Gradient-penalty weight λ for `wgan-gp`. The paper uses 10.", min=0.0, max=1000.0)
     clip_value: float = _f(0.01, "Weight-clipping bound c for `wgan`. The paper uses 0.01.", min=1e-6, max=10.0)
     n_critic: int = _f(1, "D (critic) updates per iteration. WGAN uses 5; the tutorials 1.", min=1, max=20)
-    g_every: int = _f(1, "Update G every k-th iteration. Seed 000 uses 2.", min=1, max=20)
+    g_every: int = _f(1, "Update G every k-th iteration. Tutorial 000 uses 2.", min=1, max=20)
     grad_clip: float = _f(0.0, "Clip the gradient norm of G and D to this value; 0 = off.", min=0.0, max=1e4)
     # --- optimiser
     optimizer: str = _f("adam", "Optimiser for both nets: `adam` (all tutorials) or `sgd`.", choices=["adam", "sgd"])
-    lr_d: float = _f(2e-4, "Learning rate for D. DCGAN: 2e-4; seed 002: 3e-4; seed 001: 1e-3. Different from lr_g = TTUR.", min=0.0, max=1.0,
+    lr_d: float = _f(2e-4, "Learning rate for D. DCGAN: 2e-4; tutorial 002: 3e-4; tutorial 001: 1e-3. Different from lr_g = TTUR.", min=0.0, max=1.0,
                      min_exclusive=True)
-    lr_g: float = _f(2e-4, "Learning rate for G. DCGAN: 2e-4; seed 002: 3e-4; seed 001: 1e-3.", min=0.0, max=1.0, min_exclusive=True)
-    beta1: float = _f(0.5, "Adam β1 (momentum for SGD). DCGAN: 0.5; seed 002 uses Adam's default 0.9; WGAN-GP 0.0.", min=0.0, max=0.999)
+    lr_g: float = _f(2e-4, "Learning rate for G. DCGAN: 2e-4; tutorial 002: 3e-4; tutorial 001: 1e-3.", min=0.0, max=1.0, min_exclusive=True)
+    beta1: float = _f(0.5, "Adam β1 (momentum for SGD). DCGAN: 0.5; tutorial 002 uses Adam's default 0.9; WGAN-GP 0.0.", min=0.0, max=0.999)
     beta2: float = _f(0.999, "Adam β2. Almost always 0.999; WGAN-GP uses 0.9.", min=0.0, max=0.9999)
     batch_size: int = _f(64, "Images per batch. The tutorials use 64 or 128. Under torchrun it is per process: "
                          "one step then trains on (processes × batch_size) images.", min=1, max=4096)

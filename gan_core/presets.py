@@ -8,7 +8,7 @@ from .data import DATASETS, dataset_info
 # ---------------------------------------------------------------------- presets
 # Each preset is a plain dict of overrides on the RunConfig defaults. `description` and `recipe`
 # are shown by the CLI (`list --presets`) and the dashboard's preset picker.
-# The failure demos start from seed 002's MLP GAN so the only difference is the one thing each demo shows. They are
+# The failure demos start from tutorial 002's MLP GAN so the only difference is the one thing each demo shows. They are
 # sized for a class: the phenomenon shows within ~100-300 steps (a few seconds on a quiet laptop, well inside a minute
 # on a busy one), they log every 5 steps so Monitor's diagnosis has its evidence early, and none runs past 60 s. One
 # CPU thread and no quality evaluation: on a shared or busy machine two threads of these small ops stall (a 60-s CLI
@@ -35,7 +35,7 @@ PRESETS: dict[str, dict] = {
                        ema=0.99, grid_size=100, sample_every=100, log_every=10, checkpoint_every=500),
     },
     "classic-mlp": {
-        "description": "Seed 002 exactly: MLP G 100-256-256-784 (ReLU/Tanh), D 784-256-256-1 (LeakyReLU 0.2), "
+        "description": "Tutorial 002 exactly: MLP G 100-256-256-784 (ReLU/Tanh), D 784-256-256-1 (LeakyReLU 0.2), "
                        "BCE, Adam lr 3e-4 β=(0.9, 0.999), batch 128, Gaussian z of 100. Faithful, not quick: it needs "
                        "many epochs, and collapses early (1-3 classes after a minute).",
         "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hidden=[256, 256], leaky_slope=0.2,
@@ -43,45 +43,45 @@ PRESETS: dict[str, dict] = {
                        beta2=0.999, batch_size=128, init="default", steps=5000),
     },
     "classic-dcgan": {
-        "description": "Seed 000 exactly: dcgan32 (100→256→128→64→1, BatchNorm, LeakyReLU 0.2), BCE, Adam 2e-4 β=(0.5, 0.999), "
+        "description": "Tutorial 000 exactly: dcgan32 (100→256→128→64→1, BatchNorm, LeakyReLU 0.2), BCE, Adam 2e-4 β=(0.5, 0.999), "
                        "batch 128, z 100, G updated every 2nd iteration.",
         "config": dict(dataset="mnist-embedded", arch="dcgan32", g_features=64, d_features=64, z_dim=100, noise="gaussian",
                        loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999, batch_size=128, g_every=2,
                        init="default", steps=3000),
     },
     "mlp-1024": {
-        "description": "Seed 001's vanilla GAN: G 96-1024-1024-784, D 784-256-256-1 (LeakyReLU 0.01), uniform z, Xavier init, "
+        "description": "Tutorial 001's vanilla GAN: G 96-1024-1024-784, D 784-256-256-1 (LeakyReLU 0.01), uniform z, Xavier init, "
                        "Adam 1e-3 β=(0.5, 0.999), batch 128.",
         "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[1024, 1024], d_hidden=[256, 256], leaky_slope=0.01,
                        z_dim=96, noise="uniform", init="xavier", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, batch_size=128,
                        steps=4000),
     },
     "lsgan-mlp": {
-        "description": "Seed 001's Least-Squares GAN: the same MLPs with the LSGAN loss (0.5·(D(x)-1)² + 0.5·D(G(z))²).",
+        "description": "Tutorial 001's Least-Squares GAN: the same MLPs with the LSGAN loss (0.5·(D(x)-1)² + 0.5·D(G(z))²).",
         "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[1024, 1024], d_hidden=[256, 256], leaky_slope=0.01,
                        z_dim=96, noise="uniform", init="xavier", loss="lsgan", lr_d=1e-3, lr_g=1e-3, beta1=0.5,
                        batch_size=128, steps=4000),
     },
     "infogan-dcgan28": {
-        "description": "Seed 001's DCGAN: InfoGAN generator (FC 1024 → FC 7·7·128 → two transposed convs), "
+        "description": "Tutorial 001's DCGAN: InfoGAN generator (FC 1024 → FC 7·7·128 → two transposed convs), "
                        "conv/max-pool D, uniform z of 96, Xavier init, Adam 1e-3 β=(0.5, 0.999), batch 128.",
         "config": dict(dataset="mnist-embedded", arch="dcgan28", g_features=64, d_features=64, z_dim=96, noise="uniform",
                        init="xavier", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, batch_size=128, steps=3000),
     },
     "upconv-keras": {
-        "description": "Seed 003: dense → 7×7×128, nearest upsampling + 3×3 convs; D with dropout 0.25 and BN momentum 0.8 "
+        "description": "Tutorial 003: dense → 7×7×128, nearest upsampling + 3×3 convs; D with dropout 0.25 and BN momentum 0.8 "
                        "(Keras), Adam 2e-4 β=(0.5, 0.999), batch 32.",
         "config": dict(dataset="mnist-embedded", arch="upconv", z_dim=100, loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5,
                        batch_size=32, init="default", steps=3000),
     },
     "dcgan64": {
-        "description": "Seed 004: DCGAN at 64×64 (features 64, N(0, 0.02) init), Adam 2e-4 β=(0.5, 0.999), batch 64. "
+        "description": "Tutorial 004: DCGAN at 64×64 (features 64, N(0, 0.02) init), Adam 2e-4 β=(0.5, 0.999), batch 64. "
                        "Heavy on a CPU: a GPU preset.",
         "config": dict(dataset="mnist-embedded", arch="dcgan64", g_features=64, d_features=64, z_dim=100, init="dcgan",
                        loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, batch_size=64, steps=2000),
     },
     "dcgan64-celeba": {
-        "description": "Seed 004's recipe on faces (its closing exercise): DCGAN at 64×64 on CelebA's aligned faces in "
+        "description": "Tutorial 004's recipe on faces (its closing exercise): DCGAN at 64×64 on CelebA's aligned faces in "
                        "colour, features 64, N(0, 0.02) init, BCE, Adam 2e-4 β=(0.5, 0.999), batch 64, about 4 epochs. "
                        "A GPU preset; needs CelebA in data_root/celeba.",
         "config": dict(dataset="celeba", channels=3, arch="dcgan64", g_features=64, d_features=64, z_dim=100,
@@ -95,7 +95,7 @@ PRESETS: dict[str, dict] = {
                        batch_size=64, steps=2000),
     },
     "cgan-mnist": {
-        "description": "Conditional GAN (Mirza & Osindero 2014): the MLP of seed 002 with the digit label fed to G and D; "
+        "description": "Conditional GAN (Mirza & Osindero 2014): the MLP of tutorial 002 with the digit label fed to G and D; "
                        "pick the digit you want.",
         "config": dict(dataset="mnist-embedded", arch="mlp", conditional=True, g_hidden=[256, 512], d_hidden=[512, 256],
                        leaky_slope=0.2, z_dim=100, loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, batch_size=64,
@@ -109,7 +109,7 @@ PRESETS: dict[str, dict] = {
                        checkpoint_every=1000, init="default"),
     },
     "wgan-gp-mlp": {
-        "description": "WGAN-GP on seed 002's MLPs: a critic (no sigmoid) with gradient penalty λ = 10, 5 critic steps "
+        "description": "WGAN-GP on tutorial 002's MLPs: a critic (no sigmoid) with gradient penalty λ = 10, 5 critic steps "
                        "per G step, Adam 1e-4 β=(0.5, 0.9). Light enough for a CPU.",
         "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hidden=[256, 256], leaky_slope=0.2,
                        z_dim=100, noise="gaussian", loss="wgan-gp", gp_lambda=10.0, n_critic=5, lr_d=1e-4, lr_g=1e-4,
@@ -117,7 +117,7 @@ PRESETS: dict[str, dict] = {
     },
     # ---- failure demos for the Learn page: each shows one way a GAN goes wrong, within a minute on a CPU
     "demo-minimax": {
-        "description": "Failure demo: seed 002's MLP GAN with the saturating minimax loss log(1 − D(G(z))). D wins within "
+        "description": "Failure demo: tutorial 002's MLP GAN with the saturating minimax loss log(1 − D(G(z))). D wins within "
                        "~50 steps, D(fake) → 0, G's gradient vanishes (‖∇G‖ falls to ~0.2% of its peak) and G stops "
                        "learning. Monitor: the gradient-norm chart and the health panel (vanishing gradient).",
         "config": dict(_DEMO_MLP, loss="minimax"),
@@ -181,9 +181,7 @@ PRESETS: dict[str, dict] = {
 }
 
 
-# Restorers, measured on 1,000 unseen digits at 240 s: an EMA of G adds 1.6 points inpainting and 1 dB super-res; G
-# width 32 (was 16) trains half the steps in that time and still wins: super-res 97.2% / 21.6 dB (was 94.7% / 19.1),
-# inpainting 87.6% / 11.6 dB (was 86.1% / 11.4).
+# Restorers: G width 32 and an EMA of G, the settings docs/figures.md measures against the alternatives.
 _RESTORER = dict(arch="dcgan28", g_features=32, d_features=16, loss="bce", lr_d=2e-4, lr_g=1e-3, beta1=0.5,
                  beta2=0.999, batch_size=64, l1_weight=100.0, steps=0, max_seconds=240, grid_size=10, sample_every=100,
                  log_every=10, eval_every=200, checkpoint_every=1000, init="dcgan", ema=0.99)

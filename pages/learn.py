@@ -76,7 +76,7 @@ goal to *maximise log D(G(z))* — the **non-saturating** loss (orange), steep e
          "peak — within ~100 steps while **D(fake)** drops to 0; the health panel says *Vanishing gradient*. The "
          "working recipe (the fast default: a small conv net with the non-saturating loss) keeps ‖∇G‖ alive and draws "
          "digits within the minute.")
-    st.caption("Seed 002's exact MLP recipe is the preset `classic-mlp` on the Train page: faithful to the tutorial, "
+    st.caption("Tutorial 002's exact MLP recipe is the preset `classic-mlp` on the Train page: faithful to the tutorial, "
                "but it needs many epochs and collapses early (1-3 classes after a minute), so it is not the one to "
                "show in class.")
     question("Both losses push G the same way. Why does one stop giving G any gradient exactly when G is worst?")
@@ -111,7 +111,7 @@ Radford et al. (2015) found the rules that made convolutional GANs train reliabl
 The fast default preset is a small conv GAN too, but trades these recipes for speed: a narrow net and Adam at
 lr 2·10⁻³ with β₁ = 0 learn the digits in fewer steps. It adds the digit label to both nets (a conditional GAN) and
 averages G's weights over time (EMA) for cleaner samples — digits appear within a minute on a laptop.""")
-    demo_buttons(("fast-mnist", "Run the fast DCGAN"), ("classic-dcgan", "Run the tutorial's DCGAN (seed 000)"))
+    demo_buttons(("fast-mnist", "Run the fast DCGAN"), ("classic-dcgan", "Run tutorial 000's DCGAN"))
     look("the **fixed-noise grid** and the **Quality** panel: the fast DCGAN draws every digit (column k is digit k) "
          "within the minute; the tutorial's DCGAN is heavier per step and needs minutes on a CPU.")
     question("Why might pooling layers, which throw away where a feature was, hurt a network that has to draw images?")

@@ -1,5 +1,5 @@
 """Restoring images with GANs: inpainting (repairing holes) and super-resolution (blurry → sharp), the two
-applications seed 000 names beside generation.
+applications tutorial 000 names beside generation.
 
 A generator run restores by a GAN-prior search (prior.py, method "prior"); a restorer run (task inpaint or
 superres, training.py) by its trained image-to-image G (nets.py, method "trained"). Scores: PSNR on the hole or the whole
