@@ -359,7 +359,7 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
         out["channels"] = "2-D point sets have no colour channels; leave channels at 0"
     if cfg.arch == "dcgan28" and cfg.batch_size < 2:  # its G has BatchNorm1d, which cannot normalise one sample
         out["batch_size"] = "`dcgan28` normalises over the batch (BatchNorm), so it needs a batch size of at least 2"
-    if cfg.task != "generate":
+    if TASKS[cfg.task].restores:
         out.update(_restorer_problems(cfg, data))
     if cfg.loss_info.r2 and not cfg.r1_gamma:
         out["r1_gamma"] = f"`{cfg.loss}` needs its R1 + R2 penalty: set r1_gamma above 0 (0.1 on 2-D points, 1-10 on images)"

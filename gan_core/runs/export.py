@@ -15,13 +15,13 @@ import torch.nn as nn
 from ..config import ConfigError, RunConfig
 from ..data import (CifarArrays, ImageBatches, PointBatches, PointSet, _randn, _resize, dataset_info, load_points,
                     mixture, read_cifar_batches, read_idx, to_unit_range)
-from ..engine.gan import (FIXED_NOISE_SEED_OFFSET, GAN, DStep, _uncompiled, has_batchnorm, make_optimizer,
-                          sample_noise)
+from ..engine.gan import FIXED_NOISE_SEED_OFFSET, GAN, DStep, _uncompiled, has_batchnorm, make_optimizer, sample_noise
 from ..engine.pictures import points_image
 from ..errors import StudioError
 from ..losses import LOSSES, Loss, gradient_penalty, r1_penalty
 from ..models import build_models, image_size_for
 from ..models.common import Discriminator, Dropout, Generator, add_spectral_norm, init_weights, use_generator
+from ..tasks import TASKS
 from . import files as rf
 
 
@@ -152,7 +152,7 @@ def script_for(cfg: RunConfig, steps: int, title: str = "") -> str:
     """The whole exported file for a validated config; `steps` is the default of --steps. The update is gan.py's own
     GAN class, carried verbatim, so the studio and the script cannot drift apart."""
     cfg = cfg.validate()
-    if cfg.task != "generate":
+    if TASKS[cfg.task].restores:
         raise ExportError(f"export-script writes image generators; this run restores images (task `{cfg.task}`), "
                           f"which has no plain-script form yet")
     loss = LOSSES[cfg.loss]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..engine.checkpoint import CheckpointError, load_generator
 from ..restore.restorer import RestoreError, Restorer
+from ..tasks import TASKS
 from . import files as rf
 
 
@@ -64,7 +65,7 @@ def load_restorer(run_dir, checkpoint: str | None = None) -> Restorer:
     if cfg.is_2d:
         raise RestoreError(f"run {run_dir.name} trains on 2-D points ({cfg.dataset}); restoring needs an image run")
     try:
-        if cfg.task == "generate":
+        if not TASKS[cfg.task].restores:
             G, cfg, step = load_run_generator(run_dir, checkpoint)
         else:
             from ..restore.nets import build_restorer
@@ -73,7 +74,7 @@ def load_restorer(run_dir, checkpoint: str | None = None) -> Restorer:
     except CheckpointError as e:
         raise RestoreError(str(e)) from None
     channels = cfg.channels or dataset_info(cfg.dataset).channels
-    method = "prior" if cfg.task == "generate" else "trained"
+    method = "trained" if TASKS[cfg.task].restores else "prior"
     return Restorer(method, G, cfg, channels, image_size_for(cfg), step, run_dir.name)
 
 
