@@ -1,4 +1,4 @@
-"""GANSpace directions and the class walk (gan_core/latent.py), on a briefly trained conditional MLP run."""
+"""GANSpace directions and the class walk (gan_core/insight/latent.py), on a briefly trained conditional MLP run."""
 import copy
 
 import numpy as np
