@@ -23,6 +23,7 @@ from gan_core import RunStore, data, safe_io
 from gan_core.config import ConfigError, RunConfig
 from gan_core.engine import metrics
 from gan_core.engine.checkpoint import CheckpointError, load_generator, read_checkpoint
+from gan_core.insight import evaluate
 from gan_core.playground.session import parse_points_csv
 from gan_core.runs import files as rf
 from gan_core.runs.handle import load_uploaded_generator
@@ -284,7 +285,7 @@ from pathlib import Path
 package = types.ModuleType("gan_core")  # runfiles alone: no torch import, so the processes start at once
 package.__path__ = [sys.argv[1]]
 sys.modules["gan_core"] = package
-from gan_core import runfiles as rf
+from gan_core.runs import files as rf
 run_dir = Path(sys.argv[2])
 acquired = overlaps = 0
 for _ in range(int(sys.argv[3])):
@@ -396,7 +397,7 @@ def test_a_full_cache_folder_gives_evaluate_one_line(finished, monkeypatch, caps
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "cache" / "mnist.safetensors"))
 
-    monkeypatch.setattr(metrics, "evaluate_run", full)
+    monkeypatch.setattr(evaluate, "evaluate_run", full)
     code, out, err = run_cli(["evaluate", run_dir], capsys)
     assert code == 2 and err.startswith("error: disk full: could not write") and "free some space" in err
     assert err.count("\n") == 1
