@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from gan_core.classroom import MAX_RUNS_CEILING, max_runs_setting
-from gan_core.threads import one_intra_op_thread_here
+from gan_core.engine.threads import one_intra_op_thread_here
 from ui import live as listing
 from ui import present, refresh, roles
 from ui.state import device_text, get_store

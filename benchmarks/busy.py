@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_core import RunStore, build_config  # noqa: E402
-from gan_core.threads import usable_cores  # noqa: E402
+from gan_core.engine.threads import usable_cores  # noqa: E402
 
 BURN = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass"  # ends with the benchmark
 

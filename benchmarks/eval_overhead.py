@@ -23,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def run_once(store, seconds: float, device: str, eval_every: int, eval_samples: int) -> dict:
     from gan_core import build_config
-    from gan_core.live_eval import read_eval
     cfg = build_config("fast-mnist", max_seconds=seconds, device=device, eval_every=eval_every,
                        eval_samples=eval_samples, checkpoint_every=10_000_000)
     run_id = store.start(cfg)
@@ -32,7 +31,7 @@ def run_once(store, seconds: float, device: str, eval_every: int, eval_samples: 
     images = snap.step * cfg.batch_size * cfg.n_critic
     result = {"eval_every": eval_every, "status": status, "steps": snap.step, "seconds": round(snap.elapsed, 2),
               "images_per_s": round(images / snap.elapsed, 1)}
-    evaluation = read_eval(store.run_dir(run_id))
+    evaluation = snap.extra.get("eval")
     if evaluation:
         periodic = [h for h in evaluation["history"] if h["step"] < snap.step]
         result.update(evaluations=len(periodic), skipped=evaluation["skipped"], final_eval_seconds=evaluation["seconds"],
@@ -53,7 +52,9 @@ def main() -> None:
 
     os.environ["GAN_STUDIO_CACHE"] = args.cache or tempfile.mkdtemp(prefix="gan-eval-cache-")
     import torch
-    from gan_core import RunStore, live_eval, metrics
+
+    from gan_core import RunStore
+    from gan_core.engine import live_eval, metrics
     if args.nice is not None:
         live_eval.WORKER_NICE = args.nice
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, device {args.device}, "

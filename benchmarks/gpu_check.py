@@ -51,7 +51,7 @@ def load() -> float:
 
 
 def check_device() -> torch.device:
-    from gan_core.device import choose_precision
+    from gan_core.engine.device import choose_precision
     device = torch.device("cuda")
     props = torch.cuda.get_device_properties(device)
     precision = choose_precision("auto", device, False)
@@ -64,7 +64,7 @@ def check_device() -> torch.device:
 def check_throughput(preset: str, seconds: float) -> None:
     """Images/s of the preset's real Trainer iterations on CUDA with bf16 autocast, after a warm-up."""
     from gan_core import build_config
-    from gan_core.trainer import Trainer
+    from gan_core.engine.trainer import Trainer
     try:
         cfg = build_config(preset, device="cuda", precision="bf16", eval_every=0, steps=1_000_000).validate()
         trainer = Trainer(cfg)

@@ -18,8 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from gan_core.playground import (PRESETS, Playground, d_surface, generator_manifold, gradient_field,  # noqa: E402
-                                 preset_settings, torch_threads)
+from gan_core.engine.threads import torch_threads
+from gan_core.playground.plane import d_surface, generator_manifold, gradient_field
+from gan_core.playground.session import SCENARIOS, Playground, preset_settings
 
 
 def timed(fn, repeat: int) -> float:
@@ -60,7 +61,7 @@ def speed(name: str, iterations: int) -> None:
 def preset_report() -> None:
     print("\npreset outcomes on ring-8 (2,500 fixed-noise samples; modes = VEEGAN rule >= 1 HQ sample, "
           "modes_20 = PacGAN >= 20;\n   push = G's push, mean |grad_x loss_G| at its points):")
-    for name, preset in PRESETS.items():
+    for name, preset in SCENARIOS.items():
         pg = Playground(preset_settings(name))
         start = time.perf_counter()
         checkpoints = []

@@ -6,7 +6,7 @@
 Each preset trains for NAME:STEPS iterations (else --steps; a reference should cover the whole length a lesson runs
 the preset, or the health check has nothing to compare the later steps with) (step-bounded, so a loaded machine records the same curve, only
 slower) on the CPU with its own seed, logging every --log-every steps and measuring quality every --eval-every steps;
-gan_core.reference.band turns the trace into the few-KB table the Monitor overlays. Prints one line per preset
+gan_core.insight.reference.band turns the trace into the few-KB table the Monitor overlays. Prints one line per preset
 (steps, seconds, rows, bytes). The failure demos have no file of their own: their healthy twin is classic-mlp.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_core import RunStore, build_config  # noqa: E402
-from gan_core.config import PRESETS  # noqa: E402
-from gan_core.reference import REFERENCE_DIR, SAME_RECIPE, band, reference_path  # noqa: E402
+from gan_core.insight.reference import REFERENCE_DIR, SAME_RECIPE, band, reference_path  # noqa: E402
+from gan_core.presets import PRESETS  # noqa: E402
 
 
 def image_presets() -> list[str]:

@@ -38,7 +38,7 @@ def train_default_generator(seconds: float, out: str) -> str:
 
 
 def measure(name: str, restore, truth, labels, mask, root: str) -> dict:
-    from gan_core import restore as rs
+    from gan_core.restore import restorer as rs
     start = time.perf_counter()
     restored = restore()
     seconds = time.perf_counter() - start
@@ -50,16 +50,20 @@ def measure(name: str, restore, truth, labels, mask, root: str) -> dict:
 
 def benchmark(args) -> dict:
     import torch
-    from gan_core import restore as rs
+
+    from gan_core.insight.evaluate import evaluation_images
+    from gan_core.restore import restorer as rs
+    from gan_core.restore.damage import apply_mask, downsample, make_mask
+    from gan_core.runs.handle import load_restorer
     torch.set_num_threads(args.threads)
     prior_run = args.prior or train_default_generator(args.train_seconds, tempfile.mkdtemp(prefix="restore-bench-"))
-    prior = rs.load_restorer(prior_run)
-    truth, labels, unseen = rs.evaluation_images(prior.cfg, 28, 1, args.n, args.data_root)
+    prior = load_restorer(prior_run)
+    truth, labels, unseen = evaluation_images(prior.cfg, 28, 1, args.n, args.data_root)
     if not unseen:
         print(f"note: MNIST's training split is not readable under {args.data_root}: measuring on the run's own digits")
-    hole = rs.make_mask("centre", args.n, 28)
-    damaged = rs.apply_mask(truth, hole)
-    low = rs.downsample(truth, 4)
+    hole = make_mask("centre", args.n, 28)
+    damaged = apply_mask(truth, hole)
+    low = downsample(truth, 4)
     mean = rs.mean_image(prior)
     settings = rs.SearchSettings(frames=0)
     tasks = {
@@ -73,7 +77,7 @@ def benchmark(args) -> dict:
     report = {"n": args.n, "unseen": unseen, "threads": args.threads, "prior_run": prior_run, "load": os.getloadavg()[0]}
     for task, (mask, methods, trained_run, given) in tasks.items():
         if trained_run:
-            trained = rs.load_restorer(trained_run)
+            trained = load_restorer(trained_run)
             methods.append(("trained", lambda t=trained, k=task, g=given, m=mask: rs.restore(t, k, g, m, 4).images))
         rows = [measure(name, fn, truth, labels, None if mask is None else mask, args.data_root) for name, fn in methods]
         print(f"\n{task} ({'centre 14×14 hole, PSNR on the hole' if mask is not None else '×4, 7×7 → 28×28'}; "

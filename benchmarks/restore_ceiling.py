@@ -28,9 +28,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan_core import restore as rs  # noqa: E402
 from gan_core.data import load_images, to_unit_range  # noqa: E402
-from gan_core.metrics import TRAIN_BATCH, build_classifier, get_evaluator  # noqa: E402
+from gan_core.engine.metrics import TRAIN_BATCH, build_classifier, get_evaluator  # noqa: E402
+from gan_core.restore import restorer as rs  # noqa: E402
+from gan_core.restore.damage import apply_mask, downsample, make_mask
 
 
 def large_classifier() -> torch.nn.Sequential:
@@ -41,8 +42,8 @@ def large_classifier() -> torch.nn.Sequential:
                                torch.nn.Linear(128, 10))
 
 DAMAGE = {
-    "inpaint": lambda x: rs.apply_mask(x, rs.make_mask("centre", len(x), 28)),
-    "superres": lambda x: rs.upsample_bicubic(rs.downsample(x, 4), 4),
+    "inpaint": lambda x: apply_mask(x, make_mask("centre", len(x), 28)),
+    "superres": lambda x: rs.upsample_bicubic(downsample(x, 4), 4),
 }
 
 
@@ -92,7 +93,7 @@ def main() -> None:
     print(f"the evaluator on the {args.n} clean unseen digits: {100 * clean:.1f}%")
     report["evaluator_clean"] = clean
     for task, damage in DAMAGE.items():
-        naive = rs.baseline(task, damage(to_unit_range(sixty.images[pick])), rs.make_mask("centre", args.n, 28),
+        naive = rs.baseline(task, damage(to_unit_range(sixty.images[pick])), make_mask("centre", args.n, 28),
                             mean=to_unit_range(ten.images).mean(0)) if task == "inpaint" else None
         start = time.perf_counter()
         small = fit(ten.images, ten.labels, damage, args.steps, args.arch)

@@ -56,7 +56,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from gan_core import RunStore, build_config
-    from gan_core.store import MAX_GRIDS_IN_MEMORY, MAX_ROWS_IN_MEMORY
+    from gan_core.runs.record import MAX_GRIDS_IN_MEMORY, MAX_ROWS_IN_MEMORY
     overrides = dict(steps=args.steps, device=args.device, log_every=2, sample_every=50, checkpoint_every=500)
     if args.dataset in ("mnist-embedded", "mnist", "fashion-mnist"):
         overrides.update(arch="mlp", g_hidden=[128, 128], d_hidden=[128, 128], batch_size=32, eval_every=args.eval_every)

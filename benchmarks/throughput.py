@@ -9,7 +9,7 @@ like fp32. Prints JSON lines; the `summary` lines carry the figures.
 Sections (--sections, comma-separated; default all but `compile`):
   choices    what `precision: auto` picks on this device and why (before: fp32 always), the CPU's AMX/bf16 features,
              and a timed fp32-vs-auto A/B of the default preset where they differ. Whether a GPU was measured.
-  tutorial   seed 002 (MLP) and seed 000 (DCGAN32) loops as the seeds write them (benchmarks/tutorial_loops.py:
+  tutorial   tutorial 002 (MLP) and tutorial 000 (DCGAN32) loops as the seeds write them (benchmarks/tutorial_loops.py:
              DataLoader + per-item PIL transforms) vs the `classic-mlp` / `classic-dcgan` presets trained by
              RunStore (the real loop: metrics, grids, checkpoints), same nets, batch 128, full MNIST. Goals ≥3× / ≥2×.
   flops      FLOPs of one gan_core iteration (torch.utils.flop_counter) × iterations/s, against a timed 2048² torch.mm
@@ -68,15 +68,15 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 from gan_core import RunStore, build_config  # noqa: E402
-from gan_core.threads import one_intra_op_thread_here  # noqa: E402
-from gan_core.device import resolve_device  # noqa: E402
-from gan_core.gan import make_optimizer  # noqa: E402
-from gan_core.trainer import Trainer  # noqa: E402
+from gan_core.engine.device import resolve_device  # noqa: E402
+from gan_core.engine.gan import make_optimizer  # noqa: E402
+from gan_core.engine.threads import one_intra_op_thread_here  # noqa: E402
+from gan_core.engine.trainer import Trainer  # noqa: E402
 
 SECTIONS = ["choices", "tutorial", "flops", "syncs", "threads", "cores", "levers", "compile", "readers", "precision",
             "busy", "dashboard", "quality"]
 DEFAULT_SECTIONS = [s for s in SECTIONS if s != "compile"]
-HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (seed 002, seed 000)
+HEADLINE = {"classic-mlp": "mlp", "classic-dcgan": "dcgan"}  # preset → tutorial loop (tutorial 002, tutorial 000)
 GOALS = {"classic-mlp": 3.0, "classic-dcgan": 2.0}
 PROCESS_THREADS = torch.get_num_threads()  # what a plain script (a tutorial) gets
 
@@ -258,7 +258,7 @@ def section_flops(args, device, found: dict) -> None:
 
 
 def section_choices(args, device, found: dict) -> None:
-    from gan_core.device import amx_tiles, choose_precision
+    from gan_core.engine.device import amx_tiles, choose_precision
     chosen = choose_precision("auto", device)
     emit(section="choices", summary="precision", before="fp32 (the old default)", after=chosen.label,
          cpu_amx_tiles=amx_tiles(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
@@ -492,8 +492,8 @@ def section_cores(args, device, found: dict) -> None:
     if device.type != "cpu":
         emit(section="cores", skipped="worker processes share a CPU's cores; a GPU run uses torchrun")
         return
-    from gan_core.device import amx_tiles
-    from gan_core.threads import usable_cores
+    from gan_core.engine.device import amx_tiles
+    from gan_core.engine.threads import usable_cores
     cores = usable_cores()
     out = tempfile.mkdtemp(prefix="gan-cores-")
     budget = ["--max-seconds", str(args.cores_seconds)]
@@ -599,8 +599,8 @@ PRECISION_STEPS = {"fast-mnist": 1000, "classic-dcgan": 1200}  # iterations per 
 def section_precision(args, device, found: dict) -> None:
     """Quality parity: each preset trained fp32 and `auto` for the same iterations over several seeds, scored by the
     evaluator; the loss curves' distance fp32↔auto beside fp32 seed 0↔seed 1 for scale."""
-    from gan_core import metrics
-    from gan_core.device import choose_precision
+    from gan_core.engine import metrics
+    from gan_core.engine.device import choose_precision
     from gan_core.models import image_size_for
     seeds = range(args.precision_seeds)
     for preset in [p.strip() for p in args.precision_presets.split(",") if p.strip()]:
@@ -640,8 +640,8 @@ def section_precision(args, device, found: dict) -> None:
 def budget_run(store: RunStore, cfg) -> dict:
     """Train `cfg` through RunStore (the real loop, its live evaluation included) and score its last checkpoint's
     sampler (EMA weights when on) with the evaluator trained on MNIST's 60k against real MNIST's statistics."""
-    from gan_core import metrics
-    from gan_core.checkpoint import load_generator
+    from gan_core.engine import metrics
+    from gan_core.engine.checkpoint import load_generator
     run_id = store.start(cfg)
     status = store.wait(run_id)
     snap = store.snapshot(run_id)

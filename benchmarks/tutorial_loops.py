@@ -1,16 +1,16 @@
 """The tutorials' own training loops, as their seeds write them, for benchmarks/throughput.py to race.
 
-Seed 002 (MLP GAN) and seed 000 (DCGAN) in substance unchanged: torchvision MNIST through a DataLoader with
-per-item PIL transforms (ToTensor, Normalize; seed 000 also Resize(32), without which its 32×32 nets cannot
+Tutorial 002 (MLP GAN) and tutorial 000 (DCGAN) in substance unchanged: torchvision MNIST through a DataLoader with
+per-item PIL transforms (ToTensor, Normalize; tutorial 000 also Resize(32), without which its 32×32 nets cannot
 take MNIST's 28×28 digits), their nets (Sigmoid + BCELoss), their optimisers and their steps, in their order.
 Changes, each needed to run at all or to measure training rather than file output:
 - `.cuda()` becomes `.to(device)`;
-- seed 002's D returns (N, 1) against (N,) labels, which BCELoss now refuses: its output is squeezed (as
-  seed 000 does);
-- seed 000 refills one label tensor in place (`label.fill_(0)`) after BCELoss saved it for backward, which
+- tutorial 002's D returns (N, 1) against (N,) labels, which BCELoss now refuses: its output is squeezed (as
+  tutorial 000 does);
+- tutorial 000 refills one label tensor in place (`label.fill_(0)`) after BCELoss saved it for backward, which
   autograd refuses: each target is a fresh tensor;
-- image files are not written (seed 002 saves a PNG of the real batch at every step of its first epoch and
-  both save samples per epoch); seed 002's every-100-steps `.item()` calls for its print are kept.
+- image files are not written (tutorial 002 saves a PNG of the real batch at every step of its first epoch and
+  both save samples per epoch); tutorial 002's every-100-steps `.item()` calls for its print are kept.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import torch.nn as nn
 from torchvision import datasets, transforms
 
 
-class MLPDiscriminator(nn.Module):  # seed 002 `discriminator`
+class MLPDiscriminator(nn.Module):  # tutorial 002 `discriminator`
     def __init__(self):
         super().__init__()
         self.dis = nn.Sequential(nn.Linear(784, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256), nn.LeakyReLU(0.2),
@@ -29,7 +29,7 @@ class MLPDiscriminator(nn.Module):  # seed 002 `discriminator`
         return self.dis(x).squeeze(1)
 
 
-class MLPGenerator(nn.Module):  # seed 002 `generator`
+class MLPGenerator(nn.Module):  # tutorial 002 `generator`
     def __init__(self):
         super().__init__()
         self.gen = nn.Sequential(nn.Linear(100, 256), nn.ReLU(True), nn.Linear(256, 256), nn.ReLU(True),
@@ -39,7 +39,7 @@ class MLPGenerator(nn.Module):  # seed 002 `generator`
         return self.gen(x)
 
 
-class DCGANGenerator(nn.Module):  # seed 000 `Generator`
+class DCGANGenerator(nn.Module):  # tutorial 000 `Generator`
     def __init__(self):
         super().__init__()
         self.model = nn.Sequential(
@@ -52,7 +52,7 @@ class DCGANGenerator(nn.Module):  # seed 000 `Generator`
         return self.model(z)
 
 
-class DCGANDiscriminator(nn.Module):  # seed 000 `Discriminator`
+class DCGANDiscriminator(nn.Module):  # tutorial 000 `Discriminator`
     def __init__(self):
         super().__init__()
         self.model = nn.Sequential(
@@ -72,12 +72,12 @@ class SeedLoop:
     def __init__(self, which: str, root: str, device="cpu", seed: int = 0):
         torch.manual_seed(seed)
         self.which, self.device = which, torch.device(device)
-        if which == "mlp":  # seed 002
+        if which == "mlp":  # tutorial 002
             tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
             self.D, self.G = MLPDiscriminator().to(self.device), MLPGenerator().to(self.device)
             self.d_optimizer = torch.optim.Adam(self.D.parameters(), lr=0.0003)
             self.g_optimizer = torch.optim.Adam(self.G.parameters(), lr=0.0003)
-        elif which == "dcgan":  # seed 000
+        elif which == "dcgan":  # tutorial 000
             tf = transforms.Compose([transforms.Resize(32), transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
             self.D, self.G = DCGANDiscriminator().to(self.device), DCGANGenerator().to(self.device)
             self.d_optimizer = torch.optim.Adam(self.D.parameters(), lr=0.0002, betas=(0.5, 0.999))
@@ -104,7 +104,7 @@ class SeedLoop:
         return n
 
     def mlp_step(self, data) -> int:
-        """Seed 002's loop body."""
+        """Tutorial 002's loop body."""
         D, G, criterion, dev = self.D, self.G, self.criterion, self.device
         img, _ = data
         num_img = img.size(0)
@@ -136,7 +136,7 @@ class SeedLoop:
         return num_img
 
     def dcgan_step(self, data) -> int:
-        """Seed 000's loop body (G updated at every 2nd iteration)."""
+        """Tutorial 000's loop body (G updated at every 2nd iteration)."""
         discriminator, generator, criterion, dev = self.D, self.G, self.criterion, self.device
         discriminator.zero_grad()
         real_data = data[0].to(dev)

@@ -33,7 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from gan_core import RunStore, build_config  # noqa: E402
-from gan_core.health import DIGITS_FID, diagnose_run, fix_config, point_modes  # noqa: E402
+from gan_core.insight.health import DIGITS_FID, fix_config
+from gan_core.insight.evaluate import diagnose_run
+from gan_core.engine.point_metrics import point_modes
 
 DEMOS = ["demo-minimax", "demo-d-too-strong", "demo-lr-too-high", "demo-mode-collapse"]
 RECIPES = ["fast-mnist", "classic-dcgan", "lsgan-mlp", "wgan-gp-mlp", "2d-default"]  # Learn's "working" buttons
@@ -54,13 +56,14 @@ def score(run_dir: Path, checkpoint: str, cfg) -> tuple[bool, str]:
     """(the samples are good, what they show) for one checkpoint."""
     if cfg.is_2d:
         from gan_core.data import load_points
-        from gan_core.latent import load_run_generator, noise
+        from gan_core.runs.handle import load_run_generator
+        from gan_core.insight.latent import noise
         G, _, _ = load_run_generator(run_dir, checkpoint)
         with torch.no_grad():
             points = G(noise(cfg, SAMPLES, 12345)).float().numpy()
         m = point_modes(points, load_points(cfg.dataset))
         return m["modes_covered"] >= 7, f"{m['modes_covered']}/8 modes"
-    from gan_core.metrics import evaluate_run
+    from gan_core.insight.evaluate import evaluate_run
     r = evaluate_run(run_dir, n=SAMPLES, checkpoint=checkpoint)
     good = r["fid"] <= DIGITS_FID and r["modes_covered"] >= 8
     return good, f"FID {r['fid']:.0f}, {r['modes_covered']}/10 classes"

@@ -1,9 +1,11 @@
 """GAN Studio's library: datasets, models, losses, trainer, run store, checkpoints. Never imports streamlit."""
-from .config import PRESETS, ConfigError, RunConfig, build_config
+from .config import ConfigError, RunConfig
 from .data import DATASETS, DatasetError
 from .losses import LOSSES
 from .models import ARCHS
-from .store import RunSnapshot, RunStore
+from .presets import PRESETS, build_config
+from .runs.record import RunSnapshot
+from .runs.store import RunStore
 
 __version__ = "0.1.0"
 __all__ = ["ARCHS", "DATASETS", "LOSSES", "PRESETS", "ConfigError", "DatasetError", "RunConfig", "RunSnapshot",

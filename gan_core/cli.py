@@ -11,8 +11,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .config import PRESETS, ConfigError, RunConfig, build_config, field_choices, field_help
+from .config import ConfigError, RunConfig, field_choices, field_help
 from .errors import StudioError
+from .presets import PRESETS, build_config
 
 
 class UsageError(StudioError):
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--checkpoint", default=None, help="checkpoint file name inside the run (default: newest)")
 
-    from .metrics import cache_help
+    from .engine.metrics import cache_help
     e = sub.add_parser("evaluate", help="quality metrics of a run's last checkpoint, as one JSON line",
                        epilog=cache_help().replace("%", "%%"))
     e.add_argument("run_dir")
@@ -117,12 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_restore_parser(sub) -> None:
-    from .restore import FACTORS, MASKS, TASKS
+    from .restore.damage import MASKS
+    from .tasks import FACTORS, RESTORER_TASKS
     r = sub.add_parser("restore", help="inpaint or super-resolve images with a run: a restorer run (method trained), "
                                        "or a generator run (method prior: a search of its latent space)",
                        epilog="Last stdout line: {output, n, task, method, seconds} as JSON.")
     r.add_argument("run_dir")
-    r.add_argument("--task", required=True, choices=TASKS)
+    r.add_argument("--task", required=True, choices=RESTORER_TASKS)
     r.add_argument("--input", required=True, metavar="FILE.npy",
                    help="float32 in [-1, 1], (N, C, H, W): damaged images, or the low-res ones for superres")
     r.add_argument("--mask", metavar="FILE.npy|" + "|".join(MASKS),
@@ -178,9 +180,9 @@ def _follow(store, run_id: str, quiet: bool) -> None:
 
 
 def cmd_train(args) -> int:
-    from . import distributed
-    from .store import RunStore
-    from .threads import FreeCores
+    from .engine import distributed
+    from .engine.threads import FreeCores
+    from .runs.store import RunStore
     if distributed.launched():  # DDP hook: started by torchrun or --workers, this process is one rank of the run
         return _train_distributed(args)
     free = FreeCores()  # measured while this process starts (imports, config), before it trains
@@ -203,7 +205,7 @@ def cmd_train(args) -> int:
     elif args.fork is not None:
         if args.resume is not None:
             raise UsageError("use --resume or --fork, not both")
-        from .fork import fork_run
+        from .runs.fork import fork_run
         run_dir = _run_dir_arg(args.fork, "--fork")
         store = RunStore(run_dir.parent)
         run_id = fork_run(store, run_dir.name, args.at_step, **_overrides(args))
@@ -224,7 +226,8 @@ def cmd_train(args) -> int:
 
 def _fix_config(run_dir: Path, overrides: dict) -> RunConfig:
     """The fixed run's config: the diagnosis' fix on the run's config (health.fix_config), then the flags."""
-    from .health import diagnose_run, fix_config
+    from .insight.evaluate import diagnose_run
+    from .insight.health import fix_config
     finding = diagnose_run(run_dir)
     if finding.fix is None:
         raise UsageError(f"--fix-of {run_dir.name}: its diagnosis ({finding.title}) suggests no fix")
@@ -241,8 +244,8 @@ def _resume_dir(value: str) -> Path:
 def _workers(args, free) -> int:
     """How many processes train this run (--workers; threads.local_workers for auto). A number that cannot work
     (not dividing the batch, a GPU run, a fork) is refused in one line; auto quietly falls back to 1."""
-    from .device import resolve_device
-    from .threads import MIN_GROUP_SECONDS, MIN_GROUP_STEPS, local_workers, usable_cores
+    from .engine.device import resolve_device
+    from .engine.threads import MIN_GROUP_SECONDS, MIN_GROUP_STEPS, local_workers, usable_cores
     auto = args.workers.strip().lower() == "auto"
     if not auto:
         try:
@@ -274,7 +277,7 @@ def _workers(args, free) -> int:
                              f"equal share of every batch)")
         workers = asked
     if workers > 1:  # what a lone run would refuse, refused here before a worker starts (the data stays cached)
-        from .budget import check_model_budget
+        from .engine.budget import check_model_budget
         from .data import dataset_info, load_images
         from .models import image_size_for
         check_model_budget(cfg)
@@ -285,7 +288,7 @@ def _workers(args, free) -> int:
 
 def _resume_config(args) -> RunConfig:
     """The config a --resume would train with (the run's own, with the flags' changes)."""
-    from . import runfiles as rf
+    from gan_core.runs import files as rf
     run_dir = _resume_dir(args.resume)
     try:
         saved = rf.load_json(run_dir / "config.json", run_dir)
@@ -327,9 +330,9 @@ def _report(store, run_id: str, ranks: int = 1, shared_batch: bool = False) -> i
 def _distributed_plan(args) -> dict:
     """Rank 0's decision for every rank: the validated config and, for --resume, the folder and checkpoint.
     Raises (on rank 0 only) whatever a lone `train` would refuse."""
-    from . import runfiles as rf
-    from .budget import check_model_budget
-    from .checkpoint import CheckpointError
+    from .engine.budget import check_model_budget
+    from .engine.checkpoint import CheckpointError
+    from .runs import files as rf
     if args.resume is None:
         cfg = _train_config(args)
         check_model_budget(cfg)
@@ -348,10 +351,10 @@ def _distributed_plan(args) -> dict:
 def _prepare_rank(plan: dict) -> str | None:
     """What could stop this rank from training the plan (its GPU, the dataset, the checkpoint file), as one
     line, or None. The dataset is loaded here, into the per-process cache the trainer reads from."""
-    from . import distributed
     from .data import dataset_info, load_images
+    from .engine import distributed
+    from .engine.device import resolve_device
     from .models import image_size_for
-    from .device import resolve_device
     try:
         cfg = RunConfig.from_json(plan["config"])
         device = distributed.local_device(resolve_device(cfg.device))
@@ -372,8 +375,8 @@ def _train_distributed(args, group_store=None) -> int:
     Every refusal happens on all ranks together, before any of them builds a model."""
     import signal
 
-    from . import distributed
-    from .store import RunStore
+    from .engine import distributed
+    from .runs.store import RunStore
     ctx = distributed.init_from_env(group_store)
     try:
         plan = None
@@ -395,7 +398,7 @@ def _train_distributed(args, group_store=None) -> int:
             return 0
         cfg = RunConfig.from_json(plan["config"])
         if not ctx.is_main:
-            from .tasks import make_trainer
+            from .runs.trainers import make_trainer
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # rank 0 decides when to stop, for every rank at once
             trainer = make_trainer(cfg)
             if plan["checkpoint"]:
@@ -425,13 +428,15 @@ def _train_distributed(args, group_store=None) -> int:
 
 def cmd_sample(args) -> int:
     import numpy as np
-    from .latent import generate, load_run_generator, noise, to_grid_image
+
+    from .engine.pictures import generate, noise, to_grid_image
+    from .runs.handle import RunHandle
     if not 1 <= args.n <= 100_000:
         raise UsageError(f"-n must be between 1 and 100000, got {args.n}")
     out = Path(args.output)
     if out.suffix.lower() not in (".npy", ".png"):
         raise UsageError(f"-o {args.output}: use a .npy or .png file name")
-    G, cfg, step = load_run_generator(args.run_dir, args.checkpoint)
+    G, cfg, step = RunHandle(args.run_dir).generator(args.checkpoint)
     labels = None
     if args.label is not None:
         if not G.num_classes:
@@ -453,13 +458,14 @@ def cmd_sample(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .memorisation import memorisation_key
-    from .metrics import EvaluatorError, cache_help, evaluate_run
+    from .engine.metrics import EvaluatorError, cache_help
+    from .insight.evaluate import evaluate_run
+    from .insight.memorisation import memorisation_key
     if not 2 <= args.n <= 100_000:
         raise UsageError(f"-n must be between 2 and 100000, got {args.n}")
-    from .runfiles import read_json
+    from .runs.files import read_json
     if ((read_json(Path(args.run_dir) / "config.json") or {}).get("task") or "generate") != "generate":
-        from .restore import evaluate_restorer  # a restorer run: how well it repairs, not what it draws
+        from .insight.evaluate import evaluate_restorer  # a restorer run: how well it repairs, not what it draws
         print(json.dumps(evaluate_restorer(args.run_dir, args.n, args.checkpoint)))
         return 0
     try:
@@ -473,11 +479,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_export_script(args) -> int:
-    from .export import export_run
+    from .runs.handle import RunHandle
     out = Path(args.output)
     if out.suffix != ".py":
         raise UsageError(f"-o {args.output}: use a .py file name")
-    text = export_run(args.run_dir)
+    text = RunHandle(args.run_dir).script()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(json.dumps({"output": str(out), "lines": text.count("\n")}))
@@ -485,14 +491,14 @@ def cmd_export_script(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
-    from .health import diagnose_run
+    from .insight.evaluate import diagnose_run
     print(json.dumps(diagnose_run(args.run_dir, args.step).to_json()))
     return 0
 
 
 def cmd_export(args) -> int:
-    from .tracking import export_run
-    print(json.dumps(export_run(args.target, args.run_dir, args.out)))
+    from .runs.tracking import export_to_tracker
+    print(json.dumps(export_to_tracker(args.target, args.run_dir, args.out)))
     return 0
 
 
@@ -513,7 +519,10 @@ def cmd_restore(args) -> int:
     import time
 
     import numpy as np
-    from . import restore as rs
+
+    from .restore import restorer as rs
+    from .restore.damage import MASKS, make_mask
+    from .runs.handle import RunHandle
     start = time.perf_counter()
     out = Path(args.output)
     if out.suffix.lower() != ".npy":
@@ -522,18 +531,18 @@ def cmd_restore(args) -> int:
     mask = None
     if args.task == "inpaint":
         if args.mask is None:
-            raise UsageError("--mask is needed for --task inpaint (a .npy of 0/1, or " + "|".join(rs.MASKS) + ")")
-        if args.mask in rs.MASKS:
+            raise UsageError("--mask is needed for --task inpaint (a .npy of 0/1, or " + "|".join(MASKS) + ")")
+        if args.mask in MASKS:
             if images.shape[-1] != images.shape[-2]:
                 raise UsageError(f"--mask {args.mask}: named masks need square images, got {tuple(images.shape[2:])}")
-            mask = rs.make_mask(args.mask, len(images), images.shape[-1], args.seed)
+            mask = make_mask(args.mask, len(images), images.shape[-1], args.seed)
         else:
             mask = rs.check_mask(_load_npy(args.mask, "--mask"), images)
         if not (mask < 0.5).any():  # as the Restore page: a search with nothing to fill is refused, not run
             raise UsageError("--mask hides no pixel (every value is 1 = known): nothing to inpaint")
     elif args.mask is not None:
         raise UsageError("--mask is for --task inpaint; super-resolution takes only the low-res --input")
-    restorer = rs.load_restorer(args.run_dir, args.checkpoint)
+    restorer = RunHandle(args.run_dir).restorer(args.checkpoint)
     factor = args.factor or (restorer.cfg.factor if restorer.method == "trained" else 4)
     result = rs.restore(restorer, args.task, images, mask, factor, rs.SearchSettings(seed=args.seed, frames=0))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -548,7 +557,7 @@ def cmd_list(args) -> int:
         for name, p in PRESETS.items():
             print(json.dumps({"preset": name, "description": p["description"]}) if args.json else f"{name:18} {p['description']}")
         return 0
-    from .store import RunStore
+    from .runs.store import RunStore
     runs = RunStore(args.out).runs()
     if args.json:
         for r in runs:

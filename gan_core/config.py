@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, fields
 
 from .data import DATASETS, dataset_info
 from .errors import StudioError
+from .extras import EXTRAS, install_hint
 from .losses import LOSSES, Loss
 from .models import ARCHS, arch_info
 from .safe_io import UnsafeFile, parse_json, read_bytes
-from .tasks import TASKS
-from .tracking import EXTRAS, install_hint
+from .tasks import DOWNSAMPLERS, FACTORS, MASK_KINDS, TASKS
 
 MAX_CONFIG_BYTES = 100_000  # a config.json is ~2 kB; the same cap for the CLI, uploads, checkpoints and run folders
 _SHOW = reprlib.Repr()
@@ -56,21 +56,21 @@ class RunConfig:
     arch: str = _f("dcgan28", "Network family for G and D. " + " ".join(f"`{name}`: {arch.description}"
                                                                           for name, arch in ARCHS.items()),
                    choices=lambda: list(ARCHS))
-    z_dim: int = _f(100, "Length of the noise vector z fed to G. Tutorials use 100 (seed 001 uses 96); 2-D demos use 2.", min=1, max=1024)
-    noise: str = _f("gaussian", "Distribution of z: `gaussian` N(0, 1) (seeds 000/002/004) or `uniform` U(-1, 1) (seed 001).",
+    z_dim: int = _f(100, "Length of the noise vector z fed to G. Tutorials use 100 (tutorial 001 uses 96); 2-D demos use 2.", min=1, max=1024)
+    noise: str = _f("gaussian", "Distribution of z: `gaussian` N(0, 1) (tutorials 000/002/004) or `uniform` U(-1, 1) (tutorial 001).",
                     choices=["gaussian", "uniform"])
     conditional: bool = _f(False, "Class-conditional GAN (cGAN): G and D also see the digit label, so you can ask for a given class.")
-    g_hidden: list = _f([256, 256], "Hidden widths of the MLP generator (`mlp`, `mlp2d`). Seed 002: 256,256; seed 001: 1024,1024.",
+    g_hidden: list = _f([256, 256], "Hidden widths of the MLP generator (`mlp`, `mlp2d`). Tutorial 002: 256,256; tutorial 001: 1024,1024.",
                         item_min=1, item_max=8192, max_len=8)
     d_hidden: list = _f([256, 256], "Hidden widths of the MLP discriminator (`mlp`, `mlp2d`). Both seeds: 256,256.",
                         item_min=1, item_max=8192, max_len=8)
-    leaky_slope: float = _f(0.2, "Negative slope of D's LeakyReLU for `mlp`/`mlp2d`. Seed 002: 0.2; seed 001: 0.01.", min=0.0, max=1.0)
+    leaky_slope: float = _f(0.2, "Negative slope of D's LeakyReLU for `mlp`/`mlp2d`. Tutorial 002: 0.2; tutorial 001: 0.01.", min=0.0, max=1.0)
     g_features: int = _f(64, "Width multiplier of the convolutional generator (channels scale with it). DCGAN default 64.", min=4, max=512)
     d_features: int = _f(64, "Width multiplier of the convolutional discriminator. DCGAN default 64.", min=4, max=512)
     d_norm: str = _f("batch", "Normalisation inside convolutional D: `batch` (DCGAN), `layer` (advised for WGAN-GP) or `none`.",
                      choices=["batch", "layer", "none"])
     spectral_norm: bool = _f(False, "Spectral normalisation on every D layer (Miyato et al. 2018): keeps D Lipschitz, steadier training.")
-    init: str = _f("dcgan", "Weight init: `dcgan` N(0, 0.02) (seed 004), `xavier` (seed 001) or `default` (PyTorch's; seeds 000/002).",
+    init: str = _f("dcgan", "Weight init: `dcgan` N(0, 0.02) (tutorial 004), `xavier` (tutorial 001) or `default` (PyTorch's; tutorials 000/002).",
                    choices=["dcgan", "xavier", "default"])
     # --- task: generate, or restore (inpainting / super-resolution)
     task: str = _f("generate", "What the run learns. `generate`: new images from noise (every tutorial). `inpaint`: fill "
@@ -79,10 +79,10 @@ class RunConfig:
                    choices=lambda: list(TASKS))
     mask: str = _f("centre", "`inpaint`: the holes made in each training image: `centre` (a square, half the side), "
                    "`left`/`bottom` half, `random` blocks, `strokes` (scratches) or `mixed` (a random kind per batch).",
-                   choices=["centre", "left", "bottom", "random", "strokes", "mixed"])
-    factor: int = _f(4, "`superres`: how much smaller the input is (4: 7×7 → 28×28 digits).", choices=[2, 4])
+                   choices=list(MASK_KINDS))
+    factor: int = _f(4, "`superres`: how much smaller the input is (4: 7×7 → 28×28 digits).", choices=list(FACTORS))
     downsample: str = _f("area", "`superres`: how the low-res input is made: `area` (each pixel the mean of a block; the "
-                         "restorer keeps those means exactly) or `bicubic`.", choices=["area", "bicubic"])
+                         "restorer keeps those means exactly) or `bicubic`.", choices=list(DOWNSAMPLERS))
     l1_weight: float = _f(100.0, "Restorers: weight λ of the L1 reconstruction loss beside the adversarial one "
                           "(pix2pix uses 100). 0 = adversarial only.", min=0.0, max=10_000.0)
     # --- loss and regularisers
@@ -95,14 +95,14 @@ class RunConfig:
     gp_lambda: float = _f(10.0, "Gradient-penalty weight λ for `wgan-gp`. The paper uses 10.", min=0.0, max=1000.0)
     clip_value: float = _f(0.01, "Weight-clipping bound c for `wgan`. The paper uses 0.01.", min=1e-6, max=10.0)
     n_critic: int = _f(1, "D (critic) updates per iteration. WGAN uses 5; the tutorials 1.", min=1, max=20)
-    g_every: int = _f(1, "Update G every k-th iteration. Seed 000 uses 2.", min=1, max=20)
+    g_every: int = _f(1, "Update G every k-th iteration. Tutorial 000 uses 2.", min=1, max=20)
     grad_clip: float = _f(0.0, "Clip the gradient norm of G and D to this value; 0 = off.", min=0.0, max=1e4)
     # --- optimiser
     optimizer: str = _f("adam", "Optimiser for both nets: `adam` (all tutorials) or `sgd`.", choices=["adam", "sgd"])
-    lr_d: float = _f(2e-4, "Learning rate for D. DCGAN: 2e-4; seed 002: 3e-4; seed 001: 1e-3. Different from lr_g = TTUR.", min=0.0, max=1.0,
+    lr_d: float = _f(2e-4, "Learning rate for D. DCGAN: 2e-4; tutorial 002: 3e-4; tutorial 001: 1e-3. Different from lr_g = TTUR.", min=0.0, max=1.0,
                      min_exclusive=True)
-    lr_g: float = _f(2e-4, "Learning rate for G. DCGAN: 2e-4; seed 002: 3e-4; seed 001: 1e-3.", min=0.0, max=1.0, min_exclusive=True)
-    beta1: float = _f(0.5, "Adam β1 (momentum for SGD). DCGAN: 0.5; seed 002 uses Adam's default 0.9; WGAN-GP 0.0.", min=0.0, max=0.999)
+    lr_g: float = _f(2e-4, "Learning rate for G. DCGAN: 2e-4; tutorial 002: 3e-4; tutorial 001: 1e-3.", min=0.0, max=1.0, min_exclusive=True)
+    beta1: float = _f(0.5, "Adam β1 (momentum for SGD). DCGAN: 0.5; tutorial 002 uses Adam's default 0.9; WGAN-GP 0.0.", min=0.0, max=0.999)
     beta2: float = _f(0.999, "Adam β2. Almost always 0.999; WGAN-GP uses 0.9.", min=0.0, max=0.9999)
     batch_size: int = _f(64, "Images per batch. The tutorials use 64 or 128. Under torchrun it is per process: "
                          "one step then trains on (processes × batch_size) images.", min=1, max=4096)
@@ -364,7 +364,7 @@ def _check_combination(cfg: RunConfig) -> dict[str, str]:
         out["channels"] = "2-D point sets have no colour channels; leave channels at 0"
     if cfg.arch == "dcgan28" and cfg.batch_size < 2:  # its G has BatchNorm1d, which cannot normalise one sample
         out["batch_size"] = "`dcgan28` normalises over the batch (BatchNorm), so it needs a batch size of at least 2"
-    if cfg.task != "generate":
+    if TASKS[cfg.task].restores:
         out.update(_restorer_problems(cfg, data))
     if cfg.loss_info.r2 and not cfg.r1_gamma:
         out["r1_gamma"] = f"`{cfg.loss}` needs its R1 + R2 penalty: set r1_gamma above 0 (0.1 on 2-D points, 1-10 on images)"
@@ -391,245 +391,3 @@ def _restorer_problems(cfg: RunConfig, data) -> dict[str, str]:
     if image_size_for(cfg) % 4:  # its U-Net halves the size twice (and ×2/×4 super-resolution divides it)
         out["image_size"] = f"a restorer needs an image size divisible by 4, got {image_size_for(cfg)}"
     return out
-
-
-# ---------------------------------------------------------------------- presets
-# Each preset is a plain dict of overrides on the RunConfig defaults. `description` and `recipe`
-# are shown by the CLI (`list --presets`) and the dashboard's preset picker.
-# The failure demos start from seed 002's MLP GAN so the only difference is the one thing each demo shows. They are
-# sized for a class: the phenomenon shows within ~100-300 steps (a few seconds on a quiet laptop, well inside a minute
-# on a busy one), they log every 5 steps so Monitor's diagnosis has its evidence early, and none runs past 60 s. One
-# CPU thread: on a shared or busy machine two threads of these small ops stall (a 60-s CLI run measured 11 steps on 2
-# threads under load 18, against ~15 steps/s on one). Quality evaluation is on (every 50 steps): "Healthy" needs a
-# look at the samples (health.py), and it costs a niced worker a few hundredths of a second per measurement.
-# Each demo declares its one-click fix (`fix`: the preset, the settings and why), the one Learn's lesson was tested
-# with (benchmarks/verdicts.py): seed 002's MLP needs many minutes to draw digits even with nothing broken, so the
-# image demos' fixes apply the lesson's change to the fast default's small conv nets, which draw digits within a minute.
-_DEMO_MLP = dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hidden=[256, 256], leaky_slope=0.2,
-                 z_dim=100, noise="gaussian", optimizer="adam", lr_d=3e-4, lr_g=3e-4, beta1=0.9, beta2=0.999,
-                 batch_size=64, init="default", eval_every=50, log_every=5, sample_every=50, checkpoint_every=500,
-                 steps=1000, max_seconds=60, threads=1)
-
-_IMAGE_FIX_WHY = ("The fix run applies this to the fast default's small conv nets (fast-mnist), which draw digits "
-                  "within a minute on a laptop (it runs up to 2 minutes, for a busy machine); seed 002's MLP needs "
-                  "many minutes even with nothing broken.")
-
-_PLAYGROUND = dict(dataset="ring-8", arch="mlp2d", g_hidden=[64, 64, 64], d_hidden=[64, 64, 64], leaky_slope=0.2,
-                   z_dim=2, noise="gaussian", loss="bce", optimizer="adam", lr_d=1e-3, lr_g=1e-3, beta1=0.5,
-                   beta2=0.999, batch_size=128, r1_gamma=0.1, steps=3000, grid_size=400, log_every=20,
-                   sample_every=100, checkpoint_every=1000, init="default")
-
-PRESETS: dict[str, dict] = {
-    "fast-mnist": {
-        "description": "Fast default: recognisable digits of all ten classes within a minute on a laptop CPU. A narrow "
-                       "conditional dcgan28 (width 16), BCE, Adam 2e-3 β=(0, 0.99) and EMA 0.99: large steps that learn "
-                       "the labels in about 600 iterations, then rates decayed to 0 over the second half so the run "
-                       "ends at its best.",
-        "config": dict(dataset="mnist-embedded", arch="dcgan28", conditional=True, z_dim=64, g_features=16, d_features=16,
-                       loss="bce", lr_d=2e-3, lr_g=2e-3, beta1=0.0, beta2=0.99, batch_size=64, steps=0, max_seconds=60,
-                       lr_decay=0.5, ema=0.99, grid_size=100, sample_every=100, log_every=10, checkpoint_every=500),
-    },
-    "classic-mlp": {
-        "description": "Seed 002 exactly: MLP G 100-256-256-784 (ReLU/Tanh), D 784-256-256-1 (LeakyReLU 0.2), "
-                       "BCE, Adam lr 3e-4 β=(0.9, 0.999), batch 128, Gaussian z of 100. Faithful, not quick: it needs "
-                       "many epochs, and collapses early (1-3 classes after a minute).",
-        "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hidden=[256, 256], leaky_slope=0.2,
-                       z_dim=100, noise="gaussian", loss="bce", optimizer="adam", lr_d=3e-4, lr_g=3e-4, beta1=0.9,
-                       beta2=0.999, batch_size=128, init="default", steps=5000),
-    },
-    "classic-dcgan": {
-        "description": "Seed 000 exactly: dcgan32 (100→256→128→64→1, BatchNorm, LeakyReLU 0.2), BCE, Adam 2e-4 β=(0.5, 0.999), "
-                       "batch 128, z 100, G updated every 2nd iteration.",
-        "config": dict(dataset="mnist-embedded", arch="dcgan32", g_features=64, d_features=64, z_dim=100, noise="gaussian",
-                       loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999, batch_size=128, g_every=2,
-                       init="default", steps=3000),
-    },
-    "mlp-1024": {
-        "description": "Seed 001's vanilla GAN: G 96-1024-1024-784, D 784-256-256-1 (LeakyReLU 0.01), uniform z, Xavier init, "
-                       "Adam 1e-3 β=(0.5, 0.999), batch 128.",
-        "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[1024, 1024], d_hidden=[256, 256], leaky_slope=0.01,
-                       z_dim=96, noise="uniform", init="xavier", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, batch_size=128,
-                       steps=4000),
-    },
-    "lsgan-mlp": {
-        "description": "Seed 001's Least-Squares GAN: the same MLPs with the LSGAN loss (0.5·(D(x)-1)² + 0.5·D(G(z))²).",
-        "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[1024, 1024], d_hidden=[256, 256], leaky_slope=0.01,
-                       z_dim=96, noise="uniform", init="xavier", loss="lsgan", lr_d=1e-3, lr_g=1e-3, beta1=0.5,
-                       batch_size=128, steps=4000),
-    },
-    "infogan-dcgan28": {
-        "description": "Seed 001's DCGAN: InfoGAN generator (FC 1024 → FC 7·7·128 → two transposed convs), "
-                       "conv/max-pool D, uniform z of 96, Xavier init, Adam 1e-3 β=(0.5, 0.999), batch 128.",
-        "config": dict(dataset="mnist-embedded", arch="dcgan28", g_features=64, d_features=64, z_dim=96, noise="uniform",
-                       init="xavier", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, batch_size=128, steps=3000),
-    },
-    "upconv-keras": {
-        "description": "Seed 003: dense → 7×7×128, nearest upsampling + 3×3 convs; D with dropout 0.25 and BN momentum 0.8 "
-                       "(Keras), Adam 2e-4 β=(0.5, 0.999), batch 32.",
-        "config": dict(dataset="mnist-embedded", arch="upconv", z_dim=100, loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5,
-                       batch_size=32, init="default", steps=3000),
-    },
-    "dcgan64": {
-        "description": "Seed 004: DCGAN at 64×64 (features 64, N(0, 0.02) init), Adam 2e-4 β=(0.5, 0.999), batch 64. "
-                       "Heavy on a CPU: a GPU preset.",
-        "config": dict(dataset="mnist-embedded", arch="dcgan64", g_features=64, d_features=64, z_dim=100, init="dcgan",
-                       loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, batch_size=64, steps=2000),
-    },
-    "dcgan64-celeba": {
-        "description": "Seed 004's recipe on faces (its closing exercise): DCGAN at 64×64 on CelebA's aligned faces in "
-                       "colour, features 64, N(0, 0.02) init, BCE, Adam 2e-4 β=(0.5, 0.999), batch 64, about 4 epochs. "
-                       "A GPU preset; needs CelebA in data_root/celeba.",
-        "config": dict(dataset="celeba", channels=3, arch="dcgan64", g_features=64, d_features=64, z_dim=100,
-                       noise="gaussian", init="dcgan", loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, beta2=0.999,
-                       batch_size=64, steps=10000, sample_every=500, checkpoint_every=2000),
-    },
-    "wgan-gp-dcgan": {
-        "description": "WGAN-GP (Gulrajani 2017) on dcgan32: layer-norm critic, λ = 10, 5 critic steps, Adam 1e-4 β=(0.0, 0.9).",
-        "config": dict(dataset="mnist-embedded", arch="dcgan32", g_features=32, d_features=32, d_norm="layer",
-                       loss="wgan-gp", gp_lambda=10.0, n_critic=5, lr_d=1e-4, lr_g=1e-4, beta1=0.0, beta2=0.9,
-                       batch_size=64, steps=2000),
-    },
-    "cgan-mnist": {
-        "description": "Conditional GAN (Mirza & Osindero 2014): the MLP of seed 002 with the digit label fed to G and D; "
-                       "pick the digit you want.",
-        "config": dict(dataset="mnist-embedded", arch="mlp", conditional=True, g_hidden=[256, 512], d_hidden=[512, 256],
-                       leaky_slope=0.2, z_dim=100, loss="bce", lr_d=2e-4, lr_g=2e-4, beta1=0.5, batch_size=64,
-                       grid_size=100, steps=5000),
-    },
-    "2d-default": {
-        "description": "2-D default: small MLPs on a point set that cover every mode of ring-8; rates decayed to 0 "
-                       "over the second half pull the samples onto the modes.",
-        "config": dict(dataset="ring-8", arch="mlp2d", g_hidden=[128, 128, 128], d_hidden=[128, 128, 128], leaky_slope=0.2,
-                       z_dim=2, noise="gaussian", loss="bce", lr_d=1e-3, lr_g=1e-3, beta1=0.5, beta2=0.999,
-                       batch_size=256, steps=3000, lr_decay=0.5, grid_size=400, log_every=20, sample_every=100,
-                       checkpoint_every=1000, init="default"),
-    },
-    "wgan-gp-mlp": {
-        "description": "WGAN-GP on seed 002's MLPs: a critic (no sigmoid) with gradient penalty λ = 10, 5 critic steps "
-                       "per G step, Adam 1e-4 β=(0.5, 0.9). Light enough for a CPU.",
-        "config": dict(dataset="mnist-embedded", arch="mlp", g_hidden=[256, 256], d_hidden=[256, 256], leaky_slope=0.2,
-                       z_dim=100, noise="gaussian", loss="wgan-gp", gp_lambda=10.0, n_critic=5, lr_d=1e-4, lr_g=1e-4,
-                       beta1=0.5, beta2=0.9, batch_size=64, init="default", steps=3000),
-    },
-    # ---- failure demos for the Learn page: each shows one way a GAN goes wrong, within a minute on a CPU
-    "demo-minimax": {
-        "description": "Failure demo: seed 002's MLP GAN with the saturating minimax loss log(1 − D(G(z))). D wins within "
-                       "~50 steps, D(fake) → 0, G's gradient vanishes (‖∇G‖ falls to ~0.2% of its peak) and G stops "
-                       "learning. Monitor: the gradient-norm chart and the health panel (vanishing gradient).",
-        "config": dict(_DEMO_MLP, loss="minimax"),
-        "fix": {"preset": "fast-mnist", "settings": {"loss": "bce", "max_seconds": 120.0}, "why": _IMAGE_FIX_WHY},
-    },
-    "demo-d-too-strong": {
-        "description": "Failure demo: D trained 3× per G step at 40× G's learning rate. Within ~20 steps D(real) → 1, "
-                       "D(fake) → 0.0003, G's loss sits near 10 and the samples stay noise. Monitor: D(real)/D(fake) "
-                       "and the health panel (D is winning).",
-        "config": dict(_DEMO_MLP, n_critic=3, lr_d=2e-3, lr_g=5e-5),
-        "fix": {"preset": "fast-mnist", "settings": {"n_critic": 1, "lr_d": 2e-3, "lr_g": 2e-3, "max_seconds": 120.0},
-                "why": "D and G now learn at the same rate, one D step per G step. " + _IMAGE_FIX_WHY},
-    },
-    "demo-lr-too-high": {
-        "description": "Failure demo: Adam at lr 0.02 for both nets. Every update overshoots: D's loss jumps into the "
-                       "tens and hundreds (a balanced game sits near 1.4), G's into the hundreds, and the samples stay "
-                       "noise. Monitor: the loss chart and the health panel (diverged).",
-        "config": dict(_DEMO_MLP, lr_d=0.02, lr_g=0.02),
-        "fix": {"preset": "fast-mnist", "settings": {"lr_d": 2e-3, "lr_g": 2e-3, "max_seconds": 120.0},
-                "why": "Ten times smaller steps (2e-3). " + _IMAGE_FIX_WHY},
-    },
-    # ---- the 2-D playground's scenarios (ring-8). `playground` is the title its preset picker shows and
-    # `iterations` how long each needs to show its behaviour (benchmarks/playground_speed.py --presets measures it).
-    # They are ordinary runs too (CLI, Train, Learn): the playground takes the fields it has from them.
-    "2d-playground": {
-        "description": "The playground's default: non-saturating GAN, 3×64 MLPs, Adam 1e-3, batch 128 and a light R1 "
-                       "penalty (γ = 0.1): covers all 8 modes of ring-8 within about 3,000 iterations.",
-        "config": dict(_PLAYGROUND), "playground": "Default", "iterations": 3000,
-    },
-    "demo-mode-collapse": {
-        "description": "Failure demo on ring-8: non-saturating GAN with no regulariser and a small D (2×16). D can only "
-                       "draw one bump, so G squeezes all its points into one small cloud that D then chases around the "
-                       "ring: 0–1 of 8 modes covered, and a huge KL. Monitor: the scatter, the mode-coverage chart and "
-                       "the health panel (mode collapse).",
-        "config": dict(_PLAYGROUND, r1_gamma=0.0, d_hidden=[16, 16], steps=1500, max_seconds=60, log_every=5,
-                       sample_every=25, checkpoint_every=500, threads=1),
-        "playground": "Vanilla GAN collapses on ring-8", "iterations": 3000,
-        "fix": {"preset": "2d-playground", "settings": {"d_hidden": [64, 64, 64]},
-                "why": "The fix run is the playground's default: a D of 3 layers of 64 with a light R1 penalty, which "
-                       "covers 7-8 of the 8 modes within about 500 steps."},
-    },
-    "2d-wgan-gp": {
-        "description": "Wasserstein critic with a gradient penalty on ring-8, 5 critic steps per G step, Adam β = (0.5, "
-                       "0.9): covers every mode. λ = 1 here: the paper's λ = 10 also gets there but needs more "
-                       "iterations on modes this sharp.",
-        "config": dict(_PLAYGROUND, loss="wgan-gp", r1_gamma=0.0, n_critic=5, gp_lambda=1.0, beta2=0.9, steps=2000),
-        "playground": "WGAN-GP covers every mode", "iterations": 2000,
-    },
-    "2d-lsgan": {
-        "description": "Least-squares loss (Mao et al. 2017) on ring-8: D regresses real to 1 and fake to 0, so its "
-                       "surface is a smooth bowl and far-away fakes still get a strong pull. With no regulariser it "
-                       "wobbles on the way (modes found, lost and found again) and covers all 8 by about 2,000 iterations.",
-        "config": dict(_PLAYGROUND, loss="lsgan", r1_gamma=0.0, steps=2000), "playground": "LSGAN", "iterations": 2000,
-    },
-    "2d-d-too-strong": {
-        "description": "Failure demo on ring-8: the saturating minimax loss with D trained 3× per G step at 30× G's "
-                       "rate. D rejects every fake with certainty, log(1 − D(G(z))) goes flat, G's push falls to ~0 "
-                       "and G stops learning.",
-        "config": dict(_PLAYGROUND, loss="minimax", r1_gamma=0.0, n_critic=3, lr_d=3e-3, lr_g=1e-4,
-                       g_hidden=[32, 32], steps=1000),
-        "playground": "Minimax loss: G's gradient vanishes", "iterations": 1000,
-    },
-    "2d-lr-too-high": {
-        "description": "Failure demo on ring-8: Adam at 0.05 (β1 = 0.9) for both nets. Every update overshoots, G's "
-                       "push explodes and the points are flung across (and off) the plane instead of settling on the modes.",
-        "config": dict(_PLAYGROUND, lr_d=5e-2, lr_g=5e-2, beta1=0.9, r1_gamma=0.0, steps=1000),
-        "playground": "Learning rate too high", "iterations": 1000,
-    },
-}
-# Restorers, measured on 1,000 unseen digits at 240 s: an EMA of G adds 1.6 points inpainting and 1 dB super-res; G
-# width 32 (was 16) trains half the steps in that time and still wins: super-res 97.2% / 21.6 dB (was 94.7% / 19.1),
-# inpainting 87.6% / 11.6 dB (was 86.1% / 11.4).
-_RESTORER = dict(arch="dcgan28", g_features=32, d_features=16, loss="bce", lr_d=2e-4, lr_g=1e-3, beta1=0.5,
-                 beta2=0.999, batch_size=64, l1_weight=100.0, steps=0, max_seconds=240, grid_size=10, sample_every=100,
-                 log_every=10, eval_every=200, checkpoint_every=1000, init="dcgan", ema=0.99)
-for _data, _arch, _short in (("mnist-embedded", "dcgan28", "mnist"), ("fashion-mnist", "dcgan28", "fashion-mnist"),
-                             ("cifar10", "dcgan32", "cifar10")):
-    PRESETS[f"inpaint-{_short}"] = {
-        "description": f"Inpainting restorer on {_data}: a U-Net G fills a centre hole (half the side), a PatchGAN D "
-                       f"judges (damaged, restored) pairs; adversarial + 100·L1, 4 minutes on a CPU.",
-        "config": dict(_RESTORER, dataset=_data, arch=_arch, task="inpaint", mask="centre")}
-    PRESETS[f"superres-{_short}"] = {
-        "description": f"Super-resolution restorer on {_data}: ×4 (average-pooled input, e.g. 7×7 → 28×28), U-Net G, "
-                       f"PatchGAN D; adversarial + 100·L1, 4 minutes on a CPU.",
-        "config": dict(_RESTORER, dataset=_data, arch=_arch, task="superres", factor=4)}
-DEFAULT_IMAGE_PRESET = "fast-mnist"
-DEFAULT_POINTS_PRESET = "2d-default"
-
-
-def preset_names() -> list[str]:
-    return list(PRESETS)
-
-
-def playground_presets() -> dict[str, str]:
-    """{playground title: preset name} for the entries the 2-D playground offers, in table order."""
-    return {p["playground"]: name for name, p in PRESETS.items() if "playground" in p}
-
-
-def build_config(preset: str | None = None, **overrides) -> RunConfig:
-    """Defaults ← preset ← overrides. With no preset the defaults follow the dataset (images vs 2-D points).
-
-    Raises ConfigError (unvalidated combinations are left to `validate()`, so a UI can show them)."""
-    if preset and preset not in PRESETS:
-        raise ConfigError({"preset": f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}"})
-    if not preset:
-        dataset = overrides.get("dataset", RunConfig.dataset)
-        is_points = dataset in DATASETS and dataset_info(dataset).kind == "points"
-        preset = DEFAULT_POINTS_PRESET if is_points else DEFAULT_IMAGE_PRESET
-    base = dict(PRESETS[preset]["config"])
-    if "dataset" in overrides and preset in (DEFAULT_IMAGE_PRESET, DEFAULT_POINTS_PRESET):
-        dataset = overrides["dataset"]
-        if dataset in DATASETS and not dataset_info(dataset).num_classes:
-            base["conditional"] = False  # the default is conditional only where labels exist
-            base["grid_size"] = 64
-    if "steps" in overrides and "max_seconds" not in overrides:
-        base["max_seconds"] = 0.0  # an explicit step count replaces the preset's time limit
-    if "max_seconds" in overrides and "steps" not in overrides:
-        base["steps"] = 0  # an explicit time limit replaces the preset's step count
-    return RunConfig.from_dict({**base, **overrides, "preset": preset})

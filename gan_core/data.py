@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from pickle import Unpickler, UnpicklingError
 from typing import Callable
 
 import numpy as np
@@ -192,9 +193,10 @@ def points_from_array(xy, name: str = "custom") -> PointSet:
 
 
 # ---------------------------------------------------------------------- image loaders
-def _read_idx_gz(path: Path) -> np.ndarray:
-    """Read a gzipped IDX file (the MNIST format): magic, dims, then raw uint8 data."""
-    with gzip.open(path, "rb") as f:
+def read_idx(path) -> np.ndarray:
+    """An IDX file (the MNIST format: magic, dims, then raw uint8 data), gzipped or not. An exported script
+    (runs/export.py) carries this very function."""
+    with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as f:
         raw = f.read()
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
@@ -202,9 +204,31 @@ def _read_idx_gz(path: Path) -> np.ndarray:
 
 
 def load_mnist_embedded(root: str) -> ImageData:
-    images = _read_idx_gz(ASSETS / "mnist-t10k-images-idx3-ubyte.gz")
-    labels = _read_idx_gz(ASSETS / "mnist-t10k-labels-idx1-ubyte.gz")
+    images = read_idx(ASSETS / "mnist-t10k-images-idx3-ubyte.gz")
+    labels = read_idx(ASSETS / "mnist-t10k-labels-idx1-ubyte.gz")
     return ImageData(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)), 10)
+
+
+class CifarArrays(Unpickler):
+    """The official CIFAR-10 files are pickles: rebuild only the numpy arrays, lists and dicts they hold; any other
+    object (a pickle can name any callable) is refused, so a planted file cannot run code."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}  # bytes in protocol-2 pickles
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise UnpicklingError(f"{module}.{name} is not part of a CIFAR-10 batch")
+        return super().find_class(module, name)
+
+
+def read_cifar_batches(folder) -> tuple[np.ndarray, list[int]]:
+    """CIFAR-10's five training batches in `folder` (torchvision's cifar-10-batches-py): (N, 3, 32, 32) uint8 images
+    and their labels, read through CifarArrays. An exported script carries this very function."""
+    parts = []
+    for i in range(1, 6):
+        with open(os.path.join(folder, f"data_batch_{i}"), "rb") as f:
+            parts.append(CifarArrays(f, encoding="latin1").load())
+    return np.concatenate([p["data"] for p in parts]).reshape(-1, 3, 32, 32), sum((p["labels"] for p in parts), [])
 
 
 def _open_torchvision(cls, root: str, label: str, folder_name: str, files: str = "files", **kwargs):

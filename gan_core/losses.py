@@ -1,4 +1,4 @@
-"""Loss registry. Every loss works on D's raw logits / critic scores (numerically stable, as seed 001 advises).
+"""Loss registry. Every loss works on D's raw logits / critic scores (numerically stable, as tutorial 001 advises).
 
 A new loss is two small functions and one entry in LOSSES (README: Contributing). `scores` says how D's outputs
 are reported: "probability" (sigmoid of the logit, the BCE family) or "critic" (the raw score); `settings` names
@@ -34,7 +34,7 @@ def bce_g(fake: torch.Tensor) -> torch.Tensor:
 
 
 def lsgan_d(real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
-    """Mao et al. 2017, eq. 9 as in seed 001: ½(D(x) − 1)² + ½D(G(z))²."""
+    """Mao et al. 2017, eq. 9 as in tutorial 001: ½(D(x) − 1)² + ½D(G(z))²."""
     return 0.5 * (real - real_target).pow(2).mean() + 0.5 * fake.pow(2).mean()
 
 

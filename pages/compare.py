@@ -2,13 +2,12 @@
 import pandas as pd
 import streamlit as st
 
-from gan_core.fork import fork_info
-from gan_core.store import LIVE_STATUSES
-from gan_core.timeline import difference, nearest
+from gan_core.runs.record import LIVE_STATUSES
+from gan_core.runs.timeline import difference, nearest
 from ui import charts, present
+from ui.scrubber import scrubber
 from ui.state import get_store
 from ui.text import plain
-from ui.timeline import scrubber
 
 store = get_store()
 runs = store.runs()
@@ -80,7 +79,7 @@ def overlay() -> None:
     frames = {rid: s.metrics for rid, s in snaps.items()}
     at = scrubber("cmp", max(s.step for s in snaps.values()), "One step for every run: a marker on each curve and "
                   "each run's grid nearest to it, side by side. Live follows the newest step.")
-    forks = {rid: info for rid in chosen if (info := fork_info(snaps[rid].run_dir)) and info.get("parent") in chosen}
+    forks = {rid: info for rid in chosen if (info := store.handle(rid).fork_info()) and info.get("parent") in chosen}
     for rid, info in forks.items():
         changed = ", ".join(f"{k}={v}" for k, v in (info.get("changed") or {}).items()) or "nothing changed"
         st.caption(f"{plain(rid)} is a fork of {plain(info['parent'])} at step {info['fork_step']} ({plain(changed)}): "

@@ -5,11 +5,13 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from gan_core.checkpoint import CheckpointError
+from gan_core.engine.checkpoint import CheckpointError
+from gan_core.engine.pictures import generate, noise, to_gif, to_grid_image
 from gan_core.errors import StudioError
-from gan_core.latent import (along, class_walk, direction_strip, generate, load_run_generator, load_uploaded_generator, noise,
-                             points_with_data, principal_directions, seed_walk, slider_noise, to_gif, to_grid_image)
-from gan_core.runfiles import slug
+from gan_core.insight.latent import (along, class_walk, direction_strip, points_with_data, principal_directions,
+                                     seed_walk, slider_noise)
+from gan_core.runs.files import slug
+from gan_core.runs.handle import load_uploaded_generator
 from ui import charts, roles
 from ui.state import get_store
 from ui.text import plain
@@ -32,12 +34,6 @@ def generates(run_id: str) -> bool:
 with_checkpoints = [r for r in store.runs() if store.checkpoints(r["run_id"])]
 runs = [r for r in with_checkpoints if generates(r["run_id"])]
 restorers = len(with_checkpoints) - len(runs)
-
-
-@st.cache_resource(max_entries=6, show_spinner="Loading the generator…")
-def generator(run_dir: str, checkpoint: str, mtime: float):
-    """One G per checkpoint file per server (shared by sessions; inference only)."""
-    return load_run_generator(run_dir, checkpoint)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Checking and loading the checkpoint…")
@@ -82,9 +78,9 @@ else:
     names = [p.name for p in ckpts]
     ckpt = c2.selectbox("Checkpoint", names, index=len(names) - 1, key="lat_ckpt",
                         help="Every checkpoint of the run; the newest is last. A running run gains new ones as it trains.")
-    path = next(p for p in ckpts if p.name == ckpt)
     try:
-        G, cfg, step = generator(str(store.run_dir(run_id)), ckpt, path.stat().st_mtime)
+        with st.spinner("Loading the generator…"):
+            G, cfg, step = store.handle(run_id).generator(ckpt)  # loaded once per checkpoint file, for every session
     except (CheckpointError, OSError) as e:
         st.error(plain(f"Cannot load {ckpt}: {str(e).splitlines()[0][:300]}"))
         st.stop()

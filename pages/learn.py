@@ -3,8 +3,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from gan_core.config import PRESETS, ConfigError, build_config
-from gan_core.playground import link_params
+from gan_core.config import ConfigError
+from gan_core.playground.session import link_params
+from gan_core.presets import PRESETS, build_config
 from ui import roles
 from ui.state import start_and_watch
 
@@ -78,7 +79,7 @@ goal to *maximise log D(G(z))* — the **non-saturating** loss (orange), steep e
          "peak — within ~100 steps while **D(fake)** drops to 0; the health panel says *Vanishing gradient*. The "
          "working recipe (the fast default: a small conv net with the non-saturating loss) keeps ‖∇G‖ alive and draws "
          "digits within the minute.")
-    st.caption("Seed 002's exact MLP recipe is the preset `classic-mlp` on the Train page: faithful to the tutorial, "
+    st.caption("Tutorial 002's exact MLP recipe is the preset `classic-mlp` on the Train page: faithful to the tutorial, "
                "but it needs many epochs and collapses early (1-3 classes after a minute), so it is not the one to "
                "show in class.")
     question("Both losses push G the same way. Why does one stop giving G any gradient exactly when G is worst?")
@@ -116,7 +117,7 @@ Radford et al. (2015) found the rules that made convolutional GANs train reliabl
 The fast default preset is a small conv GAN too, but trades these recipes for speed: a narrow net and Adam at
 lr 2·10⁻³ with β₁ = 0 learn the digits in fewer steps. It adds the digit label to both nets (a conditional GAN) and
 averages G's weights over time (EMA) for cleaner samples — digits appear within a minute on a laptop.""")
-    demo_buttons(("fast-mnist", "Run the fast DCGAN"), ("classic-dcgan", "Run the tutorial's DCGAN (seed 000)"))
+    demo_buttons(("fast-mnist", "Run the fast DCGAN"), ("classic-dcgan", "Run tutorial 000's DCGAN"))
     look("the **fixed-noise grid** and the **Quality** panel: the fast DCGAN draws every digit (column k is digit k) "
          "within the minute.")
     st.caption("How long: the tutorial's DCGAN is heavier per step (about 4-5 steps a second on a laptop CPU, ~600 "

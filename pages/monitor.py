@@ -4,20 +4,20 @@ import time
 import streamlit as st
 
 from gan_core.config import ConfigError
+from gan_core.engine.metrics import cache_help, supports
+from gan_core.engine.pictures import history_gif
 from gan_core.errors import StudioError
-from gan_core.export import export_run, script_name
-from gan_core.fork import checkpoint_step, fork_point, forkable_step
-from gan_core.health import fix_config, mixture_modes
-from gan_core.memorisation import check_run
-from gan_core.metrics import cache_help, supports
-from gan_core.latent import history_gif
-from gan_core.store import LIVE_STATUSES, QUEUED
-from gan_core.timeline import as_of, quality_at
-from gan_core.tracking import where_logged
+from gan_core.insight.health import fix_config, mixture_modes
+from gan_core.insight.memorisation import check_run
+from gan_core.runs.export import script_name
+from gan_core.runs.fork import checkpoint_step, forkable_step
+from gan_core.runs.record import LIVE_STATUSES
+from gan_core.runs.store import QUEUED
+from gan_core.runs.timeline import as_of, quality_at
 from ui import charts, form, links, live, present, refresh, roles
-from ui.text import plain
-from ui.timeline import scrubber
+from ui.scrubber import scrubber
 from ui.state import get_store
+from ui.text import plain
 
 STATUS_BADGE = {"starting": ("blue", "starting"), "running": ("green", "running"), "paused": ("orange", "paused"),
                 "finished": ("violet", "finished"), "stopped": ("gray", "stopped"), "failed": ("red", "failed"),
@@ -90,7 +90,7 @@ def figures_for(snap, smoothing: float):
 def run_script(run_id: str, config_key: str) -> tuple[str | None, str]:
     """(the run as a plain PyTorch script, or None; why not). Cached per run and config."""
     try:
-        return export_run(store.run_dir(run_id)), ""
+        return store.handle(run_id).script(), ""
     except (StudioError, KeyError) as e:
         return None, str(e)
 
@@ -173,7 +173,7 @@ def quality(snap, at: int | None = None) -> None:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def copying_check(run_id: str, checkpoint: str):
-    return check_run(store.run_dir(run_id), checkpoint=checkpoint)
+    return check_run(store.handle(run_id).dir, checkpoint=checkpoint)
 
 
 def copying(snap) -> None:
@@ -215,7 +215,7 @@ def copying(snap) -> None:
 
 def fork_here(snap, at: int | None) -> None:
     """Fork from the scrubber's step: the Train form opens with this run's settings; Start there forks."""
-    info = live.fork(snap.run_dir)
+    info = live.fork(store, snap.run_id)
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
     if info:
         changed = ", ".join(f"{k}={v}" for k, v in (info.get("changed") or {}).items())
@@ -241,7 +241,7 @@ def fork_here(snap, at: int | None) -> None:
         if not roles.require_control():  # a viewer may not fork (Start on Train checks again)
             return
         try:
-            start, _ = fork_point(snap.run_dir, wanted)
+            start, _ = store.handle(snap.run_id).fork_point(wanted)
         except StudioError as e:
             st.error(plain(str(e)))
             return
@@ -433,7 +433,7 @@ with st.expander("Run log and config"):
         shown["data_root"] = "(a folder on the server)"
     st.json(shown, expanded=False)
     st.text(f"Folder: {snap.run_dir}" if private else f"Folder: {snap.run_id} (in the server's runs folder)")
-    for line in (where_logged(snap.run_dir, snap.config, absolute=private) if snap.config else ()):  # TensorBoard / MLflow
+    for line in (store.handle(run_id).where_logged(absolute=private) if snap.config else ()):  # TensorBoard / MLflow
         st.text(line)
     if snap.config and supports(snap.config.dataset):
         st.caption(cache_help(snap.config.dataset))

@@ -1,6 +1,6 @@
 """Playground: one small GAN on 2-D points, drawn live — D's surface, G's manifold and gradients, step by step.
 
-The engine (gan_core.playground.Playground) lives in st.session_state, one per browser session; the live view
+The engine (gan_core.playground.session.Playground) lives in st.session_state, one per browser session; the live view
 is a fragment that re-runs about once a second while playing. Nothing here runs off the script thread."""
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import streamlit as st
 
 from gan_core.data import DatasetError
 from gan_core.losses import LOSSES, Loss
-from gan_core.playground import (DATASET_CHOICES, PRESETS, SHARED_TRAINING, Playground, PlaygroundSettings,
-                                 parse_points_csv, preset_settings, settings_help)
+from gan_core.playground.session import (DATASET_CHOICES, SCENARIOS, SHARED_TRAINING, Playground, PlaygroundSettings,
+                                         parse_points_csv, preset_settings, settings_help)
 from ui import charts, links, present, roles
 from ui.text import plain
 
@@ -78,7 +78,7 @@ def _apply_preset() -> None:
     st.session_state["pg_reset_now"] = True
     st.session_state["pg_playing"] = True
     st.session_state["pg_walk"] = None
-    st.session_state["pg_message"] = f"Preset “{name}”: {here(PRESETS[name]['description'])} Playing."
+    st.session_state["pg_message"] = f"Preset “{name}”: {here(SCENARIOS[name]['description'])} Playing."
 
 
 def here(description: str) -> str:
@@ -316,7 +316,7 @@ def custom_points_editor() -> None:
 def sidebar_controls() -> None:
     with st.sidebar:
         st.subheader("Playground")
-        st.selectbox("Preset", list(PRESETS), key="pg_preset", help="A one-click scenario; it resets and plays.")
+        st.selectbox("Preset", list(SCENARIOS), key="pg_preset", help="A one-click scenario; it resets and plays.")
         st.button("Load preset", on_click=_apply_preset, width="stretch", key="pg_load_preset")
         st.selectbox("Data", DATASET_CHOICES, key=_key("dataset"), help=settings_help("dataset"))
         if st.session_state[_key("dataset")] == "custom":

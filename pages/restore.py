@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from gan_core import restore as rs
-from gan_core.errors import StudioError
 from gan_core.data import dataset_info
+from gan_core.errors import StudioError
+from gan_core.restore import restorer as rs
+from gan_core.restore.damage import MASK_HELP, MASKS, make_mask
 from gan_core.restore.demo import image_from_png, run_demo, test_images
+from gan_core.tasks import FACTORS
 from ui.pixels import pixel_canvas
 from gan_core.restore.prior import SEARCHES
 from ui import roles
@@ -38,18 +40,14 @@ if not runs:
     st.stop()
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the run…")
-def restorer_for(run_dir: str, checkpoint: str, mtime: float) -> rs.Restorer:
-    return rs.load_restorer(run_dir, checkpoint)
-
-
 ids = [r["run_id"] for r in runs]
 default = st.session_state.get("monitor_run")
 c1, c2 = st.columns([3, 1])
 run_id = c1.selectbox("Run", ids, index=ids.index(default) if default in ids else 0, key="rst_run")
 ckpt = store.checkpoints(run_id)[-1]
 try:
-    restorer = restorer_for(str(store.run_dir(run_id)), ckpt.name, ckpt.stat().st_mtime)
+    with st.spinner("Loading the run…"):
+        restorer = store.handle(run_id).restorer(ckpt.name)  # loaded once per checkpoint file, for every session
 except (StudioError, OSError) as e:
     st.error(plain(f"Cannot restore with {run_id}: {e}"))
     st.stop()
@@ -100,10 +98,10 @@ else:
 st.subheader("Damage")
 mask, factor = None, 4
 if task == "inpaint":
-    kinds = list(rs.MASKS) + ["brush"]
+    kinds = list(MASKS) + ["brush"]
     kind = st.segmented_control("Mask", kinds, default="centre", key="rst_mask",
                                 format_func=lambda k: k if k == "brush" else f"{k}") or "centre"
-    st.caption(rs.MASK_HELP.get(kind, "paint the holes yourself (lasso or box), on every image alike"))
+    st.caption(MASK_HELP.get(kind, "paint the holes yourself (lasso or box), on every image alike"))
     if kind == "brush":
         hkey = f"rst_holes_{restorer.size}"
         if hkey not in st.session_state or st.button("Clear the holes", key="rst_holes_clear"):
@@ -111,13 +109,13 @@ if task == "inpaint":
         st.session_state[hkey] |= pixel_canvas(truth[0].mean(0), key="rst_hole_canvas", holes=st.session_state[hkey])
         mask = np.broadcast_to(~st.session_state[hkey], (len(truth), 1, restorer.size, restorer.size)).astype(np.float32)
     else:
-        mask = rs.make_mask(kind, len(truth), restorer.size, seed=1).numpy()
+        mask = make_mask(kind, len(truth), restorer.size, seed=1).numpy()
 elif restorer.method == "trained":
     factor = restorer.cfg.factor
     st.caption(f"×{factor}: {restorer.size // factor}×{restorer.size // factor} → {restorer.size}×{restorer.size} "
                f"({restorer.cfg.downsample} down-sampling, as in training)")
 else:
-    factor = st.segmented_control("Down-sampling", list(rs.FACTORS), default=4, key="rst_factor",
+    factor = st.segmented_control("Down-sampling", list(FACTORS), default=4, key="rst_factor",
                                   format_func=lambda f: f"×{f}: {restorer.size // f}×{restorer.size // f} → "
                                                         f"{restorer.size}×{restorer.size}") or 4
 

@@ -1,7 +1,8 @@
 """Train: pick a preset or set every hyperparameter, then start a run and jump to Monitor."""
 import streamlit as st
 
-from gan_core.config import PRESETS, ConfigError, RunConfig
+from gan_core.config import ConfigError, RunConfig
+from gan_core.presets import PRESETS
 from ui import form, links, roles
 from ui.state import start_and_watch
 from ui.text import plain
@@ -95,7 +96,7 @@ if problems:
 
 if start and cfg is not None and not problems:
     if fork:
-        from gan_core.fork import fork_run
+        from gan_core.runs.fork import fork_run
         from ui.state import get_store
 
         def launch_fork(config) -> str:

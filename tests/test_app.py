@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import streamlit as st
 import torch
+from conftest import REPO, gan_threads
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, gan_threads
 from gan_core import RunStore
 from gan_core.config import field_choices
 
@@ -110,6 +110,7 @@ def test_every_bad_value_of_every_field_is_refused_in_the_form(runs_root):
     """The CLI's generated bad values (tests/test_reliability.py), typed into the form: each one shows a message,
     names its field in the summary, keeps Start disabled, and starts nothing."""
     from test_reliability import CASES
+
     from ui.form import label as field_label
     bad = {}
     for name, argv in CASES:
@@ -464,8 +465,8 @@ def test_latent_explorer_draws_2d_runs_over_the_real_data_without_z_sliders(runs
 
 def test_monitor_shows_the_words_the_diagnose_cli_prints(runs_root):
     """One diagnosis for both: a real demo-d-too-strong run, named on Monitor exactly as `diagnose` names it."""
-    from gan_core.config import build_config
-    from gan_core.health import diagnose_run
+    from gan_core.insight.evaluate import diagnose_run
+    from gan_core.presets import build_config
     run_id = store().start(build_config("demo-d-too-strong", steps=100, eval_every=0, device="cpu", threads=1))
     wait_finished(run_id)
     finding = diagnose_run(store().run_dir(run_id))
@@ -504,6 +505,7 @@ def test_the_train_form_survives_a_reload_through_the_url(runs_root):
 
 def test_compare_gives_each_run_its_own_hue_and_the_legend_clears_the_toolbar():
     import pandas as pd
+
     from ui import charts as figures
     frames = {name: pd.DataFrame({"step": [10, 20], "d_loss": [1.0, 1.1], "fid": [300.0, 3.0]}) for name in "abc"}
     fig = figures.compare_figure(frames, "d_loss", "step", 0.0)

@@ -4,8 +4,8 @@ import pytest
 import torchvision
 from PIL import Image
 
-from gan_core.config import PRESETS, build_config
 from gan_core.data import DATASETS, DatasetError, load_images
+from gan_core.presets import PRESETS, build_config
 
 SPLITS = [0, 0, 0, 0, 1, 2]  # four training faces, one for validation, one for testing
 ATTRS = ["5_o_Clock_Shadow", "Smiling"]  # the real file has 40; torchvision reads whatever header it finds

@@ -5,8 +5,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from gan_core.checkpoint import CheckpointError, load_generator, read_checkpoint, save_training_state
-from gan_core.trainer import Trainer
+from gan_core.engine.checkpoint import CheckpointError, load_generator, read_checkpoint, save_training_state
+from gan_core.engine.trainer import Trainer
 
 
 def trained(cfg, iterations=3) -> Trainer:

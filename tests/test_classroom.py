@@ -3,15 +3,13 @@ The browser tests (test_classroom_browser.py) drive the same things with a teach
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import gan_threads
-from test_app import APP
+from streamlit.testing.v1 import AppTest
+from test_app import APP, runs_root, start_button, store  # noqa: F401  (runs_root is a fixture)
 from test_app import app as open_app
-from test_app import runs_root, start_button, store  # noqa: F401  (runs_root is a fixture)
-from ui.links import config_from_query, config_params, encode_config
 
-from gan_core.config import build_config
+from gan_core.presets import build_config
+from ui.links import config_from_query, config_params, encode_config
 
 PASSWORD = "correct horse"
 

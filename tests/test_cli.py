@@ -3,7 +3,6 @@ import json
 import os
 import subprocess
 import sys
-
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 import torchvision
-
 from conftest import REPO
+
 from gan_core import cli
 
 RESULT_KEYS = {"run_dir", "status", "steps", "seconds", "images_per_s"}
@@ -190,7 +189,7 @@ def test_sample_of_a_ring_run_covers_the_modes_the_run_reached(tmp_path, capsys)
     """Issue 13: `sample` clamped 2-D points to [-1, 1], squashing a radius-2 ring onto the square's edge (0 of 8
     modes by the VEEGAN measure while the run itself covered them)."""
     from gan_core.data import load_points
-    from gan_core.health import point_modes
+    from gan_core.engine.point_metrics import point_modes
     code, out, err = run_cli(["train", "--preset", "2d-default", "--steps", "300", "--sample-every", "100",
                               "--threads", "1", "--device", "cpu", "--out", str(tmp_path), "--quiet"], capsys)
     assert code == 0, err
@@ -215,9 +214,9 @@ def collapse_run(tmp_path_factory):
 
 
 def test_diagnose_at_a_step_is_what_the_timeline_shows_there(collapse_run, capsys):
-    from gan_core.health import diagnose_snapshot
-    from gan_core.store import RunStore
-    from gan_core.timeline import as_of
+    from gan_core.insight.health import diagnose_snapshot
+    from gan_core.runs.store import RunStore
+    from gan_core.runs.timeline import as_of
     snap = RunStore(collapse_run.parent).snapshot(collapse_run.name, max_points=100_000)
     for step in (60, 200, 250):
         code, out, _ = run_cli(["diagnose", str(collapse_run), "--step", str(step)], capsys)

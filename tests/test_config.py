@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from gan_core.config import PRESETS, ConfigError, RunConfig, build_config, field_choices, field_help
+from gan_core.config import ConfigError, RunConfig, field_choices, field_help
+from gan_core.presets import PRESETS, build_config
 
 
 def problems_of(**values) -> dict:

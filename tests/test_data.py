@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from conftest import SHARED_DATA
 from PIL import Image
 
-from conftest import SHARED_DATA
 from gan_core.data import (DATASETS, DatasetError, ImageBatches, ImageData, PointBatches, grid_25, load_images,
                            load_points, points_from_array, ring_8, to_unit_range)
 

@@ -6,9 +6,9 @@ import pytest
 
 import os
 
-from gan_core.config import PRESETS, build_config
-from gan_core.health import diagnose_snapshot, fix_config
-from gan_core.timeline import as_of
+from gan_core.insight.health import diagnose_snapshot, fix_config
+from gan_core.presets import PRESETS, build_config
+from gan_core.runs.timeline import as_of
 
 # preset → (steps that show it, the findings its lesson names). Steps are a fraction of what a 60-s run reaches
 # even on a busy CPU: the phenomena appear early on purpose.

@@ -1,18 +1,20 @@
-"""GANSpace directions and the class walk (gan_core/latent.py), on a briefly trained conditional MLP run."""
+"""GANSpace directions and the class walk (gan_core/insight/latent.py), on a briefly trained conditional MLP run."""
 import copy
 
 import numpy as np
 import pytest
 import torch
 
-from gan_core.latent import (along, class_walk, direction_strip, generate, hidden_features, load_run_generator, noise,
-                             principal_directions, to_grid_image)
+from gan_core.engine.pictures import generate, noise, to_grid_image
+from gan_core.insight.latent import along, class_walk, direction_strip, hidden_features, principal_directions
+from gan_core.runs.handle import load_run_generator
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from gan_core import RunStore, build_config
     from conftest import TINY
+
+    from gan_core import RunStore, build_config
     store = RunStore(tmp_path_factory.mktemp("runs"))
     run_id = store.start(build_config(**{**TINY, "arch": "mlp", "conditional": True, "steps": 30, "grid_size": 10}))
     assert store.wait(run_id, timeout=120) == "finished"

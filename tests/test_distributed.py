@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from conftest import REPO
-from gan_core import distributed
-from gan_core import runfiles as rf
-from gan_core.config import build_config
-from gan_core.losses import LOSSES
 from gan_core.data import load_images
+from gan_core.engine import distributed
+from gan_core.engine.trainer import Trainer
+from gan_core.losses import LOSSES
 from gan_core.models import build_models
-from gan_core.trainer import Trainer
+from gan_core.presets import build_config
+from gan_core.runs import files as rf
 
 TINY = ["--g-features", "8", "--d-features", "8", "--g-hidden", "32", "--d-hidden", "32", "--batch-size", "8",
         "--grid-size", "10", "--eval-every", "0", "--device", "cpu", "--quiet"]
@@ -167,7 +167,7 @@ def test_wgan_gp_pauses_resumes_and_stops_together_through_control_json(tmp_path
         wait_for(lambda: len(metric_steps(run_dir)) >= 2, "metrics", run)
 
         # The store never starts a second writer for a run another process is writing.
-        from gan_core.store import RunStore
+        from gan_core.runs.store import RunStore
         store = RunStore(run_dir.parent)
         with pytest.raises(rf.RunBusy, match=r"already being trained by process \d+"):
             store.continue_run(run_dir.name, steps=2_000_000)
@@ -305,7 +305,7 @@ def test_two_workers_share_each_batch_of_one_run_and_stop_together(tmp_path):
         wait_for(lambda: runs.is_dir() and any(runs.iterdir()), "the run folder", run)
         run_dir = next(runs.iterdir())
         wait_for(lambda: len(metric_steps(run_dir)) >= 2, "metrics", run)
-        from gan_core.store import RunStore
+        from gan_core.runs.store import RunStore
         RunStore(runs).stop(run_dir.name)  # what the dashboard's Stop does to a run another process trains
     finally:
         code, out, err = run.finish(timeout=120)
@@ -350,7 +350,7 @@ def wait_until(condition, what, timeout=180.0):
 def test_a_dashboard_store_trains_in_worker_processes_and_still_pauses_resumes_and_stops(tmp_path, tiny_config):
     """RunStore(workers=...) (the dashboard's setting): the run trains in a child `train --workers 2`, outside the
     server's interpreter, and every command still reaches it; what the child refuses comes back as one line."""
-    from gan_core.store import RunNotStarted, RunStore
+    from gan_core.runs.store import RunNotStarted, RunStore
     store = RunStore(tmp_path / "runs", workers=2)
     try:
         cfg = tiny_config(dataset="mnist-embedded", arch="dcgan28", conditional=True, steps=1_000_000, log_every=2,

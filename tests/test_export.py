@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 import torch
-
-from gan_core.config import PRESETS, build_config
-from gan_core.data import ASSETS
-from gan_core.export import ExportError, export_run
 from test_cli import run_cli
+
+from gan_core.data import ASSETS
+from gan_core.presets import PRESETS, build_config
+from gan_core.runs.export import ExportError, export_script, script_for
 
 LINE = re.compile(r"\[(\d+)/\d+\] Loss_D: (\S+) Loss_G: (\S+) D\(x\): (\S+) D\(G\(z\)\): (\S+)")
 STEPS = 3
@@ -78,7 +78,7 @@ def test_exported_script_trains_the_same_gan(case, store, data_root, tmp_path, c
     run_id = short_run(store, preset, **extra)
     studio = store.snapshot(run_id).metrics[["step", "d_loss", "g_loss", "d_real", "d_fake"]].to_numpy()
     path = tmp_path / "my_gan.py"
-    text = export_run(store.run_dir(run_id))
+    text = export_script(store.run_dir(run_id))
     assert "gan_core" not in text
     path.write_text(text)
     exported = script_losses(path, data_root, tmp_path / "samples.png", capsys, monkeypatch)
@@ -109,7 +109,7 @@ def test_export_refuses_what_it_cannot_write(tmp_path, capsys):
     folder.mkdir()
     (folder / "config.json").write_text(build_config(dataset="spiral").to_json())
     with pytest.raises(ExportError, match="spiral"):
-        export_run(folder)
+        export_script(folder)
 
 
 @pytest.mark.parametrize("preset", list(NO_SCRIPT))
@@ -118,7 +118,7 @@ def test_runs_without_a_script_form_are_refused_in_one_line(preset, tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text(build_config(preset).to_json())
     with pytest.raises(ExportError, match=NO_SCRIPT[preset]):
-        export_run(folder)
+        export_script(folder)
 
 
 def cifar_layout(root, planted: bool = False):
@@ -138,7 +138,7 @@ def cifar_layout(root, planted: bool = False):
 
 @pytest.mark.parametrize("planted", [False, True], ids=["cifar-batches", "planted-callable"])
 def test_the_script_reads_cifar_batches_and_refuses_anything_else_in_them(planted, tmp_path, capsys, monkeypatch):
-    from gan_core.export import script_for
+    from gan_core.runs.export import script_for
     cfg = build_config("classic-mlp", dataset="cifar10", channels=3, batch_size=8, log_every=1, g_hidden=[16],
                        d_hidden=[16], grid_size=4)
     path = tmp_path / "my_gan.py"
@@ -151,3 +151,15 @@ def test_the_script_reads_cifar_batches_and_refuses_anything_else_in_them(plante
     else:
         losses = script_losses(path, root, tmp_path / "s.png", capsys, monkeypatch)
         assert losses.shape == (STEPS, 5) and np.isfinite(losses).all()
+
+
+def test_the_script_carries_the_studios_own_update_and_readers():
+    """One source for the step: the exported file holds gan.py's GAN class and data.py's readers verbatim, so a new
+    regulariser written once in gan.py reaches the script too (no second template of GP / R1 / EMA)."""
+    import inspect
+
+    from gan_core.data import read_idx
+    from gan_core.engine.gan import GAN
+    text = script_for(build_config("classic-mlp", loss="wgan-gp", ema=0.9).validate(), 1)
+    assert inspect.getsource(GAN) in text and inspect.getsource(read_idx) in text
+    assert "gan.d_step(" in text and "gan.g_step(" in text

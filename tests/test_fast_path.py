@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-import gan_core.device as device_module
-import gan_core.gan as gan_module
-import gan_core.threads as threads_module
-from gan_core import metrics
-from gan_core.trainer import Trainer
+import gan_core.engine.device as device_module
+import gan_core.engine.gan as gan_module
+import gan_core.engine.threads as threads_module
+from gan_core.engine import metrics
+from gan_core.engine.trainer import Trainer
 
 HOST_SYNCS = {"item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy"}
 

@@ -1,5 +1,5 @@
 """Issue 24.7: a failure demo's one-click fix opens in Train under its own name and preset, not the failure's."""
-from gan_core.config import build_config
+from gan_core.presets import build_config
 from test_app import app, runs_root, store  # noqa: F401 - runs_root is a fixture
 
 

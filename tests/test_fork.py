@@ -3,12 +3,12 @@ and records its parent; bad requests are refused with one line before anything i
 import json
 
 import pytest
-
-from gan_core.checkpoint import CheckpointError
-from gan_core.config import ConfigError
-from gan_core.fork import fork_info, fork_point, fork_run
-from gan_core.timeline import StepError
 from test_cli import last_json, run_cli
+
+from gan_core.config import ConfigError
+from gan_core.engine.checkpoint import CheckpointError
+from gan_core.runs.fork import fork_info, fork_point, fork_run
+from gan_core.runs.timeline import StepError
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from gan_core import build_config
-from gan_core.checkpoint import checkpoint_interval, checkpoints_to_drop
-from gan_core.fork import checkpoint_step, fork_point, forkable_step
+from gan_core.engine.checkpoint import checkpoint_interval, checkpoints_to_drop
+from gan_core.runs.fork import checkpoint_step, fork_point, forkable_step
 from test_app import runs_root  # noqa: F401  (a fixture)
 
 

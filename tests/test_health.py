@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gan_core.config import PRESETS, build_config
-from gan_core.health import (check_d_wins, check_diverged, check_mode_collapse, check_oscillating, diagnose,
-                             diagnose_snapshot, point_modes, training_rows)
-from gan_core.runfiles import METRIC_COLUMNS
+from gan_core.engine.point_metrics import point_modes
+from gan_core.insight.health import (check_d_wins, check_diverged, check_mode_collapse, check_oscillating, diagnose,
+                                     diagnose_snapshot, training_rows)
+from gan_core.presets import PRESETS, build_config
+from gan_core.runs.files import METRIC_COLUMNS
 
 ROWS, EVERY, EVAL_EVERY = 200, 10, 25  # 200 logged rows, one per 10 steps; an evaluation every 25 rows
 

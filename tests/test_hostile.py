@@ -15,17 +15,19 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
-
 from conftest import REPO, gan_threads
-from gan_core import RunStore, data, metrics, safe_io
-from gan_core import runfiles as rf
-from gan_core.checkpoint import CheckpointError, load_generator, read_checkpoint
-from gan_core.config import ConfigError, RunConfig
-from gan_core.latent import load_uploaded_generator
-from gan_core.playground import parse_points_csv
-from gan_core.store import RunRecord
+from streamlit.testing.v1 import AppTest
 from test_reliability import run_cli
+
+from gan_core import RunStore, data, safe_io
+from gan_core.config import ConfigError, RunConfig
+from gan_core.engine import metrics
+from gan_core.engine.checkpoint import CheckpointError, load_generator, read_checkpoint
+from gan_core.insight import evaluate
+from gan_core.playground.session import parse_points_csv
+from gan_core.runs import files as rf
+from gan_core.runs.handle import load_uploaded_generator
+from gan_core.runs.record import RunRecord
 
 WAIT = 120
 SECRET = "-----BEGIN OPENSSH PRIVATE KEY----- not for download"
@@ -248,7 +250,7 @@ def test_pages_show_an_unreadable_run_as_text(finished, monkeypatch):
 
 
 def test_the_store_forgets_least_recently_used_runs(finished, monkeypatch):
-    from gan_core import store as store_module
+    from gan_core.runs import store as store_module
     store, good, run_dir = finished
     for i in range(6):
         shutil.copytree(run_dir, store.root / f"copy-{i}")
@@ -283,7 +285,7 @@ from pathlib import Path
 package = types.ModuleType("gan_core")  # runfiles alone: no torch import, so the processes start at once
 package.__path__ = [sys.argv[1]]
 sys.modules["gan_core"] = package
-from gan_core import runfiles as rf
+from gan_core.runs import files as rf
 run_dir = Path(sys.argv[2])
 acquired = overlaps = 0
 for _ in range(int(sys.argv[3])):
@@ -395,7 +397,7 @@ def test_a_full_cache_folder_gives_evaluate_one_line(finished, monkeypatch, caps
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "cache" / "mnist.safetensors"))
 
-    monkeypatch.setattr(metrics, "evaluate_run", full)
+    monkeypatch.setattr(evaluate, "evaluate_run", full)
     code, out, err = run_cli(["evaluate", run_dir], capsys)
     assert code == 2 and err.startswith("error: disk full: could not write") and "free some space" in err
     assert err.count("\n") == 1

@@ -8,13 +8,13 @@ import subprocess
 import sys
 
 import pytest
-
 from browser import chromium, streamlit_server
 from conftest import TINY
-from gan_core import RunStore, build_config
-from gan_core.metrics import get_evaluator
 from test_e2e_browser import REQUIRED, TIMEOUT_MS, expect, missing, no_tracebacks
 from test_export import mnist_layout
+
+from gan_core import RunStore, build_config
+from gan_core.engine.metrics import get_evaluator
 
 pytestmark = pytest.mark.skipif(bool(missing) and not REQUIRED, reason=f"browser tests skipped: {missing}")
 

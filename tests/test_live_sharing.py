@@ -11,8 +11,8 @@ import plotly.tools
 import pytest
 import streamlit as st
 
-from gan_core import runfiles as rf
-from gan_core.store import RunRecord
+from gan_core.runs import files as rf
+from gan_core.runs.store import RunRecord
 from ui import charts, live, refresh
 
 

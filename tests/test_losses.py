@@ -151,7 +151,7 @@ def test_r3gan_pairs_real_with_fake_and_penalises_both(loss, penalty):
     """R3GAN (Huang et al. 2024): L_D = E softplus(D(fake) − D(real)) + γ/2 (R1 + R2), G's loss the mirror pairing.
     Other losses with r1_gamma get R1 only."""
     from gan_core import build_config
-    from gan_core.gan import GAN
+    from gan_core.engine.gan import GAN
     from gan_core.models import build_models
     cfg = build_config("2d-default", loss=loss, r1_gamma=0.1).validate()
     G, _ = build_models(cfg, 0, 0)

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from gan_core import memorisation as mem
-from gan_core.data import load_images, to_unit_range
-from gan_core.metrics import EvaluatorError, get_evaluator
 from test_cli import run_cli
+
+from gan_core.data import load_images, to_unit_range
+from gan_core.engine.metrics import EvaluatorError, get_evaluator
+from gan_core.insight import memorisation as mem
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
-from gan_core import metrics
 from gan_core.cli import main
 from gan_core.data import to_unit_range
+from gan_core.engine import metrics
 
 
 @pytest.fixture(scope="session")

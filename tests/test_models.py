@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gan_core.config import build_config
 from gan_core.models import ARCHS, build_models, image_size_for
+from gan_core.presets import build_config
 
 IMAGE_ARCHS = [name for name, info in ARCHS.items() if info.kind == "image"]
 NATIVE = {"mlp": 28, "dcgan28": 28, "dcgan32": 32, "dcgan64": 64, "upconv": 28}

@@ -9,10 +9,11 @@ import torch
 import torch.nn as nn
 
 from gan_core.data import DatasetError, grid_25, ring_8
+from gan_core.engine.point_metrics import mode_metrics
 from gan_core.losses import LOSSES
 from gan_core.models.common import Discriminator, Generator
-from gan_core.playground import (PRESETS, Playground, PlaygroundSettings, d_surface, generator_manifold, gradient_field,
-                                 grid_density, kl_js, mode_metrics, parse_points_csv, preset_settings, true_density)
+from gan_core.playground.plane import d_surface, generator_manifold, gradient_field, grid_density, kl_js, true_density
+from gan_core.playground.session import SCENARIOS, Playground, PlaygroundSettings, parse_points_csv, preset_settings
 
 TINY = dict(g_layers=1, g_width=8, d_layers=1, d_width=8, batch_size=16)
 
@@ -271,7 +272,7 @@ def test_csv_parsing_accepts_a_header_and_names_the_bad_line():
 
 
 def test_every_preset_is_valid():
-    for name in PRESETS:
+    for name in SCENARIOS:
         assert preset_settings(name).dataset == "ring-8"
     with pytest.raises(KeyError, match="unknown playground preset"):
         preset_settings("nope")
@@ -280,7 +281,7 @@ def test_every_preset_is_valid():
 def test_default_settings_cover_all_eight_modes_of_ring_8():
     """The promise of the page: press Play on ring-8 and, with no changes, every mode gets covered."""
     pg = Playground(preset_settings("Default"))
-    pg.run(PRESETS["Default"]["iterations"])
+    pg.run(SCENARIOS["Default"]["iterations"])
     m = pg.metrics()
     assert m["modes"] == 8, m  # the VEEGAN rule (>= 1 high-quality sample per mode)
     assert m["kl"] < 0.5 and m["hq_percent"] > 25, m  # and not by a few stray samples: a fair share is on the modes
@@ -289,12 +290,12 @@ def test_default_settings_cover_all_eight_modes_of_ring_8():
 def test_playground_presets_are_entries_of_the_one_presets_table():
     """The Learn page's mode-collapse demo and the playground's "Vanilla GAN collapses" are one entry: a run
     started from any playground preset trains the GAN the playground shows."""
-    from gan_core.config import build_config
-    assert PRESETS["Vanilla GAN collapses on ring-8"]["preset"] == "demo-mode-collapse"
+    from gan_core.presets import build_config
+    assert SCENARIOS["Vanilla GAN collapses on ring-8"]["preset"] == "demo-mode-collapse"
     trained = ("dataset", "arch", "z_dim", "noise", "loss", "g_hidden", "d_hidden", "leaky_slope", "init", "optimizer",
                "lr_d", "lr_g", "beta1", "beta2", "n_critic", "batch_size", "label_smoothing", "r1_gamma", "gp_lambda",
                "clip_value", "spectral_norm", "seed")
-    for title, entry in PRESETS.items():
+    for title, entry in SCENARIOS.items():
         settings, cfg = preset_settings(title), build_config(entry["preset"]).validate()
         assert PlaygroundSettings.from_config(cfg) == settings
         shown = settings.run_config()
@@ -306,7 +307,7 @@ def test_the_learn_pages_link_opens_the_playground_on_its_demo():
     parser takes every one of them, and the result is the "Vanilla GAN collapses" preset."""
     from dataclasses import replace
 
-    from gan_core.playground import link_params
+    from gan_core.playground.session import link_params
     from ui.links import settings_from_query
     params = link_params("demo-mode-collapse")
     assert params == {"r1_gamma": "0.0", "d_layers": "2", "d_width": "16"}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-import gan_core.device as device_module
-from gan_core.device import choose_precision
+import gan_core.engine.device as device_module
+from gan_core.engine.device import choose_precision
 
 
 def losses(store, config) -> np.ndarray:

@@ -6,7 +6,7 @@ import pytest
 
 from gan_core import RunStore
 from gan_core.classroom import max_runs_setting, password_matches, teacher_password
-from gan_core.runfiles import RunBusy
+from gan_core.runs.files import RunBusy
 
 WAIT = 120
 
@@ -139,3 +139,24 @@ def test_password_and_limit_settings(monkeypatch):
         monkeypatch.setenv("GAN_STUDIO_MAX_RUNS", bad)
         limit, note = max_runs_setting()
         assert limit >= 1 and "GAN_STUDIO_MAX_RUNS" in note
+
+
+def test_a_queued_inpainting_run_trains_a_restorer_not_a_noise_gan(limited, tiny_config):
+    """The queue builds the task's own trainer (runs/trainers.py): a restorer that waited its turn still trains as
+    a restorer, and restore then loads its checkpoint as one."""
+    from gan_core import build_config
+    from gan_core.restore.training import RestorerTrainer
+    from gan_core.runs.handle import load_restorer
+
+    release, reached = threading.Event(), threading.Event()
+    first = limited.start(tiny_config(arch="mlp", steps=2), hooks=[held_until(release, reached)])
+    reached.wait(WAIT)
+    built = []
+    cfg = build_config("inpaint-mnist", steps=2, g_features=8, d_features=8, batch_size=8, max_seconds=0,
+                       eval_every=0, sample_every=1000, checkpoint_every=2, device="cpu", threads=1).validate()
+    queued = limited.start(cfg, hooks=[lambda trainer: built.append(type(trainer))])
+    assert limited.snapshot(queued).status == "queued"
+    release.set()
+    assert limited.wait(queued, WAIT) == "finished", limited.snapshot(queued).message
+    assert built and issubclass(built[0], RestorerTrainer)
+    assert load_restorer(limited.run_dir(queued)).method == "trained"

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gan_core import reference as ref
-from gan_core.config import PRESETS, build_config
-from gan_core.health import diagnose_snapshot
+from gan_core.insight import reference as ref
+from gan_core.insight.health import diagnose_snapshot
+from gan_core.presets import PRESETS, build_config
 
 
 def trace(steps=200, every=10, g_scale=1.0, seed=0) -> pd.DataFrame:

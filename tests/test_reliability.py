@@ -25,14 +25,15 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from conftest import REPO, TINY, gan_threads
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from conftest import REPO, TINY, gan_threads
-from gan_core import RunStore, build_config, checkpoint, cli, data, safe_io
-from gan_core import runfiles as rf
+from gan_core import RunStore, build_config, cli, data, safe_io
 from gan_core.config import RunConfig, field_choices
+from gan_core.engine import checkpoint
+from gan_core.runs import files as rf
 
 WAIT = 120  # seconds; only a hang ever waits this long
 TINY_FLAGS = ["--g-features", "8", "--d-features", "8", "--g-hidden", "8", "--d-hidden", "8", "--batch-size", "8",

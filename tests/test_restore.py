@@ -5,15 +5,18 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from gan_core import restore as rs
 from test_cli import run_cli
+
+from gan_core.restore import restorer as rs
+from gan_core.restore.damage import apply_mask, downsample, make_mask, match_low_res
+from gan_core.runs.handle import load_restorer
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A tiny conditional image run and a tiny 2-D run, trained for two steps each (a checkpoint at the end)."""
     from conftest import TINY
+
     from gan_core import RunStore, build_config
     store = RunStore(tmp_path_factory.mktemp("restore-runs"))
     image = store.start(build_config(**TINY, steps=2, grid_size=10).validate())
@@ -33,32 +36,32 @@ FAST = rs.SearchSettings(restarts=2, screen=2, steps=6, layer_steps=4, frames=3,
 
 # ---------------------------------------------------------------------- damage
 def test_masks_have_the_promised_holes():
-    centre = rs.make_mask("centre", 3, 28)
+    centre = make_mask("centre", 3, 28)
     assert centre.shape == (3, 1, 28, 28) and int((centre == 0).sum()) == 3 * 14 * 14
     assert centre[0, 0, 7:21, 7:21].eq(0).all() and centre[0, 0, :7].eq(1).all()
-    assert rs.make_mask("left", 1, 28)[0, 0, :, :14].eq(0).all() and rs.make_mask("left", 1, 28)[0, 0, :, 14:].eq(1).all()
-    assert rs.make_mask("bottom", 1, 28)[0, 0, 14:].eq(0).all() and rs.make_mask("bottom", 1, 28)[0, 0, :14].eq(1).all()
+    assert make_mask("left", 1, 28)[0, 0, :, :14].eq(0).all() and make_mask("left", 1, 28)[0, 0, :, 14:].eq(1).all()
+    assert make_mask("bottom", 1, 28)[0, 0, 14:].eq(0).all() and make_mask("bottom", 1, 28)[0, 0, :14].eq(1).all()
     for kind in ("random", "strokes"):
-        a, b = rs.make_mask(kind, 8, 28, seed=3), rs.make_mask(kind, 8, 28, seed=4)
-        assert torch.equal(a, rs.make_mask(kind, 8, 28, seed=3)) and not torch.equal(a, b)
+        a, b = make_mask(kind, 8, 28, seed=3), make_mask(kind, 8, 28, seed=4)
+        assert torch.equal(a, make_mask(kind, 8, 28, seed=3)) and not torch.equal(a, b)
         holes = (a == 0).flatten(1).float().mean(1)
         assert ((holes > 0.02) & (holes < 0.8)).all()  # every image damaged, none wiped out
     with pytest.raises(ValueError, match="unknown mask"):
-        rs.make_mask("triangle", 1, 28)
+        make_mask("triangle", 1, 28)
 
 
 def test_match_low_res_keeps_the_block_means():
     x = digits() * 0.5
-    low = rs.downsample(x, 4)
-    fixed = rs.match_low_res(torch.zeros_like(x), low, 4)
-    assert torch.allclose(rs.downsample(fixed, 4), low, atol=1e-6)
+    low = downsample(x, 4)
+    fixed = match_low_res(torch.zeros_like(x), low, 4)
+    assert torch.allclose(downsample(fixed, 4), low, atol=1e-6)
     assert rs.upsample_bicubic(low, 4).shape == x.shape
 
 
 def test_scores():
     x = digits()
     assert rs.psnr(x, x) > 90 and rs.psnr(torch.zeros_like(x) - 1, torch.ones_like(x)) == pytest.approx(0.0, abs=1e-6)
-    hole = rs.make_mask("centre", len(x), 28)
+    hole = make_mask("centre", len(x), 28)
     half_wrong = torch.where(hole > 0, x, -x)
     assert rs.psnr(half_wrong, x, hole) > 90 > rs.psnr(half_wrong, x, 1 - hole)
     assert rs.ssim(x, x) == pytest.approx(1.0, abs=1e-4)
@@ -66,10 +69,10 @@ def test_scores():
 
 # ---------------------------------------------------------------------- the GAN-prior search
 def test_prior_inpainting_keeps_known_pixels_and_the_search_improves(runs):
-    restorer = rs.load_restorer(runs["image"])
+    restorer = load_restorer(runs["image"])
     x = digits()
-    mask = rs.make_mask("random", len(x), 28)
-    result = rs.restore(restorer, "inpaint", rs.apply_mask(x, mask), mask, settings=FAST)
+    mask = make_mask("random", len(x), 28)
+    result = rs.restore(restorer, "inpaint", apply_mask(x, mask), mask, settings=FAST)
     assert result.images.shape == x.shape and result.images.dtype == torch.float32
     known = mask.expand_as(x) > 0
     assert torch.equal(result.images[known], x[known])
@@ -80,17 +83,18 @@ def test_prior_inpainting_keeps_known_pixels_and_the_search_improves(runs):
 
 def test_freeing_gs_hidden_features_fits_what_is_known_better_than_z_alone():
     from conftest import TINY
+
     from gan_core import build_config
     from gan_core.models import build_models
     G, _ = build_models(build_config(**TINY, init="default").validate(), 1, 10, seed=0)  # PyTorch init: contrasty
     G.eval()
     with torch.no_grad():  # images this G can draw, so a closer fit is possible
         x = G(torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(5)), torch.tensor([3, 1, 4, 1]))
-    mask = rs.make_mask("centre", len(x), 28)
+    mask = make_mask("centre", len(x), 28)
 
     def search(layer_steps):
         settings = rs.SearchSettings(**{**FAST.__dict__, "layer_steps": layer_steps})
-        return rs.prior_search(G, "gaussian", "inpaint", rs.apply_mask(x, mask), mask, settings=settings)
+        return rs.prior_search(G, "gaussian", "inpaint", apply_mask(x, mask), mask, settings=settings)
 
     def known_error(result):
         return float(((result.raw - x) ** 2 * mask).sum() / mask.sum())
@@ -103,13 +107,14 @@ def test_freeing_gs_hidden_features_fits_what_is_known_better_than_z_alone():
 
 def test_a_generator_too_shallow_for_the_second_stage_still_gets_every_frame_and_a_full_progress_bar():
     from conftest import TINY
+
     from gan_core import build_config
     from gan_core.models import build_models
     G, _ = build_models(build_config(**{**TINY, "g_hidden": [32]}, arch="mlp").validate(), 1, 10, seed=0)  # two layers
     x = digits(4)
-    mask = rs.make_mask("centre", len(x), 28)
+    mask = make_mask("centre", len(x), 28)
     ticks = []
-    result = rs.prior_search(G.eval(), "gaussian", "inpaint", rs.apply_mask(x, mask), mask, settings=FAST,
+    result = rs.prior_search(G.eval(), "gaussian", "inpaint", apply_mask(x, mask), mask, settings=FAST,
                              on_progress=lambda done, total, loss: ticks.append((done, total)))
     assert len(result.losses) == FAST.steps and len(result.frames) == FAST.frames
     assert result.frames[-1][0] == FAST.steps  # the last frame is the search's end, not a step never run
@@ -117,19 +122,19 @@ def test_a_generator_too_shallow_for_the_second_stage_still_gets_every_frame_and
 
 
 def test_prior_superres_outputs_full_size_consistent_with_the_input(runs):
-    restorer = rs.load_restorer(runs["image"])
-    low = rs.downsample(digits() * 0.5, 4)
+    restorer = load_restorer(runs["image"])
+    low = downsample(digits() * 0.5, 4)
     result = rs.restore(restorer, "superres", low, factor=4, settings=FAST)
     assert result.images.shape == (len(low), 1, 28, 28)
-    assert torch.allclose(rs.downsample(result.images, 4), low, atol=1e-5)
+    assert torch.allclose(downsample(result.images, 4), low, atol=1e-5)
 
 
 # ---------------------------------------------------------------------- the CLI
 def test_cli_restores_both_tasks(runs, tmp_path, capsys):
     x = digits(4).numpy()
     np.save(tmp_path / "damaged.npy", x)
-    np.save(tmp_path / "mask.npy", rs.make_mask("centre", 4, 28).numpy())
-    np.save(tmp_path / "low.npy", rs.downsample(torch.from_numpy(x), 4).numpy())
+    np.save(tmp_path / "mask.npy", make_mask("centre", 4, 28).numpy())
+    np.save(tmp_path / "low.npy", downsample(torch.from_numpy(x), 4).numpy())
     for argv in (["--task", "inpaint", "--input", str(tmp_path / "damaged.npy"), "--mask", str(tmp_path / "mask.npy")],
                  ["--task", "inpaint", "--input", str(tmp_path / "damaged.npy"), "--mask", "left"],
                  ["--task", "superres", "--input", str(tmp_path / "low.npy"), "--factor", "4"]):
@@ -191,7 +196,8 @@ TINY_RESTORER = dict(g_features=8, d_features=8, batch_size=16, max_seconds=0, l
 
 
 def test_restorer_presets_validate_and_bad_combinations_are_named():
-    from gan_core.config import PRESETS, ConfigError, build_config
+    from gan_core.config import ConfigError
+    from gan_core.presets import PRESETS, build_config
     for name in ("inpaint-mnist", "superres-mnist", "inpaint-fashion-mnist", "superres-cifar10"):
         assert build_config(name).validate().task in ("inpaint", "superres")
     assert build_config("superres-mnist").factor == 4 and "superres-mnist" in PRESETS
@@ -217,8 +223,8 @@ def test_a_tiny_restorer_learns_and_restores_through_the_cli(task, store, tmp_pa
 
     run_dir = store.run_dir(run_id)
     x = digits(3)
-    given, mask = (rs.apply_mask(x, rs.make_mask("centre", 3, 28)), "centre") if task == "inpaint" \
-        else (rs.downsample(x, 4), None)
+    given, mask = (apply_mask(x, make_mask("centre", 3, 28)), "centre") if task == "inpaint" \
+        else (downsample(x, 4), None)
     np.save(tmp_path / "in.npy", given.numpy())
     argv = ["restore", str(run_dir), "--task", task, "--input", str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.npy")]
     code, out, err = run_cli(argv + (["--mask", mask] if mask else []), capsys)

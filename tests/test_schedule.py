@@ -3,10 +3,11 @@ run, counted in steps or, when max_seconds ends the run first, on the clock; con
 `lr_decay: 0`, and in the hand-stepped 2-D playground, which has no end."""
 import pytest
 
-from gan_core.config import ConfigError, build_config
-from gan_core.gan import lr_factor
-from gan_core.playground import Playground, PlaygroundSettings
-from gan_core.trainer import Trainer
+from gan_core.config import ConfigError
+from gan_core.presets import build_config
+from gan_core.engine.gan import lr_factor
+from gan_core.playground.session import Playground, PlaygroundSettings
+from gan_core.engine.trainer import Trainer
 
 WAIT = 120
 

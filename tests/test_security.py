@@ -3,16 +3,15 @@ and capped uploads, no file is ever unpickled, and run names cannot reach outsid
 from __future__ import annotations
 
 import re
-import tomllib
 
 import pytest
-
+import tomllib
 from conftest import REPO
 from streamlit.testing.v1 import AppTest
 from test_app import APP, runs_root, start_button  # noqa: F401 (runs_root is a fixture)
 from gan_core import cli
-from gan_core import runfiles as rf
 from gan_core.config import ConfigError
+from gan_core.runs import files as rf
 
 SOURCES = sorted(p for folder in ("gan_core", "pages", "ui", "benchmarks") for p in (REPO / folder).rglob("*.py")) + \
     [REPO / "app.py"]
@@ -97,8 +96,8 @@ def test_export_script_keeps_every_config_string_a_literal_and_runs_nothing(host
     import runpy
     import sys
 
-    from gan_core.export import ExportError, export_run
-    from gan_core.config import build_config
+    from gan_core.runs.export import ExportError, export_script as export_run
+    from gan_core.presets import build_config
     marker = tmp_path / "pwned"
     text = hostile.format(marker=str(marker))
     folder = tmp_path / "run"
@@ -264,7 +263,7 @@ def test_prior_searches_from_many_sessions_run_one_at_a_time_and_the_rest_are_to
 
 # ---------------------------------------------------------------------- the playground: one training budget for all
 def test_playground_training_time_is_shared_by_every_session():
-    from gan_core.playground import TrainingBudget
+    from gan_core.playground.session import TrainingBudget
     now = [0.0]
     budget = TrainingBudget(per_second=0.5, burst=0.6, clock=lambda: now[0])
     granted = [budget.take(0.6) for _ in range(10)]  # ten viewers' redraws at the same moment

@@ -7,9 +7,9 @@ import io
 import numpy as np
 from PIL import Image, ImageSequence
 
-from gan_core.latent import history_gif
-from gan_core.playground import PRESETS
-from gan_core.trainer import points_image
+from gan_core.engine.pictures import history_gif
+from gan_core.playground.session import SCENARIOS as PRESETS
+from gan_core.engine.trainer import points_image
 from test_app import app, runs_root, store, wait_finished  # noqa: F401  (runs_root is a fixture)
 from test_playground_page import at, plane  # noqa: F401  (at is a fixture)
 

@@ -7,9 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from gan_core import runfiles as rf
 from gan_core.config import ConfigError, RunConfig
-from gan_core.store import KEEP_CHECKPOINTS, MAX_GRIDS_IN_MEMORY, MAX_ROWS_IN_MEMORY, RunRecord, RunStore
+from gan_core.runs import files as rf
+from gan_core.runs.record import KEEP_CHECKPOINTS, MAX_GRIDS_IN_MEMORY, MAX_ROWS_IN_MEMORY, RunRecord
+from gan_core.runs.store import RunStore
 
 WAIT = 120
 TERMINAL = ("finished", "stopped", "failed", "diverged")
@@ -213,8 +214,8 @@ def test_pages_get_the_runs_config_typed(store, tiny_config, tmp_path):
 
 
 def test_a_restorer_runs_folder_names_its_task():
-    from gan_core.config import build_config
-    from gan_core.store import run_label
+    from gan_core.presets import build_config
+    from gan_core.runs.store import run_label
     assert run_label(build_config("inpaint-mnist")).startswith("inpaint-")
     assert run_label(build_config("superres-mnist")).startswith("superres-")
     assert run_label(build_config("fast-mnist")) == "dcgan28-bce-mnist-embedded"
@@ -225,7 +226,7 @@ def test_waiting_on_a_run_another_store_trains_blocks_until_it_ends(store, tiny_
     by reading its status, instead of answering at once with "running" (callers looping on wait spun a core)."""
     import time as real_time
 
-    import gan_core.store as store_module
+    import gan_core.runs.store as store_module
     held, reached = threading.Event(), threading.Event()
 
     def hold_at_first_step(trainer):
@@ -249,3 +250,18 @@ def test_waiting_on_a_run_another_store_trains_blocks_until_it_ends(store, tiny_
         assert RunStore(tmp_path / "runs").wait(run_id) == "finished"
     finally:
         held.set()  # a failing wait must not leave the run held for a minute
+
+
+def test_a_run_handle_reaches_a_run_by_id(store, tiny_config):
+    """Pages and the CLI reach a run through one object: folder, checkpoints by step, generator, config, status."""
+    run_id = store.start(tiny_config(arch="mlp", steps=4, checkpoint_every=2))
+    assert store.wait(run_id) == "finished"
+    run = store.handle(run_id)
+    assert run.dir == store.run_dir(run_id) and run.status == "finished" and run.config.steps == 4
+    assert sorted(run.checkpoints()) == [2, 4] and run.checkpoint() == run.checkpoints()[4]
+    G, cfg, step = run.generator()
+    assert step == 4 and cfg.arch == "mlp" and run.generator() is not None
+    assert run.generator()[0] is G  # loaded once per checkpoint file, shared by every page
+    assert run.generator(run.checkpoints()[2].name)[2] == 2
+    with pytest.raises(KeyError):
+        store.handle("no-such-run")

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-import gan_core.threads as threads_module
-from gan_core.threads import AdaptiveThreads, core_share, training_run
+import gan_core.engine.threads as threads_module
+from gan_core.engine.threads import AdaptiveThreads, core_share, training_run
 
 
 def run_windows(policy: AdaptiveThreads, images_per_s, seconds: float, window: float = 0.25, ceiling: int = 4) -> list:
@@ -141,7 +141,7 @@ def test_a_pool_that_lost_slowly_is_not_retried_soon():
 
 # ---------------------------------------------------------------------- worker processes (train --workers auto)
 def test_an_idle_machine_gets_one_worker_per_core_and_a_busy_one_keeps_one_process():
-    from gan_core.threads import local_workers
+    from gan_core.engine.threads import local_workers
     assert local_workers(64, cores=2, free=1.9, long_enough=True) == 2  # a quiet 2-core laptop
     assert local_workers(64, cores=8, free=7.8, long_enough=True) == 4  # shares stay >= 16 images
     assert local_workers(64, cores=2, free=0.2, long_enough=True) == 1  # other work holds the cores: the fair share
@@ -154,7 +154,7 @@ def test_an_idle_machine_gets_one_worker_per_core_and_a_busy_one_keeps_one_proce
 
 def test_free_cores_count_what_this_process_itself_used(monkeypatch):
     """A starting CLI keeps a core busy importing torch; that core is the run's own, not someone else's."""
-    from gan_core import threads
+    from gan_core.engine import threads
     ticks = iter([(1000, 4000), (1000, 4060)])  # the machine: no idle tick at all in the window
     monkeypatch.setattr(threads, "idle_cpu_ticks", lambda: next(ticks))
     cpu = iter([10.0, 10.3])  # this process: 0.3 CPU-seconds

@@ -3,11 +3,12 @@ import json
 from pathlib import Path
 
 import pytest
-
-from gan_core import cli, tracking
-from gan_core import runfiles as rf
-from gan_core.config import build_config
 from test_app import app, runs_root, set_fields, start_button, start_tiny_run, wait_finished  # noqa: F401 (fixture)
+
+from gan_core import cli, extras
+from gan_core.presets import build_config
+from gan_core.runs import files as rf
+from gan_core.runs import tracking
 
 LOGGED = dict(steps=4, log_every=1, sample_every=2, checkpoint_every=2)
 
@@ -134,8 +135,8 @@ def test_export_mlflow_of_a_run_recorded_without_it(store, tiny_config, capsys, 
 
 @pytest.fixture
 def no_tensorboard(monkeypatch):
-    real = tracking.importlib.util.find_spec
-    monkeypatch.setattr(tracking.importlib.util, "find_spec", lambda name: None if name == "tensorboard" else real(name))
+    real = extras.importlib.util.find_spec
+    monkeypatch.setattr(extras.importlib.util, "find_spec", lambda name: None if name == "tensorboard" else real(name))
 
 
 def test_without_the_package_the_flag_says_how_to_install_it(no_tensorboard, tmp_path, capsys):

@@ -5,12 +5,12 @@ import threading
 
 import pytest
 import torch
-
 from conftest import gan_threads
-from gan_core.checkpoint import load_generator
-from gan_core.config import build_config
+
+from gan_core.engine.checkpoint import load_generator
+from gan_core.engine.trainer import Trainer
 from gan_core.losses import LOSSES
-from gan_core.trainer import Trainer
+from gan_core.presets import build_config
 
 WAIT = 120  # seconds; only a hang ever waits this long
 

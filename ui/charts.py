@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from gan_core.trainer import POINT_RGB
+from gan_core.engine.pictures import POINT_RGB
 
 POINT_COLOURS = {name: "#{:02x}{:02x}{:02x}".format(*rgb) for name, rgb in POINT_RGB.items()}  # real, fake points
 
@@ -62,7 +62,7 @@ def lines(df: pd.DataFrame, columns: list[str], title: str, ytitle: str, smoothi
 
 
 def with_reference(fig: go.Figure, reference: pd.DataFrame | None, columns: list[str], label: str) -> go.Figure:
-    """`fig` with a faint band per column (low to high of a healthy run, gan_core.reference) drawn behind its lines."""
+    """`fig` with a faint band per column (low to high of a healthy run, gan_core.insight.reference) drawn behind its lines."""
     if reference is None:
         return fig
     bands = []

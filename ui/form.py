@@ -8,10 +8,11 @@ from dataclasses import fields
 
 import streamlit as st
 
-from gan_core.config import PRESETS, ConfigError, RunConfig, build_config, field_choices, field_help
+from gan_core.config import ConfigError, RunConfig, field_choices, field_help
 from gan_core.data import DATASETS, dataset_info
 from gan_core.losses import LOSSES
 from gan_core.models import ARCHS, arch_info
+from gan_core.presets import PRESETS, build_config
 from gan_core.tasks import TASKS
 
 FORM = "train_form"

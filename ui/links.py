@@ -10,7 +10,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from gan_core.config import PRESETS, ConfigError, RunConfig, build_config
+from gan_core.config import ConfigError, RunConfig
+from gan_core.presets import PRESETS, build_config
 from ui.text import plain
 
 NOT_FROM_LINKS = {"data_root"}  # a server path is never taken from a link
@@ -127,8 +128,8 @@ def show_train_link_notes() -> None:
 def apply_step_link(prefix: str, last: int, what: str) -> None:
     """?step=N moves the timeline scrubber (`prefix`, ui/timeline.py) to step N; a step outside the run gets a
     one-line note and the view follows the newest step. The scrubber writes `step` back, so the URL is the link."""
-    from gan_core.timeline import StepError, check_step
-    from ui.timeline import jump_to
+    from gan_core.runs.timeline import StepError, check_step
+    from ui.scrubber import jump_to
     raw = st.query_params.get("step")
     if raw is None:
         return

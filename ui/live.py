@@ -10,9 +10,8 @@ import time
 
 import streamlit as st
 
-from gan_core.fork import fork_info
-from gan_core.health import diagnose_snapshot, mixture_modes
-from gan_core.reference import reference_for
+from gan_core.insight.health import diagnose_snapshot, mixture_modes
+from gan_core.insight.reference import reference_for
 from ui import charts
 
 
@@ -77,9 +76,13 @@ def grid_png(store, run_id: str, step: int | None) -> bytes | None:
 
 
 @st.cache_resource(max_entries=64, ttl=30, show_spinner=False)
-def fork(run_dir: str):
-    """fork_info (a file read) at most every 30 s per run."""
-    return fork_info(run_dir)
+def _fork(_store, root: str, run_id: str):
+    return _store.handle(run_id).fork_info()
+
+
+def fork(store, run_id: str):
+    """A run's fork_info (a file read) at most every 30 s per run."""
+    return _fork(store, str(store.root), run_id)
 
 
 @st.cache_resource(ttl=1.0, show_spinner=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gan_core.store import LIVE_STATUSES, QUEUED
+from gan_core.runs.record import LIVE_STATUSES
+from gan_core.runs.store import QUEUED
 from ui import charts, refresh
 from ui.live import diagnosis, grid_png, version
 from ui.text import plain

@@ -8,7 +8,7 @@ import streamlit as st
 
 from gan_core import RunStore
 from gan_core.classroom import max_runs_setting
-from gan_core.device import device_label, resolve_device
+from gan_core.engine.device import device_label, resolve_device
 
 
 def runs_root() -> str:

@@ -28,13 +28,13 @@ class ArchInfo:
 MLP_SETTINGS = ("g_hidden", "d_hidden", "leaky_slope")
 CONV_SETTINGS = ("g_features", "d_features", "d_norm")
 ARCHS: dict[str, ArchInfo] = {
-    "mlp": ArchInfo("mlp", "image", 0, "Fully connected G and D (seeds 001, 002). Any image size.", mlp,
+    "mlp": ArchInfo("mlp", "image", 0, "Fully connected G and D (tutorials 001, 002). Any image size.", mlp,
                     MLP_SETTINGS + ("image_size",)),
-    "dcgan28": ArchInfo("dcgan28", "image", 28, "InfoGAN-style conv net for 28×28 (seed 001).", dcgan28,
+    "dcgan28": ArchInfo("dcgan28", "image", 28, "InfoGAN-style conv net for 28×28 (tutorial 001).", dcgan28,
                         ("g_features", "d_features")),
-    "dcgan32": ArchInfo("dcgan32", "image", 32, "DCGAN for 32×32, transposed convs (seed 000).", dcgan32, CONV_SETTINGS),
-    "dcgan64": ArchInfo("dcgan64", "image", 64, "The DCGAN paper's 64×64 net (seed 004).", dcgan64, CONV_SETTINGS),
-    "upconv": ArchInfo("upconv", "image", 28, "Nearest upsampling + 3×3 convs, Keras style (seed 003).", upconv,
+    "dcgan32": ArchInfo("dcgan32", "image", 32, "DCGAN for 32×32, transposed convs (tutorial 000).", dcgan32, CONV_SETTINGS),
+    "dcgan64": ArchInfo("dcgan64", "image", 64, "The DCGAN paper's 64×64 net (tutorial 004).", dcgan64, CONV_SETTINGS),
+    "upconv": ArchInfo("upconv", "image", 28, "Nearest upsampling + 3×3 convs, Keras style (tutorial 003).", upconv,
                        CONV_SETTINGS),
     "mlp2d": ArchInfo("mlp2d", "points", 0, "Small MLPs for 2-D point sets (the playground).", mlp2d, MLP_SETTINGS),
 }

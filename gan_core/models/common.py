@@ -65,7 +65,7 @@ def use_generator(module: nn.Module, generator: torch.Generator) -> None:
 
 
 def init_weights(module: nn.Module, scheme: str) -> None:
-    """`dcgan`: N(0, 0.02) weights, BN N(1, 0.02) (Radford et al., seed 004); `xavier`: Xavier-uniform (seed 001)."""
+    """`dcgan`: N(0, 0.02) weights, BN N(1, 0.02) (Radford et al., tutorial 004); `xavier`: Xavier-uniform (tutorial 001)."""
     if scheme == "default":
         return
     for m in module.modules():

@@ -8,7 +8,7 @@ from .common import Dropout, norm2d
 
 
 def dcgan28(cfg, channels: int, size: int, num_classes: int):
-    """Seed 001's InfoGAN net. G: FC 1024 → FC 7·7·128 → convT 64 → convT C (ReLU + BatchNorm after each);
+    """Tutorial 001's InfoGAN net. G: FC 1024 → FC 7·7·128 → convT 64 → convT C (ReLU + BatchNorm after each);
     D: two 5×5 convs with max-pool, FC 1024, FC 1 (LeakyReLU 0.01). The tutorial forgets the ReLU after the
     second FC; the InfoGAN paper it copies has it, and so do we."""
     fg, fd = cfg.g_features, cfg.d_features
@@ -30,7 +30,7 @@ def dcgan28(cfg, channels: int, size: int, num_classes: int):
 
 
 def dcgan32(cfg, channels: int, size: int, num_classes: int):
-    """Seed 000: transposed convs z → 256 → 128 → 64 → C from 1×1 to 32×32; D its mirror, LeakyReLU 0.2."""
+    """Tutorial 000: transposed convs z → 256 → 128 → 64 → C from 1×1 to 32×32; D its mirror, LeakyReLU 0.2."""
     fg, fd, norm = cfg.g_features, cfg.d_features, cfg.d_norm
     g = nn.Sequential(
         nn.Unflatten(1, (cfg.z_dim + num_classes, 1, 1)),
@@ -49,7 +49,7 @@ def dcgan32(cfg, channels: int, size: int, num_classes: int):
 
 
 def dcgan64(cfg, channels: int, size: int, num_classes: int):
-    """Seed 004: the DCGAN paper's 64×64 net, features × (16, 8, 4, 2) in G and × (1, 2, 4, 8) in D."""
+    """Tutorial 004: the DCGAN paper's 64×64 net, features × (16, 8, 4, 2) in G and × (1, 2, 4, 8) in D."""
     fg, fd, norm = cfg.g_features, cfg.d_features, cfg.d_norm
 
     def up(a, b, stride=2, pad=1):
@@ -72,7 +72,7 @@ def dcgan64(cfg, channels: int, size: int, num_classes: int):
 
 
 def upconv(cfg, channels: int, size: int, num_classes: int):
-    """Seed 003 (Keras): dense → 7×7×128, nearest upsampling + 3×3 convs; D with dropout 0.25 and BatchNorm
+    """Tutorial 003 (Keras): dense → 7×7×128, nearest upsampling + 3×3 convs; D with dropout 0.25 and BatchNorm
     momentum 0.8 (Keras' 0.8 keeps 80% of the old average = PyTorch momentum 0.2). The tutorial ends G with
     ReLU, which cannot produce the negative half of the [-1, 1] data range; we end with Tanh."""
     fg, fd, norm = cfg.g_features, cfg.d_features, cfg.d_norm

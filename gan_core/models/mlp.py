@@ -1,4 +1,4 @@
-"""Fully connected G and D: seed 002 / seed 001's MNIST MLPs, and the small nets of the 2-D playground."""
+"""Fully connected G and D: tutorial 002 / tutorial 001's MNIST MLPs, and the small nets of the 2-D playground."""
 from __future__ import annotations
 
 import math
@@ -19,7 +19,7 @@ def mlp_stack(sizes: list[int], act, out_act: nn.Module | None = None) -> list[n
 
 
 def mlp(cfg, channels: int, size: int, num_classes: int):
-    """Seed 002: G z-256-256-784 ReLU/Tanh, D 784-256-256-1 LeakyReLU(0.2); widths and slope from the config."""
+    """Tutorial 002: G z-256-256-784 ReLU/Tanh, D 784-256-256-1 LeakyReLU(0.2); widths and slope from the config."""
     pixels = channels * size * size
     g = nn.Sequential(*mlp_stack([cfg.z_dim + num_classes, *cfg.g_hidden, pixels], nn.ReLU, nn.Tanh()),
                       nn.Unflatten(1, (channels, size, size)))

@@ -8,10 +8,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-TASKS = ("inpaint", "superres")
-FACTORS = (2, 4)
-DOWNSAMPLERS = ("area", "bicubic")
-
 
 def centre_mask(n: int, size: int, generator=None, hole: int | None = None) -> torch.Tensor:
     """A square hole in the middle, half the side (14×14 on 28×28 digits)."""

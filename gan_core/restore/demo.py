@@ -11,9 +11,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..latent import to_gif, to_grid_image
-from . import Restorer, RestoreError, SearchSettings, baseline, mean_image, psnr, read_digits, restore
+from ..engine.pictures import to_gif, to_grid_image
 from .damage import apply_mask, downsample
+from .prior import SearchSettings
+from .restorer import RestoreError, Restorer, baseline, mean_image, psnr, read_digits, restore
 
 MAX_PAGE_IMAGES = 64
 BASELINE_NAME = {"inpaint": "mean fill", "superres": "bicubic"}

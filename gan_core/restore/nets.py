@@ -70,7 +70,7 @@ class PatchD(nn.Module):
 
 def build_restorer(cfg, channels: int, num_classes: int = 0) -> tuple[RestorerG, PatchD]:
     """G and D of a restorer run, seeded like every run's nets."""
-    from ..models import init_weights
+    from ..models.common import init_weights
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         G = RestorerG(cfg.task, channels, cfg.g_features, cfg.factor, cfg.downsample)

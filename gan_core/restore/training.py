@@ -12,9 +12,9 @@ import torch
 from torchvision.utils import make_grid
 
 from ..data import to_unit_range
-from ..device import cpu_threads
-from ..gan import GAN, build_gan
-from ..trainer import Trainer
+from ..engine.device import cpu_threads
+from ..engine.gan import GAN, build_gan
+from ..engine.trainer import Trainer
 from .damage import MASKS, apply_mask, downsample
 from .nets import build_restorer, condition
 
@@ -101,7 +101,7 @@ class RestorerTrainer(Trainer):
         return row
 
     def score_validation(self) -> dict:
-        from . import psnr, read_digits
+        from .restorer import psnr, read_digits
         v = self.val
         restored = torch.cat([self.gan.generate(c) for c in v["cond"].split(250)]).cpu()
         out = {"psnr": psnr(restored, v["truth"], None if v["mask"] is None else 1 - v["mask"])}

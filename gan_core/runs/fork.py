@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import runfiles as rf
-from .checkpoint import CheckpointError
-from .config import ConfigError, RunConfig
+from ..config import ConfigError, RunConfig
+from ..engine.checkpoint import CheckpointError
+from . import files as rf
 from .timeline import StepError, at_or_before
 
 FORK_FILE = "fork.json"

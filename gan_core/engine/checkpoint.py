@@ -11,11 +11,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
-from . import safe_io
-from .config import ConfigError, RunConfig
+from .. import safe_io
+from ..config import ConfigError, RunConfig
+from ..errors import StudioError
+from ..models import build_models
 from .budget import check_model_budget
-from .errors import StudioError
-from .models import build_models
 
 FORMAT = "gan-studio/1"
 # Refuse bigger files before reading a byte: the largest preset (dcgan64 with EMA and Adam state) is ~100 MB,

@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from .config import ConfigError
+from ..config import ConfigError
 
 ADAM_STATE = 2  # exp_avg and exp_avg_sq per parameter
 ACTIVATION_COPIES = 3  # forward outputs kept for backward, their gradients, and the working copies of a step
@@ -38,9 +38,9 @@ def estimate(cfg, with_activations: bool = True) -> dict:
     """Parameters of G and D, activation values of one training batch, and the bytes a training step needs
     (fp32 weights, gradients, optimiser state, EMA copy, activations), from shapes alone. The activation count
     runs one batch on the meta device (its first use in a process imports ~1-5 s of PyTorch internals)."""
-    from .data import dataset_info
-    from .models import arch_info
-    from .models.common import Discriminator, Generator
+    from ..data import dataset_info
+    from ..models import arch_info
+    from ..models.common import Discriminator, Generator
     info, data = arch_info(cfg.arch), dataset_info(cfg.dataset)
     channels = cfg.channels or data.channels
     classes = data.num_classes if cfg.conditional else 0
@@ -57,7 +57,7 @@ def estimate(cfg, with_activations: bool = True) -> dict:
 
 def _activations(info, cfg, channels: int) -> int:
     """Values one batch creates in a forward pass of G then D (counted on the meta device, unconditional)."""
-    from .models.common import Discriminator, Generator
+    from ..models.common import Discriminator, Generator
     g_body, d_body, cond_mode = info.build(cfg, channels, _size(cfg), 0)
     G, D = Generator(g_body, cfg.z_dim, 0), Discriminator(d_body, 0, cond_mode)
     total = [0]
@@ -78,7 +78,7 @@ def _activations(info, cfg, channels: int) -> int:
 
 
 def _size(cfg) -> int:
-    from .models import image_size_for
+    from ..models import image_size_for
     return image_size_for(cfg)
 
 

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
-from . import safe_io
-from .data import DatasetError, dataset_info, load_images, to_unit_range
-from .errors import StudioError
+from .. import safe_io
+from ..data import DatasetError, dataset_info, load_images, to_unit_range
+from ..errors import StudioError
 
 FORMAT = "gan-studio-evaluator/2"  # bump when the network changes: old cache files are then rebuilt
 FEATURES = 64  # penultimate width: the space the Fréchet distance is measured in
@@ -63,7 +63,7 @@ def cache_help(dataset: str | None = None) -> str:
     return (f"{where}; set the environment variable GAN_STUDIO_CACHE to use another folder. To rebuild "
             f"{'the' if dataset else 'an'} evaluator{' for ' + dataset if dataset else ''}: delete {name}.* in that "
             f"folder (it is retrained at next use), run `python -m gan_core evaluate RUN_DIR --rebuild`, or call "
-            f"gan_core.metrics.rebuild_evaluator('{name}').")
+            f"gan_core.engine.metrics.rebuild_evaluator('{name}').")
 
 
 def supports(dataset: str) -> bool:
@@ -177,11 +177,11 @@ def train_evaluator(dataset: str, root: str = "./data", steps: int | None = None
     each other at every op), and lowering the thread count in this process would also stick to threads that
     start meanwhile, such as another run's trainer."""
     steps = steps or TRAIN_STEPS
-    package_parent = str(Path(__file__).resolve().parents[1])
+    package_parent = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
     try:
-        done = subprocess.run([sys.executable, "-m", "gan_core.metrics", dataset, os.path.abspath(root), str(steps), str(seed)],
+        done = subprocess.run([sys.executable, "-m", "gan_core.engine.metrics", dataset, os.path.abspath(root), str(steps), str(seed)],
                               env=env, capture_output=True, text=True, timeout=900)
         if done.returncode == 0:
             return load_evaluator(dataset)
@@ -441,7 +441,7 @@ def measure(ev: Evaluator, stats: RealStats, samples, requested_labels: torch.Te
 
 def eval_noise(cfg, n: int, seed_offset: int = 7_777_777) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Fixed z (and balanced labels) per run, so successive evaluations differ only by G's weights."""
-    from .latent import noise
+    from .pictures import noise
     labels = (torch.arange(n) % dataset_info(cfg.dataset).num_classes) if cfg.conditional else None
     return noise(cfg, n, cfg.seed + seed_offset), labels
 
@@ -463,21 +463,6 @@ def evaluate_generator(G: nn.Module, ev: Evaluator, stats: RealStats, z: torch.T
         return measure(ev, stats, samples(), labels if conditional else None)
     finally:
         G.train(was_training)
-
-
-def evaluate_run(run_dir, n: int = 1000, checkpoint: str | None = None, rebuild: bool = False, log=None) -> dict:
-    """Metrics of a run's newest (or named) checkpoint: what `python -m gan_core evaluate` prints."""
-    from .latent import load_run_generator
-    from .models import image_size_for
-    G, cfg, step = load_run_generator(run_dir, checkpoint)
-    if cfg.is_2d or not supports(cfg.dataset):
-        raise EvaluatorError(f"run {Path(run_dir).name} trains on {cfg.dataset}: quality metrics need a labelled image dataset")
-    ev = get_evaluator(cfg.dataset, cfg.data_root, rebuild=rebuild, log=log)
-    z, labels = eval_noise(cfg, n)
-    stats = real_stats(ev, image_size_for(cfg), cfg.channels or dataset_info(cfg.dataset).channels, cfg.data_root)
-    result = evaluate_generator(G, ev, stats, z, labels)
-    return {"run_dir": str(Path(run_dir).resolve()), "step": step, "dataset": cfg.dataset, **result.to_dict(),
-            "evaluator": ev.describe()}
 
 
 if __name__ == "__main__":  # the child process of train_evaluator: DATASET ROOT STEPS SEED

@@ -136,21 +136,6 @@ def training_rows(metrics: pd.DataFrame) -> pd.DataFrame:
     return metrics[metrics[key].notna()]
 
 
-def point_modes(samples: np.ndarray, points) -> dict:
-    """The metric row of a 2-D run's fixed-noise samples: modes of the mixture reached and the share of samples
-    within 3σ of a mode (VEEGAN's protocol, as the playground measures it). {} for sets without modes."""
-    if getattr(points, "centres", None) is None:
-        return {}
-    from .playground import mode_metrics
-    centres = points.centres.cpu().numpy().astype(np.float64)
-    m = mode_metrics(samples, centres, points.sigma)
-    x = np.asarray(samples, dtype=np.float64)
-    x = x[np.isfinite(x).all(1)]
-    real_spread = float(((centres - centres.mean(0)) ** 2).sum(1).mean()) + 2 * points.sigma ** 2
-    spread = float(((x - x.mean(0)) ** 2).sum(1).mean()) if len(x) > 1 else 0.0
-    return {"modes_covered": m["modes"], "hq_percent": m["hq_percent"], "diversity": spread / real_spread}
-
-
 def _rising(values: np.ndarray) -> bool:
     """A trend that stands out of the noise: the later half's mean above the earlier half's by most of the
     window's spread. Scale-free, so it works for raw critic scores."""
@@ -605,7 +590,7 @@ def measures_samples(config) -> bool | None:
     on, False with it off; None where no evaluator exists (restorers, unlabelled sets): the losses are all there is."""
     if config is None or str(_cfg(config, "task", "generate")) != "generate":
         return None
-    from .data import DATASETS, dataset_info
+    from ..data import DATASETS, dataset_info
     dataset = _cfg(config, "dataset", "")
     if dataset not in DATASETS or dataset_info(dataset).kind != "image" or not dataset_info(dataset).num_classes:
         return None
@@ -614,7 +599,7 @@ def measures_samples(config) -> bool | None:
 
 def declared_fix(config) -> dict | None:
     """A Learn demo's own fix ({"preset", "settings", "why"} in its PRESETS entry): what its one-click fix loads."""
-    from .config import PRESETS
+    from ..presets import PRESETS
     return PRESETS.get(str(_cfg(config, "preset", "")), {}).get("fix")
 
 
@@ -645,7 +630,8 @@ def diagnose_snapshot(snap) -> list[Diagnosis]:
 def fix_config(config, diagnosis: Diagnosis):
     """The config "Open the fix in Train" loads and Start runs: the fix's preset (else the run's own config) with the
     fix's settings, named `<name>-fixed`, its preset field naming what it now is (never the failure demo)."""
-    from .config import RunConfig, build_config
+    from ..config import RunConfig
+    from ..presets import build_config
     if diagnosis.fix is None:
         raise ValueError(f"{diagnosis.title}: there is no fix to apply")
     own = config if isinstance(config, RunConfig) else RunConfig.from_dict(dict(config))
@@ -657,24 +643,10 @@ def fix_config(config, diagnosis: Diagnosis):
 @functools.lru_cache(maxsize=32)
 def mixture_modes(dataset: str) -> int | None:
     """How many modes a 2-D mixture has (ring-8: 8), None for images and sets without modes."""
-    from .data import DATASETS, dataset_info, load_points
+    from ..data import DATASETS, dataset_info, load_points
     if dataset not in DATASETS or dataset_info(dataset).kind != "points":
         return None
     centres = load_points(dataset).centres
     return None if centres is None else len(centres)
 
 
-def diagnose_run(run_dir, step: int | None = None) -> Diagnosis:
-    """The main finding for a run folder (what `python -m gan_core diagnose RUN_DIR` prints); with `step`, the
-    finding as it stood then (what Monitor's timeline shows at that step)."""
-    from pathlib import Path
-    from .store import RunStore
-    path = Path(run_dir).resolve()
-    if not (path / "config.json").is_file():
-        raise KeyError(f"{run_dir}: not a run folder (no config.json)")
-    from .timeline import as_of, check_step
-    store = RunStore(path.parent)
-    snap = store.snapshot(path.name, max_points=100_000)
-    if step is not None:
-        snap = as_of(snap, check_step(step, snap.step, f"run {path.name}"))
-    return diagnose_snapshot(snap)[0]

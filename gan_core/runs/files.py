@@ -31,9 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import safe_io
-from .errors import StudioError
-from .safe_io import UnsafeFile
+from .. import safe_io
+from ..errors import StudioError
 
 METRIC_COLUMNS = ["step", "wall_time", "d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g",
                   "lr_d", "lr_g", "images_per_s", "fid", "modes_covered", "confidence", "label_accuracy", "diversity",

@@ -10,7 +10,7 @@ from bisect import bisect_left
 
 import numpy as np
 
-from .errors import StudioError
+from ..errors import StudioError
 
 QUALITY_COLUMNS = ["fid", "modes_covered", "confidence", "label_accuracy", "diversity"]
 

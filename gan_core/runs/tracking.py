@@ -8,7 +8,6 @@ finished run's folder (metrics.csv, samples/). Both packages are optional extras
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import math
 import os
@@ -18,25 +17,17 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from . import runfiles as rf
-from . import safe_io
-from .errors import StudioError
+from .. import safe_io
+from ..errors import StudioError
+from ..extras import EXTRAS, install_hint
+from . import files as rf
 
-EXTRAS = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # config field → the module it needs
 TB_FOLDER = "tb"
 MLFLOW_FILE = "mlflow.json"  # which MLflow run a studio run logs to (a resume continues it)
 EXPERIMENT = "gan-studio"
 CLOSE_WAIT_SECONDS = 120.0  # how long the end of a run waits for a slow tracking server before leaving it
 GROUPS = {"d_loss": "loss", "g_loss": "loss", "d_real": "D_score", "d_fake": "D_score", "grad_norm_d": "grad_norm",
           "grad_norm_g": "grad_norm", "lr_d": "lr", "lr_g": "lr", "images_per_s": "speed", "wall_time": "speed"}
-
-
-def install_hint(extra: str) -> str | None:
-    """None when the extra's package is importable, else the line that says how to install it."""
-    if importlib.util.find_spec(EXTRAS[extra]) is not None:
-        return None
-    package = "mlflow-skinny" if extra == "mlflow" else extra
-    return f"{extra} logging needs the {package} package: pip install {package} (or pip install 'gan-studio[{extra}]')"
 
 
 def scalar_tag(column: str) -> str:
@@ -268,7 +259,7 @@ def _read_metrics(run_dir: Path) -> str:
         raise TrackingError(f"run {run_dir.name}: {e}") from None
 
 
-def export_run(target: str, run_dir: str | os.PathLike, out: str | None = None) -> dict:
+def export_to_tracker(target: str, run_dir: str | os.PathLike, out: str | None = None) -> dict:
     """Feed a run folder's metrics.csv, grids and last checkpoint to one sink; returns where it went."""
     run_dir = Path(run_dir).resolve()
     config = rf.read_json(run_dir / "config.json")

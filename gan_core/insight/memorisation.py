@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import load_images, to_unit_range
-from .metrics import Evaluator, EvaluatorError, FeatureExtractor, eval_noise, get_evaluator, supports
+from ..data import load_images, to_unit_range
+from ..engine.metrics import Evaluator, EvaluatorError, FeatureExtractor, eval_noise, get_evaluator, supports
 
 HELD_OUT_REAL = 500  # fresh real images that set the baseline
 CLOSE_QUANTILE = 0.05  # "suspiciously close" = nearer than this share of fresh real images
@@ -110,21 +110,21 @@ def check_samples(ev: Evaluator, samples: torch.Tensor, dataset: str, root: str,
     rows = []
     for i in range(min(show, len(samples))):
         rows += [samples[i].clamp(-1, 1), *to_unit_range(pool.images[index[i]])]
-    from .latent import to_grid_image
+    from ..engine.pictures import to_grid_image
     grid = to_grid_image(torch.stack(rows).numpy(), nrow=1 + neighbours) if rows else np.zeros((0, 0, 3), np.uint8)
     return result, Neighbours(grid, [[round(float(d), 3) for d in row] for row in nearest[:show]])
 
 
 def check_run(run_dir, n: int = 500, checkpoint: str | None = None, show: int = 8, log=None) -> tuple[Memorisation, Neighbours]:
     """Memorisation of a run's newest (or named) checkpoint; EvaluatorError (one line) where it does not apply."""
-    from .latent import load_run_generator
+    from ..runs.handle import load_run_generator
     G, cfg, _ = load_run_generator(run_dir, checkpoint)
     if cfg.is_2d or not supports(cfg.dataset):
         raise EvaluatorError(f"run {Path(run_dir).name} trains on {cfg.dataset}: the copying check compares images in "
                              f"the quality evaluator's feature space, which needs a labelled image dataset")
     ev = get_evaluator(cfg.dataset, cfg.data_root, log=log)
     z, labels = eval_noise(cfg, n, seed_offset=5_555_555)
-    from .latent import generate
+    from ..engine.pictures import generate
     samples = torch.from_numpy(generate(G, z, None if labels is None else labels.numpy()))
     return check_samples(ev, samples, cfg.dataset, cfg.data_root, show)
 

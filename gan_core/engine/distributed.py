@@ -38,10 +38,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .data import ImageBatches, ImageData, to_unit_range
+from ..data import ImageBatches, ImageData, to_unit_range
+from ..losses import Loss
 from .device import device_label
 from .gan import has_batchnorm
-from .losses import Loss
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets for every worker
 SPLIT_ENV = "GAN_STUDIO_SPLIT_BATCH"  # "1": the ranks share each batch of the run (a local group), not one each
@@ -399,6 +399,13 @@ class RankRecord:
     def poll_control(self, controls) -> None:
         if self.inner is not None:
             self.inner.poll_control(controls)  # rank 0 reads control.json into its requests; the loop then agrees
+
+    def evaluation(self) -> dict | None:
+        return self.inner.evaluation() if self.inner is not None else None
+
+    def save_evaluation(self, data: dict) -> None:
+        if self.inner is not None:
+            self.inner.save_evaluation(data)
 
     def release(self) -> None:
         dump_weights(self.ctx, self.gan, self.status["step"], self.status["status"])

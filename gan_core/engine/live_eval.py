@@ -4,35 +4,25 @@ At every `eval_every`-th step the trainer only copies G's weights (the EMA copy 
 few hundred microseconds; a worker thread at low CPU priority then generates `eval_samples` images
 from fixed noise and measures them (metrics.py). If the worker is still busy, that evaluation is skipped
 rather than queued, so training never waits. Finished results are merged into the next metrics.csv row and
-written to runs/<id>/eval.json (latest histogram + a short history) for the dashboard. At the end of the run
+handed to the run's sink (RunSink.save_evaluation: eval.json, the latest histogram + a short history) for the dashboard. At the end of the run
 one last evaluation runs on the final weights, for the run's summary.
 """
 from __future__ import annotations
 
 import copy
-import json
 import os
 import sys
 import threading
 import time
 
-from pathlib import Path
-
 import torch
 
+from ..models import image_size_for
 from . import metrics
-from . import runfiles as rf
-from .models import image_size_for
 from .threads import one_intra_op_thread_here
 
-EVAL_FILE = rf.EVAL_FILE
 MAX_HISTORY = 200
 WORKER_NICE = 10  # CPU weight ~1/10 of the trainer's: results arrive within seconds, training barely notices
-
-
-def read_eval(run_dir) -> dict | None:
-    """The latest evaluation of a run (see `LiveEvaluation._publish` for the fields), or None."""
-    return rf.read_json(Path(run_dir) / EVAL_FILE)
 
 
 def _lower_priority() -> None:
@@ -80,7 +70,7 @@ class LiveEvaluation:
             self.z, self.labels = metrics.eval_noise(cfg, cfg.eval_samples)
             self.z = self.z.to(self.gan.device)
             self.shadow = copy.deepcopy(self.gan.sampler).requires_grad_(False).eval()
-            self.history = metrics_history(record.dir, step)
+            self.history = metrics_history(record.evaluation(), step)
             self.enabled = True
         except Exception as e:  # no data for the evaluator, unwritable cache, ...
             record.note(f"quality metrics are off: {type(e).__name__}: {e}")
@@ -170,13 +160,13 @@ class LiveEvaluation:
         data = {"step": step, "wall_time": round(wall_time, 3), "final": final, **result.to_dict(),
                 "seconds": round(seconds, 3), "skipped": self.skipped, "evaluator": self.evaluator.describe(),
                 "updated_at": time.time(), "history": self.history}
-        rf.atomic_write(self.record.dir / EVAL_FILE, json.dumps(data))
+        self.record.save_evaluation(data)
         with self._lock:
             self._pending = result.row()
             self.latest = data
 
 
-def metrics_history(run_dir, up_to_step: int) -> list[dict]:
-    """The evaluations of a resumed run that happened before its checkpoint."""
-    old = read_eval(run_dir) or {}
+def metrics_history(old: dict | None, up_to_step: int) -> list[dict]:
+    """The evaluations of a resumed run (its sink's last evaluation, or None) that happened before its checkpoint."""
+    old = old or {}
     return [h for h in old.get("history", []) if isinstance(h, dict) and h.get("step", 1 << 62) <= up_to_step]

@@ -8,14 +8,10 @@ import math
 import numpy as np
 import torch
 
-from .data import PointSet
-from .losses import Loss
+from ..data import PointSet
+from ..losses import Loss
 
 NOISE_LIMIT = {"uniform": 1.0, "gaussian": 2.5}  # the part of noise space the manifold grid spans (±)
-HQ_SIGMAS = 3.0  # a sample is high quality within 3σ of its nearest mode (VEEGAN §5.1)
-PACGAN_MIN_COUNT = 20  # PacGAN's stricter rule: a mode with fewer than 20 of 2,500 samples is lost
-
-
 def plane_grid(extent: float, n: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     """xs, ys (n each) and the n·n points in row-major order: row i is y = ys[i] (plotly's heatmap layout)."""
     xs = np.linspace(-extent, extent, n, dtype=np.float32)
@@ -115,19 +111,3 @@ def true_density(points: PointSet, extent: float, bins: int = 80, n: int = 50_00
     return {"x": xs, "y": ys, "z": z}
 
 
-def mode_metrics(samples, centres, sigma: float, min_count: int = 1) -> dict:
-    """The VEEGAN / Unrolled-GAN protocol for ring-8 and grid-25 (Srivastava et al. 2017, §5.1):
-
-    - a sample is high quality when it lies within 3σ of its nearest mode;
-    - a mode is captured when it is the nearest mode of at least `min_count` high-quality samples. VEEGAN's
-      tables use min_count = 1; `modes_20` also reports PacGAN's stricter rule (≥ 20 of 2,500 samples).
-    """
-    x = np.asarray(samples, dtype=np.float64)
-    c = np.asarray(centres, dtype=np.float64)
-    finite = np.isfinite(x).all(1)
-    d = np.sqrt(((x[finite, None, :] - c[None]) ** 2).sum(-1)) if finite.any() else np.zeros((0, len(c)))
-    nearest, dist = d.argmin(1) if len(d) else np.zeros(0, int), d.min(1) if len(d) else np.zeros(0)
-    hq = dist <= HQ_SIGMAS * sigma
-    counts = np.bincount(nearest[hq], minlength=len(c))
-    return {"modes": int((counts >= min_count).sum()), "modes_20": int((counts >= PACGAN_MIN_COUNT).sum()),
-            "n_modes": len(c), "hq_percent": 100.0 * hq.sum() / max(len(x), 1), "mode_counts": counts.tolist()}

@@ -18,8 +18,9 @@ from typing import NamedTuple
 
 import torch
 
-from .losses import Loss, gradient_penalty, r1_penalty
-from .models import build_models, use_generator
+from ..losses import Loss, gradient_penalty, r1_penalty
+from ..models import build_models
+from ..models.common import use_generator
 
 FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed grid noise comes from its own stream, identical on every device
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REFERENCE_DIR = Path(__file__).parent / "assets" / "reference"
+REFERENCE_DIR = Path(__file__).parents[1] / "assets" / "reference"
 METRICS = ["d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "fid"]
-# The failure demos train seed 002's MLP GAN with one thing broken: their healthy twin is classic-mlp.
+# The failure demos train tutorial 002's MLP GAN with one thing broken: their healthy twin is classic-mlp.
 SAME_RECIPE = {"demo-minimax": "classic-mlp", "demo-d-too-strong": "classic-mlp", "demo-lr-too-high": "classic-mlp"}
 WINDOW_ROWS = 3  # logged rows on each side that make one step's band
 FAR_RATIO = 3.0  # "far from the reference": more than 3× above or below its band

@@ -19,15 +19,16 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid
 
+from ..config import RunConfig
+from ..data import ImageBatches, PointBatches, dataset_info, load_images, load_points
+from ..models import image_size_for
 from . import distributed
 from .checkpoint import checkpoint_interval, load_training_state, save_training_state
-from .config import RunConfig
-from .data import ImageBatches, PointBatches, dataset_info, load_images, load_points
 from .device import choose_precision, cpu_threads, resolve_device
 from .gan import build_gan, grad_norm
-from .health import point_modes
 from .live_eval import LiveEvaluation
-from .models import image_size_for
+from .pictures import points_image
+from .point_metrics import point_modes
 from .threads import AdaptiveThreads, IdleCores, torch_threads, training_run
 
 
@@ -55,37 +56,9 @@ class RunSink(Protocol):
     def checkpoint_path(self, step: int) -> Path: ...
     def checkpoint_saved(self, step: int, path: Path) -> None: ...
     def poll_control(self, controls: Controls) -> None: ...
+    def evaluation(self) -> dict | None: ...
+    def save_evaluation(self, data: dict) -> None: ...
     def release(self) -> None: ...
-
-
-def points_image(real: np.ndarray, fake: np.ndarray, extent: float, size: int = 320, *,
-                 real_rgb=(120, 160, 230), fake_rgb=(240, 110, 20)) -> np.ndarray:
-    """A scatter of real (blue) and generated (orange) 2-D points as an RGB uint8 image, for grids and GIFs. The
-    view widens (up to 4×) to keep G's points in sight; light grey lines mark every unit, darker ones the axes.
-    The colours are keyword defaults so that an exported script (export.py copies this function) keeps them."""
-    finite = np.asarray(fake, dtype=np.float32)
-    finite = finite[np.isfinite(finite).all(1)] if finite.ndim == 2 else finite
-    if len(finite):
-        extent = float(min(max(extent, 1.1 * np.abs(finite).max()), 4 * extent))
-    img = np.full((size, size, 3), 255, dtype=np.uint8)
-    for unit in range(-int(extent), int(extent) + 1):
-        px = int(round((unit + extent) / (2 * extent) * (size - 1)))
-        shade = 150 if unit == 0 else 232
-        img[:, px] = np.minimum(img[:, px], shade)
-        img[size - 1 - px, :] = np.minimum(img[size - 1 - px, :], shade)
-    for pts, colour in ((real, real_rgb), (fake, fake_rgb)):
-        pts = np.nan_to_num(np.asarray(pts, dtype=np.float32), nan=1e9)
-        px = ((pts + extent) / (2 * extent) * (size - 1)).round().astype(int)
-        ok = (px >= 1).all(1) & (px < size - 1).all(1)
-        cols, rows = px[ok, 0], size - 1 - px[ok, 1]
-        for dr in (-1, 0, 1):
-            img[rows + dr, cols] = colour
-            img[rows, cols + dr] = colour
-    return img
-
-
-# The one palette of 2-D points: Monitor's grids and GIFs, the 2-D playground and the latent explorer.
-POINT_RGB = {"real": points_image.__kwdefaults__["real_rgb"], "fake": points_image.__kwdefaults__["fake_rgb"]}
 
 
 class Trainer:

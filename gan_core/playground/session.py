@@ -21,14 +21,16 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 import torch
 
-from .config import FIELD_INFO, PRESETS as CONFIG_PRESETS, build_config, playground_presets
-from .data import DatasetError, PointSet, load_points, points_from_array
-from .gan import GAN, make_optimizer
-from .losses import Loss
-from .models import build_models
-from .plane import (d_surface, generator_manifold, gradient_field, grid_density, kl_js, mode_metrics,  # noqa: F401
-                    plane_grid, true_density)
-from .threads import torch_threads
+from ..config import FIELD_INFO
+from ..data import DatasetError, PointSet, load_points, points_from_array
+from ..engine.gan import GAN, make_optimizer
+from ..engine.point_metrics import mode_metrics
+from ..engine.threads import torch_threads
+from ..losses import Loss
+from ..models import build_models
+from ..presets import PRESETS as CONFIG_PRESETS
+from ..presets import build_config, playground_presets
+from .plane import d_surface, generator_manifold, gradient_field, grid_density, kl_js, true_density
 
 DATASET_CHOICES = ["ring-8", "grid-25", "spiral", "two-moons", "line", "custom"]
 OPTIMIZERS = ["adam", "sgd"]
@@ -128,17 +130,17 @@ def settings_help(name: str) -> str:
     return PlaygroundSettings.__dataclass_fields__[name].metadata["help"]
 
 
-# The playground's presets are entries of config.PRESETS (one table): those with a `playground` title, keyed by it.
-PRESETS: dict[str, dict] = {title: {"preset": name, "description": CONFIG_PRESETS[name]["description"],
+# The playground's presets are entries of config.SCENARIOS (one table): those with a `playground` title, keyed by it.
+SCENARIOS: dict[str, dict] = {title: {"preset": name, "description": CONFIG_PRESETS[name]["description"],
                                     "iterations": CONFIG_PRESETS[name]["iterations"]}
                             for title, name in playground_presets().items()}
 
 
 def preset_settings(name: str, **overrides) -> PlaygroundSettings:
     """The settings of a playground preset (by its title), from its RunConfig entry."""
-    if name not in PRESETS:
-        raise KeyError(f"unknown playground preset {name!r}; choose one of {', '.join(PRESETS)}")
-    settings = PlaygroundSettings.from_config(build_config(PRESETS[name]["preset"]))
+    if name not in SCENARIOS:
+        raise KeyError(f"unknown playground preset {name!r}; choose one of {', '.join(SCENARIOS)}")
+    settings = PlaygroundSettings.from_config(build_config(SCENARIOS[name]["preset"]))
     return replace(settings, **overrides).validate()
 
 
@@ -506,6 +508,6 @@ def _same_points(a, b) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
-__all__ = ["DATASET_CHOICES", "PRESETS", "PlaygroundSettings", "Playground", "SubStep", "d_surface", "generator_manifold",
+__all__ = ["DATASET_CHOICES", "SCENARIOS", "PlaygroundSettings", "Playground", "SubStep", "d_surface", "generator_manifold",
            "gradient_field", "grid_density", "kl_js", "torch_threads", "true_density", "mode_metrics", "parse_points_csv",
            "preset_settings", "make_pointset", "settings_help", "link_params"]

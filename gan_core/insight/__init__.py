@@ -1,0 +1,1 @@
+"""Reading a run: health rules, reference curves, memorisation, latent maths, evaluating and diagnosing a run."""
