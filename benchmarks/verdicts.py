@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from gan_core import RunStore, build_config  # noqa: E402
-from gan_core.insight.health import DIGITS_FID, fix_config
+from gan_core.insight.health import DIGITS_FID
+from gan_core.insight.diagnosis import fix_config
 from gan_core.insight.evaluate import diagnose_run
 from gan_core.engine.point_metrics import point_modes
 

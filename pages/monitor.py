@@ -7,7 +7,7 @@ from gan_core.config import ConfigError
 from gan_core.engine.metrics import cache_help, supports
 from gan_core.engine.pictures import history_gif
 from gan_core.errors import StudioError
-from gan_core.insight.health import fix_config, mixture_modes
+from gan_core.insight.diagnosis import fix_config, mixture_modes
 from gan_core.insight.memorisation import check_run
 from gan_core.runs.export import script_name
 from gan_core.runs.fork import checkpoint_step, forkable_step

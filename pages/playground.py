@@ -14,8 +14,9 @@ import streamlit as st
 
 from gan_core.data import DatasetError
 from gan_core.losses import LOSSES, Loss
-from gan_core.playground.session import (DATASET_CHOICES, SCENARIOS, SHARED_TRAINING, Playground, PlaygroundSettings,
-                                         parse_points_csv, preset_settings, settings_help)
+from gan_core.playground.budget import SHARED_TRAINING
+from gan_core.playground.session import (DATASET_CHOICES, SCENARIOS, Playground, PlaygroundSettings, parse_points_csv,
+                                         preset_settings, settings_help)
 from ui import charts, links, present, roles
 from ui.text import plain
 

@@ -214,7 +214,7 @@ def collapse_run(tmp_path_factory):
 
 
 def test_diagnose_at_a_step_is_what_the_timeline_shows_there(collapse_run, capsys):
-    from gan_core.insight.health import diagnose_snapshot
+    from gan_core.insight.diagnosis import diagnose_snapshot
     from gan_core.runs.store import RunStore
     from gan_core.runs.timeline import as_of
     snap = RunStore(collapse_run.parent).snapshot(collapse_run.name, max_points=100_000)

@@ -6,7 +6,7 @@ import pytest
 
 import os
 
-from gan_core.insight.health import diagnose_snapshot, fix_config
+from gan_core.insight.diagnosis import diagnose_snapshot, fix_config
 from gan_core.presets import PRESETS, build_config
 from gan_core.runs.timeline import as_of
 

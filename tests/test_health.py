@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from gan_core.engine.point_metrics import point_modes
-from gan_core.insight.health import (check_d_wins, check_diverged, check_mode_collapse, check_oscillating, diagnose,
-                                     diagnose_snapshot, training_rows)
+from gan_core.insight.health import check_d_wins, check_diverged, check_mode_collapse, check_oscillating, training_rows
+from gan_core.insight.diagnosis import diagnose, diagnose_snapshot
 from gan_core.presets import PRESETS, build_config
 from gan_core.runs.files import METRIC_COLUMNS
 

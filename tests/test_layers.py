@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("applications", ("gan_core.restore", "gan_core.playground")),
     ("runs", ("gan_core.runs",)),
     ("insight", ("gan_core.insight",)),
-    ("entry", ("gan_core.cli", "gan_core.__main__", "gan_core")),
+    ("entry", ("gan_core.cli", "gan_core.launch", "gan_core.__main__", "gan_core")),
     ("ui", ("ui",)),
     ("pages", ("pages", "app")),
 ]

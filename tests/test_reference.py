@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from gan_core.insight import reference as ref
-from gan_core.insight.health import diagnose_snapshot
+from gan_core.insight.diagnosis import diagnose_snapshot
 from gan_core.presets import PRESETS, build_config
 
 

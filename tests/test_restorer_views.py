@@ -49,7 +49,7 @@ def test_a_restorers_diagnosis_never_waits_for_mode_collapse_metrics():
     import numpy as np
     import pandas as pd
 
-    from gan_core.insight.health import diagnose
+    from gan_core.insight.diagnosis import diagnose
     steps = np.arange(10, 410, 10)
     steady = pd.DataFrame({"step": steps, "d_loss": 1.3, "g_loss": 0.9, "d_real": 0.6, "d_fake": 0.4,
                            "grad_norm_d": 1.0, "grad_norm_g": 1.0, "l1_loss": 0.1})

@@ -263,7 +263,7 @@ def test_prior_searches_from_many_sessions_run_one_at_a_time_and_the_rest_are_to
 
 # ---------------------------------------------------------------------- the playground: one training budget for all
 def test_playground_training_time_is_shared_by_every_session():
-    from gan_core.playground.session import TrainingBudget
+    from gan_core.playground.budget import TrainingBudget
     now = [0.0]
     budget = TrainingBudget(per_second=0.5, burst=0.6, clock=lambda: now[0])
     granted = [budget.take(0.6) for _ in range(10)]  # ten viewers' redraws at the same moment
@@ -275,10 +275,10 @@ def test_playground_training_time_is_shared_by_every_session():
 
 
 def test_the_playground_page_trains_within_the_shared_budget(runs_root, monkeypatch):
-    from gan_core import playground
+    from gan_core.playground import budget
     taken = []
-    real = playground.SHARED_TRAINING.take
-    monkeypatch.setattr(playground.SHARED_TRAINING, "take", lambda want: taken.append(want) or real(want))
+    real = budget.SHARED_TRAINING.take
+    monkeypatch.setattr(budget.SHARED_TRAINING, "take", lambda want: taken.append(want) or real(want))
     at = AppTest.from_file(str(REPO / "pages" / "playground.py"), default_timeout=120).run()
     if not at.session_state["pg_playing"]:
         at.button(key="pg_play").click().run()

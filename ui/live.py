@@ -10,7 +10,7 @@ import time
 
 import streamlit as st
 
-from gan_core.insight.health import diagnose_snapshot, mixture_modes
+from gan_core.insight.diagnosis import diagnose_snapshot, mixture_modes
 from gan_core.insight.reference import reference_for
 from ui import charts
 

@@ -12,7 +12,8 @@ from ..restore.damage import apply_mask, downsample, make_mask
 from ..restore.restorer import baseline, mean_image, restore, scores
 from ..runs.handle import load_restorer
 from ..runs.timeline import as_of, check_step
-from .health import Diagnosis, diagnose_snapshot
+from .health import Diagnosis
+from .diagnosis import diagnose_snapshot
 
 
 def evaluate_run(run_dir, n: int = 1000, checkpoint: str | None = None, rebuild: bool = False, log=None) -> dict:

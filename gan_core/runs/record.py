@@ -447,3 +447,14 @@ QUEUED = "queued"  # waiting for a free slot (RunStore.max_runs); starts by itse
 
 
 KEEP_CHECKPOINTS = 5
+
+
+def seconds_left(rec: RunRecord) -> float:
+    """A training run's expected remaining seconds from its status (steps or max_seconds), inf when unknown."""
+    with rec.lock:
+        s, c = dict(rec.status), rec.config
+    step, total, elapsed = int(s.get("step", 0)), int(c.get("steps", 0) or 0), float(s.get("elapsed", 0.0))
+    left = [max(0.0, float(c.get("max_seconds") or 0) - elapsed)] if c.get("max_seconds") else []
+    if total and step and elapsed:
+        left.append((total - step) * elapsed / step)
+    return min(left) if left else float("inf")

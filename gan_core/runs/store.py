@@ -3,22 +3,15 @@
 Trainer threads write into a RunRecord; pages call `snapshot()`. Runs written by another process (the CLI,
 a previous server) are read from their folder, so they appear too, and are controllable via control.json.
 
-With `workers` other than 1 a new run trains in a child `python -m gan_core train --workers ...` instead of a
-thread: it can use the cores nobody else is using (worker processes sharing each batch, distributed.py), and its
-Python never competes with the server's page reruns for one interpreter lock. The store follows it as it follows
-any run another process writes (its folder, control.json). Tests and tools keep the default, a thread, whose
-trainer they can reach (hooks, `trainer()`).
+With `workers` other than 1 a new run trains in a child process (child.py).
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import re
 import shutil
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -32,9 +25,9 @@ from ..engine.device import device_label
 from ..engine.threads import torch_threads
 from . import files as rf
 from . import tracking
+from .child import RunNotStarted, spawn_training  # noqa: F401 (RunNotStarted: what start() raises)
 from .handle import RunHandle
-from .record import LIVE_STATUSES, QUEUED, RunRecord, RunSnapshot
-from ..errors import StudioError
+from .record import LIVE_STATUSES, QUEUED, RunRecord, RunSnapshot, seconds_left
 
 FOREIGN_POLL_S = 0.25  # how often wait() re-reads the status of a run another process trains
 MAX_RECORDS = 2000  # runs remembered (status + config, a few kB each); least recently used forgotten first
@@ -43,10 +36,6 @@ def run_label(cfg: RunConfig) -> str:
     """A run folder's readable part: what it learns (a restorer names its task), with which net, loss and data."""
     task = "" if cfg.task == "generate" else f"{cfg.task}-"
     return f"{task}{cfg.arch}-{cfg.loss}-{cfg.dataset}"
-
-
-class RunNotStarted(StudioError, ValueError):
-    """The training process refused the run (its one-line reason)."""
 
 
 class RunStore:
@@ -247,31 +236,7 @@ class RunStore:
     def _start_child(self, cfg: RunConfig) -> str:
         """Train `cfg` in a child `python -m gan_core train --workers ...`; returns its run id once the child has made
         the run folder. Whatever the child refuses (missing data, a model over budget) is raised as its one line."""
-        fd, config_path = tempfile.mkstemp(prefix=".start-", suffix=".json", dir=self.root)
-        with os.fdopen(fd, "w") as f:
-            f.write(cfg.to_json())
-        package_root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
-        try:
-            proc = subprocess.Popen([sys.executable, "-m", "gan_core", "train", "--config", config_path, "--out",
-                                     str(self.root), "--workers", self.workers, "--quiet"], stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                    start_new_session=True)  # a Ctrl-C of the server's terminal: shutdown() stops it
-            said, run_id = [], None
-            for line in proc.stderr:  # the child names its folder once it exists (cli.py's "run folder: ...")
-                found = re.match(r"run folder: " + re.escape(str(self.root)) + r"/([^/\s]+)", line)
-                if found:
-                    run_id = found.group(1)
-                    break
-                said.append(line.strip())
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(config_path)
-        if run_id is None:
-            proc.wait()
-            errors = [line.removeprefix("error: ") for line in said if line.startswith("error: ")]
-            raise RunNotStarted(errors[-1] if errors else f"the training process ended (exit code {proc.returncode}): "
-                                f"{rf.one_line(' '.join(said))[-300:]}")
+        run_id, proc = spawn_training(self.root, cfg, self.workers)
         with self._lock:
             self._records[run_id] = RunRecord(run_id, self.root / run_id)
             self._children[run_id] = proc
@@ -356,7 +321,7 @@ class RunStore:
         its slot, by expected finishing order, or None when that cannot be told)."""
         with self._lock:
             waiting, active = list(self._queue), [self._records[r] for r in self._active if r in self._records]
-        finishing = [r.run_id for r in sorted(active, key=_seconds_left)] + waiting
+        finishing = [r.run_id for r in sorted(active, key=seconds_left)] + waiting
         out = []
         for i, run_id in enumerate(waiting):
             rec = self._records.get(run_id)
@@ -532,14 +497,3 @@ class RunStore:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-def _seconds_left(rec: RunRecord) -> float:
-    """A training run's expected remaining seconds from its status (steps or max_seconds), inf when unknown."""
-    with rec.lock:
-        s, c = dict(rec.status), rec.config
-    step, total, elapsed = int(s.get("step", 0)), int(c.get("steps", 0) or 0), float(s.get("elapsed", 0.0))
-    left = [max(0.0, float(c.get("max_seconds") or 0) - elapsed)] if c.get("max_seconds") else []
-    if total and step and elapsed:
-        left.append((total - step) * elapsed / step)
-    return min(left) if left else float("inf")
