@@ -18,9 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_core import RunStore, build_config  # noqa: E402
-from gan_core import restore as rs  # noqa: E402
+from gan_core.restore import restorer as rs  # noqa: E402
 from gan_core.restore import prior  # noqa: E402
+from gan_core.restore.damage import apply_mask, make_mask  # noqa: E402
 from gan_core.restore.demo import test_images  # noqa: E402
+from gan_core.runs.handle import load_restorer  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -37,10 +39,10 @@ def main() -> None:
     store = RunStore(Path(tempfile.mkdtemp(prefix="prior-bench-")) / "runs")
     run_id = store.start(build_config("fast-mnist", steps=2, max_seconds=0, eval_every=0, device="cpu"))
     assert store.wait(run_id, 600) == "finished"
-    restorer = rs.load_restorer(store.run_dir(run_id))
+    restorer = load_restorer(store.run_dir(run_id))
     truth, _ = test_images(restorer, args.images, 0)
     x = rs.check_images(truth)
-    mask = rs.make_mask("centre", len(x), restorer.size)
+    mask = make_mask("centre", len(x), restorer.size)
     for slots in (int(s) for s in args.slots.split(",")):
         prior.SEARCHES.slots = slots
         base, peak, done = rss_mb(), [0.0], threading.Event()
@@ -53,7 +55,7 @@ def main() -> None:
 
         def search():
             t0 = time.perf_counter()
-            rs.restore(restorer, "inpaint", rs.apply_mask(x, mask), mask, 4, rs.SearchSettings(frames=0))
+            rs.restore(restorer, "inpaint", apply_mask(x, mask), mask, 4, rs.SearchSettings(frames=0))
             times.append(time.perf_counter() - t0)
         watcher = threading.Thread(target=watch)
         watcher.start()

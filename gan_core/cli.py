@@ -140,6 +140,12 @@ def cmd_train(args) -> int:
     from .runs.store import RunStore
     if distributed.launched():  # DDP hook: started by torchrun or --workers, this process is one rank of the run
         return _train_distributed(args)
+    if args.at_step is not None and args.fork is None:
+        raise UsageError("--at-step needs --fork RUN_DIR (the run to fork from)")
+    if args.fix_of is not None and (args.resume is not None or args.fork is not None or args.preset
+                                    or args.config is not None):
+        raise UsageError("--fix-of starts from the run's own config: use it without --resume, --fork, --preset "
+                         "or --config")
     free = FreeCores()  # measured while this process starts (imports, config), before it trains
     workers = _workers(args, free)
     if workers > 1:
@@ -148,12 +154,7 @@ def cmd_train(args) -> int:
             return _train_distributed(args, store)
         finally:
             distributed.end_local_group(helpers)
-    if args.at_step is not None and args.fork is None:
-        raise UsageError("--at-step needs --fork RUN_DIR (the run to fork from)")
     if args.fix_of is not None:
-        if args.resume is not None or args.fork is not None or args.preset or args.config is not None:
-            raise UsageError("--fix-of starts from the run's own config: use it without --resume, --fork, --preset "
-                             "or --config")
         run_dir = _run_dir_arg(args.fix_of, "--fix-of")
         store = RunStore(run_dir.parent)
         run_id = store.start(_fix_config(run_dir, _overrides(args)))
@@ -257,7 +258,7 @@ def cmd_export(args) -> int:
 
 def _load_npy(path, what: str):
     """A .npy whose header is checked against the size budget before np.load allocates anything."""
-    from . import restore as rs
+    from .restore import restorer as rs
     from .safe_io import UnsafeFile, check_npy_header
     try:
         check_npy_header(Path(path).resolve(), rs.MAX_NPY_BYTES, f"{what} {path}")

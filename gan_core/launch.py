@@ -91,10 +91,11 @@ def _workers(args, free) -> int:
             raise UsageError(f"--workers must be between 1 and 64, got {asked}")
         if asked == 1:
             return 1
-    if args.fork is not None:
+    if args.fork is not None or args.fix_of is not None:
         if auto:
             return 1
-        raise UsageError("--workers: a fork trains in one process; start it with --workers 1, then --resume it with more")
+        raise UsageError("--workers: a fork or a fix trains in one process; start it with --workers 1, then --resume "
+                         "it with more")
     cfg = _resume_config(args) if args.resume is not None else _train_config(args)
     cpu_images = resolve_device(cfg.device).type == "cpu" and not cfg.is_2d
     if auto:

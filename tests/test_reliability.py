@@ -560,8 +560,9 @@ CKPT_EVERY, SAMPLE_EVERY = 40, 20
 def killed_run(tmp_path_factory):
     """A CLI run SIGKILLed a few steps after a checkpoint and after a grid that follows it: (run_dir, facts)."""
     root = tmp_path_factory.mktemp("killed") / "runs"
+    # lr_decay 0: the resume below sets a new step budget, which would move a decaying schedule (on purpose)
     proc = python_m("train", "--dataset", "ring-8", "--steps", 1_000_000, "--checkpoint-every", CKPT_EVERY,
-                    "--sample-every", SAMPLE_EVERY, *TINY_FLAGS, "--out", root, cwd=root.parent)
+                    "--sample-every", SAMPLE_EVERY, "--lr-decay", 0, *TINY_FLAGS, "--out", root, cwd=root.parent)
     try:
         run_dir = wait_for(lambda: next(iter(root.glob("*/config.json")), None), "the run folder", proc).parent
 
