@@ -1,6 +1,6 @@
 """Training speed when the cores are shared: beside a busy process, and two runs in one process (the dashboard's
 store). Before = every run on all the process's cores, fixed (the old auto); after = `threads: 0` today (runs in a
-process split the cores, each adapts between 1 thread and its share: gan_core/threads.py). It also prints the fair
+process split the cores, each adapts between 1 thread and its share: gan_core/engine/threads.py). It also prints the fair
 share: what one thread can make beside the busy process if the scheduler splits the cores evenly among the runnable
 threads (the one-thread quiet speed × cores / (burners + 1)).
 

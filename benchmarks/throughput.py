@@ -100,7 +100,7 @@ def sync(device) -> None:
 
 def on_own_thread(fn, threads: int):
     """fn() on a fresh thread with `threads` intra-op threads; its OpenMP pool ends with it. Measured work never runs
-    on the main thread: a pool left there would throttle every later measurement (gan_core/threads.py)."""
+    on the main thread: a pool left there would throttle every later measurement (gan_core/engine/threads.py)."""
     out: dict = {}
 
     def work():

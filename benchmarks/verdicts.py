@@ -8,7 +8,7 @@ differ from a class's run: checkpoints are saved every 100 steps (every 250 on 2
 and a recipe longer than --cap seconds stops there (the Learn lessons say how long the slow ones take).
 
 At every checkpoint the samples are scored by the project's evaluators (2,000 samples: images by the digit classifier
-of gan_core.metrics, 2-D points by their mode coverage), independently of the live evaluation the verdict reads, and
+of gan_core.engine.metrics, 2-D points by their mode coverage), independently of the live evaluation the verdict reads, and
 the verdict as it stood at that step (`diagnose --step N`) is compared with what they show:
   samples good    images: Fréchet distance <= health.DIGITS_FID and >= 8 of 10 classes; ring-8: >= 7 of 8 modes
   verdict         healthy (ok) / not yet (info: too early, learning, unmeasured) / problem (warning or error)
