@@ -329,7 +329,7 @@ def test_two_workers_share_each_batch_of_one_run_and_stop_together(tmp_path):
     (["--workers", "two"], "--workers must be a whole number or auto"),
     (["--workers", "0"], "--workers must be between 1 and 64"),
     (["--workers", "2", "--dataset", "ring-8"], "--workers is for image runs on a CPU"),
-    (["--workers", "2", "--fork", "runs/x"], "a fork trains in one process"),
+    (["--workers", "2", "--fork", "runs/x"], "a fork or a fix trains in one process"),
 ])
 def test_a_worker_count_that_cannot_work_is_refused_in_one_line(tmp_path, capsys, flags, message):
     from gan_core.cli import main
