@@ -130,7 +130,9 @@ def test_corrupt_evaluator_cache_is_rebuilt(damage, evaluator, tmp_path, monkeyp
 
 def test_corrupt_real_statistics_are_recomputed(evaluator, stats, tmp_path, monkeypatch):
     path = metrics.real_stats_path("mnist-embedded", 28, 1)
-    path.write_bytes(b"\x00" * 64)
+    corrupt = path.with_suffix(".corrupt")
+    corrupt.write_bytes(b"\x00" * 64)
+    corrupt.replace(path)  # a new file: `stats` may still map the old one (rewriting it in place is a SIGBUS)
     metrics.forget_loaded()
     again = metrics.real_stats(metrics.get_evaluator("mnist-embedded"), 28, 1)
     assert again.count == stats.count and torch.allclose(again.cov_sum, stats.cov_sum)
