@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from gan_core.classroom import MAX_RUNS_CEILING, max_runs_setting
+from gan_core.classroom import MAX_RUNS_CEILING, max_runs_setting, workers_setting
 from gan_core.engine.threads import one_intra_op_thread_here
 from ui import live as listing
 from ui import present, refresh, roles
@@ -85,8 +85,9 @@ def server_settings() -> None:
                         step=1, key="max_runs", on_change=_set_limit,
                         help="Further Starts wait in a queue and start by themselves when a run ends. "
                              "Default: one run per GPU, or per two CPU cores.")
-        if note := max_runs_setting()[1]:
-            st.caption(note)
+        for note in (max_runs_setting()[1], workers_setting(roles.classroom())[1]):
+            if note:
+                st.caption(note)
 
 
 if not presenting:

@@ -1,7 +1,7 @@
-"""Classroom mode without a UI: the teacher password and the server's concurrent-run limit.
+"""Classroom mode without a UI: the teacher password, the server's concurrent-run limit and where its runs train.
 
 The dashboard (ui/roles.py) decides who may do what; this module only answers "is there a password, does this
-guess match it" and "how many runs may train at once here"."""
+guess match it", "how many runs may train at once here" and "in which processes"."""
 from __future__ import annotations
 
 import hmac
@@ -13,6 +13,7 @@ import time
 PASSWORD_ENV = "GAN_STUDIO_TEACHER_PASSWORD"
 MAX_RUNS_ENV = "GAN_STUDIO_MAX_RUNS"
 MAX_RUNS_CEILING = 64
+WORKERS_ENV = "GAN_STUDIO_WORKERS"
 
 
 def teacher_password(secrets=None) -> str | None:
@@ -108,3 +109,21 @@ def max_runs_setting() -> tuple[int, str]:
     if 1 <= value <= MAX_RUNS_CEILING:
         return value, ""
     return default, f"{MAX_RUNS_ENV}={raw[:20]!r} is not a whole number from 1 to {MAX_RUNS_CEILING}; using {default}"
+
+
+def workers_setting(classroom: bool) -> tuple[str | None, str]:
+    """(workers, note) for the dashboard's RunStore: where its runs train. GAN_STUDIO_WORKERS is `thread` (a thread
+    of the server, as before), `auto` or a whole number from 1 to 64 (a `train --workers` process of the run's own,
+    whose Python never waits for the pages' interpreter lock). Unset: `auto` (the cores nobody else is using), or 1
+    in classroom mode, where a lecture hall's pages need the server's core while the run keeps its own. The note
+    says why a given value was ignored ("" when nothing was)."""
+    default = "1" if classroom else "auto"
+    raw = os.environ.get(WORKERS_ENV, "").strip().lower()
+    if not raw:
+        return default, ""
+    if raw == "thread":
+        return None, ""
+    if raw == "auto" or (raw.isdigit() and 1 <= int(raw) <= MAX_RUNS_CEILING):
+        return str(int(raw)) if raw.isdigit() else raw, ""
+    return default, (f"{WORKERS_ENV}={raw[:20]!r} is not thread, auto or a whole number from 1 to {MAX_RUNS_CEILING}; "
+                     f"using {default}")

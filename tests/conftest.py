@@ -15,6 +15,8 @@ if str(REPO) not in sys.path:  # `python -m pytest` from the repo root finds gan
 from gan_core import RunStore, build_config  # noqa: E402
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # the MLflow tests log to a local file store only
+os.environ.setdefault("GAN_STUDIO_WORKERS", "thread")  # dashboards under test train on a thread their hooks reach;
+# tests/test_dashboard_processes.py checks the users' default, a process of the run's own
 
 SHARED_DATA = REPO.parent / "shared" / "data"  # full MNIST for tests (../shared/data)
 

@@ -7,7 +7,7 @@ import os
 import streamlit as st
 
 from gan_core import RunStore
-from gan_core.classroom import max_runs_setting
+from gan_core.classroom import max_runs_setting, teacher_password, workers_setting
 from gan_core.engine.device import device_label, resolve_device
 
 
@@ -17,7 +17,8 @@ def runs_root() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _store_for(root: str) -> RunStore:
-    return RunStore(root, max_runs=max_runs_setting()[0])  # the teacher may change it later (sidebar)
+    workers = workers_setting(classroom=teacher_password(st.secrets) is not None)[0]
+    return RunStore(root, max_runs=max_runs_setting()[0], workers=workers)  # the teacher may change max_runs later
 
 
 def get_store() -> RunStore:

@@ -3,7 +3,7 @@
 Trainer threads write into a RunRecord; pages call `snapshot()`. Runs written by another process (the CLI,
 a previous server) are read from their folder, so they appear too, and are controllable via control.json.
 
-With `workers` other than 1 a new run trains in a child process (child.py).
+With `workers` set ("auto" or a number) a new run trains in a child process (child.py); None trains it on a thread.
 """
 from __future__ import annotations
 
@@ -40,10 +40,11 @@ def run_label(cfg: RunConfig) -> str:
 
 class RunStore:
     """All runs under one folder. One per server process (the dashboard caches it); safe from any thread.
-    `workers`: 1 trains each run on a thread of this process; "auto" or a number trains a plain new run in a child
-    process with `train --workers <that>` (see the module's docstring)."""
+    `workers`: None trains each run on a thread of this process (tests and tools reach its trainer); "auto" or a
+    number trains a plain new run in a child process with `train --workers <that>` (child.py)."""
 
-    def __init__(self, root: str | os.PathLike = "runs", max_runs: int | None = None, workers: int | str = 1):
+    def __init__(self, root: str | os.PathLike = "runs", max_runs: int | None = None,
+                 workers: int | str | None = None):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -54,7 +55,7 @@ class RunStore:
         self._queue: list[str] = []  # queued run ids, first to start first
         self._closing = False
         self.max_runs = max_runs  # None: no limit
-        self.workers = str(workers)
+        self.workers = None if workers is None else str(workers)
         self._children: dict[str, subprocess.Popen] = {}  # runs training in a child process, by run id
 
     # ------------------------------------------------------------------ lookup
@@ -193,7 +194,7 @@ class RunStore:
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         cfg.validate()
         check_model_budget(cfg)  # before a single weight is allocated (or the engine is even imported)
-        if self.workers != "1" and not hooks and prepare is None and not extra_files:
+        if self.workers is not None and not hooks and prepare is None and not extra_files:
             with self._lock:
                 waits = self._full() or bool(self._queue)
             if not waits:  # a run that would wait queues here, on a thread, as before
@@ -346,13 +347,16 @@ class RunStore:
             if run_id in self._queue:
                 raise KeyError(f"run {run_id} is waiting in the queue and cannot {what}; cancel it instead")
 
+    def _command(self, rec: RunRecord, command: str) -> None:
+        """Pause/stop/resume a training run: its trainer when it is a thread here, else through its control.json."""
+        if rec.live_here():
+            getattr(rec.trainer, f"request_{command}")()
+        else:
+            self._send(rec, command)
+
     def pause(self, run_id: str) -> None:
         self._refuse_queued(run_id, "pause")
-        rec = self._record(run_id)
-        if rec.live_here():
-            rec.trainer.request_pause()
-        else:
-            self._send(rec, "pause")
+        self._command(self._record(run_id), "pause")
 
     def stop(self, run_id: str) -> None:
         """Stop a training run; a waiting one leaves the queue."""
@@ -360,11 +364,7 @@ class RunStore:
             if run_id in self._queue:
                 self.cancel(run_id)
                 return
-        rec = self._record(run_id)
-        if rec.live_here():
-            rec.trainer.request_stop()
-        else:
-            self._send(rec, "stop")
+        self._command(self._record(run_id), "stop")
 
     def resume(self, run_id: str) -> str:
         """Unpause a paused run, or continue a stopped/interrupted/finished one from its last checkpoint
