@@ -1,13 +1,17 @@
 """A lecture hall watching one live run: N sessions on Monitor (or the presenter view), no browsers drawn here.
 
-    python benchmarks/classroom_load.py [--sessions 1,8,30,100] [--seconds 30] [--present] [--trainer server|cli]
+    python benchmarks/classroom_load.py [--sessions 1,8,30,100] [--seconds 30] [--present]
+                                        [--trainer process|server|cli] [--workers 1|auto|N] [--client-nice 10]
 
 Each session speaks Streamlit's own WebSocket protocol (`/_stcore/stream`, protobuf BackMsg/ForwardMsg) as a
 browser tab does: it opens the page, fetches every new grid image, and reruns each live fragment at the interval
 the server asks (`auto_rerun`, the fragment's run_every), with the page's hash, like the frontend's timer. The
-teacher's run is the Train page's default preset started by pressing Start over the same protocol (so the server's
-own thread trains it), or with --trainer cli trained by `python -m gan_core train` in a process of its own that the
-dashboard follows (the difference is the interpreter lock the in-process trainer shares with every rerun).
+teacher's run is the Train page's default preset started by pressing Start over the same protocol: as the dashboard
+trains it (--trainer process: a `train --workers` process of the run's own, GAN_STUDIO_WORKERS=--workers, 1 being
+classroom mode's default), or on a thread of the server (--trainer server, GAN_STUDIO_WORKERS=thread, the old way:
+its Python shares one interpreter lock with every rerun), or by a `python -m gan_core train` the user started
+(--trainer cli). The browsers are elsewhere in a lecture hall; this client runs beside the server, so it lowers its
+own priority (--client-nice) to take mostly the CPU the server and the run leave.
 
 For each N: the run's steps/s with nobody watching (the mean of the phases just before and after) against the
 same run with N sessions watching, the server's cores (its CPU time / wall), rerun latency (a rerun request to its
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import resource
@@ -278,11 +283,13 @@ async def main_async(args) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="gan-classroom-"))
     runs = tmp / "runs"
     runs.mkdir()
-    trainer = None
-    with streamlit_server(runs, tmp / "streamlit.log") as (url, server_pid):
+    trainer, trainer_pid = None, None
+    env = {"GAN_STUDIO_WORKERS": "thread" if args.trainer == "server" else args.workers}
+    with streamlit_server(runs, tmp / "streamlit.log", env=env) as (url, server_pid):
         try:
-            print(f"# {'presenter view' if args.present else 'Monitor'}, trainer {args.trainer}, {args.seconds:.0f} s "
-                  f"per phase, {os.cpu_count()} cores, load {os.getloadavg()}", flush=True)
+            print(f"# {'presenter view' if args.present else 'Monitor'}, trainer {args.trainer}"
+                  f"{' --workers ' + args.workers if args.trainer == 'process' else ''}, {args.seconds:.0f} s "
+                  f"per phase, {os.cpu_count()} cores, client nice {args.client_nice}, load {os.getloadavg()}", flush=True)
             if args.trainer == "cli":
                 trainer = subprocess.Popen([sys.executable, "-m", "gan_core", "train", "--preset", args.preset,
                                             "--max-seconds", str(args.max_seconds), "--out", str(runs)], cwd=REPO,
@@ -291,9 +298,13 @@ async def main_async(args) -> None:
                 while not RunStore(runs).runs() and time.monotonic() < deadline:
                     await asyncio.sleep(0.5)
                 run_id = RunStore(runs).runs()[0]["run_id"]
+                trainer_pid = trainer.pid
             else:
                 run_id = await start_default_run(url, runs, args.max_seconds)
-            rows = await measure(args, url, server_pid, runs, trainer.pid if trainer else None, run_id)
+                pid = json.loads((runs / run_id / "status.json").read_text()).get("pid")
+                trainer_pid = pid if args.trainer == "process" and pid != server_pid else None
+            os.nice(args.client_nice)  # after the server and the run have started at the shell's priority
+            rows = await measure(args, url, server_pid, runs, trainer_pid, run_id)
             print("# summary")
             print("\n".join(rows))
         finally:
@@ -309,8 +320,13 @@ def main() -> None:
     ap.add_argument("--sessions", default="1,8,30,100", help="comma-separated session counts, measured in turn")
     ap.add_argument("--seconds", type=float, default=30.0, help="seconds watched per count (unwatched: half of it)")
     ap.add_argument("--present", action="store_true", help="the presenter view (?present=1) instead of Monitor")
-    ap.add_argument("--trainer", choices=["server", "cli"], default="server",
-                    help="server: Start pressed on the Train page (trains in the server); cli: a separate process")
+    ap.add_argument("--trainer", choices=["process", "server", "cli"], default="process",
+                    help="process: Start pressed on the Train page, trained as the dashboard does (a process of the "
+                         "run's own); server: the same on a thread of the server (GAN_STUDIO_WORKERS=thread); cli: a "
+                         "`python -m gan_core train` the dashboard follows")
+    ap.add_argument("--workers", default="1", help="--trainer process: GAN_STUDIO_WORKERS (1 in classroom mode)")
+    ap.add_argument("--client-nice", type=int, default=10,
+                    help="this client's niceness: the browsers of a lecture hall run elsewhere, not on these cores")
     ap.add_argument("--preset", default="fast-mnist", help="--trainer cli only (the Train page's default preset)")
     ap.add_argument("--max-seconds", type=int, default=3600)
     asyncio.run(main_async(ap.parse_args()))
