@@ -149,3 +149,30 @@ def test_a_session_drawn_while_a_class_watches_asks_for_the_longer_interval(monk
     assert refresh.WATCHERS.viewers() == 201  # this session counted once, however often it refreshes
     monkeypatch.setattr(refresh, "is_teacher", lambda: True)
     assert refresh.live_interval() == refresh.REFRESH_S  # the teacher's page first
+
+
+def priority_after(teacher: bool, classroom: bool, monkeypatch) -> int:
+    """The priority a rerun thread has after yield_to_the_run (on a thread of its own, as Streamlit runs each rerun)."""
+    import os
+    import threading
+    from ui import roles
+    monkeypatch.setattr(roles, "classroom", lambda: classroom)
+    seen = []
+
+    def rerun():
+        refresh.yield_to_the_run(teacher)
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    t = threading.Thread(target=rerun)
+    t.start()
+    t.join()
+    return seen[0]
+
+
+def test_a_classroom_viewers_rerun_yields_the_cores_to_the_teachers_run_and_page(monkeypatch):
+    import os
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert priority_after(teacher=False, classroom=True, monkeypatch=monkeypatch) == max(base, refresh.VIEWER_NICE)
+    assert priority_after(teacher=True, classroom=True, monkeypatch=monkeypatch) == base
+    assert priority_after(teacher=False, classroom=False, monkeypatch=monkeypatch) == base  # one user: nobody waits
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the test's own thread is untouched

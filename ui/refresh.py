@@ -8,6 +8,8 @@ MAX_REFRESH_S (so a viewer still sees a new step at least every ~4 s). A view as
 when the page is drawn (`run_every`): a class arriving stretches the sessions that open after it."""
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 import uuid
@@ -20,6 +22,7 @@ BAND_S = 0.5  # intervals in whole bands: sessions drawn at nearly the same load
 VIEWER_RERUNS_PER_S = 12.0  # all viewers' live refreshes together, per second, before they are spread out
 SIDEBAR_FACTOR = 3  # the sidebar's run list changes rarely: it refreshes at 3x the page's interval
 SEEN_FOR_S = 12.0  # a session that has not refreshed for this long has left
+VIEWER_NICE = 10  # a classroom viewer's rerun thread yields the cores to the teacher's run (CFS weight ~1/10)
 
 
 class Watchers:
@@ -68,6 +71,19 @@ def is_teacher() -> bool:
     return roles.classroom() and roles.can_control()
 
 
+def yield_to_the_run(teacher: bool) -> None:
+    """A classroom viewer's rerun runs at a lower priority than the teacher's run and page: on a loaded laptop the
+    lecture hall's refreshes wait, not the run. Linux priorities are per thread, and Streamlit runs each rerun on a
+    thread of its own, so this lasts one rerun and never reaches the teacher's session or the runs it starts."""
+    from ui import roles
+    if teacher or not roles.classroom() or not hasattr(os, "setpriority"):
+        return
+    with contextlib.suppress(OSError):  # a platform without per-thread priorities: nothing to yield
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < VIEWER_NICE:
+            os.setpriority(os.PRIO_PROCESS, tid, VIEWER_NICE)
+
+
 def live_interval() -> float:
     """The interval to ask for now, when a live view is drawn with its page (`run_every`); counts this session as
     watching. It is not re-asked on every refresh: a page redraw asked by the load itself, for every session at
@@ -75,10 +91,13 @@ def live_interval() -> float:
     all completed with 100 sessions). A session asks again whenever its page is drawn anew (a run starts or ends,
     the user moves), and keeps counting as watching at each refresh (`still_watching`)."""
     teacher = is_teacher()
+    yield_to_the_run(teacher)
     WATCHERS.seen(_session(), teacher)
     return interval_for(teacher, WATCHERS.viewers())
 
 
 def still_watching() -> None:
     """Called on each refresh of a live view: this session is still one of those watching."""
-    WATCHERS.seen(_session(), is_teacher())
+    teacher = is_teacher()
+    yield_to_the_run(teacher)
+    WATCHERS.seen(_session(), teacher)
