@@ -70,6 +70,36 @@ def _refuse(path, e: OSError):
     return None
 
 
+def _open_folders(inside: Path, names, make: bool) -> int:
+    """A descriptor of inside/names[0]/names[1]/..., each step opened relative to the last without following a link
+    (`make`: creating missing ones); the caller closes it."""
+    dir_fd = os.open(inside, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+    try:
+        for name in names:
+            if make:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o755, dir_fd=dir_fd)
+            next_fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
+            os.close(dir_fd)
+            dir_fd = next_fd
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    return dir_fd
+
+
+def _check_folders(inside: Path, names, make: bool) -> None:
+    """Where there is no openat (Windows): each step of inside/names... checked with lstat to be a plain folder."""
+    here = inside
+    for name in names:
+        here = here / name
+        if make:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(here)
+        if not stat.S_ISDIR(os.lstat(here).st_mode):
+            raise OSError(errno.ENOTDIR, "not a folder", str(here))
+
+
 def open_fd(path, flags: int, *, inside=None) -> int:
     """An OS file descriptor for `path` (see open_inside); the caller closes it."""
     path = Path(path)
@@ -81,19 +111,11 @@ def _open_fd(path: Path, flags: int, inside: Path) -> int:
     flags |= _NOFOLLOW | _NONBLOCK | _CLOEXEC
     try:
         if not _DIR_FD:  # no openat here (Windows): check each step with lstat, then open
-            here = Path(inside)
-            for name in parts[:-1]:
-                here = here / name
-                if not stat.S_ISDIR(os.lstat(here).st_mode):
-                    raise OSError(errno.ENOTDIR, "not a folder", str(here))
+            _check_folders(Path(inside), parts[:-1], make=False)
             fd = os.open(path, flags, 0o644)
         else:
-            dir_fd = os.open(inside, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+            dir_fd = _open_folders(Path(inside), parts[:-1], make=False)
             try:
-                for name in parts[:-1]:
-                    next_fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
-                    os.close(dir_fd)
-                    dir_fd = next_fd
                 fd = os.open(parts[-1], flags, 0o644, dir_fd=dir_fd)
             finally:
                 os.close(dir_fd)
@@ -204,24 +226,9 @@ def folder_inside(path, inside) -> Path:
     parts = _parts(path, inside)
     try:
         if not _DIR_FD:
-            here = inside
-            for name in parts:
-                here = here / name
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(here)
-                if not stat.S_ISDIR(os.lstat(here).st_mode):
-                    raise OSError(errno.ENOTDIR, "not a folder", str(here))
-            return path
-        dir_fd = os.open(inside, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
-        try:
-            for name in parts:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(name, 0o755, dir_fd=dir_fd)
-                next_fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
-                os.close(dir_fd)
-                dir_fd = next_fd
-        finally:
-            os.close(dir_fd)
+            _check_folders(inside, parts, make=True)
+        else:
+            os.close(_open_folders(inside, parts, make=True))
     except OSError as e:
         refused = _refuse("/".join(parts), e)
         if refused:
