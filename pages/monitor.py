@@ -268,6 +268,25 @@ def waiting(snap) -> None:
         st.rerun(scope="app")
 
 
+COMMAND_DONE = {"pause": "Pausing…", "stop": "Stopping: a final checkpoint is being written"}
+
+
+def command(name: str, run_id: str, redraw: bool = False) -> None:
+    """A control's on_click: it runs before the rerun its click starts, so the click is carried out even when that
+    rerun redraws the whole page (a run's status changed while the live view redrew its buttons). `redraw`: the
+    whole page is drawn again after it (a stopped run that trains again needs the live refresh)."""
+    if not roles.can_control():
+        return
+    try:
+        getattr(store, name)(run_id)
+    except (KeyError, StudioError, ValueError) as e:
+        st.session_state["monitor_command_error"] = plain(f"{e.args[0] if e.args else e}")
+    else:
+        st.session_state["monitor_redraw"] = redraw
+        if name in COMMAND_DONE:
+            st.toast(COMMAND_DONE[name])
+
+
 def controls(snap) -> None:
     if snap.status == QUEUED:
         return waiting(snap)
@@ -276,22 +295,18 @@ def controls(snap) -> None:
             st.caption(f":material/lock: {roles.REASON}.")
         return
     c1, c2, c3, _ = st.columns([2, 1, 1, 2])
-    try:
-        if snap.status == "running" and c1.button("Pause", icon=":material/pause:", key="btn_pause"):
-            store.pause(run_id)
-            st.toast("Pausing…")
-        if snap.status == "paused" and c1.button("Resume", icon=":material/play_arrow:", key="btn_unpause"):
-            store.resume(run_id)
-        if snap.status in ("starting", "running", "paused") and c2.button("Stop", icon=":material/stop:", key="btn_stop"):
-            store.stop(run_id)
-            st.toast("Stopping: a final checkpoint is being written")
-        if snap.status in ("interrupted", "stopped", "failed") and snap.checkpoints and \
-                c1.button("Resume", icon=":material/replay:", key="btn_resume",
-                          help=f"Continue from the last checkpoint (step {checkpoint_step(snap.checkpoints[-1]):,})"):
-            store.resume(run_id)
-            st.rerun()
-    except (KeyError, StudioError, ValueError) as e:
-        st.error(plain(f"{e.args[0] if e.args else e}"))
+    args = dict(on_click=command)
+    if snap.status == "running":
+        c1.button("Pause", icon=":material/pause:", key="btn_pause", args=("pause", run_id), **args)
+    if snap.status == "paused":
+        c1.button("Resume", icon=":material/play_arrow:", key="btn_unpause", args=("resume", run_id), **args)
+    if snap.status in ("starting", "running", "paused"):
+        c2.button("Stop", icon=":material/stop:", key="btn_stop", args=("stop", run_id), **args)
+    if snap.status in ("interrupted", "stopped", "failed") and snap.checkpoints:
+        c1.button("Resume", icon=":material/replay:", key="btn_resume", args=("resume", run_id, True), **args,
+                  help=f"Continue from the last checkpoint (step {checkpoint_step(snap.checkpoints[-1]):,})")
+    if problem := st.session_state.pop("monitor_command_error", None):
+        st.error(problem)
 
 
 def statuses_changed() -> bool:
@@ -306,7 +321,7 @@ def statuses_changed() -> bool:
 @st.fragment(run_every=refresh.live_interval() if any_live else None)
 def live_view() -> None:
     refresh.still_watching()
-    if any_live and statuses_changed():
+    if st.session_state.pop("monitor_redraw", False) or any_live and statuses_changed():
         st.rerun()  # a run started or ended: redraw the whole page (selector labels, history, downloads)
     snap = store.snapshot(run_id)
     colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))

@@ -109,7 +109,6 @@ def monitor(page, url: str, run_id: str) -> None:
     page.get_by_role("heading", name="Monitor").wait_for()
 
 
-@pytest.mark.flaky(reruns=2)  # inside the full suite a Resume click can be dropped while the fragment redraws
 def test_teacher_drives_viewer_watches_and_the_third_start_queues(server, browser):
     url, tmp = server
     teacher, viewer = new_page(browser), new_page(browser)
@@ -145,14 +144,7 @@ def test_teacher_drives_viewer_watches_and_the_third_start_queues(server, browse
     # The teacher pauses and resumes it.
     teacher.get_by_role("button", name="Pause").click()
     badge(teacher, "paused").wait_for()
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    for _ in range(3):  # a click that lands while the live fragment redraws its buttons can be lost: press again
-        teacher.get_by_role("button", name="Resume").click()
-        try:
-            badge(teacher, "running").wait_for(timeout=20_000)
-            break
-        except PlaywrightTimeout:
-            continue
+    teacher.get_by_role("button", name="Resume").click()  # one click, even while the live view redraws the page
     badge(teacher, "running").wait_for()
 
     # Two slots: a second Start trains, a third waits in the queue and starts by itself when a slot frees.
