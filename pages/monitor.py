@@ -260,12 +260,8 @@ def waiting(snap) -> None:
     after = f"; it starts when {spot['waits_for']} finishes" if spot["waits_for"] else ""
     st.info(f"Waiting for a free training slot (this server trains {store.max_runs} at once): position "
             f"{spot['position']}{after}. It starts by itself.", icon=":material/hourglass_top:")
-    if roles.can_control() and st.button("Cancel", icon=":material/close:", key="btn_cancel"):
-        try:
-            store.cancel(snap.run_id)
-        except KeyError:
-            pass  # it started meanwhile
-        st.rerun(scope="app")
+    if roles.can_control():
+        st.button("Cancel", icon=":material/close:", key="btn_cancel", on_click=command, args=("cancel", snap.run_id, True))
 
 
 COMMAND_DONE = {"pause": "Pausing…", "stop": "Stopping: a final checkpoint is being written"}
