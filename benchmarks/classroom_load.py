@@ -2,6 +2,7 @@
 
     python benchmarks/classroom_load.py [--sessions 1,8,30,100] [--seconds 30] [--present]
                                         [--trainer process|server|cli] [--workers 1|auto|N] [--client-nice 10]
+                                        [--classroom]
 
 Each session speaks Streamlit's own WebSocket protocol (`/_stcore/stream`, protobuf BackMsg/ForwardMsg) as a
 browser tab does: it opens the page, fetches every new grid image, and reruns each live fragment at the interval
@@ -11,7 +12,9 @@ trains it (--trainer process: a `train --workers` process of the run's own, GAN_
 classroom mode's default), or on a thread of the server (--trainer server, GAN_STUDIO_WORKERS=thread, the old way:
 its Python shares one interpreter lock with every rerun), or by a `python -m gan_core train` the user started
 (--trainer cli). The browsers are elsewhere in a lecture hall; this client runs beside the server, so it lowers its
-own priority (--client-nice) to take mostly the CPU the server and the run leave.
+own priority (--client-nice) to take mostly the CPU the server and the run leave. --classroom sets a teacher
+password, so every session is a viewer (whose reruns yield to the run); the run is then started as the teacher's
+Start starts it in classroom mode, a `train --workers 1` process the dashboard follows.
 
 For each N: the run's steps/s with nobody watching (the mean of the phases just before and after) against the
 same run with N sessions watching, the server's cores (its CPU time / wall), rerun latency (a rerun request to its
@@ -285,14 +288,19 @@ async def main_async(args) -> None:
     runs.mkdir()
     trainer, trainer_pid = None, None
     env = {"GAN_STUDIO_WORKERS": "thread" if args.trainer == "server" else args.workers}
+    if args.classroom:
+        env["GAN_STUDIO_TEACHER_PASSWORD"] = "not-for-the-class"
+        args.trainer, args.workers = "cli", "1"
     with streamlit_server(runs, tmp / "streamlit.log", env=env) as (url, server_pid):
         try:
-            print(f"# {'presenter view' if args.present else 'Monitor'}, trainer {args.trainer}"
-                  f"{' --workers ' + args.workers if args.trainer == 'process' else ''}, {args.seconds:.0f} s "
+            print(f"# {'presenter view' if args.present else 'Monitor'}{', classroom mode' if args.classroom else ''}, "
+                  f"trainer {args.trainer}{' --workers ' + args.workers if args.trainer != 'server' else ''}, "
+                  f"{args.seconds:.0f} s "
                   f"per phase, {os.cpu_count()} cores, client nice {args.client_nice}, load {os.getloadavg()}", flush=True)
             if args.trainer == "cli":
                 trainer = subprocess.Popen([sys.executable, "-m", "gan_core", "train", "--preset", args.preset,
-                                            "--max-seconds", str(args.max_seconds), "--out", str(runs)], cwd=REPO,
+                                            "--max-seconds", str(args.max_seconds), "--out", str(runs), "--workers",
+                                            args.workers], cwd=REPO,
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 deadline = time.monotonic() + 120
                 while not RunStore(runs).runs() and time.monotonic() < deadline:
@@ -324,7 +332,10 @@ def main() -> None:
                     help="process: Start pressed on the Train page, trained as the dashboard does (a process of the "
                          "run's own); server: the same on a thread of the server (GAN_STUDIO_WORKERS=thread); cli: a "
                          "`python -m gan_core train` the dashboard follows")
-    ap.add_argument("--workers", default="1", help="--trainer process: GAN_STUDIO_WORKERS (1 in classroom mode)")
+    ap.add_argument("--workers", default="1", help="--trainer process: GAN_STUDIO_WORKERS (1 in classroom mode); "
+                                                   "--trainer cli: its --workers")
+    ap.add_argument("--classroom", action="store_true",
+                    help="a teacher password: every session a viewer, the run a `train --workers 1` (the teacher's)")
     ap.add_argument("--client-nice", type=int, default=10,
                     help="this client's niceness: the browsers of a lecture hall run elsewhere, not on these cores")
     ap.add_argument("--preset", default="fast-mnist", help="--trainer cli only (the Train page's default preset)")
