@@ -10,7 +10,7 @@ from gan_core.data import dataset_info
 from gan_core.errors import StudioError
 from gan_core.restore import restorer as rs
 from gan_core.restore.damage import MASK_HELP, MASKS, make_mask
-from gan_core.restore.demo import image_from_png, run_demo, test_images
+from gan_core.restore.demo import MAX_PICTURE_MB, image_from_png, run_demo, test_images
 from gan_core.tasks import FACTORS
 from ui.pixels import pixel_canvas
 from gan_core.restore.prior import SEARCHES
@@ -73,8 +73,8 @@ if source == "test images":
     seed = b.number_input("Pick (seed)", 0, 10**6, 0, key="rst_seed", help="Another seed, other images.")
     truth, labels = test_images(restorer, int(count), int(seed))
 elif source == "a picture" and roles.can_control():
-    up = st.file_uploader("A PNG or JPEG (centre-cropped and shrunk to the run's size)", type=["png", "jpg", "jpeg"],
-                          key="rst_upload")
+    up = st.file_uploader(f"A PNG or JPEG up to {MAX_PICTURE_MB} MB (centre-cropped and shrunk to the run's size)",
+                          type=["png", "jpg", "jpeg"], key="rst_upload", max_upload_size=MAX_PICTURE_MB)
     if up is None:
         st.stop()
     try:
