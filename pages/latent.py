@@ -82,7 +82,7 @@ else:
         with st.spinner("Loading the generator…"):
             G, cfg, step = store.handle(run_id).generator(ckpt)  # loaded once per checkpoint file, for every session
     except (CheckpointError, OSError) as e:
-        st.error(plain(roles.private_text(f"Cannot load {ckpt}: {str(e).splitlines()[0][:300]}")))
+        st.error(plain(roles.private_text(f"Cannot load {ckpt}: {str(e).splitlines()[0][:300]}", store.root)))
         st.stop()
 
 label = None

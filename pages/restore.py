@@ -49,7 +49,7 @@ try:
     with st.spinner("Loading the run…"):
         restorer = store.handle(run_id).restorer(ckpt.name)  # loaded once per checkpoint file, for every session
 except (StudioError, OSError) as e:
-    st.error(plain(roles.private_text(f"Cannot restore with {run_id}: {e}")))
+    st.error(plain(roles.private_text(f"Cannot restore with {run_id}: {e}", store.root)))
     st.stop()
 c2.metric("Method", "GAN prior" if restorer.method == "prior" else "trained restorer", help=plain(f"{ckpt.name}, step {restorer.step}"))
 
@@ -135,7 +135,7 @@ if st.button("Restore", type="primary", icon=":material/healing:", key="rst_go")
         with st.spinner("Restoring…"), SEARCHES.turn(on_wait=queued):
             st.session_state["rst_demo"] = run_demo(restorer, task, truth, labels, mask, factor, settings, progress)
     except rs.RestoreError as e:
-        st.error(plain(roles.private_text(e)))
+        st.error(plain(roles.private_text(e, store.root)))
     bar.empty()
 
 demo = st.session_state.get("rst_demo")

@@ -33,14 +33,11 @@ def reason() -> str | None:
     return None if can_control() else REASON
 
 
-def private_text(text) -> str:
+def private_text(text, runs_root) -> str:
     """A run's note, status message or an error, as this session may read it: a classroom viewer gets no absolute
     server path. Notes are written without them (RunRecord); this also covers a planted events.log, an older run's
     notes and the errors raised while reading a run."""
-    if can_control():
-        return str(text)
-    from ui.state import get_store
-    return hide_paths(str(text), get_store().root)
+    return str(text) if can_control() else hide_paths(str(text), runs_root)
 
 
 def require_control() -> bool:
