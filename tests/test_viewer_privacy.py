@@ -8,7 +8,7 @@ import re
 import pytest
 from test_app import runs_root, store  # noqa: F401  (runs_root is a fixture)
 from test_app import app as open_app
-from test_plain_text import markdown_fields
+from test_plain_text import hostile, markdown_fields  # noqa: F401  (hostile is a fixture)
 
 from gan_core.runs.files import hide_paths
 
@@ -55,3 +55,39 @@ def test_a_viewer_sees_no_absolute_server_path_on_monitor(classroom, tiny_config
             assert "(in the server's runs folder)" in text and "could not write" in text and "is gone" in text
         assert str(classroom) not in text and "/home/teacher" not in text, query
         assert str(classroom.resolve()) not in text
+
+
+HTML = '<a href="http://x.example">login</a> <img src=x onerror=alert(1)> <b>bold</b>'
+
+
+def test_run_strings_reach_the_charts_as_text():
+    """Compare's legend (run names), Monitor's reference band and class histogram, and the titles every chart
+    (presenter view included) builds with _layout: plotly would draw a planted <a>, <img> or <b>."""
+    import pandas as pd
+
+    from ui import charts
+    df = pd.DataFrame({"step": [0, 10, 20], "d_loss": [1.0, 0.9, 0.8], "g_loss": [0.7, 0.8, 0.9]})
+    band = pd.DataFrame({"step": [0, 20], "d_loss_lo": [0.5, 0.5], "d_loss_hi": [1.5, 1.5]})
+    figures = {
+        "compare": charts.compare_figure({HTML: df, "plain-run": df}, "d_loss", "step", 0.0),
+        "monitor band": charts.with_reference(charts.loss_figure(df, 0.0), band, ["d_loss"], HTML),
+        "monitor histogram": charts.histogram_figure([3, 4], f"Classes of generated samples ({HTML})"),
+        "titles": charts.lines(df, ["d_loss"], HTML, HTML),
+    }
+    for where, fig in figures.items():
+        spec = json.dumps(fig.to_plotly_json())
+        assert not re.search(r"<(a|img|b)\b", spec), where
+        assert "&lt;a href=" in spec, where  # still there, as text
+
+
+def test_monitor_compare_and_the_presenter_view_draw_no_tag_from_a_hostile_run_in_a_chart(hostile):
+    """Every string field of the run holds <a>, <img> and Markdown (test_plain_text's run): no chart carries a tag."""
+    from test_plain_text import open_page
+    run_id, twin = hostile
+    for page, query in (("pages/monitor.py", {"run": run_id}), ("pages/monitor.py", {"run": run_id, "present": "1"}),
+                        ("pages/compare.py", {"runs": f"{run_id},{twin}"}),
+                        ("pages/compare.py", {"runs": f"{run_id},{twin}", "present": "1"})):
+        at = open_page(page, query)
+        specs = [text for kind, field, text in markdown_fields(at._tree) if kind == "plotly_chart" and field == "spec"]
+        assert specs, (page, query)
+        assert not any(re.search(r"<(a|img|b)\b", s) for s in specs), (page, query)
