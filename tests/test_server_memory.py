@@ -10,6 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from test_app import app, runs_root  # noqa: F401  (runs_root is a fixture)
+
 from gan_core.restore import prior
 from gan_core.restore.demo import MAX_PICTURE_MB, image_from_png
 from gan_core.restore.restorer import RestoreError
@@ -87,3 +89,22 @@ def test_an_uploaded_picture_over_the_cap_is_refused_before_decoding():
     assert image_from_png(png_bytes(), run).shape == (1, 1, 28, 28)
     with pytest.raises(RestoreError, match=f"limit is {MAX_PICTURE_MB} MB"):
         image_from_png(png_bytes(pad_to=(MAX_PICTURE_MB + 1) * 2**20), run)
+
+
+def test_the_restore_page_refuses_a_picture_over_the_cap_with_a_message_and_keeps_the_result(runs_root, tiny_config):
+    """The server checks the size itself (a script can post up to server.maxUploadSize, 200 MB, whatever the browser
+    is told); the earlier restoration stays."""
+    from test_restore_page import tiny_generator_run
+    tiny_generator_run(tiny_config)
+    at = app("pages/restore.py")
+    at.slider(key="rst_count").set_value(2).run()
+    at.button(key="rst_go").click().run()
+    assert not at.exception and at.dataframe
+    at.segmented_control(key="rst_source").set_value("a picture").run()
+    at.file_uploader(key="rst_upload").set_value(("big.png", png_bytes(pad_to=(MAX_PICTURE_MB + 1) * 2**20),
+                                                  "image/png")).run()
+    assert not at.exception, at.exception
+    assert any(f"limit is {MAX_PICTURE_MB} MB" in e.value.replace("\\", "") for e in at.error)
+    assert at.session_state["rst_demo"] is not None  # nothing lost
+    at.file_uploader(key="rst_upload").set_value(("small.png", png_bytes(), "image/png")).run()
+    assert not at.exception and not at.error
