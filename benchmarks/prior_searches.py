@@ -3,7 +3,8 @@
     python benchmarks/prior_searches.py [--sessions 5] [--images 8] [--slots 1,5]
 
 Each --slots value is one round in this process: 1 is the server-wide queue (gan_core.restore.prior.SEARCHES), 5
-lets all five run at once (the old behaviour). Prints the resident memory before, the peak above it, and the seconds
+lets all five run at once (the old behaviour). Prints the resident memory before, the peak above it, what stays
+held after the round, and the seconds
 each search took (queue wait included), with the load average beside them."""
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def main() -> None:
         done.set()
         watcher.join()
         print(f"slots={slots} sessions={args.sessions} images={args.images} rss_before={base:.0f}MB "
-              f"peak_above={peak[0] - base:.0f}MB all_done={time.perf_counter() - start:.1f}s "
+              f"peak_above={peak[0] - base:.0f}MB held_after={rss_mb() - base:.0f}MB all_done={time.perf_counter() - start:.1f}s "
               f"per_search={sorted(round(t, 1) for t in times)} loadavg={os.getloadavg()}", flush=True)
     store.shutdown(timeout=60)
 

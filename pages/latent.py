@@ -36,10 +36,16 @@ runs = [r for r in with_checkpoints if generates(r["run_id"])]
 restorers = len(with_checkpoints) - len(runs)
 
 
-@st.cache_resource(max_entries=2, show_spinner="Checking and loading the checkpoint…")
-def uploaded_generator(file_id: str, name: str, _data: bytes):
-    """A checkpoint someone uploaded: read through the same safetensors-only checks as every other load."""
-    return load_uploaded_generator(_data, name)
+def uploaded_generator(file_id: str, name: str, data: bytes):
+    """A checkpoint someone uploaded, read through the same safetensors-only checks as every other load, and kept in
+    this session only: it is gone when the session ends or another file replaces it (a process-wide cache held the
+    last two uploads' generators after their sessions had closed)."""
+    held = st.session_state.get("lat_uploaded")
+    if held is None or held[0] != file_id:
+        st.session_state.pop("lat_uploaded", None)  # the previous upload's generator is released before loading
+        with st.spinner("Checking and loading the checkpoint…"):
+            st.session_state["lat_uploaded"] = (file_id, load_uploaded_generator(data, name))
+    return st.session_state["lat_uploaded"][1]
 
 
 sources = ["a run", "a checkpoint file"] if roles.can_control() else ["a run"]  # viewers upload nothing
@@ -49,7 +55,8 @@ if source == "a checkpoint file":
     up = st.file_uploader("A GAN Studio checkpoint (.safetensors)", type=["safetensors", "pth", "pt", "ckpt"],
                           key="lat_upload", help="Only safetensors files are loaded: nothing is ever unpickled. "
                                                  f"Limit {MAX_UPLOAD_BYTES // 2**20} MB.")
-    if up is None:
+    if up is None:  # removed (or none yet): nothing of an earlier upload stays
+        st.session_state.pop("lat_uploaded", None)
         st.stop()
     run_id = slug(Path(up.name).stem, 60)  # only names the downloads
     try:
@@ -58,9 +65,11 @@ if source == "a checkpoint file":
                                   f"upload limit")
         G, cfg, step = uploaded_generator(up.file_id, up.name, up.getvalue())
     except (CheckpointError, OSError) as e:
+        st.session_state.pop("lat_uploaded", None)
         st.error(plain(f"Cannot load this file. {e}"), icon=":material/block:")
         st.stop()
 else:
+    st.session_state.pop("lat_uploaded", None)
     if restorers:
         st.caption(f"{restorers} restorer run{'s are' if restorers > 1 else ' is'} not listed: a restorer maps a "
                    f"damaged image to a repaired one, so it has no noise z to explore (the Restore page uses it).")
@@ -82,7 +91,7 @@ else:
         with st.spinner("Loading the generator…"):
             G, cfg, step = store.handle(run_id).generator(ckpt)  # loaded once per checkpoint file, for every session
     except (CheckpointError, OSError) as e:
-        st.error(plain(f"Cannot load {ckpt}: {str(e).splitlines()[0][:300]}"))
+        st.error(plain(roles.private_text(f"Cannot load {ckpt}: {str(e).splitlines()[0][:300]}", store.root)))
         st.stop()
 
 label = None

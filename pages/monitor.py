@@ -107,7 +107,7 @@ def open_fix(snap, finding) -> None:
     try:
         form.load_config(fix_config(snap.config, finding))
     except (ConfigError, ValueError) as e:
-        st.error(plain(str(e)))
+        st.error(plain(roles.private_text(e, store.root)))
         return
     st.switch_page("pages/train.py")
 
@@ -197,7 +197,7 @@ def copying(snap) -> None:
         with st.spinner("Comparing samples with the training set…"):
             result, view = copying_check(*wanted)
     except StudioError as e:
-        st.error(plain(str(e)))
+        st.error(plain(roles.private_text(e, store.root)))
         return
     c1, c2, c3 = st.columns(3)
     c1.metric("Memorisation score", f"{result.score:.1%}", help="Share of samples nearer to a training image than 95% of "
@@ -243,7 +243,7 @@ def fork_here(snap, at: int | None) -> None:
         try:
             start, _ = store.handle(snap.run_id).fork_point(wanted)
         except StudioError as e:
-            st.error(plain(str(e)))
+            st.error(plain(roles.private_text(e, store.root)))
             return
         form.load_config(snap.config)
         clock = snap.metrics.loc[snap.metrics["step"] <= start, "wall_time"].dropna() if len(snap.metrics) else []
@@ -276,7 +276,7 @@ def command(name: str, run_id: str, redraw: bool = False) -> None:
     try:
         getattr(store, name)(run_id)
     except (KeyError, StudioError, ValueError) as e:
-        st.session_state["monitor_command_error"] = plain(f"{e.args[0] if e.args else e}")
+        st.session_state["monitor_command_error"] = plain(roles.private_text(e.args[0] if e.args else e, store.root))
     else:
         st.session_state["monitor_redraw"] = redraw
         if name in COMMAND_DONE:
@@ -328,7 +328,7 @@ def live_view() -> None:
     st.markdown(f":{colour}-badge[{text}] &nbsp; {what} · {plain(snap.device or '')}"
                 + (f" · {plain(snap.precision)}" if snap.precision else ""))
     if snap.message:
-        (st.error if snap.status in ("failed", "diverged", "unreadable") else st.info)(plain(snap.message))
+        (st.error if snap.status in ("failed", "diverged", "unreadable") else st.info)(plain(roles.private_text(snap.message, store.root)))
     if snap.status == "unreadable":  # nothing of it can be trusted: no controls, curves or diagnosis
         return
     controls(snap)
@@ -434,10 +434,10 @@ if not was_live and snap.status == "finished" and snap.checkpoints and roles.can
                 store.continue_run(run_id, steps=max(snap.step, snap.config.steps) + int(more), max_seconds=0.0)
                 st.rerun()
             except (KeyError, StudioError, ValueError) as e:
-                st.error(plain(f"{e.args[0] if e.args else e}"))
+                st.error(plain(roles.private_text(e.args[0] if e.args else e, store.root)))
 
 with st.expander("Run log and config"):
-    st.code("\n".join(snap.events) or "(no notes)", language=None)
+    st.code(roles.private_text("\n".join(snap.events), store.root) or "(no notes)", language=None)
     private = roles.can_control()  # server paths are the teacher's: a classroom viewer sees names only
     shown = snap.config.to_dict() if snap.config else {}
     if not private and "data_root" in shown:

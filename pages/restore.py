@@ -10,7 +10,7 @@ from gan_core.data import dataset_info
 from gan_core.errors import StudioError
 from gan_core.restore import restorer as rs
 from gan_core.restore.damage import MASK_HELP, MASKS, make_mask
-from gan_core.restore.demo import image_from_png, run_demo, test_images
+from gan_core.restore.demo import MAX_PICTURE_MB, image_from_png, run_demo, test_images
 from gan_core.tasks import FACTORS
 from ui.pixels import pixel_canvas
 from gan_core.restore.prior import SEARCHES
@@ -49,7 +49,7 @@ try:
     with st.spinner("Loading the run…"):
         restorer = store.handle(run_id).restorer(ckpt.name)  # loaded once per checkpoint file, for every session
 except (StudioError, OSError) as e:
-    st.error(plain(f"Cannot restore with {run_id}: {e}"))
+    st.error(plain(roles.private_text(f"Cannot restore with {run_id}: {e}", store.root)))
     st.stop()
 c2.metric("Method", "GAN prior" if restorer.method == "prior" else "trained restorer", help=plain(f"{ckpt.name}, step {restorer.step}"))
 
@@ -73,8 +73,8 @@ if source == "test images":
     seed = b.number_input("Pick (seed)", 0, 10**6, 0, key="rst_seed", help="Another seed, other images.")
     truth, labels = test_images(restorer, int(count), int(seed))
 elif source == "a picture" and roles.can_control():
-    up = st.file_uploader("A PNG or JPEG (centre-cropped and shrunk to the run's size)", type=["png", "jpg", "jpeg"],
-                          key="rst_upload")
+    up = st.file_uploader(f"A PNG or JPEG up to {MAX_PICTURE_MB} MB (centre-cropped and shrunk to the run's size)",
+                          type=["png", "jpg", "jpeg"], key="rst_upload", max_upload_size=MAX_PICTURE_MB)
     if up is None:
         st.stop()
     try:
@@ -135,7 +135,7 @@ if st.button("Restore", type="primary", icon=":material/healing:", key="rst_go")
         with st.spinner("Restoring…"), SEARCHES.turn(on_wait=queued):
             st.session_state["rst_demo"] = run_demo(restorer, task, truth, labels, mask, factor, settings, progress)
     except rs.RestoreError as e:
-        st.error(plain(str(e)))
+        st.error(plain(roles.private_text(e, store.root)))
     bar.empty()
 
 demo = st.session_state.get("rst_demo")

@@ -4,6 +4,8 @@ Each figure is described as one plain dict and validated once (`go.Figure(spec)`
 with add_scatter/update_layout costs ~5× more Python time, and that time is taken from the training thread."""
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -35,10 +37,18 @@ def smooth(series: pd.Series, amount: float) -> pd.Series:
     return series.ewm(alpha=1.0 - min(amount, 0.999), ignore_na=True).mean()
 
 
+def chart_text(text) -> str:
+    """A string for a plotly title, legend name, hover or annotation: plotly draws <a href>, <img>-like and <b> tags
+    found there, so a value from a run, a link or an upload has its & < > escaped and shows as the text it is."""
+    return html.escape(str(text), quote=False)
+
+
 def _layout(title: str, ytitle: str, xtitle: str = "step", height: int = 300, **extra) -> dict:
-    """Legends sit under the plot: at the top right they covered plotly's toolbar."""
-    return dict(title=dict(text=title, x=0, font=dict(size=15)), height=height, margin=dict(l=10, r=10, t=40, b=10),
-                xaxis=dict(title=dict(text=xtitle)), yaxis=dict(title=dict(text=ytitle)), uirevision="keep",
+    """Legends sit under the plot: at the top right they covered plotly's toolbar. Titles are escaped (chart_text):
+    a caller may build one from run data."""
+    return dict(title=dict(text=chart_text(title), x=0, font=dict(size=15)), height=height,
+                margin=dict(l=10, r=10, t=40, b=10), xaxis=dict(title=dict(text=chart_text(xtitle))),
+                yaxis=dict(title=dict(text=chart_text(ytitle))), uirevision="keep",
                 legend=dict(orientation="h", y=-0.26, x=0, xanchor="left", yanchor="top"), **extra)
 
 
@@ -78,7 +88,7 @@ def with_reference(fig: go.Figure, reference: pd.DataFrame | None, columns: list
                           line=dict(width=0), hoverinfo="skip", showlegend=False, **axes))
         bands.append(dict(type="scatter", x=rows["step"].to_numpy(), y=rows[f"{col}_lo"].to_numpy(), mode="lines",
                           line=dict(width=0), fill="tonexty", fillcolor=rgba, hoverinfo="skip",
-                          name=f"healthy {LABELS.get(col, col)} ({label})", **axes))
+                          name=chart_text(f"healthy {LABELS.get(col, col)} ({label})"), **axes))
     return go.Figure(dict(data=bands + list(fig.data), layout=fig.layout))
 
 
@@ -185,7 +195,7 @@ def compare_figure(frames: dict[str, pd.DataFrame], column: str, align: str, smo
         d = df[[x, column]].dropna()
         y = d[column] if sparse else smooth(d[column], smoothing)
         data.append(dict(type="scatter", x=d[x].to_numpy(), y=y.to_numpy(), mode="lines+markers" if sparse else "lines",
-                         name=name, line=dict(color=RUN_COLOURS[i % len(RUN_COLOURS)], width=2)))
+                         name=chart_text(name), line=dict(color=RUN_COLOURS[i % len(RUN_COLOURS)], width=2)))
     label = LABELS.get(column, column)
     layout = _layout(label, label, "seconds of training" if x == "wall_time" else "step", height=340)
     layout["yaxis"]["autorange"] = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from gan_core.classroom import LOGIN, teacher_password
+from gan_core.runs.files import hide_paths
 
 REASON = "Only the teacher can do this in classroom mode (unlock in the sidebar)"
 TEACHER = "roles_teacher"  # session_state: True once this session entered the password
@@ -30,6 +31,13 @@ def can_control() -> bool:
 def reason() -> str | None:
     """Why a control is disabled for this session (for `help=`), None when it is not."""
     return None if can_control() else REASON
+
+
+def private_text(text, runs_root) -> str:
+    """A run's note, status message or an error, as this session may read it: a classroom viewer gets no absolute
+    server path. Notes are written without them (RunRecord); this also covers a planted events.log, an older run's
+    notes and the errors raised while reading a run."""
+    return str(text) if can_control() else hide_paths(str(text), runs_root)
 
 
 def require_control() -> bool:

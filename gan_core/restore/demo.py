@@ -11,12 +11,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..engine.memory import release_freed_memory
 from ..engine.pictures import to_gif, to_grid_image
 from .damage import apply_mask, downsample
 from .prior import SearchSettings
 from .restorer import RestoreError, Restorer, baseline, mean_image, psnr, read_digits, restore
 
 MAX_PAGE_IMAGES = 64
+MAX_PICTURE_MB = 10  # an uploaded picture: a phone photo is 2-8 MB; the server's own upload limit is 200 MB
+MAX_PICTURE_PIXELS = 16_000_000  # decoded as 8-bit RGB that is 48 MB, released once it is shrunk to the run's size
 BASELINE_NAME = {"inpaint": "mean fill", "superres": "bicubic"}
 
 
@@ -52,9 +55,20 @@ def test_images(restorer: Restorer, n: int, seed: int = 0) -> tuple[np.ndarray, 
     return to_unit_range(data.images[pick]).numpy(), labels
 
 
-def image_from_png(data: bytes, restorer: Restorer, max_pixels: int = 40_000_000) -> np.ndarray:
+def image_from_png(data: bytes, restorer: Restorer, max_pixels: int = MAX_PICTURE_PIXELS) -> np.ndarray:
     """An uploaded picture as one image the run can restore: centre-cropped, resized, dark ink on light paper
-    turned into MNIST's light ink on dark when the run's images are grey."""
+    turned into MNIST's light ink on dark when the run's images are grey. Only the small image is returned; the
+    decoded picture's memory goes back to the system (it was freed in a script thread's own malloc arena)."""
+    if len(data) > MAX_PICTURE_MB * 2**20:
+        raise RestoreError(f"the picture is {len(data) / 2**20:.1f} MB; the limit is {MAX_PICTURE_MB} MB (a PNG or "
+                           f"JPEG of a few MB is plenty: it is shrunk to {restorer.size}×{restorer.size})")
+    try:
+        return _decode_picture(data, restorer, max_pixels)
+    finally:
+        release_freed_memory()
+
+
+def _decode_picture(data: bytes, restorer: Restorer, max_pixels: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(io.BytesIO(data)) as img:

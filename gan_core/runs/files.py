@@ -86,6 +86,32 @@ def one_line(text: str) -> str:
     return CONTROL_CHARS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
+# An absolute path in free text: /a/b…, ~/a…, C:\\a…, file:///a/b… (two names at least, so "images/s" and "1/2" stay).
+_PATH_NAME = r"""[^\s/\\'"`<>|(){}\[\],;]"""  # one character of a file name inside free text
+ABSOLUTE_PATH = re.compile(rf"(?<![\w.~/\\-])(?:~|[A-Za-z]:)?[/\\]+(?:{_PATH_NAME}+[/\\])+{_PATH_NAME}*")
+
+
+def hide_paths(text: str, runs_root) -> str:
+    """Free text (a note, an error) with no absolute server path left: one inside the runs folder becomes relative to
+    it (`<run-id>/checkpoints/step_100.safetensors`), any other is cut to its last name (`…/data`). Classroom
+    viewers read run notes and errors: the server's folders are not theirs to learn."""
+    roots = {str(Path(runs_root).absolute()), os.path.realpath(runs_root)}
+
+    def shorter(m: re.Match) -> str:
+        scheme = re.search(r"([A-Za-z][\w+.-]*):$", m.string[:m.start()])
+        if scheme and scheme.group(1).lower() != "file" and m.group().startswith("//"):
+            return m.group()  # a web address's path is not the server's
+        path = m.group().rstrip(".:")
+        tail = m.group()[len(path):]
+        path = re.sub(r"^[/\\]{2,}", "/", path)  # file:///a/b
+        for root in roots:
+            if path.startswith(root.rstrip("/\\") + os.sep):
+                return path[len(root.rstrip("/\\")) + 1:] + tail
+        name = re.split(r"[/\\]+", path.rstrip("/\\"))[-1]
+        return f"…/{name}{tail}"
+    return ABSOLUTE_PATH.sub(shorter, text)
+
+
 def remove_temp_files(run_dir: Path) -> None:
     """Delete the half-written temp files a killed writer left behind (only while holding the writer lock)."""
     for folder in (run_dir, run_dir / "samples", run_dir / "checkpoints"):

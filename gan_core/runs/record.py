@@ -132,6 +132,8 @@ class RunRecord:
 
     # ------------------------------------------------------------------ writer side (trainer thread)
     def set_status(self, **changes) -> None:
+        if isinstance(changes.get("message"), str):  # shown to every viewer: no server path (files.hide_paths)
+            changes["message"] = rf.hide_paths(changes["message"], self.dir.parent)
         with self.lock:
             self.status.update(changes, updated_at=time.time())
             data = json.dumps(self.status, indent=1)
@@ -165,7 +167,8 @@ class RunRecord:
             self.tracker.log_grid(step, rf.grid_path(self.dir, step))
 
     def note(self, message: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {rf.one_line(message)}"  # a value with a newline forges no line
+        message = rf.hide_paths(rf.one_line(message), self.dir.parent)  # a newline forges no line; no server path
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
         with self.lock:
             self.events.append(line)
             rf.append_text(self.dir / "events.log", line + "\n", self.dir)
