@@ -375,3 +375,50 @@ def test_a_dashboard_store_trains_in_worker_processes_and_still_pauses_resumes_a
         assert [r["run_id"] for r in store.runs()] == [run_id]  # no folder left by the refusal
     finally:
         store.shutdown(timeout=60)
+
+
+RANK_GRADIENTS = """
+import os, sys, torch, torch.distributed as dist
+from gan_core.engine import distributed
+from gan_core.models import build_models
+from gan_core.presets import build_config
+ctx = distributed.init_from_env()
+rank, out = ctx.rank, sys.argv[1]
+torch.manual_seed(rank)  # each rank builds different weights: rank 0's must win
+_, D = build_models(build_config("fast-mnist").validate(), 1, 10)
+gan = type("Nets", (), {"G": torch.nn.Linear(2, 2), "D": D, "G_ema": None})()
+ctx.share_weights(gan)
+x, y = torch.load(os.path.join(out, "batch.pt"))
+half = x.shape[0] // ctx.world_size
+D(x[rank * half:(rank + 1) * half], y[rank * half:(rank + 1) * half]).square().mean().backward()
+ctx.average_grads(D)
+torch.save({n: p.grad for n, p in D.named_parameters()} | {"weights." + n: p.detach() for n, p in D.named_parameters()},
+           os.path.join(out, f"rank{rank}.pt"))
+distributed.shutdown()
+"""
+
+
+def test_worker_processes_start_from_rank_0s_weights_and_average_their_gradients(tmp_path):
+    """On a CPU the ranks average gradients themselves (one flat all-reduce per net, no DDP wrapper): two halves
+    of a batch must give every rank the gradient of the whole batch, from rank 0's weights."""
+    torch.manual_seed(0)
+    x, y = torch.randn(24, 1, 28, 28), torch.arange(24) % 10
+    torch.save((x, y), tmp_path / "batch.pt")
+    import socket
+    with socket.socket() as s:  # a free port for rank 0's store
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+           "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-c", RANK_GRADIENTS, str(tmp_path)], cwd=tmp_path, stderr=subprocess.PIPE,
+                              text=True, env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}) for r in (0, 1)]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()[-2000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    torch.manual_seed(0)  # rank 0's weights
+    _, D = build_models(build_config("fast-mnist").validate(), 1, 10)
+    D(x, y).square().mean().backward()
+    for name, p in D.named_parameters():
+        for got in ranks:
+            torch.testing.assert_close(got["weights." + name], p.detach())
+            torch.testing.assert_close(got[name], p.grad, rtol=1e-4, atol=1e-6)

@@ -91,3 +91,45 @@ def test_dcgan_init_is_normal_002():
     G, _ = build_models(build_config(arch="dcgan64", init="dcgan", steps=1), 1, 10)
     w = torch.cat([m.weight.detach().flatten() for m in G.modules() if isinstance(m, nn.ConvTranspose2d)])
     assert abs(float(w.std()) - 0.02) < 0.002 and abs(float(w.mean())) < 0.002
+
+
+def concatenated_labels_d(D, x, y):
+    """What a conditional conv D computes by definition: its body on the image with ten one-hot label planes."""
+    planes = torch.nn.functional.one_hot(y, D.num_classes).to(x.dtype)[:, :, None, None]
+    return D.body(torch.cat([x, planes.expand(-1, -1, x.shape[2], x.shape[3])], 1)).reshape(-1)
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True], ids=["plain", "sn"])
+@pytest.mark.parametrize("arch", ["dcgan28", "dcgan32", "dcgan64", "upconv"])
+def test_conditional_d_scores_and_gradients_are_those_of_the_concatenated_labels(arch, spectral_norm):
+    cfg = build_config(dataset="mnist-embedded", arch=arch, channels=3, conditional=True, g_features=8, d_features=8,
+                       spectral_norm=spectral_norm, steps=1).validate()
+    _, D = build_models(cfg, 3, 10)
+    D = D.to(memory_format=torch.channels_last)  # as the trainer runs it on a CPU
+    if spectral_norm:
+        D.eval()  # in training mode every weight read advances the power iteration: two calls would differ
+    size = NATIVE[arch]
+    x = torch.randn(16, 3, size, size, requires_grad=True)
+    y = torch.arange(16) % 10
+    torch.manual_seed(0)  # upconv's dropout: the same masks for both
+    got = D(x, y)
+    grads = torch.autograd.grad((got * torch.linspace(-1, 1, 16)).sum(), [x, *D.parameters()])
+    torch.manual_seed(0)
+    want = concatenated_labels_d(D, x, y)
+    want_grads = torch.autograd.grad((want * torch.linspace(-1, 1, 16)).sum(), [x, *D.parameters()])
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    for g, w in zip(grads, want_grads):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_conditional_d_does_not_convolve_the_label_planes_of_every_sample():
+    from torch.utils.flop_counter import FlopCounterMode
+    cfg = build_config("fast-mnist").validate()
+    _, D = build_models(cfg, 1, 10)
+    x, y = torch.randn(64, 1, 28, 28), torch.arange(64) % 10
+
+    def flops(forward) -> int:
+        with FlopCounterMode(display=False) as counter:
+            forward(x, y)
+        return counter.get_total_flops()
+    assert flops(D) < 0.6 * flops(lambda x, y: concatenated_labels_d(D, x, y))

@@ -20,6 +20,9 @@ Why it is shaped like this:
   in a local group the ranks share it (rank_config). Each rank takes its own slice of one shared shuffle
   (disjoint within an epoch) and draws its own noise from a per-rank stream; the fixed grid noise is the same
   everywhere.
+- On GPUs the nets train through DDP wrappers (gradients all-reduced in buckets while the backward runs). On a CPU
+  every core already trains, so there is nothing for that overlap to hide behind: the GAN averages each net's
+  gradients in one flat all-reduce after its backward (GAN.average_grads = Context.average_grads).
 - G's update freezes D (requires_grad False); D's DDP wrapper then steps aside, because a DDP forward whose
   backward yields no gradients leaves DDP's reducer waiting and breaks the next step.
 - Gradient penalties (WGAN-GP, R1) differentiate D twice. That works through DDP but not through
@@ -85,6 +88,28 @@ class Context:
         dist.all_reduce(t)
         return t.div_(self.world_size)
 
+    def average_grads(self, net: torch.nn.Module) -> None:
+        """`net`'s gradients averaged over the ranks, in one all-reduce of one flat buffer (gloo, CPU). On a CPU
+        whose cores all train, DDP's per-bucket hooks and overlap cost more than they hide: ~9 ms of CPU per step
+        on fast-mnist against ~1 ms for this (benchmarks/throughput.py --sections cores)."""
+        grads = [p.grad for p in net.parameters() if p.grad is not None]
+        if not grads:
+            return
+        flat = torch._utils._flatten_dense_tensors(grads)
+        dist.all_reduce(flat)
+        flat.div_(self.world_size)
+        torch._foreach_copy_(grads, torch._utils._unflatten_dense_tensors(flat, grads))
+
+    def share_weights(self, gan) -> None:
+        """Rank 0's weights and buffers (G, D, G's EMA copy) on every rank, as DDP's wrapper does when built."""
+        for net in (gan.G, gan.D, gan.G_ema):
+            if net is None:
+                continue
+            tensors = [t.data for t in [*net.parameters(), *net.buffers()] if t.dtype.is_floating_point]
+            flat = torch._utils._flatten_dense_tensors(tensors)
+            dist.broadcast(flat, src=0)
+            torch._foreach_copy_(tensors, torch._utils._unflatten_dense_tensors(flat, tensors))
+
     def share(self, obj):
         """Rank 0's `obj` on every rank (small, picklable, our own data only)."""
         box = [obj]
@@ -135,9 +160,13 @@ class Context:
         if isinstance(batches, ImageBatches):  # 2-D point sets are distributions: per-rank noise is enough
             batches = ShardedBatches(batches.data, derived_seed(cfg.seed, "order", 0), self.rank, self.world_size)
         notes += sync_batchnorm(cfg, gan.loss, gan.device, gan.G, gan.D)
-        kwargs = {"device_ids": [gan.device.index] if gan.device.type == "cuda" else None, **NO_BUFFER_SYNC}
-        gan.G_fwd = FreezableDDP(gan.G_fwd, **kwargs)
-        gan.D_fwd = FreezableDDP(gan.D_fwd, **kwargs)
+        if gan.device.type == "cpu":  # no idle core for DDP's overlap to use: one flat all-reduce per net instead
+            self.share_weights(gan)
+            gan.average_grads = self.average_grads
+        else:
+            kwargs = {"device_ids": [gan.device.index] if gan.device.type == "cuda" else None, **NO_BUFFER_SYNC}
+            gan.G_fwd = FreezableDDP(gan.G_fwd, **kwargs)
+            gan.D_fwd = FreezableDDP(gan.D_fwd, **kwargs)
         if self.split_batch:
             notes.append(f"{self.world_size} worker processes share each batch of {cfg.batch_size * self.world_size} "
                          f"({cfg.batch_size} each, one CPU thread or more each); live evaluation in the first only")

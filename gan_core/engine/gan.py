@@ -108,6 +108,7 @@ class GAN:
         # D scores real and fake in one call unless batch statistics (BatchNorm) would then mix the two batches
         self.joint_d = not has_batchnorm(D)
         self.instance_sigma = 0.0
+        self.average_grads = None  # data parallelism without DDP (distributed.py): averages a net's gradients over ranks
         self.base_lr = {"g": cfg.lr_g, "d": cfg.lr_d}
         self.fixed_z = self.fixed_y = None
 
@@ -200,6 +201,8 @@ class GAN:
             loss_d, d_real, d_fake = self.d_loss(real, fake, y)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        if self.average_grads is not None:
+            self.average_grads(self.D)
         if self.cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.D.parameters(), self.cfg.grad_clip, foreach=True)
         self.opt_d.step()
@@ -220,6 +223,8 @@ class GAN:
             loss_g.backward()
         finally:
             self.D.requires_grad_(True)
+        if self.average_grads is not None:
+            self.average_grads(self.G)
         if self.cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.G.parameters(), self.cfg.grad_clip, foreach=True)
         self.opt_g.step()

@@ -31,12 +31,41 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes:
+            if self.cond_mode != "flat" and x.shape[0] > self.num_classes and self.label_planes_split():
+                return self.split_first_conv(x, y).reshape(-1)
             onehot = F.one_hot(y, self.num_classes).to(x.dtype)
             if self.cond_mode == "flat":
                 x = torch.cat([x.flatten(1), onehot], 1)
             else:
                 x = torch.cat([x, onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], 1)
         return self.body(x).reshape(-1)
+
+    def label_planes_split(self) -> bool:
+        """Whether the body starts with a plain convolution that split_first_conv can take apart."""
+        first = self.body[0] if isinstance(self.body, nn.Sequential) and len(self.body) else None
+        return isinstance(first, nn.Conv2d) and first.groups == 1 and first.padding_mode == "zeros"
+
+    def split_first_conv(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The body on [x; one-hot label planes], computed without the planes. A convolution is linear in its input
+        channels, so conv([x; planes]) = conv(x, W_x) + conv(planes, W_label), and the second term has only one value
+        per class (padding included): class c's planes are zeros but one plane of ones, so it is conv(ones, W_label[:,
+        c]), for all classes at once one 1-channel convolution, picked by label. Same parameters and outputs as the
+        concatenation, at ~1/11 of its first-layer work for MNIST (most of D's time). Worth it when the batch holds
+        more samples than there are classes."""
+        first = self.body[0]
+        weight, channels = first.weight, x.shape[1]  # read once: a spectral-norm weight is computed on each read
+        out, kh, kw = weight.shape[0], weight.shape[2], weight.shape[3]
+        label_kernels = weight[:, channels:].transpose(0, 1).reshape(self.num_classes * out, 1, kh, kw)
+        ones = torch.ones(1, 1, x.shape[2], x.shape[3], dtype=x.dtype, device=x.device)
+        per_class = F.conv2d(ones, label_kernels, None, first.stride, first.padding, first.dilation)
+        per_class = per_class.reshape(self.num_classes, out, *per_class.shape[2:])
+        h = F.conv2d(x, weight[:, :channels], first.bias, first.stride, first.padding, first.dilation)
+        if h.is_contiguous(memory_format=torch.channels_last):  # the same layout as h: a plain add, not a strided one
+            per_class = per_class.contiguous(memory_format=torch.channels_last)
+        h = h.add_(per_class[y])  # in place: a convolution's backward does not need its output
+        for layer in self.body[1:]:
+            h = layer(h)
+        return h
 
 
 class Dropout(nn.Module):
