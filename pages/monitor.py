@@ -279,8 +279,8 @@ def command(name: str, run_id: str, redraw: bool = False) -> None:
         st.session_state["monitor_command_error"] = plain(roles.private_text(e.args[0] if e.args else e, store.root))
     else:
         st.session_state["monitor_redraw"] = redraw
-        if name in COMMAND_DONE:
-            st.toast(COMMAND_DONE[name])
+        st.session_state["monitor_command_done"] = COMMAND_DONE.get(name)  # shown by the rerun (a callback draws
+        # nothing inside a fragment)
 
 
 def controls(snap) -> None:
@@ -303,6 +303,8 @@ def controls(snap) -> None:
                   help=f"Continue from the last checkpoint (step {checkpoint_step(snap.checkpoints[-1]):,})")
     if problem := st.session_state.pop("monitor_command_error", None):
         st.error(problem)
+    if done := st.session_state.pop("monitor_command_done", None):
+        st.toast(done)
 
 
 def statuses_changed() -> bool:

@@ -78,3 +78,24 @@ def test_classroom_mode_trains_the_teachers_run_on_one_worker(users_default, mon
     monkeypatch.setenv("GAN_STUDIO_TEACHER_PASSWORD", "sesame")
     app()
     assert store().workers == "1"
+
+
+def test_a_run_that_ends_while_its_status_is_read_is_not_called_interrupted(tmp_path, monkeypatch):
+    """Monitor reads a foreign run's status, then asks whether its writer still lives: a run stopped in between (its
+    last word written, its lock released) was taken for a crash and its status file rewritten "interrupted"."""
+    from gan_core.runs import files as rf
+    from gan_core.runs.record import RunRecord
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    status = {"status": "running", "step": 40, "updated_at": 1.0}
+    (run_dir / "status.json").write_text(json.dumps(status))
+
+    def the_writer_ends_now(folder):
+        rf.atomic_write(folder / "status.json", json.dumps({**status, "status": "stopped", "updated_at": 2.0}), folder)
+        return False
+
+    monkeypatch.setattr(rf, "writer_alive", the_writer_ends_now)
+    record = RunRecord("run", run_dir)
+    record.refresh(details=False)
+    assert record.status["status"] == "stopped"
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "stopped"

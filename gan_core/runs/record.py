@@ -239,6 +239,8 @@ class RunRecord:
             self._read_status()
             if self.problem:
                 return
+            if self.status.get("status") in LIVE_STATUSES + (QUEUED,) and not rf.writer_alive(self.dir):
+                self._read_status()  # the writer may have written its last word (stopped) and ended since the read
             if self.status.get("status") == QUEUED and not rf.writer_alive(self.dir):
                 self.status["status"] = "cancelled"
                 self.status["message"] = "it waited in the queue of a server that has stopped; start it again " \
