@@ -118,8 +118,8 @@ def test_conditional_d_scores_and_gradients_are_those_of_the_concatenated_labels
     want = concatenated_labels_d(D, x, y)
     want_grads = torch.autograd.grad((want * torch.linspace(-1, 1, 16)).sum(), [x, *D.parameters()])
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
-    for g, w in zip(grads, want_grads):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+    for g, w in zip(grads, want_grads):  # sums over the batch in another order: float error scales with the gradient
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=5e-5 * max(1.0, w.abs().max().item()))
 
 
 def test_conditional_d_does_not_convolve_the_label_planes_of_every_sample():
