@@ -74,3 +74,31 @@ def test_the_defaults_decay_and_lr_decay_is_validated():
     assert build_config("fast-mnist").lr_decay > 0 and build_config("2d-default").lr_decay > 0
     with pytest.raises(ConfigError, match="lr decay must be ≥ 0 and ≤ 1"):
         build_config("fast-mnist", lr_decay=1.5)
+
+
+class RankZeroIsThreeQuartersThrough:
+    """A DDP context (a second rank's view) whose rank 0 has used three quarters of its clock budget."""
+    time_up = False
+
+    def agree(self, stop, pause, time_up) -> None:
+        pass
+
+    def share(self, obj):
+        return 0.75
+
+
+class NoControlRequests:
+    def poll_control(self, controls) -> None:
+        pass
+
+
+def test_worker_processes_on_a_time_budget_decay_on_rank_zeros_clock(tiny_config):
+    """`--workers` runs of a time-budgeted preset (fast-mnist: steps 0, max_seconds 60) decayed nothing: each rank
+    counted steps only, and there were none to count. Now every rank follows rank 0's clock, shared at each poll."""
+    trainer = Trainer(tiny_config(arch="mlp", steps=0, max_seconds=10.0, lr_decay=0.5, lr_g=1e-3, lr_d=2e-3))
+    trainer.dist, trainer.record = RankZeroIsThreeQuartersThrough(), NoControlRequests()
+    trainer.train_iteration()
+    assert lrs(trainer) == (1e-3, 2e-3)  # nothing shared yet: full rates
+    trainer._poll_control()
+    trainer.train_iteration()
+    assert trainer.elapsed < 7.5 and lrs(trainer) == pytest.approx((0.5e-3, 1e-3))  # rank 0's clock, not its own

@@ -114,7 +114,8 @@ class GAN:
     def follow_schedule(self, progress: float, lr_progress: float | None = None) -> None:
         """What changes over a run with its progress (0..1 of its budget; 0 when it has none): the instance noise
         annealed to 0, and the learning rates over the last `lr_decay` of the run (`lr_factor`), at `lr_progress`
-        when given (DDP: by steps, since a rate that differed between ranks would part their weights)."""
+        when given (DDP: the steps or rank 0's clock as last shared, never a rank's own clock, since a rate that
+        differed between ranks would part their weights)."""
         self.instance_sigma = self.cfg.instance_noise * max(0.0, 1.0 - progress)
         factor = lr_factor(progress if lr_progress is None else lr_progress, self.cfg.lr_decay)
         for opt, base in ((self.opt_g, self.base_lr["g"]), (self.opt_d, self.base_lr["d"])):
