@@ -117,7 +117,7 @@ class RunConfig:
                         "fp32 if unsupported), `fp32` forbids it.", choices=["auto", "fp32", "bf16"])
     lr_decay: float = _f(0.0, "Share of the run's budget over which both learning rates fall linearly to 0, so a run "
                          "that knows when it ends finishes settled instead of mid-swing (0.5 = over the second half; "
-                         "the clock counts when max_seconds ends the run first; Train longer stretches the schedule "
+                         "the clock counts when max_seconds ends the run first, rank 0's under --workers; Train longer stretches the schedule "
                          "to the new end). 0 = constant rates. The 2-D playground, stepped by hand, has no end and "
                          "keeps its rates.", min=0.0, max=1.0)
     ema: float = _f(0.0, "Decay of an exponential moving average of G's weights used for samples (StyleGAN style); 0 = off, "
