@@ -30,7 +30,7 @@ from gan_core.engine import metrics  # noqa: E402
 from gan_core.engine.gan import GAN, lr_factor  # noqa: E402
 from gan_core.engine.trainer import Trainer  # noqa: E402
 
-DECAY_KEYS = ("lr_decay", "lr_floor")  # variants differing only here share a trunk
+DECAY_KEYS = ("lr_decay", "lr_decay_after", "lr_floor")  # variants differing only here share a trunk
 TRIAL_KNOBS = ("lr_floor", "ema_warmup")  # screening knobs not in RunConfig, set on the GAN object (install_trials)
 
 
@@ -38,17 +38,19 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def trial_lr_factor(progress: float, decay: float, floor: float) -> float:
-    return floor + (1 - floor) * lr_factor(progress, decay)
+def trial_lr_factor(progress: float, decay: float, floor: float, begin: float = 0.0) -> float:
+    return floor + (1 - floor) * lr_factor(progress, decay, begin)
 
 
 def install_trials() -> None:
     """Knobs under trial, set on the GAN object: `lr_floor` under the decayed rates, `ema_warmup` w (EMA decay
     min(ema, (1+t)/(w+t)) at its t-th update)."""
-    def follow_schedule(self, progress, lr_progress=None):
+    def follow_schedule(self, progress, lr_progress=None, step=0):
         self.instance_sigma = self.cfg.instance_noise * max(0.0, 1.0 - progress)
-        factor = trial_lr_factor(progress if lr_progress is None else lr_progress, self.cfg.lr_decay,
-                                 getattr(self, "lr_floor", 0.0))
+        lr_progress = progress if lr_progress is None else lr_progress
+        after = self.cfg.lr_decay_after
+        begin = (after * lr_progress / step if step else 1.0) if after else 0.0
+        factor = trial_lr_factor(lr_progress, self.cfg.lr_decay, getattr(self, "lr_floor", 0.0), begin)
         for opt, base in ((self.opt_g, self.base_lr["g"]), (self.opt_d, self.base_lr["d"])):
             for group in opt.param_groups:
                 group["lr"] = base * factor
@@ -64,10 +66,11 @@ def install_trials() -> None:
     GAN.follow_schedule, GAN.update_ema = follow_schedule, update_ema
 
 
-def decay_begins(decay: float, floor: float, steps: int) -> int:
-    """The first iteration whose learning rate is below the base rate in a run of `steps` iterations."""
+def decay_begins(cfg, floor: float) -> int:
+    """The first iteration whose learning rate is below the base rate in a run of `cfg.steps` iterations."""
+    steps = cfg.steps
     for step in range(steps):
-        if trial_lr_factor(step / steps, decay, floor) < 1.0:
+        if trial_lr_factor(step / steps, cfg.lr_decay, floor, cfg.lr_decay_after / steps) < 1.0:
             return step
     return steps
 
@@ -92,17 +95,17 @@ def run_group(preset: str, variants: list[dict], seed: int, budgets: list[int], 
     common = {k: v for k, v in variants[0].items() if k not in DECAY_KEYS}
     warm = common.pop("ema_warmup", 0)
     base = dict(common, seed=seed, max_seconds=0.0, eval_every=0, device="cpu", data_root=data_root)
-    trunk = Trainer(build_config(preset, steps=max(budgets), **dict(base, lr_decay=0.0)).validate())
+    trunk = Trainer(build_config(preset, steps=max(budgets), **dict(base, lr_decay=0.0, lr_decay_after=0)).validate())
     trunk.gan.ema_warmup = warm
     forks = []
     for i, v in enumerate(variants):
-        decay = v.get("lr_decay", build_config(preset).lr_decay)
+        own = {k: v[k] for k in ("lr_decay", "lr_decay_after") if k in v}
         for n in budgets:
-            forks.append((decay_begins(decay, v.get("lr_floor", 0.0), n), n, i, decay))
-    for begin, n, i, decay in sorted(forks):
+            cfg = build_config(preset, steps=n, **dict(base, **own)).validate()
+            forks.append((decay_begins(cfg, v.get("lr_floor", 0.0)), n, i, cfg))
+    for begin, n, i, cfg in sorted(forks, key=lambda f: f[:3]):
         while trunk.step < begin:
             trunk.train_iteration()
-        cfg = build_config(preset, steps=n, **dict(base, lr_decay=decay)).validate()
         branch = fork(trunk, cfg, variants[i].get("lr_floor", 0.0)) if begin < n else trunk
         while branch.step < n:
             branch.train_iteration()

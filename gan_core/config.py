@@ -120,6 +120,9 @@ class RunConfig:
                          "the clock counts when max_seconds ends the run first, rank 0's under --workers; Train longer stretches the schedule "
                          "to the new end). 0 = constant rates. The 2-D playground, stepped by hand, has no end and "
                          "keeps its rates.", min=0.0, max=1.0)
+    lr_decay_after: int = _f(0, "The decay never begins before this iteration: a short run keeps full rates until "
+                             "it has learned the basics (on the clock, at the run's pace so far). 0 = no such floor.",
+                             min=0, max=10_000_000)
     ema: float = _f(0.0, "Decay of an exponential moving average of G's weights used for samples (StyleGAN style); 0 = off, "
                     "typical 0.999.", min=0.0, max=0.99999)
     compile: bool = _f(False, "torch.compile the networks (falls back with a note if compilation is unavailable).")

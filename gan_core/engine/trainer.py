@@ -192,7 +192,7 @@ class Trainer:
             return self._first_compiled_iteration()
         cfg, gan = self.cfg, self.gan
         gan.follow_schedule(self.progress(), None if self.dist is None else max(self.progress(clock=False),
-                                                                                self.agreed_progress))
+                                                                                self.agreed_progress), self.step)
         g_update = self.step % cfg.g_every == 0
         reuse_fake = g_update and cfg.n_critic == 1  # as pytorch/examples dcgan: one G forward serves both updates
         for _ in range(cfg.n_critic):
