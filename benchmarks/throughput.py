@@ -665,7 +665,8 @@ def section_quality(args, device, found: dict) -> None:
     --quality-versus the same runs also go with those settings (e.g. '{"lr_decay": 0}', the constant rates of old),
     interleaved run by run so both see the same machine. Goals: FD <= 10 at 20 s, <= 5 at 60 s, and for every seed
     60 s no worse than 30 s. The steps each run made and the load sit beside each figure: on a shared machine a
-    time budget buys fewer steps."""
+    time budget buys fewer steps (benchmarks/step_budget.py scores the same way on step budgets, which a busy
+    machine does not shorten)."""
     metrics_root = args.data_root
     budgets = [float(x) for x in args.quality_seconds.split(",") if x.strip()]
     variants = {"preset": {}}

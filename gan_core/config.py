@@ -117,9 +117,13 @@ class RunConfig:
                         "fp32 if unsupported), `fp32` forbids it.", choices=["auto", "fp32", "bf16"])
     lr_decay: float = _f(0.0, "Share of the run's budget over which both learning rates fall linearly to 0, so a run "
                          "that knows when it ends finishes settled instead of mid-swing (0.5 = over the second half; "
-                         "the clock counts when max_seconds ends the run first; Train longer stretches the schedule "
-                         "to the new end). 0 = constant rates. The 2-D playground, stepped by hand, has no end and "
+                         "the clock counts when max_seconds ends the run first, rank 0's under --workers; Train "
+                         "longer stretches the schedule to the new end). 0 = constant rates. The 2-D playground, stepped by hand, has no end and "
                          "keeps its rates.", min=0.0, max=1.0)
+    lr_decay_after: int = _f(0, "The lr_decay never begins before this iteration, on steps or on the clock: a short "
+                             "run keeps full rates until it has learned the basics, then falls to 0 by its end. "
+                             "0 = no such floor.",
+                             min=0, max=10_000_000)
     ema: float = _f(0.0, "Decay of an exponential moving average of G's weights used for samples (StyleGAN style); 0 = off, "
                     "typical 0.999.", min=0.0, max=0.99999)
     compile: bool = _f(False, "torch.compile the networks (falls back with a note if compilation is unavailable).")

@@ -35,11 +35,12 @@ PRESETS: dict[str, dict] = {
     "fast-mnist": {
         "description": "Fast default: recognisable digits of all ten classes within a minute on a laptop CPU. A narrow "
                        "conditional dcgan28 (width 16), BCE, Adam 2e-3 β=(0, 0.99) and EMA 0.99: large steps that learn "
-                       "the labels in about 600 iterations, then rates decayed to 0 over the second half so the run "
-                       "ends at its best.",
+                       "the labels in about 600 iterations, then both rates decayed linearly to 0 over the second half "
+                       "of the budget (its minute, or its steps) so the run ends at its best, but never before "
+                       "iteration 600: a shorter run keeps full rates until it has learned the labels.",
         "config": dict(dataset="mnist-embedded", arch="dcgan28", conditional=True, z_dim=64, g_features=16, d_features=16,
                        loss="bce", lr_d=2e-3, lr_g=2e-3, beta1=0.0, beta2=0.99, batch_size=64, steps=0, max_seconds=60,
-                       lr_decay=0.5, ema=0.99, grid_size=100, sample_every=100, log_every=10, checkpoint_every=500),
+                       lr_decay=0.5, lr_decay_after=600, ema=0.99, grid_size=100, sample_every=100, log_every=10, checkpoint_every=500),
     },
     "classic-mlp": {
         "description": "Tutorial 002 exactly: MLP G 100-256-256-784 (ReLU/Tanh), D 784-256-256-1 (LeakyReLU 0.2), "

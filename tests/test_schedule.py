@@ -24,7 +24,8 @@ def test_factor_is_one_until_the_tail_then_falls_linearly_to_zero():
 
 
 def test_a_step_budgeted_run_decays_both_rates_over_its_last_part(store, tiny_config):
-    cfg = tiny_config(arch="mlp", steps=20, lr_decay=0.5, lr_g=1e-3, lr_d=4e-3, log_every=1)
+    cfg = tiny_config(arch="mlp", steps=20, lr_decay=0.5, lr_decay_after=0, lr_g=1e-3, lr_d=4e-3,
+                      log_every=1)
     run_id = store.start(cfg)
     assert store.wait(run_id, WAIT) == "finished"
     rows = store.snapshot(run_id).metrics.set_index("step")
@@ -36,7 +37,8 @@ def test_a_step_budgeted_run_decays_both_rates_over_its_last_part(store, tiny_co
 
 
 def test_a_time_budgeted_run_decays_on_the_clock(tiny_config):
-    trainer = Trainer(tiny_config(arch="mlp", steps=0, max_seconds=10.0, lr_decay=0.5, lr_g=1e-3, lr_d=2e-3))
+    trainer = Trainer(tiny_config(arch="mlp", steps=0, max_seconds=10.0, lr_decay=0.5, lr_decay_after=0, lr_g=1e-3,
+                                  lr_d=2e-3))
     trainer.train_iteration()
     assert lrs(trainer) == (1e-3, 2e-3)
     trainer.elapsed = 7.5  # three quarters of the time: half way down the tail
@@ -48,7 +50,8 @@ def test_a_time_budgeted_run_decays_on_the_clock(tiny_config):
 
 
 def test_whichever_budget_ends_the_run_first_sets_the_schedule(tiny_config):
-    trainer = Trainer(tiny_config(arch="mlp", steps=100, max_seconds=1000.0, lr_decay=0.5, lr_g=1e-3))
+    trainer = Trainer(tiny_config(arch="mlp", steps=100, max_seconds=1000.0, lr_decay=0.5, lr_decay_after=0,
+                                  lr_g=1e-3))
     trainer.step, trainer.elapsed = 75, 1.0  # steps end it first
     trainer.train_iteration()
     assert lrs(trainer)[0] == pytest.approx(0.5e-3)
@@ -74,3 +77,69 @@ def test_the_defaults_decay_and_lr_decay_is_validated():
     assert build_config("fast-mnist").lr_decay > 0 and build_config("2d-default").lr_decay > 0
     with pytest.raises(ConfigError, match="lr decay must be ≥ 0 and ≤ 1"):
         build_config("fast-mnist", lr_decay=1.5)
+
+
+class RankZeroIsThreeQuartersThrough:
+    """A DDP context (a second rank's view) whose rank 0 has used three quarters of its clock budget."""
+    time_up = False
+
+    def agree(self, stop, pause, time_up) -> None:
+        pass
+
+    def share(self, obj):
+        return 0.75
+
+
+class NoControlRequests:
+    def poll_control(self, controls) -> None:
+        pass
+
+
+def test_worker_processes_on_a_time_budget_decay_on_rank_zeros_clock(tiny_config):
+    """`--workers` runs of a time-budgeted preset (fast-mnist: steps 0, max_seconds 60) decayed nothing: each rank
+    counted steps only, and there were none to count. Now every rank follows rank 0's clock, shared at each poll."""
+    trainer = Trainer(tiny_config(arch="mlp", steps=0, max_seconds=10.0, lr_decay=0.5, lr_decay_after=0, lr_g=1e-3,
+                                  lr_d=2e-3))
+    trainer.dist, trainer.record = RankZeroIsThreeQuartersThrough(), NoControlRequests()
+    trainer.train_iteration()
+    assert lrs(trainer) == (1e-3, 2e-3)  # nothing shared yet: full rates
+    trainer._poll_control()
+    trainer.train_iteration()
+    assert trainer.elapsed < 7.5 and lrs(trainer) == pytest.approx((0.5e-3, 1e-3))  # rank 0's clock, not its own
+
+
+def test_the_decay_never_begins_before_its_floor_then_falls_linearly_to_zero():
+    assert lr_factor(0.6, 0.5, begin=0.7) == 1.0 and lr_factor(0.7, 0.5, begin=0.7) == 1.0
+    assert lr_factor(0.85, 0.5, begin=0.7) == pytest.approx(0.5) and lr_factor(1.0, 0.5, begin=0.7) == 0.0
+    assert lr_factor(0.75, 0.5, begin=0.2) == pytest.approx(0.5)  # an earlier floor changes nothing
+    assert lr_factor(0.99, 0.5, begin=1.2) == 1.0  # a run shorter than the floor keeps its rates
+
+
+@pytest.mark.parametrize("steps, step, factor", [(500, 499, 1.0),    # shorter than lr_decay_after: constant rates
+                                                 (1000, 599, 1.0), (1000, 800, 0.5),  # decays from 600, not 500
+                                                 (2000, 999, 1.0), (2000, 1500, 0.5)])  # the second half, as before
+def test_a_short_run_keeps_full_rates_until_lr_decay_after(tiny_config, steps, step, factor):
+    """fast-mnist's half-way decay began before a 20-s run had learned the labels (FD 37 against 32 with constant
+    rates at 500 steps, docs/benchmarks.md); with lr_decay_after it begins at the later of the two."""
+    trainer = Trainer(tiny_config(arch="mlp", steps=steps, lr_decay=0.5, lr_decay_after=600, lr_g=1e-3, lr_d=2e-3))
+    trainer.step = step
+    trainer.train_iteration()
+    assert lrs(trainer) == pytest.approx((1e-3 * factor, 2e-3 * factor))
+
+
+@pytest.mark.parametrize("step, seconds, factor", [(499, 4.99, 1.0), (599, 5.99, 1.0), (800, 8.0, 0.5)])
+def test_on_the_clock_the_floor_is_placed_at_the_runs_pace(tiny_config, step, seconds, factor):
+    """A 10-s run making 100 steps/s (1,000 in all) decays as a 1,000-step run does: from step 600, half way down
+    the tail at step 800."""
+    trainer = Trainer(tiny_config(arch="mlp", steps=0, max_seconds=10.0, lr_decay=0.5, lr_decay_after=600,
+                                  lr_g=1e-3, lr_d=2e-3))
+    trainer.step, trainer.elapsed = step, seconds
+    trainer.train_iteration()
+    assert lrs(trainer) == pytest.approx((1e-3 * factor, 2e-3 * factor))
+
+
+def test_the_default_keeps_its_rates_until_the_labels_are_learned_and_the_floor_is_validated():
+    cfg = build_config("fast-mnist")
+    assert cfg.lr_decay_after > 0 and cfg.lr_decay > 0
+    with pytest.raises(ConfigError, match="lr decay after"):
+        build_config("fast-mnist", lr_decay_after=-1)

@@ -22,7 +22,7 @@ GROUPS = [
                "d_features", "d_norm", "spectral_norm", "init"]),
     ("Loss and regularisers", ["loss", "label_smoothing", "instance_noise", "r1_gamma", "gp_lambda", "clip_value",
                                "n_critic", "g_every", "grad_clip"]),
-    ("Optimiser", ["optimizer", "lr_d", "lr_g", "lr_decay", "beta1", "beta2", "batch_size"]),
+    ("Optimiser", ["optimizer", "lr_d", "lr_g", "lr_decay", "lr_decay_after", "beta1", "beta2", "batch_size"]),
     ("Length, device and speed", ["steps", "max_seconds", "seed", "device", "precision", "threads", "ema", "compile"]),
     ("Logging", ["log_every", "sample_every", "checkpoint_every", "grid_size", "tensorboard", "mlflow", "name"]),
 ]

@@ -74,13 +74,14 @@ def _uncompiled(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-def lr_factor(progress: float, decay: float) -> float:
+def lr_factor(progress: float, decay: float, begin: float = 0.0) -> float:
     """The share of its base learning rate a run uses at `progress` (0..1 of its budget): 1 until the last `decay`
-    of the run, then falling linearly to 0 at the end (linear decay to 0 is what "Budgeted Training", Li et al. 2020,
-    found best for a known budget)."""
-    if decay <= 0 or progress <= 1.0 - decay:
+    of the run (and not before `begin`), then falling linearly to 0 at the end (linear decay to 0 is what "Budgeted
+    Training", Li et al. 2020, found best for a known budget)."""
+    start = max(1.0 - decay, begin)
+    if decay <= 0 or progress <= start or start >= 1.0:
         return 1.0
-    return max(0.0, (1.0 - progress) / decay)
+    return max(0.0, (1.0 - progress) / (1.0 - start))
 
 
 class GAN:
@@ -112,12 +113,17 @@ class GAN:
         self.base_lr = {"g": cfg.lr_g, "d": cfg.lr_d}
         self.fixed_z = self.fixed_y = None
 
-    def follow_schedule(self, progress: float, lr_progress: float | None = None) -> None:
-        """What changes over a run with its progress (0..1 of its budget; 0 when it has none): the instance noise
-        annealed to 0, and the learning rates over the last `lr_decay` of the run (`lr_factor`), at `lr_progress`
-        when given (DDP: by steps, since a rate that differed between ranks would part their weights)."""
+    def follow_schedule(self, progress: float, lr_progress: float | None = None, step: int = 0) -> None:
+        """What changes over a run with its progress (0..1 of its budget; 0 when it has none) after `step`
+        iterations: the instance noise annealed to 0, and the learning rates over the last `lr_decay` of the run
+        (`lr_factor`), never before iteration `lr_decay_after` (the share of the budget those take at the run's pace:
+        exact on steps, estimated on the clock), at `lr_progress` when given (DDP: the steps or rank 0's clock as
+        last shared, never a rank's own clock, since a rate that differed between ranks would part their weights)."""
         self.instance_sigma = self.cfg.instance_noise * max(0.0, 1.0 - progress)
-        factor = lr_factor(progress if lr_progress is None else lr_progress, self.cfg.lr_decay)
+        lr_progress = progress if lr_progress is None else lr_progress
+        after = self.cfg.lr_decay_after
+        begin = (after * lr_progress / step if step else 1.0) if after else 0.0
+        factor = lr_factor(lr_progress, self.cfg.lr_decay, begin)
         for opt, base in ((self.opt_g, self.base_lr["g"]), (self.opt_d, self.base_lr["d"])):
             for group in opt.param_groups:
                 group["lr"] = base * factor

@@ -100,6 +100,7 @@ class Trainer:
         # Progress and control
         self.step = 0
         self.elapsed = 0.0  # seconds spent training (pauses excluded)
+        self.agreed_progress = 0.0  # DDP: rank 0's progress through its budget, its clock included, as last shared
         self.status = "ready"
         self.message = ""
         self.stop_event, self.pause_event, self._wake = threading.Event(), threading.Event(), threading.Event()
@@ -181,6 +182,7 @@ class Trainer:
         """Continue from a checkpoint of this run (same config): weights, optimisers, noise, step and clock."""
         state = load_training_state(path, self.gan)
         self.step, self.elapsed = state.step, state.elapsed
+        self.agreed_progress = self.progress()  # the same on every rank: they all load this checkpoint
         self.notes += state.notes
 
     # ------------------------------------------------------------------ one iteration
@@ -189,7 +191,8 @@ class Trainer:
         if self._compile_unproven:
             return self._first_compiled_iteration()
         cfg, gan = self.cfg, self.gan
-        gan.follow_schedule(self.progress(), None if self.dist is None else self.progress(clock=False))
+        gan.follow_schedule(self.progress(), None if self.dist is None else max(self.progress(clock=False),
+                                                                                self.agreed_progress), self.step)
         g_update = self.step % cfg.g_every == 0
         reuse_fake = g_update and cfg.n_critic == 1  # as pytorch/examples dcgan: one G forward serves both updates
         for _ in range(cfg.n_critic):
@@ -338,6 +341,8 @@ class Trainer:
         if self.dist is not None:
             time_up = bool(self.cfg.max_seconds and self.elapsed >= self.cfg.max_seconds)
             self.dist.agree(self.stop_event, self.pause_event, time_up)
+            if self.cfg.max_seconds:  # every rank decays its rates on rank 0's clock, or their weights would part
+                self.agreed_progress = self.dist.share(self.progress())
 
     def _pause_until_resumed(self):
         self.status = "paused"

@@ -145,7 +145,8 @@ def _loss_source(cfg: RunConfig) -> str:
 
 
 GAN_FIELDS = ("seed", "z_dim", "noise", "batch_size", "optimizer", "lr_d", "lr_g", "beta1", "beta2", "label_smoothing",
-              "r1_gamma", "gp_lambda", "clip_value", "grad_clip", "ema", "instance_noise", "lr_decay")  # what gan.GAN reads
+              "r1_gamma", "gp_lambda", "clip_value", "grad_clip", "ema", "instance_noise", "lr_decay",
+              "lr_decay_after")  # what gan.GAN reads
 
 
 def script_for(cfg: RunConfig, steps: int, title: str = "") -> str:
@@ -283,7 +284,7 @@ gan.set_fixed_noise(GRID_SIZE)
 
 # ---------------------------------------------------------------- training (the studio's trainer.train_iteration)
 for step in range(opt.steps):
-    gan.follow_schedule(step / opt.steps)  # instance noise annealed, rates decayed over the last lr_decay of the run
+    gan.follow_schedule(step / opt.steps, step=step)  # noise annealed, rates decayed over the last lr_decay
     g_update = step % G_EVERY == 0
     reuse_fake = g_update and N_CRITIC == 1  # one G forward serves both updates, as in pytorch/examples' dcgan
     for _ in range(N_CRITIC):
