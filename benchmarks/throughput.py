@@ -672,7 +672,8 @@ def section_quality(args, device, found: dict) -> None:
     variants = {"preset": {}}
     if args.quality_versus:
         variants["versus"] = json.loads(args.quality_versus)
-    store = RunStore(tempfile.mkdtemp(prefix="gan-quality-"))
+    workers = None if args.quality_workers == "thread" else args.quality_workers
+    store = RunStore(tempfile.mkdtemp(prefix="gan-quality-"), workers=workers)  # as the dashboard runs the preset
     found_fd: dict = {}
     for seed in range(args.quality_seeds):
         for seconds in budgets:
@@ -682,7 +683,8 @@ def section_quality(args, device, found: dict) -> None:
                 r = budget_run(store, cfg)
                 found_fd[name, seconds, seed] = r["fd"]
                 emit(section="quality", preset=args.quality_preset, settings=name, changes=changes, seed=seed,
-                     budget_s=seconds, fd=round(r["fd"], 2), modes=r["modes"], steps=r["steps"], load=load())
+                     budget_s=seconds, workers=args.quality_workers, fd=round(r["fd"], 2), modes=r["modes"],
+                     steps=r["steps"], load=load())
     for name, changes in variants.items():
         table = {f"{s:g}s": spread([found_fd[name, s, seed] for seed in range(args.quality_seeds)]) for s in budgets}
         longer_no_worse = None
@@ -745,6 +747,9 @@ def main() -> None:
     p.add_argument("--quality-seeds", type=int, default=3, help="seeds per budget in the quality section")
     p.add_argument("--quality-versus", default="",
                    help="JSON of settings the quality section also trains beside the preset, e.g. '{\"lr_decay\": 0}'")
+    p.add_argument("--quality-workers", default="auto",
+                   help="where the quality section's runs train: auto or N (a `train --workers` process of their own, "
+                        "as the dashboard trains them), or thread (a thread of this process)")
     args = p.parse_args()
     chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
