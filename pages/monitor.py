@@ -321,7 +321,7 @@ def live_view() -> None:
     refresh.still_watching()
     if st.session_state.pop("monitor_redraw", False) or any_live and statuses_changed():
         st.rerun()  # a run started or ended: redraw the whole page (selector labels, history, downloads)
-    snap = store.snapshot(run_id)
+    snap = live.frame(store.snapshot(run_id))  # one frame a second for every session (ui/live.py)
     colour, text = STATUS_BADGE.get(snap.status, ("red", "unreadable"))
     # Values from the run folder go through plain(): a hostile config.json or status.json must not fetch an image
     # or draw a link here.

@@ -176,3 +176,20 @@ def test_a_classroom_viewers_rerun_yields_the_cores_to_the_teachers_run_and_page
     assert priority_after(teacher=True, classroom=True, monkeypatch=monkeypatch) == base
     assert priority_after(teacher=False, classroom=False, monkeypatch=monkeypatch) == base  # one user: nobody waits
     assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the test's own thread is untouched
+
+
+def test_a_fast_run_is_drawn_anew_at_most_once_a_second_for_everyone_but_at_once_when_its_status_changes():
+    from ui.live import REDRAW_S, Frames
+    frames = Frames()
+    snap = lambda step, status="running": SimpleNamespace(run_dir="/r", run_id="a", step=step, status=status)
+    first = snap(10)
+    assert frames.frame(first, now=100.0) is first
+    assert frames.frame(snap(20), now=100.0 + REDRAW_S / 2) is first  # a new row half a second later: same drawing
+    paused = snap(20, "paused")
+    assert frames.frame(paused, now=100.0 + REDRAW_S / 2) is paused  # Pause shows at once
+    later = snap(30, "paused")
+    assert frames.frame(later, now=100.0 + REDRAW_S / 2 + REDRAW_S) is later  # a second on: the newest
+    other = SimpleNamespace(run_dir="/r", run_id="b", step=1, status="running")
+    assert frames.frame(other, now=100.0 + REDRAW_S) is other  # each run has its own frame
+    restarted = snap(5, "paused")
+    assert frames.frame(restarted, now=100.0 + REDRAW_S / 2 + REDRAW_S) is restarted  # fewer steps: not an old frame

@@ -7,7 +7,7 @@ import streamlit as st
 from gan_core.runs.record import LIVE_STATUSES
 from gan_core.runs.store import QUEUED
 from ui import charts, refresh
-from ui.live import diagnosis, grid_png, version
+from ui.live import diagnosis, frame, grid_png, version
 from ui.text import plain
 
 # Live views (Monitor, Compare, the presenting view, the sidebar) redraw every 2 s. At 1 s, Chromium drawing
@@ -136,7 +136,7 @@ def run_view(store, run_id: str) -> None:
     @st.fragment(run_every=refresh.live_interval() if live else None)
     def view() -> None:
         refresh.still_watching()
-        snap = store.snapshot(run_id)
+        snap = frame(store.snapshot(run_id))  # one frame a second for every session (ui/live.py)
         _headline(snap)
         _one_line(snap)
         grid, losses, scores = st.columns([1, 1, 1])
@@ -170,7 +170,7 @@ def compare_view(store, run_ids: list[str]) -> None:
         refresh.still_watching()
         for col, run_id in zip(st.columns(len(run_ids)), run_ids):
             with col:
-                snap = store.snapshot(run_id)
+                snap = frame(store.snapshot(run_id))
                 _stacked_headline(snap)
                 grid, losses = st.columns(2)  # side by side: one 720-px screen holds both
                 png = grid_png(store, snap.run_id, snap.latest_grid_step)
