@@ -17,7 +17,7 @@ import uuid
 import streamlit as st
 
 REFRESH_S = 2.0  # the teacher's, and everyone's while few watch
-MAX_REFRESH_S = 3.0  # a viewer's longest: a refresh comes within 3 s plus one rerun's latency
+MAX_REFRESH_S = 2.5  # a viewer's longest: a new step shows within 2.5 s plus one rerun's latency and a frame's age (live.py)
 BAND_S = 0.5  # intervals in whole bands: sessions drawn at nearly the same load ask for the same interval
 VIEWER_RERUNS_PER_S = 12.0  # all viewers' live refreshes together, per second, before they are spread out
 SIDEBAR_FACTOR = 3  # the sidebar's run list changes rarely: it refreshes at 3x the page's interval
