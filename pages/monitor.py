@@ -448,5 +448,5 @@ with st.expander("Run log and config"):
     st.text(f"Folder: {snap.run_dir}" if private else f"Folder: {snap.run_id} (in the server's runs folder)")
     for line in (store.handle(run_id).where_logged(absolute=private) if snap.config else ()):  # TensorBoard / MLflow
         st.text(line)
-    if snap.config and supports(snap.config.dataset):
+    if snap.config and supports(snap.config.dataset) and private:  # where the server keeps files: not for viewers
         st.caption(cache_help(snap.config.dataset))

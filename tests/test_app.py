@@ -443,6 +443,9 @@ def test_monitor_history_follows_new_grids_after_a_full_rerun_and_keeps_an_older
     assert not at.exception, at.exception
     assert at.slider(key="mon_step").value == 30  # followed the run to its end …
     assert "Fixed noise at step 30" in grid_caption(at)  # … and its last grid
+    at.slider(key="mon_step").set_value(0).run()  # what a redraw resetting the slider to its minimum sends
+    at.run()
+    assert at.slider(key="mon_step").value == 30  # still following the run: step 0 is no one's pick
     at.slider(key="mon_step").set_value(15).run()
     at.run()
     assert at.slider(key="mon_step").value == 15 and "Fixed noise at step 15" in grid_caption(at)  # an older pick stays

@@ -10,6 +10,7 @@ from test_app import runs_root, store  # noqa: F401  (runs_root is a fixture)
 from test_app import app as open_app
 from test_plain_text import hostile, markdown_fields  # noqa: F401  (hostile is a fixture)
 
+from gan_core.engine.metrics import cache_dir
 from gan_core.runs.files import hide_paths
 
 PASSWORD = "correct horse"
@@ -55,6 +56,7 @@ def test_a_viewer_sees_no_absolute_server_path_on_monitor(classroom, tiny_config
             assert "(in the server's runs folder)" in text and "could not write" in text and "is gone" in text
         assert str(classroom) not in text and "/home/teacher" not in text, query
         assert str(classroom.resolve()) not in text
+        assert str(cache_dir()) not in text  # where the server keeps its quality evaluators
 
 
 HTML = '<a href="http://x.example">login</a> <img src=x onerror=alert(1)> <b>bold</b>'
