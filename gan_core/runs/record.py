@@ -241,21 +241,27 @@ class RunRecord:
                 return
             if self.status.get("status") in LIVE_STATUSES + (QUEUED,) and not rf.writer_alive(self.dir):
                 self._read_status()  # the writer may have written its last word (stopped) and ended since the read
-            if self.status.get("status") == QUEUED and not rf.writer_alive(self.dir):
-                self.status["status"] = "cancelled"
-                self.status["message"] = "it waited in the queue of a server that has stopped; start it again " \
-                                         "from Train (its config is saved)"
-                with contextlib.suppress(OSError, ValueError):
-                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1), self.dir)
-            if self.status.get("status") in LIVE_STATUSES and not rf.writer_alive(self.dir):
-                self.status["status"] = "interrupted"
-                self.status["message"] = "the process training this run ended unexpectedly; press Resume to continue " \
-                                         "from the last checkpoint"
-                with contextlib.suppress(OSError, ValueError):  # reading never fails because the disk is full or read-only
-                    rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1), self.dir)
+                self._mark_abandoned()
             if details:
                 self._tail_metrics()
                 self._rescan_samples()
+
+    def _mark_abandoned(self) -> None:
+        """The run's writer is gone (checked by the caller, holding self.lock): a run still said to be queued or
+        training was left by a process that ended, and says so on disk too."""
+        status = self.status.get("status")
+        if status == QUEUED:
+            self.status["status"] = "cancelled"
+            self.status["message"] = "it waited in the queue of a server that has stopped; start it again " \
+                                     "from Train (its config is saved)"
+        elif status in LIVE_STATUSES:
+            self.status["status"] = "interrupted"
+            self.status["message"] = "the process training this run ended unexpectedly; press Resume to continue " \
+                                     "from the last checkpoint"
+        else:
+            return
+        with contextlib.suppress(OSError, ValueError):  # reading never fails because the disk is full or read-only
+            rf.atomic_write(self.dir / "status.json", json.dumps(self.status, indent=1), self.dir)
 
     def forget_details(self) -> None:
         """Drop the curves and grids held in memory (they reload from disk on the next snapshot)."""
