@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from gan_core.data import load_images
-from gan_core.engine import distributed
+from gan_core.engine import distributed, shared_mean
 from gan_core.engine.trainer import Trainer
 from gan_core.losses import LOSSES
 from gan_core.models import build_models
@@ -379,7 +379,7 @@ def test_a_dashboard_store_trains_in_worker_processes_and_still_pauses_resumes_a
 
 RANK_GRADIENTS = """
 import os, sys, torch, torch.distributed as dist
-from gan_core.engine import distributed
+from gan_core.engine import distributed, shared_mean
 from gan_core.models import build_models
 from gan_core.presets import build_config
 ctx = distributed.init_from_env()
@@ -388,6 +388,10 @@ torch.manual_seed(rank)  # each rank builds different weights: rank 0's must win
 _, D = build_models(build_config("fast-mnist").validate(), 1, 10)
 gan = type("Nets", (), {"G": torch.nn.Linear(2, 2), "D": D, "G_ema": None})()
 ctx.share_weights(gan)
+if sys.argv[2] == "shared memory":
+    from gan_core.engine.shared_mean import SharedMean
+    ctx.shared = SharedMean.open(ctx, distributed.trainable_numel(D))
+    assert ctx.shared is not None
 x, y = torch.load(os.path.join(out, "batch.pt"))
 half = x.shape[0] // ctx.world_size
 D(x[rank * half:(rank + 1) * half], y[rank * half:(rank + 1) * half]).square().mean().backward()
@@ -398,9 +402,12 @@ distributed.shutdown()
 """
 
 
-def test_worker_processes_start_from_rank_0s_weights_and_average_their_gradients(tmp_path):
-    """On a CPU the ranks average gradients themselves (one flat all-reduce per net, no DDP wrapper): two halves
-    of a batch must give every rank the gradient of the whole batch, from rank 0's weights."""
+@pytest.mark.parametrize("route", ["gloo", pytest.param("shared memory", marks=pytest.mark.skipif(
+    not shared_mean.supported(), reason="shared-memory averaging is for Linux on x86-64"))])
+def test_worker_processes_start_from_rank_0s_weights_and_average_their_gradients(tmp_path, route):
+    """On a CPU the ranks average gradients themselves (one flat all-reduce per net, or a local group's shared
+    memory; no DDP wrapper): two halves of a batch must give every rank the gradient of the whole batch, from rank
+    0's weights, and the same bits on both ranks (or their weights would part)."""
     torch.manual_seed(0)
     x, y = torch.randn(24, 1, 28, 28), torch.arange(24) % 10
     torch.save((x, y), tmp_path / "batch.pt")
@@ -410,7 +417,7 @@ def test_worker_processes_start_from_rank_0s_weights_and_average_their_gradients
         port = s.getsockname()[1]
     env = {**os.environ, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
            "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, "-c", RANK_GRADIENTS, str(tmp_path)], cwd=tmp_path, stderr=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-c", RANK_GRADIENTS, str(tmp_path), route], cwd=tmp_path, stderr=subprocess.PIPE,
                               text=True, env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}) for r in (0, 1)]
     for proc in procs:
         assert proc.wait(timeout=120) == 0, proc.stderr.read()[-2000:]
@@ -422,3 +429,4 @@ def test_worker_processes_start_from_rank_0s_weights_and_average_their_gradients
         for got in ranks:
             torch.testing.assert_close(got["weights." + name], p.detach())
             torch.testing.assert_close(got[name], p.grad, rtol=1e-4, atol=1e-6)
+        assert torch.equal(ranks[0][name], ranks[1][name])

@@ -45,6 +45,7 @@ from ..data import ImageBatches, ImageData, to_unit_range
 from ..losses import Loss
 from .device import device_label
 from .gan import has_batchnorm
+from .shared_mean import SharedMean
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets for every worker
 SPLIT_ENV = "GAN_STUDIO_SPLIT_BATCH"  # "1": the ranks share each batch of the run (a local group), not one each
@@ -77,6 +78,7 @@ class Context:
     backend: str
     time_up: bool = False  # rank 0's max_seconds verdict, as last broadcast
     split_batch: bool = False  # a local group: the run's batch_size is shared by the ranks (SPLIT_ENV)
+    shared: SharedMean | None = None  # a local group's gradient average through shared memory (CPU)
 
     @property
     def is_main(self) -> bool:
@@ -85,15 +87,22 @@ class Context:
     # ------------------------------------------------------------------ collectives (same calls on every rank)
     def mean(self, t: torch.Tensor) -> torch.Tensor:
         """The average of `t` over the ranks (a fresh tensor per call, reduced in place)."""
+        if self.shared is not None and t.dtype == torch.float32:
+            self.shared.average([t])
+            return t
         dist.all_reduce(t)
         return t.div_(self.world_size)
 
     def average_grads(self, net: torch.nn.Module) -> None:
-        """`net`'s gradients averaged over the ranks, in one all-reduce of one flat buffer (gloo, CPU). On a CPU
-        whose cores all train, DDP's per-bucket hooks and overlap cost more than they hide: ~9 ms of CPU per step
-        on fast-mnist against ~1 ms for this (benchmarks/throughput.py --sections cores)."""
+        """`net`'s gradients averaged over the ranks: through shared memory in a local group (shared_mean.py), else
+        in one all-reduce of one flat buffer (gloo, CPU). On a CPU whose cores all train, DDP's per-bucket hooks and
+        overlap cost more than they hide: ~9 ms of CPU per step on fast-mnist against ~1 ms for this
+        (benchmarks/throughput.py --sections cores)."""
         grads = [p.grad for p in net.parameters() if p.grad is not None]
         if not grads:
+            return
+        if self.shared is not None:
+            self.shared.average(grads)
             return
         flat = torch._utils._flatten_dense_tensors(grads)
         dist.all_reduce(flat)
@@ -131,13 +140,19 @@ class Context:
         error = self.first_error(check() if self.local_rank == 0 else None)
         return error or self.first_error(check() if self.local_rank != 0 else None)
 
-    def agree(self, stop: "AgreedFlag", pause: "AgreedFlag", time_up: bool) -> None:
-        """Rank 0's [stop, pause, time up] become every rank's. Called at every control poll, on every rank."""
-        flags = torch.zeros(3, dtype=torch.int64)  # a CPU tensor: gloo, no device sync even next to NCCL
+    def agree(self, stop: "AgreedFlag", pause: "AgreedFlag", time_up: bool, progress: float) -> float:
+        """Rank 0's [stop, pause, time up] become every rank's, in one message with rank 0's `progress` through
+        its budget, which it returns. Called at every control poll, on every rank."""
+        message = torch.zeros(4, dtype=torch.float64)  # a CPU tensor: gloo, no device sync even next to NCCL
         if self.is_main:
-            flags[0], flags[1], flags[2] = stop.requested(), pause.requested(), time_up
-        dist.broadcast(flags, src=0)
-        stop.agreed, pause.agreed, self.time_up = (bool(v) for v in flags.tolist())
+            message[0], message[1], message[2], message[3] = stop.requested(), pause.requested(), time_up, progress
+        if self.shared is not None:
+            message = self.shared.broadcast(message)
+        else:
+            dist.broadcast(message, src=0)
+        flags = message.tolist()
+        stop.agreed, pause.agreed, self.time_up = (bool(v) for v in flags[:3])
+        return flags[3]
 
     # ------------------------------------------------------------------ the loop's hooks
     def rank_config(self, cfg):
@@ -162,6 +177,8 @@ class Context:
         notes += sync_batchnorm(cfg, gan.loss, gan.device, gan.G, gan.D)
         if gan.device.type == "cpu":  # no idle core for DDP's overlap to use: one flat all-reduce per net instead
             self.share_weights(gan)
+            if self.split_batch and all(p.dtype == torch.float32 for net in (gan.G, gan.D) for p in net.parameters()):
+                self.shared = SharedMean.open(self, max(trainable_numel(gan.G), trainable_numel(gan.D)))
             gan.average_grads = self.average_grads
         else:
             kwargs = {"device_ids": [gan.device.index] if gan.device.type == "cuda" else None, **NO_BUFFER_SYNC}
@@ -292,6 +309,10 @@ def local_device(device: torch.device) -> torch.device:
 
 
 # ---------------------------------------------------------------------- pieces a DDP run trains with
+def trainable_numel(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
 class AgreedFlag:
     """Stands in for a threading.Event under DDP: set()/clear() record this process's request (the dashboard's
     control.json, Ctrl-C), is_set() answers what rank 0 last broadcast, so every rank acts at the same step."""

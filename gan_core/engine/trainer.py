@@ -340,9 +340,9 @@ class Trainer:
         self.record.poll_control(self)
         if self.dist is not None:
             time_up = bool(self.cfg.max_seconds and self.elapsed >= self.cfg.max_seconds)
-            self.dist.agree(self.stop_event, self.pause_event, time_up)
+            progress = self.dist.agree(self.stop_event, self.pause_event, time_up, self.progress())
             if self.cfg.max_seconds:  # every rank decays its rates on rank 0's clock, or their weights would part
-                self.agreed_progress = self.dist.share(self.progress())
+                self.agreed_progress = progress
 
     def _pause_until_resumed(self):
         self.status = "paused"
