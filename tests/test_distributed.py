@@ -369,6 +369,16 @@ def test_a_dashboard_store_trains_in_worker_processes_and_still_pauses_resumes_a
         assert "2 worker processes share each batch of 16 (8 each" in (store.run_dir(run_id) / "events.log").read_text()
         assert [r["run_id"] for r in store.runs()] == [run_id]
 
+        stopped_at = store.snapshot(run_id).step  # Resume of a stopped run: a process of its own too, as Start
+        assert store.resume(run_id) == "running"
+        assert not store.live_runs() and store.trainer(run_id) is None
+        wait_until(lambda: store.snapshot(run_id).step > stopped_at, "training after the resume")
+        assert store.resume(run_id) == "running"  # a second click while the child trains it: no second trainer
+        assert store.queue() == [] and len(store.live_runs()) == 0
+        store.stop(run_id)
+        assert store.wait(run_id, timeout=120) == "stopped"
+        assert "resumed from" in (store.run_dir(run_id) / "events.log").read_text()
+
         missing = cfg.replace(dataset="mnist", data_root=str(tmp_path / "no-data"), steps=10)
         with pytest.raises(RunNotStarted, match="MNIST"):
             store.start(missing)

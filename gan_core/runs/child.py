@@ -22,29 +22,36 @@ class RunNotStarted(StudioError, ValueError):
     """The training process refused the run (its one-line reason)."""
 
 
-def spawn_training(root: Path, cfg: RunConfig, workers: str) -> tuple[str, subprocess.Popen]:
-    """Start `train --workers <workers>` on `cfg` under `root`; (run id, process) once the child has made the run
-    folder. Whatever the child refuses (missing data, a model over budget) is raised as its one line."""
-    fd, config_path = tempfile.mkstemp(prefix=".start-", suffix=".json", dir=root)
-    with os.fdopen(fd, "w") as f:
-        f.write(cfg.to_json())
+def spawn_training(root: Path, workers: str, cfg: RunConfig | None = None,
+                   resume: str | None = None) -> tuple[str, subprocess.Popen]:
+    """Start `train --workers <workers>` on `cfg` (a new run under `root`) or on the run `resume` names (its last
+    checkpoint, as Resume does); (run id, process) once the child has said its run folder. Whatever the child refuses
+    (missing data, a model over budget, a run already at its end) is raised as its one line."""
+    config_path = None
+    if resume is None:
+        fd, config_path = tempfile.mkstemp(prefix=".start-", suffix=".json", dir=root)
+        with os.fdopen(fd, "w") as f:
+            f.write(cfg.to_json())
+        what = ["--config", config_path, "--out", str(root)]
+    else:
+        what = ["--resume", str(root / resume)]
     package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "gan_core", "train", "--config", config_path, "--out",
-                                 str(root), "--workers", workers, "--quiet"], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                start_new_session=True)  # a Ctrl-C of the server's terminal: shutdown() stops it
+        proc = subprocess.Popen([sys.executable, "-m", "gan_core", "train", *what, "--workers", workers, "--quiet"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env, start_new_session=True)  # a Ctrl-C of the server's terminal: shutdown() stops it
         said, run_id = [], None
-        for line in proc.stderr:  # the child names its folder once it exists (cli.py's "run folder: ...")
+        for line in proc.stderr:  # the child names its folder once it trains (cli.py's "run folder: ...")
             found = re.match(r"run folder: " + re.escape(str(root)) + r"/([^/\s]+)", line)
-            if found:
-                run_id = found.group(1)
+            if found or (resume is not None and line.startswith("run folder: ")):
+                run_id = resume or found.group(1)
                 break
             said.append(line.strip())
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(config_path)
+        if config_path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(config_path)
     if run_id is None:
         proc.wait()
         errors = [line.removeprefix("error: ") for line in said if line.startswith("error: ")]

@@ -234,10 +234,11 @@ class RunStore:
                 self._launch(rec, trainer)
         return run_id
 
-    def _start_child(self, cfg: RunConfig) -> str:
-        """Train `cfg` in a child `python -m gan_core train --workers ...`; returns its run id once the child has made
-        the run folder. Whatever the child refuses (missing data, a model over budget) is raised as its one line."""
-        run_id, proc = spawn_training(self.root, cfg, self.workers)
+    def _start_child(self, cfg: RunConfig | None = None, resume: str | None = None) -> str:
+        """Train `cfg`, or go on with the run `resume`, in a child `python -m gan_core train --workers ...`; returns
+        its run id once the child trains. Whatever the child refuses (missing data, a model over budget, a run
+        already at its end) is raised as its one line."""
+        run_id, proc = spawn_training(self.root, self.workers, cfg, resume)
         with self._lock:
             self._records[run_id] = RunRecord(run_id, self.root / run_id)
             self._children[run_id] = proc
@@ -378,8 +379,27 @@ class RunStore:
         if rec.status.get("status") in LIVE_STATUSES and rf.writer_alive(rec.dir):
             self._send(rec, "resume")
             return "running"
+        if self.workers is not None:  # as a new run starts: in a process of its own, not on the server's thread
+            with self._lock:
+                self._refuse_continuing(rec)
+            self._start_child(resume=run_id)
+            return "running"
         self.continue_run(run_id)
         return "running"
+
+    def _refuse_continuing(self, rec: RunRecord) -> None:
+        """Why the run `rec` cannot go on training here now, raised (called holding self._lock)."""
+        if rec.live_here() or rec.run_id in self._children:
+            raise rf.RunBusy(f"run {rec.run_id} is already training")
+        if rec.problem:
+            raise ConfigError({"run": f"run {rec.run_id} is unreadable: {rec.problem}"})
+        if self._full() or self._queue:
+            raise rf.RunBusy(f"{len(self._active)} runs are training, this server's limit, and "
+                             f"{len(self._queue)} wait; resume this one when one of them finishes")
+        if not rf.holds_writer_lock(rec.dir) and rf.writer_alive(rec.dir):  # another process (a CLI, torchrun rank 0)
+            held = rf.lock_holder(rec.dir)
+            raise rf.RunBusy(f"run {rec.run_id} is already being trained by process {held.get('pid', '?')} on "
+                             f"{rf.one_line(str(held.get('host', rf.HOST)))[:100]}; pause or stop it there")
 
     @torch_threads(1)  # the checkpoint is read on the caller's thread: no OpenMP pool left there (threads.py)
     def continue_run(self, run_id: str, **changes) -> None:
@@ -388,17 +408,7 @@ class RunStore:
         from .trainers import make_trainer  # imported on first use: listing runs never loads the engine
         rec = self._record(run_id)
         with self._lock:
-            if rec.live_here():
-                raise rf.RunBusy(f"run {run_id} is already training")
-            if rec.problem:
-                raise ConfigError({"run": f"run {run_id} is unreadable: {rec.problem}"})
-            if self._full() or self._queue:
-                raise rf.RunBusy(f"{len(self._active)} runs are training, this server's limit, and "
-                                 f"{len(self._queue)} wait; resume this one when one of them finishes")
-            if not rf.holds_writer_lock(rec.dir) and rf.writer_alive(rec.dir):  # another process (a CLI, torchrun rank 0)
-                held = rf.lock_holder(rec.dir)
-                raise rf.RunBusy(f"run {run_id} is already being trained by process {held.get('pid', '?')} on "
-                                 f"{rf.one_line(str(held.get('host', rf.HOST)))[:100]}; pause or stop it there")
+            self._refuse_continuing(rec)
             ckpts = rf.list_checkpoints(rec.dir)
             if not ckpts:
                 raise CheckpointError(f"run {run_id} has no checkpoint to resume from")
