@@ -32,6 +32,8 @@ nav = st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
 
 
 page_drawn_at = time.monotonic()
+LIVE_ICONS = {"starting": ":material/hourglass_top:", "running": ":material/play_circle:",
+              "paused": ":material/pause_circle:"}
 
 
 @st.fragment(run_every=refresh.SIDEBAR_FACTOR * refresh.live_interval())
@@ -39,11 +41,12 @@ def live_runs() -> None:
     """The runs training right now, each a link to its Monitor view; it changes rarely, so it refreshes at a few
     times the live views' interval (ui/refresh.py)."""
     runs = listing.runs_after(get_store(), page_drawn_at) or get_store().runs()  # fresh when the page is drawn
-    live = [r for r in runs if r["status"] in ("starting", "running", "paused")]
+    live = [r for r in runs if r["status"] in LIVE_ICONS]
     st.markdown(f"**Training now:** {len(live) or 'nothing'}")
-    for r in live[:8]:
-        label = f"{r['name'] or r['arch'] + ' · ' + r['loss']} — step {r['step']}" + (" (paused)" if r["status"] == "paused" else "")
-        st.page_link("pages/monitor.py", label=label, icon=":material/play_circle:", query_params={"run": r["run_id"]})
+    for r in live[:8]:  # the status as the icon: a label's end is cut at the sidebar's width; no step, which
+        # trailed the page by a refresh (Monitor has it live)
+        st.page_link("pages/monitor.py", label=r["name"] or f"{r['arch']} · {r['loss']}", icon=LIVE_ICONS[r["status"]],
+                     help=f"{r['status']}: open it in Monitor", query_params={"run": r["run_id"]})
     run_queue()
 
 

@@ -409,7 +409,14 @@ def test_sidebar_shows_the_device_and_links_to_live_runs(runs_root, tiny_config)
     at = app()  # AppTest keeps the sidebar of st.navigation apps on the first run only: check a fresh session
     assert any("Device:" in c.value for c in at.sidebar.caption)
     assert any("Training now:** 1" in m.value for m in at.sidebar.markdown)
-    assert any(run_id in str(link.proto) for link in at.sidebar.get("page_link"))
+    links = [link for link in at.sidebar.get("page_link") if run_id in str(link.proto)]
+    assert len(links) == 1 and links[0].proto.icon == ":material/play_circle:"
+    store().pause(run_id)  # the status is the icon, not a "(paused)" the sidebar's width cut off
+    deadline = time.monotonic() + 60
+    while store().snapshot(run_id).status != "paused" and time.monotonic() < deadline:
+        store().wait(run_id, timeout=0.2)  # returns early when the run ends; otherwise a bounded poll
+    links = [link for link in app().sidebar.get("page_link") if run_id in str(link.proto)]
+    assert links[0].proto.icon == ":material/pause_circle:" and "paused" not in links[0].proto.label
     store().stop(run_id)
     assert store().wait(run_id, timeout=60) == "stopped"
 

@@ -109,6 +109,7 @@ def test_pause_holds_the_step_and_resume_finishes(store, tiny_config):
         assert polls_while_paused.acquire(timeout=WAIT)
     snap = store.snapshot(run_id)
     assert snap.status == "paused" and snap.step == 3
+    assert snap.images_per_s is None and snap.eta_seconds is None  # not the last rate and a frozen countdown
     assert store.trainer(run_id).step == 3
     assert store.resume(run_id) == "running"
     assert store.wait(run_id, WAIT) == "finished"

@@ -397,10 +397,11 @@ class RunRecord:
         if len(metrics):
             step = max(step, int(metrics["step"].iloc[-1]))
             elapsed = max(elapsed, float(metrics["wall_time"].iloc[-1]))
-        images_per_s = recent_images_per_s(metrics)
+        paused = s.get("status") == "paused"  # it trains nothing: no rate, no countdown (they would stand still)
+        images_per_s = None if paused else recent_images_per_s(metrics)
         progress = max(step / total if total else 0.0, elapsed / max_s if max_s else 0.0)
         eta = None
-        if s.get("status") in LIVE_STATUSES:
+        if s.get("status") in LIVE_STATUSES and not paused:
             etas = []
             if total and step and elapsed:
                 etas.append((total - step) * elapsed / step)
