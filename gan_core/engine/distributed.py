@@ -22,7 +22,8 @@ Why it is shaped like this:
   everywhere.
 - On GPUs the nets train through DDP wrappers (gradients all-reduced in buckets while the backward runs). On a CPU
   every core already trains, so there is nothing for that overlap to hide behind: the GAN averages each net's
-  gradients in one flat all-reduce after its backward (GAN.average_grads = Context.average_grads).
+  gradients in one flat all-reduce after its backward (GAN.average_grads = Context.average_grads), and a local
+  group through shared memory instead of gloo (shared_mean.py), along with the control poll's message.
 - G's update freezes D (requires_grad False); D's DDP wrapper then steps aside, because a DDP forward whose
   backward yields no gradients leaves DDP's reducer waiting and breaks the next step.
 - Gradient penalties (WGAN-GP, R1) differentiate D twice. That works through DDP but not through

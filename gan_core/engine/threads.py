@@ -178,9 +178,10 @@ class AdaptiveThreads:
 
 # ---------------------------------------------------------------------- worker processes (a local group)
 # A worker's share of a batch may not fall below this: per image, fast-mnist on one thread costs 0.48 ms at batch
-# 64, 0.60 at 32, 0.85 at 16 (CPU time, 2-core EPYC; ~7 ms of each step does not shrink with the batch: Adam, EMA,
-# the weight-sized gradient ops, ~300 op dispatches), and a worker adds ~2-3 ms per step (the two all-reduces), so 2
-# workers make at most ~1.35x and 4 ~2.2x; below 16 the fixed cost takes over.
+# 64 and 0.51 at 32 (CPU time, 2-core EPYC, ~2 ms of each step does not shrink with the batch: Adam, EMA, op
+# dispatches); a worker adds ~0.5 ms per step averaging gradients through shared memory (shared_mean.py) and waits
+# for the slowest rank twice per step, and two busy processes each run ~5% slower than one alone. 2 workers made
+# 1.3-1.5x one thread (benchmarks/throughput.py --sections cores); below 16 the fixed part takes over.
 MIN_WORKER_BATCH = 16
 # Starting a worker costs a few seconds (import torch, load the data); shorter runs stay in one process.
 MIN_GROUP_SECONDS, MIN_GROUP_STEPS = 20.0, 500
