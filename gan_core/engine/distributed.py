@@ -46,6 +46,7 @@ from ..data import ImageBatches, ImageData, to_unit_range
 from ..losses import Loss
 from .device import device_label
 from .gan import has_batchnorm
+from .shared_batchnorm import share_batchnorm
 from .shared_mean import SharedMean
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets for every worker
@@ -175,13 +176,16 @@ class Context:
             gan.rng.manual_seed(derived_seed(cfg.seed, "rank", self.rank))
         if isinstance(batches, ImageBatches):  # 2-D point sets are distributions: per-rank noise is enough
             batches = ShardedBatches(batches.data, derived_seed(cfg.seed, "order", 0), self.rank, self.world_size)
-        notes += sync_batchnorm(cfg, gan.loss, gan.device, gan.G, gan.D)
         if gan.device.type == "cpu":  # no idle core for DDP's overlap to use: one flat all-reduce per net instead
             self.share_weights(gan)
             if self.split_batch and all(p.dtype == torch.float32 for net in (gan.G, gan.D) for p in net.parameters()):
-                self.shared = SharedMean.open(self, max(trainable_numel(gan.G), trainable_numel(gan.D)))
+                widest = max([m.num_features for net in (gan.G, gan.D) for m in net.modules()
+                              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)], default=0)
+                self.shared = SharedMean.open(self, max(trainable_numel(gan.G), trainable_numel(gan.D), 3 * widest))
             gan.average_grads = self.average_grads
-        else:
+        notes += self._share_batchnorm(gan) if self.shared is not None else \
+            sync_batchnorm(cfg, gan.loss, gan.device, gan.G, gan.D)
+        if gan.device.type != "cpu":
             kwargs = {"device_ids": [gan.device.index] if gan.device.type == "cuda" else None, **NO_BUFFER_SYNC}
             gan.G_fwd = FreezableDDP(gan.G_fwd, **kwargs)
             gan.D_fwd = FreezableDDP(gan.D_fwd, **kwargs)
@@ -192,6 +196,19 @@ class Context:
             notes.append(f"DDP: {self.world_size} ranks ({self.backend}); batch {cfg.batch_size} per rank = "
                          f"{cfg.batch_size * self.world_size} images per step; live evaluation on rank 0 only")
         return batches
+
+    def _share_batchnorm(self, gan) -> list[str]:
+        """A local group keeps the recipe's BatchNorm: over the whole batch, not each worker's share (G; D too
+        unless a gradient penalty differentiates it twice, which SharedBatchNorm does not)."""
+        twice = gan.loss.gradient_penalty or gan.cfg.r1_gamma
+        nets = [gan.G] if twice else [gan.G, gan.D]
+        notes = []
+        if sum(share_batchnorm(net, self.shared) for net in nets):
+            notes.append("BatchNorm normalises over the whole batch, across the worker processes")
+        if twice and has_batchnorm(gan.D):
+            notes.append("D's BatchNorm normalises over each worker's share of the batch: its gradient penalty needs a "
+                         "second derivative that the whole-batch BatchNorm does not have")
+        return notes
 
     def begin(self, gan, batches, step: int, record) -> "RankRecord":
         """When the loop starts: fresh per-rank streams after a resume (the checkpoint restored rank 0's stream on

@@ -59,6 +59,9 @@ class SharedMean:
         self.calls = 0
         self.pids[rank] = os.getpid()
 
+    def __deepcopy__(self, memo):  # a copy of a net that holds it (live evaluation's) shares the group's buffer
+        return self
+
     @staticmethod
     def size(world_size: int, capacity: int) -> int:
         return 16 * world_size + 4 * 2 * world_size * capacity
