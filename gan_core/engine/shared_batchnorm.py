@@ -14,39 +14,44 @@ from .shared_mean import SharedMean
 
 
 class _SharedBatchNorm(torch.autograd.Function):
+    """ATen's own BatchNorm kernels, fed the whole batch's statistics: written out in tensor ops, the same maths cost
+    5x native BatchNorm on these small layers (torch.var_mean alone 443 µs on 32×1568, native_batch_norm 39)."""
+
     @staticmethod
     @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)  # statistics in fp32 under bf16 autocast
     def forward(ctx, x, weight, bias, shared: SharedMean, eps: float):
-        dims = [0] + list(range(2, x.dim()))
-        shape = [1, -1] + [1] * (x.dim() - 2)
-        var, mean = torch.var_mean(x, dims, correction=0)
-        stats = torch.cat([mean, var, mean.square()])
+        _, mean, invstd = torch.ops.aten.native_batch_norm(x, None, None, None, None, True, 0.0, eps)  # this rank's
+        stats = torch.cat([mean, invstd.pow(-2).sub_(eps), mean.square()])
         shared.average([stats])
         mean, mean_var, mean_square = stats.chunk(3)  # the batch's variance: E[var] + E[mean²] - E[mean]²
         var = (mean_var + mean_square - mean.square()).clamp_min_(0)
+        out = torch.batch_norm(x, weight, bias, mean, var, False, 0.0, eps, False)
         invstd = torch.rsqrt(var + eps)
-        x_hat = (x - mean.view(shape)) * invstd.view(shape)
-        out = x_hat if weight is None else torch.addcmul(bias.view(shape), x_hat, weight.view(shape))
-        ctx.save_for_backward(x_hat, weight, invstd)
-        ctx.shared, ctx.dims, ctx.shape = shared, dims, shape
+        ctx.save_for_backward(x, weight, mean, invstd)
+        ctx.shared, ctx.eps = shared, eps
         ctx.mark_non_differentiable(mean, var)
         return out, mean, var
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, grad_out, _mean, _var):
-        x_hat, weight, invstd = ctx.saved_tensors
-        dims, shape = ctx.dims, ctx.shape
-        sum_dy = grad_out.sum(dims)
-        sum_dy_xhat = (grad_out * x_hat).sum(dims)
-        means = torch.cat([sum_dy, sum_dy_xhat]).div_(x_hat.numel() // x_hat.shape[1])
-        ctx.shared.average([means])  # means over the whole batch, for the input's gradient (as SyncBatchNorm)
-        mean_dy, mean_dy_xhat = means.chunk(2)
+        x, weight, mean, invstd = ctx.saved_tensors
+        # With the batch's mean and invstd, ATen's backward gives Σdy·x̂ and Σdy over this rank's share (the weight's
+        # and bias's gradients, which average_grads averages) and an input gradient centred on this share's means.
+        grad_x, sum_dy_xhat, sum_dy = torch.ops.aten.native_batch_norm_backward(
+            grad_out, x, weight, None, None, mean, invstd, True, ctx.eps, [True, True, True])
+        n = x.numel() // x.shape[1]
+        local = torch.cat([sum_dy, sum_dy_xhat]).div_(n)
+        whole = local.clone()
+        ctx.shared.average([whole])  # means over the whole batch (what SyncBatchNorm all-reduces)
+        shift_dy, shift_dy_xhat = (local - whole).chunk(2)  # re-centre the input gradient on the batch's means
         scale = invstd if weight is None else invstd * weight
-        grad_x = (grad_out - mean_dy.view(shape) - x_hat * mean_dy_xhat.view(shape)) * scale.view(shape)
+        slope = scale * invstd * shift_dy_xhat
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        grad_x.addcmul_(x, slope.view(shape)).add_((scale * shift_dy - mean * slope).view(shape))
         if weight is None:
             return grad_x, None, None, None, None
-        return grad_x, sum_dy_xhat, sum_dy, None, None  # this rank's share: average_grads takes the mean
+        return grad_x, sum_dy_xhat, sum_dy, None, None
 
 
 class SharedBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
