@@ -136,8 +136,7 @@ def _add_restore_parser(sub) -> None:
 
 def cmd_train(args) -> int:
     from .engine import distributed
-    from .engine.threads import FreeCores
-    from .runs.store import RunStore
+    from .engine.threads import CoreClaims, FreeCores
     if distributed.launched():  # DDP hook: started by torchrun or --workers, this process is one rank of the run
         return _train_distributed(args)
     if args.at_step is not None and args.fork is None:
@@ -147,7 +146,16 @@ def cmd_train(args) -> int:
         raise UsageError("--fix-of starts from the run's own config: use it without --resume, --fork, --preset "
                          "or --config")
     free = FreeCores()  # measured while this process starts (imports, config), before it trains
-    workers = _workers(args, free)
+    claims = CoreClaims()
+    try:
+        return _train_here(args, _workers(args, free, claims))
+    finally:
+        claims.release()
+
+
+def _train_here(args, workers: int) -> int:
+    from .engine import distributed
+    from .runs.store import RunStore
     if workers > 1:
         store, helpers = distributed.start_local_group(workers, getattr(args, "argv", None) or sys.argv[1:])
         try:

@@ -76,9 +76,10 @@ def _resume_dir(value: str) -> Path:
     return _run_dir_arg(value, "--resume")
 
 
-def _workers(args, free) -> int:
-    """How many processes train this run (--workers; threads.local_workers for auto). A number that cannot work
-    (not dividing the batch, a GPU run, a fork) is refused in one line; auto quietly falls back to 1."""
+def _workers(args, free, claims) -> int:
+    """How many processes train this run (--workers; threads.local_workers for auto, beside what the other runs of
+    this machine have claimed), claimed in `claims`. A number that cannot work (not dividing the batch, a GPU run, a
+    fork) is refused in one line; auto quietly falls back to 1."""
     from .engine.device import resolve_device
     from .engine.threads import MIN_GROUP_SECONDS, MIN_GROUP_STEPS, local_workers, usable_cores
     auto = args.workers.strip().lower() == "auto"
@@ -103,7 +104,12 @@ def _workers(args, free) -> int:
             return 1
         long_enough = (not cfg.max_seconds or cfg.max_seconds >= MIN_GROUP_SECONDS) and \
             (not cfg.steps or cfg.steps >= MIN_GROUP_STEPS)
-        workers = local_workers(cfg.batch_size, usable_cores(), free.now(), long_enough)
+        with claims.deciding():  # two runs started together decide one after the other
+            now = free.now()
+            cores = usable_cores()
+            workers = local_workers(cfg.batch_size, cores, None if now is None else min(now, cores - claims.others()),
+                                    long_enough)
+            claims.claim(workers)
     else:
         if not cpu_images:
             raise UsageError("--workers is for image runs on a CPU; on GPUs use torchrun --nproc_per_node N (README: "
@@ -112,6 +118,7 @@ def _workers(args, free) -> int:
             raise UsageError(f"--workers {asked} must divide the batch size {cfg.batch_size} (each worker takes an "
                              f"equal share of every batch)")
         workers = asked
+        claims.claim(workers)
     if workers > 1:  # what a lone run would refuse, refused here before a worker starts (the data stays cached)
         from .engine.budget import check_model_budget
         from .data import dataset_info, load_images

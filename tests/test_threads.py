@@ -162,3 +162,42 @@ def test_free_cores_count_what_this_process_itself_used(monkeypatch):
     clock = iter([100.0, 100.3, 100.3])
     monkeypatch.setattr(threads.time, "monotonic", lambda: next(clock))
     assert threads.FreeCores().now() == pytest.approx(1.0)
+
+
+HOLD_A_CLAIM = """
+import sys
+from pathlib import Path
+from gan_core.engine.threads import CoreClaims
+CoreClaims(Path(sys.argv[1])).claim(2)
+print("claimed", flush=True)
+sys.stdin.read()  # holds it until the test closes stdin; then ends without releasing (as a killed run would)
+"""
+
+
+def test_two_auto_runs_started_together_do_not_both_take_every_core(tmp_path):
+    """A run that has claimed 2 workers counts for the next run's decision until its process is gone (idle cores
+    cannot show a run that is still starting): the second run's free cores are what the first left."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    from gan_core.engine.threads import CoreClaims, local_workers
+    other = subprocess.Popen([sys.executable, "-c", HOLD_A_CLAIM, str(tmp_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert other.stdout.readline().strip() == "claimed"
+        mine = CoreClaims(tmp_path)
+        with mine.deciding():
+            free = min(1.9, 2 - mine.others())  # the machine looked idle: the other run was still importing
+            workers = local_workers(64, cores=2, free=free, long_enough=True)
+            mine.claim(workers)
+        assert workers == 1 and mine.others() == 2  # its own claim does not count against itself
+    finally:
+        other.stdin.close()
+        other.wait(timeout=60)
+    assert mine.others() == 0  # a claim whose process has ended is dropped, and its file with it
+    assert sorted(p.name for p in tmp_path.glob("[0-9]*")) == [str(os.getpid())]
+    mine.release()
+    assert not list(tmp_path.glob("[0-9]*"))

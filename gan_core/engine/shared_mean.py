@@ -23,6 +23,8 @@ import time
 import numpy as np
 import torch
 
+from .threads import process_alive
+
 # Wait by yielding the core this long, then in short sleeps (~0.1-0.2 ms here): a longer spin took the core from the
 # other ranks wherever processes outnumber cores (two 2-worker runs on 2 cores: 2,156 images/s together, not ~3,000).
 SPIN_SECONDS = 0.0002
@@ -33,15 +35,6 @@ TIMEOUT_SECONDS = 1800.0  # gloo's default
 
 def supported() -> bool:
     return sys.platform == "linux" and platform.machine().lower() in ("x86_64", "amd64")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")  # a dead helper stays a zombie until rank 0 reaps it
 
 
 class SharedMean:
@@ -150,7 +143,7 @@ class SharedMean:
 
     def _check_peers(self, k: int, waited: float) -> None:
         for r in range(self.world_size):
-            if self.counters[r] < k and not _alive(int(self.pids[r])):
+            if self.counters[r] < k and not process_alive(int(self.pids[r])):
                 raise RuntimeError(f"worker process {r} of this run has ended")
         if waited > TIMEOUT_SECONDS:
             raise RuntimeError(f"worker processes did not meet within {TIMEOUT_SECONDS:.0f} s")
