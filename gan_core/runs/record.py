@@ -269,6 +269,23 @@ class RunRecord:
             self.rows, self._csv_pos, self._csv_header = [], 0, rf.METRIC_COLUMNS
             self._grids.clear()
 
+    def rewind(self, step: int, cfg: RunConfig) -> None:
+        """The folder and this record as they were at `step`, under `cfg` (a resume from that step's checkpoint):
+        no temp files, later metric rows and grids gone."""
+        rf.remove_temp_files(self.dir)
+        rf.atomic_write(self.dir / "config.json", cfg.to_json(), self.dir)
+        rf.truncate_metrics(self.dir / "metrics.csv", step, self.dir)
+        for later in rf.list_grid_steps(self.dir):
+            if later > step:
+                rf.grid_path(self.dir, later).unlink(missing_ok=True)
+        with self.lock:
+            self.config = cfg.to_dict()
+            self._grid_steps = rf.list_grid_steps(self.dir)
+            self._grids.clear()
+            self._csv_pos = 0
+            self.rows = []
+            self._tail_metrics()
+
     def _tail_metrics(self) -> None:
         """Read what was appended to metrics.csv since last time, a chunk at a time, halving the resolution
         whenever the rows pass MAX_ROWS_IN_MEMORY: memory stays bounded whatever the file's size."""

@@ -421,19 +421,7 @@ class RunStore:
                                             f"raise steps or max_seconds to train further"})
             rf.acquire_writer_lock(rec.dir)
             try:
-                rf.remove_temp_files(rec.dir)
-                rf.atomic_write(rec.dir / "config.json", cfg.to_json(), rec.dir)
-                rf.truncate_metrics(rec.dir / "metrics.csv", trainer.step, rec.dir)
-                for step in rf.list_grid_steps(rec.dir):
-                    if step > trainer.step:
-                        rf.grid_path(rec.dir, step).unlink(missing_ok=True)
-                with rec.lock:
-                    rec.config = cfg.to_dict()
-                    rec._grid_steps = rf.list_grid_steps(rec.dir)
-                    rec._grids.clear()
-                    rec._csv_pos = 0
-                    rec.rows = []
-                    rec._tail_metrics()
+                rec.rewind(trainer.step, cfg)
                 trainer.notes.insert(0, f"resumed from {ckpts[-1].name} at step {trainer.step}")
                 rec.set_status(status="starting", step=trainer.step, elapsed=trainer.elapsed, message="",
                                pid=os.getpid(), host=rf.HOST, device=device_label(trainer.device),
