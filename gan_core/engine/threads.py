@@ -182,8 +182,9 @@ class AdaptiveThreads:
 # A worker's share of a batch may not fall below this: per image, fast-mnist on one thread costs 0.48 ms at batch
 # 64 and 0.51 at 32 (CPU time, 2-core EPYC, ~2 ms of each step does not shrink with the batch: Adam, EMA, op
 # dispatches); a worker adds ~0.5 ms per step averaging gradients through shared memory (shared_mean.py) and waits
-# for the slowest rank twice per step, and two busy processes each run ~5% slower than one alone. 2 workers made
-# 1.3-1.5x one thread (benchmarks/throughput.py --sections cores); below 16 the fixed part takes over.
+# for the slowest rank at each meeting (2 per step, 6 more with whole-batch BatchNorm), and two busy processes each
+# run ~5% slower than one alone. 2 workers made 1.3-1.4x one thread (benchmarks/throughput.py --sections cores);
+# below 16 the fixed part takes over.
 MIN_WORKER_BATCH = 16
 # Starting a worker costs a few seconds (import torch, load the data); shorter runs stay in one process.
 MIN_GROUP_SECONDS, MIN_GROUP_STEPS = 20.0, 500
