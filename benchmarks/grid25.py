@@ -34,6 +34,7 @@ from gan_core.data import load_points  # noqa: E402
 from gan_core.engine.checkpoint import load_generator  # noqa: E402
 from gan_core.engine.gan import sample_noise  # noqa: E402
 from gan_core.engine.point_metrics import mode_metrics  # noqa: E402
+from gan_core.runs.files import list_checkpoints  # noqa: E402
 from gan_core.engine.trainer import Trainer  # noqa: E402
 from gan_core.presets import build_config  # noqa: E402
 
@@ -76,8 +77,7 @@ def cli_quality(preset: str, seeds: list[int], datasets: list[str]) -> None:
                                   cwd=Path(__file__).resolve().parents[1], check=True)
             result = json.loads(proc.stdout.strip().splitlines()[-1])
             run_dir = Path(result["run_dir"])
-            G, cfg, meta = load_generator(max((run_dir / "checkpoints").glob("*.safetensors"),
-                                              key=lambda p: p.stat().st_mtime))
+            G, cfg, meta = load_generator(list_checkpoints(run_dir)[-1])
             z = sample_noise(EVAL_SAMPLES, cfg.z_dim, cfg.noise, torch.Generator().manual_seed(EVAL_SEED))
             with torch.no_grad():
                 x = G(z).numpy()

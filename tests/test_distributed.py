@@ -393,7 +393,7 @@ def test_a_dashboard_store_trains_in_worker_processes_and_still_pauses_resumes_a
 RANK_GRADIENTS = """
 import os, sys, torch, torch.distributed as dist
 from gan_core.engine import distributed, shared_mean
-from gan_core.models import build_models
+from gan_core.models import build_models, count_params
 from gan_core.presets import build_config
 ctx = distributed.init_from_env()
 rank, out = ctx.rank, sys.argv[1]
@@ -403,7 +403,7 @@ gan = type("Nets", (), {"G": torch.nn.Linear(2, 2), "D": D, "G_ema": None})()
 ctx.share_weights(gan)
 if sys.argv[2] == "shared memory":
     from gan_core.engine.shared_mean import SharedMean
-    ctx.shared = SharedMean.open(ctx, distributed.trainable_numel(D))
+    ctx.shared = SharedMean.open(ctx, count_params(D))
     assert ctx.shared is not None
 x, y = torch.load(os.path.join(out, "batch.pt"))
 half = x.shape[0] // ctx.world_size

@@ -44,6 +44,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..data import ImageBatches, ImageData, to_unit_range
 from ..losses import Loss
+from ..models import count_params
 from .device import device_label
 from .gan import has_batchnorm
 from .shared_batchnorm import share_batchnorm
@@ -181,7 +182,7 @@ class Context:
             if self.split_batch and all(p.dtype == torch.float32 for net in (gan.G, gan.D) for p in net.parameters()):
                 widest = max([m.num_features for net in (gan.G, gan.D) for m in net.modules()
                               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)], default=0)
-                self.shared = SharedMean.open(self, max(trainable_numel(gan.G), trainable_numel(gan.D), 3 * widest))
+                self.shared = SharedMean.open(self, max(count_params(gan.G), count_params(gan.D), 3 * widest))
             gan.average_grads = self.average_grads
         notes += self._share_batchnorm(gan) if self.shared is not None else \
             sync_batchnorm(cfg, gan.loss, gan.device, gan.G, gan.D)
@@ -200,7 +201,7 @@ class Context:
     def _share_batchnorm(self, gan) -> list[str]:
         """A local group keeps the recipe's BatchNorm: over the whole batch, not each worker's share (G; D too
         unless a gradient penalty differentiates it twice, which SharedBatchNorm does not)."""
-        twice = gan.loss.gradient_penalty or gan.cfg.r1_gamma
+        twice = penalised_twice(gan.cfg, gan.loss)
         nets = [gan.G] if twice else [gan.G, gan.D]
         notes = []
         if sum(share_batchnorm(net, self.shared) for net in nets):
@@ -327,8 +328,9 @@ def local_device(device: torch.device) -> torch.device:
 
 
 # ---------------------------------------------------------------------- pieces a DDP run trains with
-def trainable_numel(net: torch.nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+def penalised_twice(cfg, loss: Loss) -> bool:
+    """A gradient penalty (WGAN-GP, R1) differentiates D twice, which neither SyncBatchNorm nor SharedBatchNorm can."""
+    return bool(loss.gradient_penalty or cfg.r1_gamma)
 
 
 class AgreedFlag:
@@ -408,7 +410,7 @@ def sync_batchnorm(cfg, loss: Loss, device: torch.device, G: torch.nn.Module, D:
         return ["sync_bn: SyncBatchNorm needs CUDA GPUs; on this device each rank normalises over its own batch"]
     notes = []
     nets = [G]
-    if has_batchnorm(D) and (loss.gradient_penalty or cfg.r1_gamma):
+    if has_batchnorm(D) and penalised_twice(cfg, loss):
         notes.append("sync_bn: D keeps per-rank BatchNorm, because its gradient penalty needs a second derivative "
                      "that SyncBatchNorm does not have")
     else:

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 import torch
+from torch._utils import _unflatten_dense_tensors  # views of a flat buffer shaped as the tensors (as gloo's path)
 
 from .threads import process_alive
 
@@ -100,7 +101,7 @@ class SharedMean:
         for r in range(2, self.world_size):
             total.add_(slots[r, :n])
         total.div_(self.world_size)
-        torch._foreach_copy_(tensors, self._views(total, tensors))
+        torch._foreach_copy_(tensors, _unflatten_dense_tensors(total, tensors))
 
     def broadcast(self, values: torch.Tensor) -> torch.Tensor:
         """Rank 0's float64 `values` on every rank (rank 0 too gets them back from the buffer)."""
@@ -113,18 +114,11 @@ class SharedMean:
         k = self.calls
         slots = self.sets[k % 2]
         if tensors:
-            torch._foreach_copy_(self._views(slots[self.rank], tensors), tensors)
+            n = sum(t.numel() for t in tensors)
+            torch._foreach_copy_(list(_unflatten_dense_tensors(slots[self.rank, :n], tensors)), tensors)
         self.counters[self.rank] = k
         self._wait(k)
         return slots
-
-    @staticmethod
-    def _views(flat: torch.Tensor, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-        views, offset = [], 0
-        for t in tensors:
-            views.append(flat[offset:offset + t.numel()].view(t.shape))
-            offset += t.numel()
-        return views
 
     def _wait(self, k: int) -> None:
         counters = self.counters

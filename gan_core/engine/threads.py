@@ -220,14 +220,15 @@ def process_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except FileNotFoundError:
         return False
-    except (OSError, IndexError):  # no /proc (macOS): ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True
-        return True
+    except (OSError, IndexError):  # no /proc (macOS): ask the kernel below
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # not ours to signal, but it exists
+        pass
+    return True
 
 
 class CoreClaims:
@@ -248,11 +249,11 @@ class CoreClaims:
             import fcntl
             self.folder.mkdir(parents=True, exist_ok=True)
             lock = open(self.folder / ".lock", "a")
-        except (ImportError, OSError):
-            yield
-            return
-        with lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        except (ImportError, OSError):  # no lock here: decide without one
+            lock = None
+        with lock or contextlib.nullcontext():
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
     def others(self) -> int:
