@@ -655,6 +655,21 @@ def budget_run(store: RunStore, cfg) -> dict:
     return {"fd": r.fid, "modes": r.modes_covered, "steps": snap.step, "seconds": round(snap.elapsed, 1)}
 
 
+def real_data_floor(root: str, draws: int) -> dict:
+    """What the same score gives real digits: 1,000 of MNIST's 10k test images (never in the statistics, which come
+    from the 60k) per draw. A generator cannot be expected below it; FD <= 5 sits close above it."""
+    from gan_core.data import load_images
+    from gan_core.engine import metrics
+    ev = metrics.get_evaluator("mnist", root)
+    stats = metrics.real_stats(ev, 28, 1, root)
+    test = load_images("mnist-embedded", root, 28, 1).images
+    fds = []
+    for draw in range(draws):
+        pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(draw))[:1000]
+        fds.append(metrics.measure(ev, stats, test[pick].float() / 127.5 - 1).fid)
+    return spread(fds)
+
+
 def spread(xs) -> dict:
     return {"median": round(statistics.median(xs), 2), "min": round(min(xs), 2), "max": round(max(xs), 2)}
 
@@ -675,6 +690,7 @@ def section_quality(args, device, found: dict) -> None:
     workers = None if args.quality_workers == "thread" else args.quality_workers
     store = RunStore(tempfile.mkdtemp(prefix="gan-quality-"), workers=workers)  # as the dashboard runs the preset
     found_fd: dict = {}
+    emit(section="quality", real_data_floor=real_data_floor(metrics_root, args.quality_seeds), load=load())
     for seed in range(args.quality_seeds):
         for seconds in budgets:
             for name, changes in variants.items():

@@ -15,6 +15,7 @@ from .. import safe_io
 from ..config import ConfigError, RunConfig
 from ..errors import StudioError
 from ..models import build_models
+from ..models.fold_conv import use_fold_kernels
 from .budget import check_model_budget
 
 FORMAT = "gan-studio/1"
@@ -264,4 +265,5 @@ def load_generator(path, device="cpu", prefer_ema: bool = True, build=None):
     if not all(torch.isfinite(p).all() for p in G.parameters()):
         raise CheckpointError(f"{name}: its generator weights contain NaN/Inf; use an earlier checkpoint")
     G.to(device).eval()
+    use_fold_kernels(G)  # the kernels the run drew its grid with, so a checkpoint draws exactly that grid
     return G, cfg, meta

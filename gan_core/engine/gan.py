@@ -21,6 +21,7 @@ import torch
 from ..losses import Loss, gradient_penalty, r1_penalty
 from ..models import build_models
 from ..models.common import use_generator
+from ..models.fold_conv import use_fold_kernels
 
 FIXED_NOISE_SEED_OFFSET = 1_000_003  # fixed grid noise comes from its own stream, identical on every device
 
@@ -295,6 +296,7 @@ def build_gan(cfg, channels: int, num_classes: int, device: torch.device, rng: t
     if device.type == "cpu" and any(isinstance(m, torch.nn.Conv2d) for m in D.modules()):
         for net in (G, D):  # oneDNN's own layout: no reorder around each conv (1.1× on dcgan32, dcgan28)
             net.to(memory_format=torch.channels_last)
+            use_fold_kernels(net)  # one-channel image convolutions as a product and a fold (models/fold_conv.py)
     gan = cls(cfg, G, D, device, rng, bf16=bf16, channels=channels, num_classes=num_classes)
     gan.set_fixed_noise(cfg.grid_size)
     return gan

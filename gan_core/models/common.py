@@ -6,6 +6,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fold_conv import fold_conv2d
+
 
 class Generator(nn.Module):
     """G(z, y) → samples. When conditional, the one-hot label is appended to z (Mirza & Osindero 2014)."""
@@ -59,7 +61,7 @@ class Discriminator(nn.Module):
         ones = torch.ones(1, 1, x.shape[2], x.shape[3], dtype=x.dtype, device=x.device)
         per_class = F.conv2d(ones, label_kernels, None, first.stride, first.padding, first.dilation)
         per_class = per_class.reshape(self.num_classes, out, *per_class.shape[2:])
-        h = F.conv2d(x, weight[:, :channels], first.bias, first.stride, first.padding, first.dilation)
+        h = fold_conv2d(x, weight[:, :channels], first.bias, first.stride, first.padding, first.dilation)
         if h.is_contiguous(memory_format=torch.channels_last):  # the same layout as h: a plain add, not a strided one
             per_class = per_class.contiguous(memory_format=torch.channels_last)
         h = h.add_(per_class[y])  # in place: a convolution's backward does not need its output

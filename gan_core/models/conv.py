@@ -10,7 +10,8 @@ from .common import Dropout, norm2d
 def dcgan28(cfg, channels: int, size: int, num_classes: int):
     """Tutorial 001's InfoGAN net. G: FC 1024 → FC 7·7·128 → convT 64 → convT C (ReLU + BatchNorm after each);
     D: two 5×5 convs with max-pool, FC 1024, FC 1 (LeakyReLU 0.01). The tutorial forgets the ReLU after the
-    second FC; the InfoGAN paper it copies has it, and so do we."""
+    second FC; the InfoGAN paper it copies has it, and so do we. D pools before its LeakyReLU: the activation is
+    increasing, so max-then-activate is the tutorial's activate-then-max exactly, on a quarter of the values."""
     fg, fd = cfg.g_features, cfg.d_features
     g = nn.Sequential(
         nn.Linear(cfg.z_dim + num_classes, 16 * fg), nn.ReLU(), nn.BatchNorm1d(16 * fg),
@@ -20,8 +21,8 @@ def dcgan28(cfg, channels: int, size: int, num_classes: int):
         nn.ConvTranspose2d(fg, channels, 4, 2, 1), nn.Tanh(),
     )
     d = nn.Sequential(
-        nn.Conv2d(channels + num_classes, fd // 2, 5), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
-        nn.Conv2d(fd // 2, fd, 5), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
+        nn.Conv2d(channels + num_classes, fd // 2, 5), nn.MaxPool2d(2, 2), nn.LeakyReLU(0.01),
+        nn.Conv2d(fd // 2, fd, 5), nn.MaxPool2d(2, 2), nn.LeakyReLU(0.01),
         nn.Flatten(),
         nn.Linear(4 * 4 * fd, 16 * fd), nn.LeakyReLU(0.01),
         nn.Linear(16 * fd, 1),

@@ -21,6 +21,8 @@ from ..errors import StudioError
 from ..losses import LOSSES, Loss, gradient_penalty, r1_penalty
 from ..models import build_models, image_size_for
 from ..models.common import Discriminator, Dropout, Generator, add_spectral_norm, init_weights, use_generator
+from ..models.fold_conv import (FoldConv2d, FoldConvTranspose2d, _InputGradByFold, _plain, _takes_fold, fold_conv2d,
+                                transpose_by_fold, use_fold_kernels)
 from ..tasks import TASKS
 from . import files as rf
 
@@ -162,6 +164,9 @@ def script_for(cfg: RunConfig, steps: int, title: str = "") -> str:
     has_conv = any(isinstance(m, nn.Conv2d) for m in D.modules())
     has_dropout = any(isinstance(m, Dropout) for m in D.modules())
     helpers = [Generator, Discriminator]
+    if has_conv:  # the kernels the studio trains 1-channel images with on a CPU, so the script's run is the same run
+        helpers += [transpose_by_fold, _InputGradByFold, _takes_fold, fold_conv2d, FoldConv2d, FoldConvTranspose2d, _plain,
+                    use_fold_kernels]
     if has_dropout:
         helpers += [Dropout, use_generator]
     helpers.append(init_weights)
@@ -237,7 +242,7 @@ FIXED_NOISE_SEED_OFFSET = {FIXED_NOISE_SEED_OFFSET}
 
 # ---------------------------------------------------------------- building blocks (GAN Studio's own code)
 Data = namedtuple("Data", "images labels")
-
+{"" if has_conv else "fold_conv2d = F.conv2d  # conv nets only: a 1-channel image convolution (models/fold_conv.py)"}
 
 {_src(*helpers)}
 
@@ -276,7 +281,9 @@ netD = Discriminator(d_body, NUM_CLASSES, {D.cond_mode!r}).to(device)''')
     if has_conv:
         L.append('''if device.type == "cpu":  # oneDNN's own memory layout: no reorder around each conv
     netG.to(memory_format=torch.channels_last)
-    netD.to(memory_format=torch.channels_last)''')
+    netD.to(memory_format=torch.channels_last)
+    use_fold_kernels(netG)  # 1-channel image convolutions as a product and a fold: the same sums, faster
+    use_fold_kernels(netD)''')
     L.append(f'''print(netG)
 print(netD)
 gan = GAN(cfg, netG, netD, device, rng, num_classes=NUM_CLASSES)
