@@ -270,9 +270,18 @@ COMMAND_DONE = {"pause": "Pausing…", "stop": "Stopping: a final checkpoint is 
 def command(name: str, run_id: str, redraw: bool = False) -> None:
     """A control's on_click: it runs before the rerun its click starts, so the click is carried out even when that
     rerun redraws the whole page (a run's status changed while the live view redrew its buttons). `redraw`: the
-    whole page is drawn again after it (a stopped run that trains again needs the live refresh)."""
+    whole page is drawn again after it (a stopped run that trains again needs the live refresh). Resuming a stopped
+    run starts a training process first (seconds): the click is noted here and carried out by that whole-page run,
+    under a spinner (a callback cannot draw one)."""
     if not roles.can_control():
         return
+    if name == "resume" and redraw:
+        st.session_state["monitor_resume"], st.session_state["monitor_redraw"] = run_id, True
+        return
+    carry_out(name, run_id, redraw)
+
+
+def carry_out(name: str, run_id: str, redraw: bool = False) -> None:
     try:
         getattr(store, name)(run_id)
     except (KeyError, StudioError, ValueError) as e:
@@ -392,6 +401,12 @@ def share(at: int | None) -> None:
                         links.page_url("monitor", shared))
 
 
+if st.session_state.pop("monitor_resume", None) == run_id and roles.can_control():
+    st.session_state.pop("monitor_redraw", None)  # this whole-page run is that redraw
+    with st.spinner(f"Starting a training process from the last checkpoint of {run_id}…"):
+        carry_out("resume", run_id)
+    if "monitor_command_error" not in st.session_state:
+        st.rerun()  # the run is live now: every view (selector, live refresh) follows it
 live_view()
 
 if snap.grid_steps:
