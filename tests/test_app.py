@@ -456,6 +456,10 @@ def test_monitor_history_follows_new_grids_after_a_full_rerun_and_keeps_an_older
     at.slider(key="mon_step").set_value(15).run()
     at.run()
     assert at.slider(key="mon_step").value == 15 and "Fixed noise at step 15" in grid_caption(at)  # an older pick stays
+    at.switch_page("pages/compare.py").run()  # a run that does not draw the slider drops its state …
+    at.switch_page("pages/monitor.py").run()
+    assert not at.exception, at.exception
+    assert at.slider(key="mon_step").value == 30 and "Fixed noise at step 30" in grid_caption(at)  # … not a blank step 0
 
 
 def test_latent_explorer_draws_2d_runs_over_the_real_data_without_z_sliders(runs_root, tiny_config):

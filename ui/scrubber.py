@@ -31,6 +31,8 @@ def scrubber(prefix: str, last: int, help: str) -> int | None:
     st.session_state.setdefault(live_key, True)
     if last < 1:
         return None
+    if step_key not in st.session_state:  # never drawn, or dropped with its widget by a run that did not draw it
+        st.session_state[live_key] = True  # (a slider made again starts at 0, a step no one picked): follow the newest
     if st.session_state[live_key] or st.session_state.get(step_key, 0) > last:
         st.session_state[step_key] = last  # before the widget exists: allowed
     left, right = st.columns([8, 1], vertical_alignment="bottom")
