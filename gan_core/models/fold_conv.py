@@ -2,9 +2,9 @@
 one matrix product and a fold on a CPU.
 
 oneDNN has no fast kernel for a convolution into or out of one channel: on the fast default (dcgan28, width 16)
-G's last transposed convolution (16 → 1) took 1.9 ms forward against 0.7 ms as a product and a fold, and the input
-gradient of D's first convolution (1 → 8, which G's update needs) 5.2 ms against 2.1 ms (one thread, batch 64,
-`benchmarks/throughput.py --sections flops` gives the whole step). The same arithmetic, summed in another order
+G's last transposed convolution (16 → 1) took 1.78 ms forward against 0.36 ms as a product and a fold, and the
+input gradient of D's first convolution (1 → 8, which G's update needs) 5.2-8.3 ms against 1.35 ms (one thread,
+batch 64; the whole step ~12% faster, docs/benchmarks.md). The same arithmetic, summed in another order
 (float differences ~1e-5). Three channels (RGB) measured slower this way, so only one channel takes it.
 """
 from __future__ import annotations
