@@ -658,7 +658,7 @@ def budget_run(store: RunStore, cfg) -> dict:
 def real_data_floor(root: str, draws: int) -> dict:
     """What the same score gives real digits: 1,000 of MNIST's 10k test images (never in the statistics, which come
     from the 60k) per draw. A generator cannot be expected below it; FD <= 5 sits close above it."""
-    from gan_core.data import load_images
+    from gan_core.data import load_images, to_unit_range
     from gan_core.engine import metrics
     ev = metrics.get_evaluator("mnist", root)
     stats = metrics.real_stats(ev, 28, 1, root)
@@ -666,7 +666,7 @@ def real_data_floor(root: str, draws: int) -> dict:
     fds = []
     for draw in range(draws):
         pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(draw))[:1000]
-        fds.append(metrics.measure(ev, stats, test[pick].float() / 127.5 - 1).fid)
+        fds.append(metrics.measure(ev, stats, to_unit_range(test[pick])).fid)
     return spread(fds)
 
 

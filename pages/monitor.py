@@ -264,24 +264,22 @@ def waiting(snap) -> None:
         st.button("Cancel", icon=":material/close:", key="btn_cancel", on_click=command, args=("cancel", snap.run_id, True))
 
 
+def note_resume(run_id: str) -> None:
+    """Resume's on_click for a stopped run: continuing it starts a training process first (seconds), so the click is
+    only noted here and the whole-page run it triggers carries it out under a spinner (a callback cannot draw one)."""
+    if roles.can_control():
+        st.session_state["monitor_resume"], st.session_state["monitor_redraw"] = run_id, True
+
+
 COMMAND_DONE = {"pause": "Pausing…", "stop": "Stopping: a final checkpoint is being written"}
 
 
 def command(name: str, run_id: str, redraw: bool = False) -> None:
     """A control's on_click: it runs before the rerun its click starts, so the click is carried out even when that
     rerun redraws the whole page (a run's status changed while the live view redrew its buttons). `redraw`: the
-    whole page is drawn again after it (a stopped run that trains again needs the live refresh). Resuming a stopped
-    run starts a training process first (seconds): the click is noted here and carried out by that whole-page run,
-    under a spinner (a callback cannot draw one)."""
+    whole page is drawn again after it (a cancelled queued run leaves the live view)."""
     if not roles.can_control():
         return
-    if name == "resume" and redraw:
-        st.session_state["monitor_resume"], st.session_state["monitor_redraw"] = run_id, True
-        return
-    carry_out(name, run_id, redraw)
-
-
-def carry_out(name: str, run_id: str, redraw: bool = False) -> None:
     try:
         getattr(store, name)(run_id)
     except (KeyError, StudioError, ValueError) as e:
@@ -308,7 +306,7 @@ def controls(snap) -> None:
     if snap.status in ("starting", "running", "paused"):
         c2.button("Stop", icon=":material/stop:", key="btn_stop", args=("stop", run_id), **args)
     if snap.status in ("interrupted", "stopped", "failed") and snap.checkpoints:
-        c1.button("Resume", icon=":material/replay:", key="btn_resume", args=("resume", run_id, True), **args,
+        c1.button("Resume", icon=":material/replay:", key="btn_resume", on_click=note_resume, args=(run_id,),
                   help=f"Continue from the last checkpoint (step {checkpoint_step(snap.checkpoints[-1]):,})")
     if problem := st.session_state.pop("monitor_command_error", None):
         st.error(problem)
@@ -404,7 +402,7 @@ def share(at: int | None) -> None:
 if st.session_state.pop("monitor_resume", None) == run_id and roles.can_control():
     st.session_state.pop("monitor_redraw", None)  # this whole-page run is that redraw
     with st.spinner(f"Starting a training process from the last checkpoint of {run_id}…"):
-        carry_out("resume", run_id)
+        command("resume", run_id)
     if "monitor_command_error" not in st.session_state:
         st.rerun()  # the run is live now: every view (selector, live refresh) follows it
 live_view()
